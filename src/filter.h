@@ -1,0 +1,36 @@
+/* filter.h: the filter pipeline: a kernel applied to an image, with alpha and rounding. */
+#ifndef CNNF_FILTER_H
+#define CNNF_FILTER_H
+
+#include "conv.h"
+#include "image.h"
+#include "kernel.h"
+
+typedef struct cnnf_filter_opts {
+	cnnf_pad_mode pad_mode; /* default CNNF_PAD_SAME */
+	int pad;                /* with CNNF_PAD_EXPLICIT: samples on every side */
+	int stride;             /* >= 1 */
+	int dilation;           /* >= 1 */
+	cnnf_border border;     /* default CNNF_BORDER_REFLECT */
+	int abs;                /* show |response| */
+	double offset;          /* added to every response (after abs) */
+	int float_out;          /* 1: keep float results (.npy); 0: round to the input's scale */
+	int threads;            /* 0: all cores */
+} cnnf_filter_opts;
+
+/* The defaults above. */
+void cnnf_filter_opts_init(cnnf_filter_opts *o);
+
+/*
+ * Filter img with kernel k (named `kname` in messages) and return the result
+ * in *out. A single 2-D kernel filters each channel; a 3-D kernel or bank
+ * needs depth == channels and gives one channel per filter. With alpha and a
+ * kernel that mixes pixels, colour is premultiplied by alpha first and
+ * divided by the filtered alpha after, so transparent pixels do not bleed.
+ * Integer images give an image of the same type and maxval, rounded half up
+ * and clamped, unless float_out is set; float images stay float.
+ */
+int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
+		      const char *kname, cnnf_image **out);
+
+#endif

@@ -1,0 +1,84 @@
+/* image.h: the image type that readers produce and writers consume. */
+#ifndef CNNF_IMAGE_H
+#define CNNF_IMAGE_H
+
+#include <stddef.h>
+
+/*
+ * Contract
+ * - Samples are interleaved, rows top to bottom, no padding between rows:
+ *   sample (x, y, c) is at index (y * width + x) * channels + c.
+ * - Channel order as the file had it after expansion: 1 gray, 2 gray+alpha,
+ *   3 RGB, 4 RGBA. Palette and low-bit images are expanded when read.
+ * - type says how a sample is stored: uint8_t, uint16_t (native byte order)
+ *   or float. maxval is the largest sample value of the scale the samples are
+ *   on (255, 65535, or a PNM maxval); for float images it is the scale the
+ *   values came from (0 when they came from a float .npy file: no scale).
+ * - alpha is 1 when the last channel is alpha (only with 2 or 4 channels).
+ * - An image owns its data. cnnf_image_free(NULL) is a no-op.
+ */
+typedef enum cnnf_type {
+	CNNF_U8 = 1,  /* uint8_t samples */
+	CNNF_U16 = 2, /* uint16_t samples */
+	CNNF_F32 = 4  /* float samples */
+} cnnf_type;
+
+typedef struct cnnf_image {
+	int width;       /* columns, >= 1 */
+	int height;      /* rows, >= 1 */
+	int channels;    /* samples per pixel, 1..CNNF_MAX_CHANNELS */
+	cnnf_type type;  /* storage of one sample; its value is its size in bytes */
+	unsigned maxval; /* top of the sample scale; 0 for float data with no scale */
+	int alpha;       /* 1 when the last channel is alpha */
+	void *data;      /* width * height * channels samples of type */
+} cnnf_image;
+
+#define CNNF_MAX_CHANNELS 65535
+/* Default for the pixel limit (--max-pixels): 2^28, e.g. 16384 x 16384. */
+#define CNNF_DEFAULT_MAX_PIXELS (1ULL << 28)
+
+/*
+ * Byte size of a w x h x c image of samples of elem bytes, in *out.
+ * Returns 0, or -1 when a size is not positive or the product overflows
+ * size_t (message names what, prefixed by name when name is not NULL).
+ */
+int cnnf_image_bytes(const char *name, long long w, long long h, long long c, size_t elem,
+		     size_t *out);
+
+/*
+ * Check image dimensions from a file header before anything is allocated:
+ * positive sizes, 1..CNNF_MAX_CHANNELS channels, at most max_pixels pixels
+ * (0 means no limit) and a byte size that fits size_t. name is the file for
+ * the message. Returns 0 or -1.
+ */
+int cnnf_image_check(const char *name, long long w, long long h, long long c, cnnf_type type,
+		     unsigned long long max_pixels);
+
+/*
+ * A new zero-filled image. maxval is set to 255 for CNNF_U8, 65535 for
+ * CNNF_U16 and 0 for CNNF_F32; alpha to 0. Returns NULL on a bad size or when
+ * memory runs out.
+ */
+cnnf_image *cnnf_image_new(int width, int height, int channels, cnnf_type type);
+
+void cnnf_image_free(cnnf_image *img);
+
+/* Sample i of the image as a float, whatever its type. */
+float cnnf_image_getf(const cnnf_image *img, size_t i);
+
+/*
+ * Round a value half up and clamp it to 0..maxval (NaN becomes 0): how every
+ * float becomes an integer sample in cnnf.
+ */
+unsigned cnnf_image_round(double v, unsigned maxval);
+
+/*
+ * A copy of src with samples of the given type on the scale 0..maxval
+ * (maxval is ignored for CNNF_F32, whose copy keeps src's maxval).
+ * Integer to integer rescales v * maxval / src->maxval, rounded; float to
+ * integer takes the values as samples already on the new scale, rounded and
+ * clamped. Returns NULL on failure.
+ */
+cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned maxval);
+
+#endif

@@ -1,0 +1,69 @@
+/* io.h: reading and writing images; the format dispatch and the per-format readers/writers. */
+#ifndef CNNF_IO_H
+#define CNNF_IO_H
+
+#include <stdio.h>
+
+#include "image.h"
+
+typedef enum cnnf_format {
+	CNNF_FORMAT_NONE = 0,
+	CNNF_FORMAT_PNG,
+	CNNF_FORMAT_JPEG,
+	CNNF_FORMAT_PNM,
+	CNNF_FORMAT_NPY
+} cnnf_format;
+
+typedef struct cnnf_write_opts {
+	cnnf_format format; /* NONE: from the output's extension (PNG for "-") */
+	int quality;        /* JPEG quality 1..100 */
+	int depth;          /* PNG bit depth 8 or 16; 0: the image's own (8 for float) */
+} cnnf_write_opts;
+
+/* Defaults: format from the name, quality 90, depth from the image. */
+void cnnf_io_write_opts_init(cnnf_write_opts *o);
+
+/*
+ * Read an image from path ("-" is standard input). The format comes from the
+ * first bytes. Images with more than max_pixels pixels (0: no limit) are
+ * refused before their samples are allocated. Returns an owned image or NULL
+ * with a message naming the file.
+ */
+cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels);
+
+/*
+ * Write img to path ("-" is standard output). A file is written to a
+ * temporary file in the same directory and renamed over path only when
+ * complete, so on failure path is untouched and nothing is left behind.
+ * Returns 0 or -1.
+ */
+int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o);
+
+/* The format a file name's extension asks for (.png .jpg .jpeg .pnm .pgm .ppm .npy), or NONE. */
+cnnf_format cnnf_io_format_from_name(const char *path);
+
+/* "png", "jpeg" (or "jpg"), "pnm", "npy" to a format; -1 for anything else. */
+int cnnf_io_format_parse(const char *s, cnnf_format *out);
+
+/* The format the first bytes of a file announce, or NONE. */
+cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len);
+
+/*
+ * Per-format readers and writers (io_png.c, io_jpeg.c, io_pnm.c, io_npy.c).
+ * Readers get a stream positioned at the start of the file and the name for
+ * messages; they check the header against max_pixels with cnnf_image_check()
+ * before allocating, and treat truncated or corrupt data as an error.
+ * Writers write the whole image to fp and check nothing beyond their own
+ * calls: cnnf_io_write() flushes and checks the stream. A writer refuses a
+ * channel count its format cannot hold, with a message that says so.
+ */
+cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_png_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_jpeg_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_pnm_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_npy_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+
+#endif

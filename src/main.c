@@ -1,0 +1,753 @@
+/* main.c: the cnnf command line: argument parsing, usage, messages and exit status. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv.h"
+#include "error.h"
+#include "filter.h"
+#include "image.h"
+#include "io.h"
+#include "kernel.h"
+#include "point.h"
+#include "pool.h"
+#include "tensor.h"
+
+#ifndef CNNF_VERSION
+#define CNNF_VERSION "unknown"
+#endif
+
+/* Exit statuses, as documented in cnnf(1). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Option groups; each command accepts some of them. */
+enum {
+	G_KERNEL = 1 << 0,   /* --kernel, --kernel-string, --normalize */
+	G_GEOM = 1 << 1,     /* --pad, --border, --stride, --dilation, --flip */
+	G_SHOW = 1 << 2,     /* --abs, --offset */
+	G_SIZE = 1 << 3,     /* --size */
+	G_AMOUNT = 1 << 4,   /* --amount */
+	G_SHIFT = 1 << 5,    /* --dx, --dy */
+	G_FACTOR = 1 << 6,   /* --factor */
+	G_GAMMA = 1 << 7,    /* --gamma */
+	G_POOL = 1 << 8,     /* --stride (pooling) */
+	G_IMAGE = 1 << 9,    /* --format, --quality, --depth, --max-pixels */
+	G_THREADS = 1 << 10, /* --threads */
+};
+
+enum {
+	O_KERNEL = 'k',
+	O_PAD = 'p',
+	O_BORDER = 'b',
+	O_SIZE = 's',
+	O_THREADS = 't',
+	O_FORMAT = 'f',
+	O_QUALITY = 'q',
+	O_HELP = 'h',
+	O_VERSION = 'V',
+	O_KSTRING = 256,
+	O_NORMALIZE,
+	O_STRIDE,
+	O_DILATION,
+	O_FLIP,
+	O_ABS,
+	O_OFFSET,
+	O_AMOUNT,
+	O_DX,
+	O_DY,
+	O_FACTOR,
+	O_GAMMA,
+	O_DEPTH,
+	O_MAXPIX,
+};
+
+typedef struct optdesc {
+	const char *name;
+	int has_arg;
+	int val;
+	unsigned groups; /* the option is accepted by commands with any of these groups */
+	const char *arg;
+	const char *help;
+} optdesc;
+
+static const optdesc optdescs[] = {
+	{"kernel", 1, O_KERNEL, G_KERNEL, "FILE", "kernel file (cnnf-kernel(5), or libvips .mat)"},
+	{"kernel-string", 1, O_KSTRING, G_KERNEL, "TEXT", "kernel rows inline, ';' between rows"},
+	{"normalize", 0, O_NORMALIZE, G_KERNEL, NULL, "divide each filter by its sum"},
+	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size"},
+	{"amount", 1, O_AMOUNT, G_AMOUNT, "A", "strength (sharpen: 1; darken/lighten: 128)"},
+	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
+	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
+	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
+	{"gamma", 1, O_GAMMA, G_GAMMA, "G", "max * (x / max) ^ G"},
+	{"pad", 1, O_PAD, G_GEOM, "same|valid|N", "padding (default same)"},
+	{"border", 1, O_BORDER, G_GEOM, "MODE",
+	 "zero, replicate, reflect, symmetric or wrap (default reflect)"},
+	{"stride", 1, O_STRIDE, G_GEOM | G_POOL, "N", "step between outputs (default 1; pools: size)"},
+	{"dilation", 1, O_DILATION, G_GEOM, "N", "spacing of kernel taps (default 1)"},
+	{"flip", 0, O_FLIP, G_GEOM, NULL, "rotate the kernel 180 degrees (true convolution)"},
+	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
+	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
+	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
+	{"quality", 1, O_QUALITY, G_IMAGE, "N", "JPEG quality 1..100 (default 90)"},
+	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
+	{"max-pixels", 1, O_MAXPIX, G_IMAGE, "N", "refuse larger inputs (default 268435456; 0: no limit)"},
+	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
+	{"help", 0, O_HELP, ~0u, NULL, "describe the command and exit"},
+	{"version", 0, O_VERSION, ~0u, NULL, "print the version and exit"},
+};
+#define NOPTS (sizeof optdescs / sizeof *optdescs)
+
+typedef struct options {
+	const char *kernel, *kernel_string;
+	int normalize, flip;
+	int size, size_set;
+	double amount;
+	int amount_set;
+	int dx, dy;
+	double factor, gamma;
+	int factor_set, gamma_set;
+	int pool_stride;
+	cnnf_filter_opts f;
+	cnnf_write_opts w;
+	unsigned long long max_pixels;
+} options;
+
+struct command;
+typedef int (*runner)(const struct command *cmd, options *o, char **operands);
+
+typedef struct command {
+	const char *name;
+	const char *summary; /* one line for cnnf --help */
+	const char *about;   /* a paragraph for cnnf COMMAND --help */
+	unsigned groups;
+	int operands; /* 1: FILE; 2: INPUT OUTPUT */
+	runner run;
+} command;
+
+static int run_filter(const command *cmd, options *o, char **ops);
+static int run_point(const command *cmd, options *o, char **ops);
+static int run_pool(const command *cmd, options *o, char **ops);
+static int run_info(const command *cmd, options *o, char **ops);
+
+#define FILTER (G_GEOM | G_SHOW | G_IMAGE | G_THREADS)
+static const command commands[] = {
+	{"identity", "copy the image through the whole pipeline unchanged",
+	 "Copies INPUT to OUTPUT through the whole pipeline (reader, 1x1 identity kernel, "
+	 "writer); use it to convert between formats.",
+	 G_IMAGE | G_THREADS, 2, run_filter},
+	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
+	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
+	 FILTER | G_SIZE, 2, run_filter},
+	{"blur", "the same as box", "The same as box.", FILTER | G_SIZE, 2, run_filter},
+	{"sharpen", "sharpen: identity + amount * (identity - box)",
+	 "Adds back the difference from the local mean: identity + A * (identity - box N), "
+	 "by default 2 * identity - box 3 (--amount 1, --size 3).",
+	 FILTER | G_SIZE | G_AMOUNT, 2, run_filter},
+	{"shift", "move the content --dx right and --dy down",
+	 "Moves the content N pixels right (--dx) and down (--dy) with a shift kernel; what "
+	 "comes in at the edge is made by --border.",
+	 FILTER | G_SHIFT, 2, run_filter},
+	{"conv", "correlate with a kernel file (--kernel) or inline kernel",
+	 "Correlates the image with the kernel of --kernel FILE or --kernel-string TEXT "
+	 "(cnnf-kernel(5)). A 2-D kernel filters each channel; a 3-D kernel (depth = "
+	 "channels) or a bank of N of them gives N output channels.",
+	 FILTER | G_KERNEL, 2, run_filter},
+	{"invert", "max - x", "Inverts every sample: max - x (alpha is kept).",
+	 G_IMAGE, 2, run_point},
+	{"darken", "x - amount (default 128)", "Subtracts --amount (default 128) from every sample.",
+	 G_IMAGE | G_AMOUNT, 2, run_point},
+	{"lighten", "x + amount (default 128)", "Adds --amount (default 128) to every sample.",
+	 G_IMAGE | G_AMOUNT, 2, run_point},
+	{"contrast", "x * factor", "Multiplies every sample by --factor F (required).",
+	 G_IMAGE | G_FACTOR, 2, run_point},
+	{"gamma", "max * (x / max) ^ gamma",
+	 "Applies max * (x / max) ^ G with --gamma G (required): G < 1 raises dark tones.",
+	 G_IMAGE | G_GAMMA, 2, run_point},
+	{"relu", "max(x, 0)", "Sets negative samples to zero (useful on .npy activations).",
+	 G_IMAGE, 2, run_point},
+	{"maxpool", "the maximum of each size x size window",
+	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
+	 "no padding, as PyTorch's MaxPool2d.",
+	 G_IMAGE | G_SIZE | G_POOL, 2, run_pool},
+	{"avgpool", "the mean of each size x size window",
+	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
+	 "no padding, as PyTorch's AvgPool2d.",
+	 G_IMAGE | G_SIZE | G_POOL, 2, run_pool},
+	{"info", "describe a kernel file: shape, parameters, sum, separability",
+	 "Prints the shape, parameter count, sum and separability of a kernel file.",
+	 G_KERNEL, 1, run_info},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+static void print_error(void)
+{
+	const char *msg = cnnf_error_get();
+	fprintf(stderr, "cnnf: %s\n", *msg ? msg : "unknown error");
+}
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+	fputs("cnnf: ", stderr);
+	fprintf(stderr, fmt, a, b);
+	fputs("\n", stderr);
+	return EXIT_USAGE;
+}
+
+static void print_help(void)
+{
+	printf("Usage: cnnf COMMAND [OPTION]... INPUT OUTPUT\n"
+	       "Filter images with convolution kernels, exactly and fast.\n\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+	printf("\nINPUT and OUTPUT may be '-' for standard input and output. Input formats\n"
+	       "(PNG, JPEG, PNM, NPY) are recognised from the data; the output format comes\n"
+	       "from OUTPUT's extension or --format. 'cnnf COMMAND --help' lists a command's\n"
+	       "options; man cnnf has the whole story.\n\n"
+	       "  -h, --help     show this help and exit\n"
+	       "  -V, --version  print the version and exit\n");
+}
+
+static void print_command_help(const command *c)
+{
+	if (c->operands == 2)
+		printf("Usage: cnnf %s [OPTION]... INPUT OUTPUT\n", c->name);
+	else
+		printf("Usage: cnnf %s [OPTION]... FILE\n", c->name);
+	printf("%s\n\nOptions:\n", c->about);
+	for (size_t i = 0; i < NOPTS; i++) {
+		const optdesc *d = &optdescs[i];
+		if (!(d->groups & c->groups))
+			continue;
+		char left[64];
+		char shortopt[8] = "    ";
+		if (d->val < 256)
+			snprintf(shortopt, sizeof shortopt, "-%c, ", d->val);
+		snprintf(left, sizeof left, "%s--%s%s%s", shortopt, d->name, d->arg ? " " : "",
+			 d->arg ? d->arg : "");
+		printf("  %-26s %s\n", left, d->help);
+	}
+}
+
+static const optdesc *find_opt(int val)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (optdescs[i].val == val)
+			return &optdescs[i];
+	return NULL;
+}
+
+/* Strict integer: the whole string, within [min, max]. */
+static int parse_long(const char *opt, const char *s, long long min, long long max,
+		      long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s,
+			min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int min, int max, int *out)
+{
+	long long v;
+	if (parse_long(opt, s, min, max, &v) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v)) {
+		fprintf(stderr, "cnnf: --%s: '%s' is not a finite number\n", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The largest padding, stride or dilation accepted: far beyond any image, still no overflow. */
+#define GEOM_MAX (1 << 20)
+#define SIZE_MAX_K 4095
+
+static int set_option(const command *cmd, options *o, int c, const char *arg)
+{
+	const optdesc *d = find_opt(c);
+	if (!(d->groups & cmd->groups)) {
+		fprintf(stderr, "cnnf: %s: option --%s does not apply; see 'cnnf %s --help'\n",
+			cmd->name, d->name, cmd->name);
+		return -1;
+	}
+	long long ll;
+	switch (c) {
+	case O_KERNEL:
+		o->kernel = arg;
+		return 0;
+	case O_KSTRING:
+		o->kernel_string = arg;
+		return 0;
+	case O_NORMALIZE:
+		o->normalize = 1;
+		return 0;
+	case O_FLIP:
+		o->flip = 1;
+		return 0;
+	case O_ABS:
+		o->f.abs = 1;
+		return 0;
+	case O_SIZE:
+		o->size_set = 1;
+		return parse_int(d->name, arg, 1, SIZE_MAX_K, &o->size);
+	case O_AMOUNT:
+		o->amount_set = 1;
+		return parse_double(d->name, arg, &o->amount);
+	case O_DX:
+		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dx);
+	case O_DY:
+		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dy);
+	case O_FACTOR:
+		o->factor_set = 1;
+		return parse_double(d->name, arg, &o->factor);
+	case O_GAMMA:
+		o->gamma_set = 1;
+		if (parse_double(d->name, arg, &o->gamma) < 0)
+			return -1;
+		if (o->gamma <= 0) {
+			fprintf(stderr, "cnnf: --gamma: '%s' is not a positive number\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_OFFSET:
+		return parse_double(d->name, arg, &o->f.offset);
+	case O_PAD:
+		if (strcmp(arg, "same") == 0) {
+			o->f.pad_mode = CNNF_PAD_SAME;
+			return 0;
+		}
+		if (strcmp(arg, "valid") == 0) {
+			o->f.pad_mode = CNNF_PAD_VALID;
+			return 0;
+		}
+		o->f.pad_mode = CNNF_PAD_EXPLICIT;
+		if (parse_long(d->name, arg, 0, GEOM_MAX, &ll) < 0) {
+			fprintf(stderr, "cnnf: --pad takes same, valid or a number of samples\n");
+			return -1;
+		}
+		o->f.pad = (int)ll;
+		return 0;
+	case O_BORDER:
+		if (cnnf_conv_border_parse(arg, &o->f.border) < 0) {
+			fprintf(stderr,
+				"cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
+				"wrap\n",
+				arg);
+			return -1;
+		}
+		return 0;
+	case O_STRIDE:
+		if (parse_int(d->name, arg, 1, GEOM_MAX, &o->f.stride) < 0)
+			return -1;
+		o->pool_stride = o->f.stride;
+		return 0;
+	case O_DILATION:
+		return parse_int(d->name, arg, 1, GEOM_MAX, &o->f.dilation);
+	case O_THREADS:
+		return parse_int(d->name, arg, 0, 256, &o->f.threads);
+	case O_FORMAT:
+		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
+			fprintf(stderr, "cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_QUALITY:
+		return parse_int(d->name, arg, 1, 100, &o->w.quality);
+	case O_DEPTH:
+		if (strcmp(arg, "8") && strcmp(arg, "16")) {
+			fprintf(stderr, "cnnf: --depth: '%s' is not 8 or 16\n", arg);
+			return -1;
+		}
+		o->w.depth = atoi(arg);
+		return 0;
+	case O_MAXPIX:
+		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->max_pixels = (unsigned long long)ll;
+		return 0;
+	}
+	return -1;
+}
+
+/* The output format, checked before any work is done. */
+static int output_format(options *o, const char *path, cnnf_format *fmt)
+{
+	*fmt = o->w.format;
+	if (*fmt == CNNF_FORMAT_NONE)
+		*fmt = strcmp(path, "-") == 0 ? CNNF_FORMAT_PNG : cnnf_io_format_from_name(path);
+	if (*fmt == CNNF_FORMAT_NONE) {
+		fprintf(stderr,
+			"cnnf: %s: unknown output format; name it .png, .jpg, .pnm or .npy, or use "
+			"--format\n",
+			path);
+		return -1;
+	}
+	o->w.format = *fmt;
+	return 0;
+}
+
+static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kname,
+				 int *usage)
+{
+	cnnf_kernel *k = NULL;
+	*usage = 0;
+	*kname = cmd->name;
+	if (strcmp(cmd->name, "identity") == 0) {
+		k = cnnf_kernel_identity();
+	} else if (strcmp(cmd->name, "box") == 0 || strcmp(cmd->name, "blur") == 0) {
+		k = cnnf_kernel_box(o->size_set ? o->size : 3);
+	} else if (strcmp(cmd->name, "sharpen") == 0) {
+		int size = o->size_set ? o->size : 3;
+		if (size % 2 == 0) {
+			fprintf(stderr, "cnnf: sharpen: --size must be odd, not %d\n", size);
+			*usage = 1;
+			return NULL;
+		}
+		k = cnnf_kernel_sharpen(size, o->amount_set ? o->amount : 1.0);
+	} else if (strcmp(cmd->name, "shift") == 0) {
+		k = cnnf_kernel_shift(o->dx, o->dy);
+	} else if (o->kernel && o->kernel_string) {
+		fprintf(stderr, "cnnf: conv: give --kernel or --kernel-string, not both\n");
+		*usage = 1;
+		return NULL;
+	} else if (o->kernel) {
+		*kname = o->kernel;
+		k = cnnf_kernel_load(o->kernel);
+	} else if (o->kernel_string) {
+		*kname = "--kernel-string";
+		k = cnnf_kernel_parse(o->kernel_string, "--kernel-string");
+		*usage = !k;
+	} else {
+		fprintf(stderr, "cnnf: %s: a kernel is needed: --kernel FILE or --kernel-string TEXT\n",
+			cmd->name);
+		*usage = 1;
+		return NULL;
+	}
+	if (!k)
+		return NULL;
+	if (o->normalize && cnnf_kernel_normalize(k, *kname) < 0) {
+		cnnf_kernel_free(k);
+		return NULL;
+	}
+	if (o->flip)
+		cnnf_kernel_flip(k);
+	return k;
+}
+
+/* Read, (work), write: the part every image command shares. */
+static int write_result(cnnf_image *res, options *o, const char *path)
+{
+	int status = EXIT_OK;
+	if (cnnf_io_write(res, path, &o->w) < 0) {
+		print_error();
+		status = EXIT_FAIL;
+	}
+	cnnf_image_free(res);
+	return status;
+}
+
+/* Outputs with a channel count that only .npy can hold are refused before the work. */
+static int check_channels(int channels, cnnf_format fmt, const char *path)
+{
+	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
+	    ((channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
+		return 0;
+	fprintf(stderr, "cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
+		path, channels, fmt == CNNF_FORMAT_PNG ? "PNG" : fmt == CNNF_FORMAT_JPEG ? "JPEG" : "PNM");
+	return -1;
+}
+
+static int run_filter(const command *cmd, options *o, char **ops)
+{
+	cnnf_format fmt;
+	const char *kname;
+	int usage;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_kernel *k = build_kernel(cmd, o, &kname, &usage);
+	if (!k) {
+		if (*cnnf_error_get())
+			print_error();
+		return usage ? EXIT_USAGE : EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	if (!img) {
+		print_error();
+		goto out;
+	}
+	int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
+	if (!depthwise && k->depth != img->channels) {
+		fprintf(stderr, "cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
+			kname, k->depth, k->depth, ops[0], img->channels);
+		goto out;
+	}
+	if (check_channels(depthwise ? img->channels : k->count, fmt, ops[1]) < 0)
+		goto out;
+	o->f.float_out = fmt == CNNF_FORMAT_NPY;
+	if (cnnf_filter_apply(img, k, &o->f, kname, &res) < 0) {
+		print_error();
+		goto out;
+	}
+	status = write_result(res, o, ops[1]);
+out:
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+	return status;
+}
+
+static int run_point(const command *cmd, options *o, char **ops)
+{
+	static const struct {
+		const char *name;
+		cnnf_point_op op;
+	} ops_table[] = {{"invert", CNNF_POINT_INVERT},     {"darken", CNNF_POINT_DARKEN},
+			 {"lighten", CNNF_POINT_LIGHTEN},   {"contrast", CNNF_POINT_CONTRAST},
+			 {"gamma", CNNF_POINT_GAMMA},       {"relu", CNNF_POINT_RELU}};
+	cnnf_point_op op = CNNF_POINT_INVERT;
+	for (size_t i = 0; i < sizeof ops_table / sizeof *ops_table; i++)
+		if (strcmp(cmd->name, ops_table[i].name) == 0)
+			op = ops_table[i].op;
+	double param = 0;
+	if (op == CNNF_POINT_DARKEN || op == CNNF_POINT_LIGHTEN)
+		param = o->amount_set ? o->amount : 128;
+	if (op == CNNF_POINT_CONTRAST) {
+		if (!o->factor_set)
+			return usage_error("%s: --factor F is required%s", cmd->name, "");
+		param = o->factor;
+	}
+	if (op == CNNF_POINT_GAMMA) {
+		if (!o->gamma_set)
+			return usage_error("%s: --gamma G is required%s", cmd->name, "");
+		param = o->gamma;
+	}
+	cnnf_format fmt;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	if (!img) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	if (check_channels(img->channels, fmt, ops[1]) < 0)
+		goto out;
+	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
+		print_error();
+		goto out;
+	}
+	status = write_result(res, o, ops[1]);
+out:
+	cnnf_image_free(img);
+	return status;
+}
+
+static int run_pool(const command *cmd, options *o, char **ops)
+{
+	int size = o->size_set ? o->size : 2;
+	int stride = o->pool_stride ? o->pool_stride : size;
+	cnnf_format fmt;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	if (!img) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_tensor *in = NULL, *out = NULL;
+	if (check_channels(img->channels, fmt, ops[1]) < 0)
+		goto out;
+	char name[4200];
+	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
+	if (!(in = cnnf_tensor_from_image(img)) ||
+	    cnnf_pool_apply(in, strcmp(cmd->name, "maxpool") == 0 ? CNNF_POOL_MAX : CNNF_POOL_AVG,
+			    size, size, stride, stride, name, &out) < 0) {
+		print_error();
+		goto out;
+	}
+	int integer = img->type != CNNF_F32 && fmt != CNNF_FORMAT_NPY;
+	res = cnnf_tensor_to_image(out, integer ? img->type : CNNF_F32, img->maxval, img->alpha);
+	if (!res) {
+		print_error();
+		goto out;
+	}
+	status = write_result(res, o, ops[1]);
+out:
+	cnnf_tensor_free(in);
+	cnnf_tensor_free(out);
+	cnnf_image_free(img);
+	return status;
+}
+
+static void print_numbers(const double *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		printf("%s%.10g", i ? " " : "", v[i]);
+}
+
+static int run_info(const command *cmd, options *o, char **ops)
+{
+	(void)cmd;
+	cnnf_kernel *k = cnnf_kernel_load(ops[0]);
+	if (!k) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	if (o->normalize && cnnf_kernel_normalize(k, ops[0]) < 0) {
+		print_error();
+		cnnf_kernel_free(k);
+		return EXIT_FAIL;
+	}
+	const char *kind = k->count > 1 ? "bank of 3-D kernels" : k->depth > 1 ? "3-D kernel" : "2-D kernel";
+	if (k->count > 1 && k->depth == 1)
+		kind = "bank of 2-D kernels";
+	printf("%s: %s\n", ops[0], kind);
+	printf("shape: %d x %d x %d x %d (filters x depth x height x width)\n", k->count, k->depth,
+	       k->height, k->width);
+	long long weights = (long long)k->count * k->depth * k->height * k->width;
+	printf("parameters: %lld (%lld weights, %d biases)\n", weights + k->count, weights,
+	       k->count);
+	double *col = malloc(sizeof(double) * (size_t)k->height);
+	double *row = malloc(sizeof(double) * (size_t)k->width);
+	for (int f = 0; f < k->count; f++) {
+		if (k->count > 1)
+			printf("filter %d:\n", f + 1);
+		printf("  sum: %.10g (scale %.10g/%.10g, bias %.10g)\n", cnnf_kernel_sum(k, f),
+		       k->scale_num[f], k->scale_den[f], k->bias[f]);
+		for (int c = 0; c < k->depth; c++) {
+			if (k->depth > 1)
+				printf("  slice %d: ", c + 1);
+			else
+				printf("  ");
+			if (col && row && cnnf_kernel_separable(k, f, c, col, row)) {
+				printf("separable: column ");
+				print_numbers(col, k->height);
+				printf(", row ");
+				print_numbers(row, k->width);
+				printf("\n");
+			} else {
+				printf("not separable\n");
+			}
+		}
+	}
+	free(col);
+	free(row);
+	cnnf_kernel_free(k);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static const command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("a command is needed; see 'cnnf --help'%s%s", "", "");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		print_help();
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("cnnf %s\n", CNNF_VERSION);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	const command *cmd = find_command(argv[1]);
+	if (!cmd) {
+		if (argv[1][0] == '-')
+			return usage_error("a command must come first, not '%s'; see 'cnnf --help'%s",
+					   argv[1], "");
+		return usage_error("unknown command '%s'; see 'cnnf --help'%s", argv[1], "");
+	}
+
+	struct option longopts[NOPTS + 1];
+	/* No leading '+': glibc permutes, so options may follow the operands. */
+	char shortopts[64];
+	size_t sl = 0;
+	for (size_t i = 0; i < NOPTS; i++) {
+		longopts[i] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
+					      optdescs[i].val};
+		if (optdescs[i].val < 256) {
+			shortopts[sl++] = (char)optdescs[i].val;
+			if (optdescs[i].has_arg)
+				shortopts[sl++] = ':';
+		}
+	}
+	shortopts[sl] = '\0';
+	longopts[NOPTS] = (struct option){0, 0, 0, 0};
+
+	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS};
+	cnnf_filter_opts_init(&o.f);
+	cnnf_io_write_opts_init(&o.w);
+	int help = 0;
+	opterr = 0;
+	int c;
+	int sub_argc = argc - 1;
+	char **sub_argv = argv + 1;
+	while ((c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1) {
+		if (c == '?') {
+			if (optopt && optopt < 256 && find_opt(optopt))
+				return usage_error("%s: option -%s needs a value", cmd->name,
+						   (char[]){(char)optopt, 0});
+			if (optopt && find_opt(optopt))
+				return usage_error("%s: option --%s needs a value", cmd->name,
+						   find_opt(optopt)->name);
+			return usage_error("%s: unknown option '%s'; see 'cnnf --help'", cmd->name,
+					   sub_argv[optind - 1]);
+		}
+		if (c == O_HELP) {
+			help = 1;
+			continue;
+		}
+		if (c == O_VERSION) {
+			printf("cnnf %s\n", CNNF_VERSION);
+			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+		}
+		if (set_option(cmd, &o, c, optarg) < 0)
+			return EXIT_USAGE;
+	}
+	if (help) {
+		print_command_help(cmd);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	int nops = sub_argc - optind;
+	if (nops != cmd->operands) {
+		if (cmd->operands == 2)
+			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
+					   cmd->name);
+		return usage_error("%s: needs one FILE; see 'cnnf %s --help'", cmd->name, cmd->name);
+	}
+	cnnf_error_clear();
+	return cmd->run(cmd, &o, sub_argv + optind);
+}

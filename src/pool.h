@@ -1,0 +1,18 @@
+/* pool.h: max and average pooling over C x H x W tensors (PyTorch semantics). */
+#ifndef CNNF_POOL_H
+#define CNNF_POOL_H
+
+#include "tensor.h"
+
+typedef enum cnnf_pool_kind { CNNF_POOL_MAX, CNNF_POOL_AVG } cnnf_pool_kind;
+
+/*
+ * Pool each channel of `in` with a kh x kw window moved by sy, sx, without
+ * padding: floor((n - k)/s) + 1 outputs per axis, as PyTorch's MaxPool2d and
+ * AvgPool2d. The average divides by kh*kw. `name` is used in messages.
+ * Returns 0 and *out (owned), or -1 when the window is larger than the input.
+ */
+int cnnf_pool_apply(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
+		    const char *name, cnnf_tensor **out);
+
+#endif

@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/run.sh: runs every Check program given, then the command-line tests,
+# and ends with one line "N passed, N failed". Exits 1 if anything failed.
+passed=0
+failed=0
+for t in "$@"; do
+	out=$("./$t" 2>&1)
+	status=$?
+	printf '%s\n' "$out" | grep -v '^100%' | grep -v '^Running suite' | sed "s|^|$t: |"
+	line=$(printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks: ' | tail -n 1)
+	n=$(printf '%s\n' "$line" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+	f=$(printf '%s\n' "$line" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
+	e=$(printf '%s\n' "$line" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
+	if [ -z "$line" ]; then
+		echo "$t: did not finish (status $status)"
+		failed=$((failed + 1))
+		continue
+	fi
+	echo "$t: $line"
+	passed=$((passed + n - f - e))
+	failed=$((failed + f + e))
+	[ "$status" -eq 0 ] || [ $((f + e)) -gt 0 ] || { echo "$t: exit status $status"; failed=$((failed + 1)); }
+done
+cli=$(sh tests/cli/run.sh 2>&1)
+printf '%s\n' "$cli"
+cp=$(printf '%s\n' "$cli" | sed -n -E 's/^cli: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+cf=$(printf '%s\n' "$cli" | sed -n -E 's/^cli: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+if [ -z "$cp" ]; then
+	echo "tests/cli/run.sh did not finish"
+	failed=$((failed + 1))
+else
+	passed=$((passed + cp))
+	failed=$((failed + cf))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
