@@ -172,7 +172,7 @@ static int work(void *ctx, size_t begin, size_t end)
 		}
 		float *dst = p->out->data + ((size_t)f * p->oh + y) * p->ow;
 		for (int x = 0; x < p->ow; x++)
-			dst[x] = finish(p, f, acc[x]);
+			dst[x] = finish(p, filter, acc[x]);
 	}
 	free(acc);
 	free(row);

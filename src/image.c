@@ -131,7 +131,8 @@ cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned m
 		return dst;
 	}
 	dst->maxval = maxval;
-	int rescale = src->type != CNNF_F32 && src->maxval != maxval && src->maxval != 0;
+	/* A float image that remembers its scale is rescaled like an integer one. */
+	int rescale = src->maxval != maxval && src->maxval != 0;
 	for (size_t i = 0; i < n; i++) {
 		double v = cnnf_image_getf(src, i);
 		if (rescale)

@@ -75,9 +75,11 @@ unsigned cnnf_image_round(double v, unsigned maxval);
 /*
  * A copy of src with samples of the given type on the scale 0..maxval
  * (maxval is ignored for CNNF_F32, whose copy keeps src's maxval).
- * Integer to integer rescales v * maxval / src->maxval, rounded; float to
- * integer takes the values as samples already on the new scale, rounded and
- * clamped. Returns NULL on failure.
+ * Samples are rescaled v * maxval / src->maxval when src has a scale
+ * (maxval not 0), whatever its type, so a float image made from a PNM file
+ * with maxval 1000 keeps its brightness; float samples with no scale are
+ * taken as samples already on the new scale. Then they are rounded half up
+ * and clamped. Returns NULL on failure.
  */
 cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned maxval);
 

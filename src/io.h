@@ -18,6 +18,11 @@ typedef struct cnnf_write_opts {
 	cnnf_format format; /* NONE: from the output's extension (PNG for "-") */
 	int quality;        /* JPEG quality 1..100 */
 	int depth;          /* PNG bit depth 8 or 16; 0: the image's own (8 for float) */
+	/* With palette_size > 0, a 1-channel 8-bit image is written to PNG as palette
+	   indices into palette (palette_size RGB triples, at most 256); other formats
+	   ignore it. */
+	const unsigned char *palette;
+	int palette_size;
 } cnnf_write_opts;
 
 /* Defaults: format from the name, quality 90, depth from the image. */

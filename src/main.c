@@ -14,8 +14,15 @@
 #include "io.h"
 #include "kernel.h"
 #include "point.h"
+#include "model.h"
+#include "net.h"
 #include "pool.h"
+#include "segment.h"
 #include "tensor.h"
+
+#include <ctype.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef CNNF_VERSION
 #define CNNF_VERSION "unknown"
@@ -37,6 +44,8 @@ enum {
 	G_POOL = 1 << 8,     /* --stride (pooling) */
 	G_IMAGE = 1 << 9,    /* --format, --quality, --depth, --max-pixels */
 	G_THREADS = 1 << 10, /* --threads */
+	G_BORDER = 1 << 11,  /* --border */
+	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --outdir, --quiet */
 };
 
 enum {
@@ -63,6 +72,12 @@ enum {
 	O_GAMMA,
 	O_DEPTH,
 	O_MAXPIX,
+	O_MODE,
+	O_PROBS,
+	O_OVERLAY,
+	O_OUTDIR,
+	O_QUIET,
+	O_MODEL = 'm',
 };
 
 typedef struct optdesc {
@@ -85,13 +100,19 @@ static const optdesc optdescs[] = {
 	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
 	{"gamma", 1, O_GAMMA, G_GAMMA, "G", "max * (x / max) ^ G"},
 	{"pad", 1, O_PAD, G_GEOM, "same|valid|N", "padding (default same)"},
-	{"border", 1, O_BORDER, G_GEOM, "MODE",
+	{"border", 1, O_BORDER, G_BORDER, "MODE",
 	 "zero, replicate, reflect, symmetric or wrap (default reflect)"},
 	{"stride", 1, O_STRIDE, G_GEOM | G_POOL, "N", "step between outputs (default 1; pools: size)"},
 	{"dilation", 1, O_DILATION, G_GEOM, "N", "spacing of kernel taps (default 1)"},
 	{"flip", 0, O_FLIP, G_GEOM, NULL, "rotate the kernel 180 degrees (true convolution)"},
 	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
 	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
+	{"model", 1, O_MODEL, G_SEGMENT, "FILE", "the model file (cnnf-model(5))"},
+	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch: the network on every patch (reference)"},
+	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy", "also write the class probabilities (H, W, K)"},
+	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
+	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
+	{"quiet", 0, O_QUIET, G_SEGMENT, NULL, "no progress line on a terminal"},
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
 	{"quality", 1, O_QUALITY, G_IMAGE, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
@@ -115,6 +136,10 @@ typedef struct options {
 	cnnf_filter_opts f;
 	cnnf_write_opts w;
 	unsigned long long max_pixels;
+	const char *model, *probs, *overlay, *outdir;
+	int quiet;
+	int nops; /* operands given (segment) */
+	cnnf_segment_opts seg;
 } options;
 
 struct command;
@@ -125,7 +150,7 @@ typedef struct command {
 	const char *summary; /* one line for cnnf --help */
 	const char *about;   /* a paragraph for cnnf COMMAND --help */
 	unsigned groups;
-	int operands; /* 1: FILE; 2: INPUT OUTPUT */
+	int operands; /* 1: FILE; 2: INPUT OUTPUT; 0: INPUT OUTPUT, or INPUT... with --outdir */
 	runner run;
 } command;
 
@@ -133,8 +158,11 @@ static int run_filter(const command *cmd, options *o, char **ops);
 static int run_point(const command *cmd, options *o, char **ops);
 static int run_pool(const command *cmd, options *o, char **ops);
 static int run_info(const command *cmd, options *o, char **ops);
+static int run_segment(const command *cmd, options *o, char **ops);
+static int is_model_file(const char *path);
+static int model_info(const char *path);
 
-#define FILTER (G_GEOM | G_SHOW | G_IMAGE | G_THREADS)
+#define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS)
 static const command commands[] = {
 	{"identity", "copy the image through the whole pipeline unchanged",
 	 "Copies INPUT to OUTPUT through the whole pipeline (reader, 1x1 identity kernel, "
@@ -178,8 +206,15 @@ static const command commands[] = {
 	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's AvgPool2d.",
 	 G_IMAGE | G_SIZE | G_POOL, 2, run_pool},
-	{"info", "describe a kernel file: shape, parameters, sum, separability",
-	 "Prints the shape, parameter count, sum and separability of a kernel file.",
+	{"segment", "label every pixel with a ConvNet (--model) on the patch around it",
+	 "Runs the model of --model FILE on the patch around every pixel and writes the "
+	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
+	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
+	 G_SEGMENT | G_BORDER | G_THREADS | G_IMAGE, 0, run_segment},
+	{"info", "describe a kernel or model file",
+	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "each layer's output shape and parameters, the total, the receptive field and the "
+	 "multiply-adds per patch.",
 	 G_KERNEL, 1, run_info},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -343,14 +378,23 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			return 0;
 		}
 		o->f.pad_mode = CNNF_PAD_EXPLICIT;
-		if (parse_long(d->name, arg, 0, GEOM_MAX, &ll) < 0) {
-			fprintf(stderr, "cnnf: --pad takes same, valid or a number of samples\n");
-			return -1;
+		{
+			char *end;
+			errno = 0;
+			ll = strtoll(arg, &end, 10);
+			if (errno || end == arg || *end || ll < 0 || ll > GEOM_MAX) {
+				fprintf(stderr,
+					"cnnf: --pad: '%s' is not same, valid or a number of samples "
+					"from 0 to %d\n",
+					arg, GEOM_MAX);
+				return -1;
+			}
 		}
 		o->f.pad = (int)ll;
 		return 0;
 	case O_BORDER:
-		if (cnnf_conv_border_parse(arg, &o->f.border) < 0) {
+		if (cnnf_conv_border_parse(arg, &o->f.border) < 0 ||
+		    cnnf_conv_border_parse(arg, &o->seg.border) < 0) {
 			fprintf(stderr,
 				"cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
 				"wrap\n",
@@ -366,7 +410,10 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_DILATION:
 		return parse_int(d->name, arg, 1, GEOM_MAX, &o->f.dilation);
 	case O_THREADS:
-		return parse_int(d->name, arg, 0, 256, &o->f.threads);
+		if (parse_int(d->name, arg, 0, 256, &o->f.threads) < 0)
+			return -1;
+		o->seg.threads = o->f.threads;
+		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
 			fprintf(stderr, "cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
@@ -381,6 +428,31 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			return -1;
 		}
 		o->w.depth = atoi(arg);
+		return 0;
+	case O_MODEL:
+		o->model = arg;
+		return 0;
+	case O_MODE:
+		if (strcmp(arg, "patch") == 0)
+			o->seg.mode = CNNF_SEGMENT_PATCH;
+		else if (strcmp(arg, "dense") == 0)
+			o->seg.mode = CNNF_SEGMENT_DENSE;
+		else {
+			fprintf(stderr, "cnnf: --mode: '%s' is not patch or dense\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_PROBS:
+		o->probs = arg;
+		return 0;
+	case O_OVERLAY:
+		o->overlay = arg;
+		return 0;
+	case O_OUTDIR:
+		o->outdir = arg;
+		return 0;
+	case O_QUIET:
+		o->quiet = 1;
 		return 0;
 	case O_MAXPIX:
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
@@ -468,11 +540,15 @@ static int write_result(cnnf_image *res, options *o, const char *path)
 	return status;
 }
 
-/* Outputs with a channel count that only .npy can hold are refused before the work. */
-static int check_channels(int channels, cnnf_format fmt, const char *path)
+/*
+ * Outputs with a channel count that only .npy can hold are refused before the
+ * work. 2 and 4 channels are gray or colour with alpha only when they came
+ * from such an image (alpha set), not from a bank of filters.
+ */
+static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path)
 {
 	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
-	    ((channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
+	    (alpha && (channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
 		return 0;
 	fprintf(stderr, "cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
 		path, channels, fmt == CNNF_FORMAT_PNG ? "PNG" : fmt == CNNF_FORMAT_JPEG ? "JPEG" : "PNM");
@@ -504,7 +580,8 @@ static int run_filter(const command *cmd, options *o, char **ops)
 			kname, k->depth, k->depth, ops[0], img->channels);
 		goto out;
 	}
-	if (check_channels(depthwise ? img->channels : k->count, fmt, ops[1]) < 0)
+	if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
+			   ops[1]) < 0)
 		goto out;
 	o->f.float_out = fmt == CNNF_FORMAT_NPY;
 	if (cnnf_filter_apply(img, k, &o->f, kname, &res) < 0) {
@@ -552,7 +629,7 @@ static int run_point(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	int status = EXIT_FAIL;
-	if (check_channels(img->channels, fmt, ops[1]) < 0)
+	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
 		goto out;
 	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
 		print_error();
@@ -578,7 +655,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	}
 	int status = EXIT_FAIL;
 	cnnf_tensor *in = NULL, *out = NULL;
-	if (check_channels(img->channels, fmt, ops[1]) < 0)
+	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
 		goto out;
 	char name[4200];
 	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
@@ -604,13 +681,32 @@ out:
 
 static void print_numbers(const double *v, int n)
 {
+	/* + 0.0 turns -0 into 0. */
 	for (int i = 0; i < n; i++)
-		printf("%s%.10g", i ? " " : "", v[i]);
+		printf("%s%.10g", i ? " " : "", v[i] + 0.0);
+}
+
+/* Show a factorisation with the column's first nonzero entry positive. */
+static void orient(double *col, int h, double *row, int w)
+{
+	for (int i = 0; i < h; i++) {
+		if (col[i] == 0)
+			continue;
+		if (col[i] < 0) {
+			for (int j = 0; j < h; j++)
+				col[j] = -col[j];
+			for (int j = 0; j < w; j++)
+				row[j] = -row[j];
+		}
+		return;
+	}
 }
 
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
+	if (is_model_file(ops[0]))
+		return model_info(ops[0]);
 	cnnf_kernel *k = cnnf_kernel_load(ops[0]);
 	if (!k) {
 		print_error();
@@ -643,6 +739,7 @@ static int run_info(const command *cmd, options *o, char **ops)
 			else
 				printf("  ");
 			if (col && row && cnnf_kernel_separable(k, f, c, col, row)) {
+				orient(col, k->height, row, k->width);
 				printf("separable: column ");
 				print_numbers(col, k->height);
 				printf(", row ");
@@ -656,6 +753,231 @@ static int run_info(const command *cmd, options *o, char **ops)
 	free(col);
 	free(row);
 	cnnf_kernel_free(k);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Progress on a terminal: one line, rewritten in place. */
+typedef struct progress {
+	const char *name;
+	int last; /* percent shown last, -1 at first */
+} progress;
+
+static void show_progress(void *ctx, size_t done, size_t total)
+{
+	progress *p = ctx;
+	int pct = (int)(100.0 * done / total);
+	if (pct == p->last)
+		return;
+	p->last = pct;
+	fprintf(stderr, "\rcnnf: %s: %3d%%", p->name, pct);
+	if (done == total)
+		fputs("\n", stderr);
+}
+
+/* DIR/NAME.png for input path IN. */
+static char *outdir_name(const char *dir, const char *in)
+{
+	const char *base = strrchr(in, '/');
+	base = base ? base + 1 : in;
+	const char *dot = strrchr(base, '.');
+	size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+	size_t len = strlen(dir) + 1 + stem + 5;
+	char *path = malloc(len);
+	if (path)
+		snprintf(path, len, "%s/%.*s.png", dir, (int)stem, base);
+	return path;
+}
+
+/* Segment one image and write what was asked for. */
+static int segment_one(const cnnf_net *net, options *o, const char *in, const char *out,
+		       const char *probs_path, const char *overlay_path)
+{
+	const cnnf_model *m = net->model;
+	const char *name = strcmp(in, "-") ? in : "stdin";
+	int status = EXIT_FAIL;
+	cnnf_image *img = NULL, *labels = NULL, *probs = NULL, *overlay = NULL;
+	if (!(img = cnnf_io_read(in, o->max_pixels))) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	progress p = {name, -1};
+	cnnf_segment_opts so = o->seg;
+	if (!o->quiet && isatty(STDERR_FILENO)) {
+		so.progress = show_progress;
+		so.progress_ctx = &p;
+	}
+	if (cnnf_segment_run(net, img, name, &so, &labels, probs_path ? &probs : NULL) < 0) {
+		print_error();
+		goto out;
+	}
+	unsigned char palette[3 * CNNF_SEGMENT_MAX_CLASSES];
+	cnnf_segment_palette(m->classes, palette);
+	cnnf_write_opts w;
+	cnnf_io_write_opts_init(&w);
+	w.format = CNNF_FORMAT_PNG;
+	w.palette = palette;
+	w.palette_size = m->classes;
+	if (cnnf_io_write(labels, out, &w) < 0) {
+		print_error();
+		goto out;
+	}
+	if (probs_path) {
+		cnnf_io_write_opts_init(&w);
+		w.format = CNNF_FORMAT_NPY;
+		if (cnnf_io_write(probs, probs_path, &w) < 0) {
+			print_error();
+			goto out;
+		}
+	}
+	if (overlay_path) {
+		cnnf_io_write_opts_init(&w);
+		w.quality = o->w.quality;
+		if (!(overlay = cnnf_segment_overlay(img, labels, m->classes, 0.45)) ||
+		    cnnf_io_write(overlay, overlay_path, &w) < 0) {
+			print_error();
+			goto out;
+		}
+	}
+	status = EXIT_OK;
+out:
+	cnnf_image_free(img);
+	cnnf_image_free(labels);
+	cnnf_image_free(probs);
+	cnnf_image_free(overlay);
+	return status;
+}
+
+static int run_segment(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+	if (o->outdir && (o->probs || o->overlay))
+		return usage_error("%s: --probs and --overlay name one file; they do not go with "
+				   "--outdir%s",
+				   cmd->name, "");
+	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
+		return usage_error("%s: label maps are written as PNG%s", cmd->name, "");
+	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
+		return usage_error("%s: %s: the label map is a PNG; name it .png", cmd->name, ops[1]);
+	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
+		return usage_error("%s: --probs %s: probabilities are written as .npy", cmd->name,
+				   o->probs);
+	if (o->overlay) {
+		cnnf_format f = cnnf_io_format_from_name(o->overlay);
+		if (f != CNNF_FORMAT_PNG && f != CNNF_FORMAT_JPEG && f != CNNF_FORMAT_PNM)
+			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
+					   o->overlay);
+	}
+	cnnf_model *m = cnnf_model_load(o->model, NULL);
+	if (!m) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_net *net = cnnf_net_new(m);
+	if (!net) {
+		print_error();
+		goto out;
+	}
+	if (!o->outdir) {
+		status = segment_one(net, o, ops[0], ops[1], o->probs, o->overlay);
+		goto out;
+	}
+	struct stat st;
+	if (stat(o->outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cnnf: %s: not a directory\n", o->outdir);
+		goto out;
+	}
+	/* Every input is tried; the status is that of the worst. */
+	status = EXIT_OK;
+	for (int i = 0; i < o->nops; i++) {
+		char *path = outdir_name(o->outdir, ops[i]);
+		if (!path) {
+			fprintf(stderr, "cnnf: out of memory\n");
+			status = EXIT_FAIL;
+			break;
+		}
+		if (segment_one(net, o, ops[i], path, NULL, NULL) != EXIT_OK)
+			status = EXIT_FAIL;
+		free(path);
+	}
+out:
+	cnnf_net_free(net);
+	cnnf_model_free(m);
+	return status;
+}
+
+/* Whether the file starts (after blank and comment lines) with the model magic. */
+static int is_model_file(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	char line[256];
+	int model = 0;
+	while (fgets(line, sizeof line, fp)) {
+		char *s = line;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		model = strncmp(s, "cnnf-model", 10) == 0;
+		break;
+	}
+	fclose(fp);
+	return model;
+}
+
+static void shape_string(char *buf, size_t len, int c, int h, int w)
+{
+	snprintf(buf, len, "%d x %d x %d", c, h, w);
+}
+
+static int model_info(const char *path)
+{
+	cnnf_model *m = cnnf_model_load(path, NULL);
+	if (!m) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	printf("%s: cnnf model, input %d x %d x %d (C x H x W), %d classes", path, m->channels,
+	       m->height, m->width, m->classes);
+	for (int i = 0; i < m->nlabels; i++)
+		printf("%s%s", i ? " " : ": ", m->labels[i]);
+	printf("\n\n  %-22s %-18s %s\n", "layer", "output (C x H x W)", "parameters");
+	char shape[64], desc[64];
+	shape_string(shape, sizeof shape, m->channels, m->height, m->width);
+	printf("  %-22s %-18s %d\n", "input", shape, 0);
+	for (int i = 0; i < m->nlayers; i++) {
+		const cnnf_layer *l = &m->layers[i];
+		const char *name = cnnf_model_layer_name(l->type);
+		switch (l->type) {
+		case CNNF_LAYER_CONV:
+			snprintf(desc, sizeof desc, "%s %dx%d/%d pad %d dil %d", name, l->kh, l->kw,
+				 l->stride, l->pad, l->dilation);
+			break;
+		case CNNF_LAYER_MAXPOOL:
+		case CNNF_LAYER_AVGPOOL:
+			snprintf(desc, sizeof desc, "%s %dx%d/%d", name, l->kh, l->kw, l->stride);
+			break;
+		default:
+			snprintf(desc, sizeof desc, "%s", name);
+		}
+		shape_string(shape, sizeof shape, l->out_c, l->out_h, l->out_w);
+		printf("  %-22s %-18s %zu\n", desc, shape, l->nparams);
+	}
+	int rh, rw;
+	cnnf_model_receptive_field(m, &rh, &rw);
+	printf("\n  total parameters: %zu\n  receptive field: %d x %d\n"
+	       "  multiply-adds per patch: %llu\n",
+	       m->nparams, rh, rw, cnnf_model_macs(m));
+	if (m->weights_init)
+		printf("  weights: none yet (weights init)\n");
+	cnnf_model_free(m);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
 		return EXIT_FAIL;
@@ -709,6 +1031,7 @@ int main(int argc, char **argv)
 
 	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS};
 	cnnf_filter_opts_init(&o.f);
+	cnnf_segment_opts_init(&o.seg);
 	cnnf_io_write_opts_init(&o.w);
 	int help = 0;
 	opterr = 0;
@@ -742,7 +1065,13 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	int nops = sub_argc - optind;
-	if (nops != cmd->operands) {
+	if (cmd->operands == 0) {
+		if (o.outdir ? nops < 1 : nops != 2)
+			return usage_error("%s: needs INPUT and OUTPUT, or --outdir DIR and INPUTs; see "
+					   "'cnnf %s --help'",
+					   cmd->name, cmd->name);
+		o.nops = nops;
+	} else if (nops != cmd->operands) {
 		if (cmd->operands == 2)
 			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
 					   cmd->name);

@@ -1,0 +1,238 @@
+/* io_jpeg.c: JPEG reading and writing with libjpeg(-turbo); corrupt data is an error. */
+#include "io.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "error.h"
+
+/* libjpeg's error manager, extended with where to jump and the file to name. */
+struct jpeg_fail {
+	struct jpeg_error_mgr pub; /* first: cinfo->err points here */
+	jmp_buf jump;
+	const char *name;
+};
+
+/* Called by libjpeg for fatal errors, and by on_message() for warnings: never returns. */
+static void on_error(j_common_ptr cinfo)
+{
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	int code = fail->pub.msg_code;
+	if (code == JWRN_JPEG_EOF || code == JERR_INPUT_EOF || code == JERR_INPUT_EMPTY) {
+		cnnf_error("%s: truncated file", fail->name);
+	} else {
+		char msg[JMSG_LENGTH_MAX];
+		fail->pub.format_message(cinfo, msg);
+		cnnf_error("%s: %s", fail->name, msg);
+	}
+	longjmp(fail->jump, 1);
+}
+
+/*
+ * Level -1 is a warning: premature end of data, corrupt entropy data. libjpeg
+ * would carry on and hand back an image with gray or garbled blocks, so a
+ * warning fails the read. Levels 0 and up are trace messages.
+ */
+static void on_message(j_common_ptr cinfo, int level)
+{
+	if (level < 0)
+		on_error(cinfo);
+}
+
+/* Library code never prints; nothing reaches here, but libjpeg's default would print to stderr. */
+static void no_output(j_common_ptr cinfo)
+{
+	(void)cinfo;
+}
+
+static void fail_init(struct jpeg_fail *fail, const char *name)
+{
+	jpeg_std_error(&fail->pub);
+	fail->pub.error_exit = on_error;
+	fail->pub.emit_message = on_message;
+	fail->pub.output_message = no_output;
+	fail->name = name;
+}
+
+cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels)
+{
+	struct jpeg_decompress_struct cinfo;
+	struct jpeg_fail fail;
+	cnnf_image *volatile img = NULL;
+	fail_init(&fail, name);
+	cinfo.err = &fail.pub;
+	if (setjmp(fail.jump)) {
+		jpeg_destroy_decompress(&cinfo);
+		cnnf_image_free(img);
+		return NULL;
+	}
+	jpeg_create_decompress(&cinfo);
+	jpeg_stdio_src(&cinfo, fp);
+	jpeg_read_header(&cinfo, TRUE);
+
+	/* libjpeg's defaults already turn YCbCr into RGB; only the colour spaces are checked. */
+	int channels;
+	switch (cinfo.jpeg_color_space) {
+	case JCS_GRAYSCALE:
+		channels = 1;
+		break;
+	case JCS_YCbCr:
+	case JCS_RGB:
+		channels = 3;
+		break;
+	case JCS_CMYK:
+	case JCS_YCCK:
+		cnnf_error("%s: CMYK JPEG images are not supported", name);
+		longjmp(fail.jump, 1);
+	default:
+		cnnf_error("%s: JPEG colour space with %d components is not supported", name,
+		           cinfo.num_components);
+		longjmp(fail.jump, 1);
+	}
+	/* Before jpeg_start_decompress(), which allocates the decoder's buffers. */
+	if (cnnf_image_check(name, cinfo.image_width, cinfo.image_height, channels, CNNF_U8,
+	                     max_pixels) < 0)
+		longjmp(fail.jump, 1);
+
+	jpeg_start_decompress(&cinfo);
+	if (cinfo.output_components != channels || cinfo.output_width != cinfo.image_width ||
+	    cinfo.output_height != cinfo.image_height) {
+		cnnf_error("%s: unexpected JPEG output layout", name);
+		longjmp(fail.jump, 1);
+	}
+	img = cnnf_image_new((int)cinfo.output_width, (int)cinfo.output_height, channels, CNNF_U8);
+	if (!img) {
+		cnnf_error("%s: out of memory for a %ux%u image", name, cinfo.output_width,
+		           cinfo.output_height);
+		longjmp(fail.jump, 1);
+	}
+	size_t stride = (size_t)cinfo.output_width * channels;
+	while (cinfo.output_scanline < cinfo.output_height) {
+		JSAMPROW row = (JSAMPROW)img->data + cinfo.output_scanline * stride;
+		jpeg_read_scanlines(&cinfo, &row, 1);
+	}
+	/* Reads up to EOI, so that damage after the last row is noticed too. */
+	jpeg_finish_decompress(&cinfo);
+	jpeg_destroy_decompress(&cinfo);
+	return img;
+}
+
+/*
+ * A destination that writes to a stream and says why a write failed;
+ * libjpeg's stdio destination only says "out of disk space?".
+ */
+struct jpeg_sink {
+	struct jpeg_destination_mgr pub; /* first: cinfo->dest points here */
+	FILE *fp;
+	JOCTET buf[16384];
+};
+
+static void sink_put(j_compress_ptr cinfo, size_t len)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	if (fwrite(sink->buf, 1, len, sink->fp) != len) {
+		struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+		cnnf_error("%s: write error: %s", fail->name, strerror(errno));
+		longjmp(fail->jump, 1);
+	}
+	sink->pub.next_output_byte = sink->buf;
+	sink->pub.free_in_buffer = sizeof sink->buf;
+}
+
+static void sink_init(j_compress_ptr cinfo)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	sink->pub.next_output_byte = sink->buf;
+	sink->pub.free_in_buffer = sizeof sink->buf;
+}
+
+static boolean sink_empty(j_compress_ptr cinfo)
+{
+	/* libjpeg asks only when the buffer is full, whatever free_in_buffer says. */
+	sink_put(cinfo, sizeof((struct jpeg_sink *)cinfo->dest)->buf);
+	return TRUE;
+}
+
+static void sink_term(j_compress_ptr cinfo)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	sink_put(cinfo, sizeof sink->buf - sink->pub.free_in_buffer);
+}
+
+/* Encode an image of 1 or 3 channels of 8-bit samples. */
+static int encode(const cnnf_image *img, FILE *fp, const char *name, int quality)
+{
+	struct jpeg_compress_struct cinfo;
+	struct jpeg_fail fail;
+	struct jpeg_sink sink;
+	fail_init(&fail, name);
+	cinfo.err = &fail.pub;
+	if (setjmp(fail.jump)) {
+		jpeg_destroy_compress(&cinfo);
+		return -1;
+	}
+	jpeg_create_compress(&cinfo);
+	sink.pub.init_destination = sink_init;
+	sink.pub.empty_output_buffer = sink_empty;
+	sink.pub.term_destination = sink_term;
+	sink.fp = fp;
+	cinfo.dest = &sink.pub;
+	cinfo.image_width = (JDIMENSION)img->width;
+	cinfo.image_height = (JDIMENSION)img->height;
+	cinfo.input_components = img->channels;
+	cinfo.in_color_space = img->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	jpeg_set_defaults(&cinfo);
+	jpeg_set_quality(&cinfo, quality, TRUE);
+	jpeg_start_compress(&cinfo, TRUE);
+	size_t stride = (size_t)img->width * img->channels;
+	while (cinfo.next_scanline < cinfo.image_height) {
+		JSAMPROW row = (JSAMPROW)img->data + cinfo.next_scanline * stride;
+		jpeg_write_scanlines(&cinfo, &row, 1);
+	}
+	jpeg_finish_compress(&cinfo);
+	jpeg_destroy_compress(&cinfo);
+	return 0;
+}
+
+/* img as 8-bit samples: img itself when it already is, else a copy left in *copy. */
+static const cnnf_image *as_u8(const cnnf_image *img, cnnf_image **copy)
+{
+	*copy = NULL;
+	if (img->type == CNNF_U8 && img->maxval == 255)
+		return img;
+	return *copy = cnnf_image_convert(img, CNNF_U8, 255);
+}
+
+int cnnf_jpeg_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+{
+	if (img->channels == 2 || img->channels == 4) {
+		cnnf_error("%s: JPEG has no alpha channel (the image has %d channels); write .png "
+		           "instead",
+		           name, img->channels);
+		return -1;
+	}
+	if (img->channels != 1 && img->channels != 3) {
+		cnnf_error("%s: JPEG holds 1 or 3 channels, not %d; write .npy instead", name,
+		           img->channels);
+		return -1;
+	}
+	if (o->quality < 1 || o->quality > 100) {
+		cnnf_error("%s: JPEG quality %d is not in 1..100", name, o->quality);
+		return -1;
+	}
+	cnnf_image *copy;
+	const cnnf_image *src = as_u8(img, &copy);
+	if (!src) {
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
+	int rc = encode(src, fp, name, o->quality);
+	cnnf_image_free(copy);
+	return rc;
+}

@@ -1,0 +1,252 @@
+/* io_png.c: PNG reading (every bit depth and colour type, expanded to 8 or 16 bits) and writing. */
+#include "io.h"
+
+#include <errno.h>
+#include <png.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* What libpng's callbacks get back through their io and error pointers. */
+struct png_io {
+	FILE *fp;
+	const char *name; /* the file, for messages */
+	int told;         /* the message is already in cnnf_error(): keep it */
+};
+
+static int host_is_little_endian(void)
+{
+	const uint16_t one = 1;
+	return *(const unsigned char *)&one == 1;
+}
+
+static void on_error(png_structp png, png_const_charp msg)
+{
+	struct png_io *io = png_get_error_ptr(png);
+	if (!io->told)
+		cnnf_error("%s: %s", io->name, msg);
+	png_longjmp(png, 1);
+}
+
+/*
+ * Warnings are not failures, and library code does not print: libpng already
+ * turns damage to the image data (bad IDAT CRC, missing data) into errors and
+ * warns only about ancillary chunks, which cnnf does not use.
+ */
+static void on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+/* Fail with a message already set: on_error() keeps it and unwinds. */
+_Noreturn static void fail(png_structp png)
+{
+	struct png_io *io = png_get_error_ptr(png);
+	io->told = 1;
+	png_error(png, "failed");
+}
+
+/* libpng's own reader says only "Read Error"; this one tells a short file apart. */
+static void read_data(png_structp png, png_bytep data, size_t len)
+{
+	struct png_io *io = png_get_io_ptr(png);
+	if (fread(data, 1, len, io->fp) == len)
+		return;
+	if (ferror(io->fp))
+		cnnf_error("%s: read error: %s", io->name, strerror(errno));
+	else
+		cnnf_error("%s: truncated file", io->name);
+	fail(png);
+}
+
+static void write_data(png_structp png, png_bytep data, size_t len)
+{
+	struct png_io *io = png_get_io_ptr(png);
+	if (fwrite(data, 1, len, io->fp) == len)
+		return;
+	cnnf_error("%s: write error: %s", io->name, strerror(errno));
+	fail(png);
+}
+
+/* cnnf_io_write() flushes the stream once the whole file is written. */
+static void flush_data(png_structp png)
+{
+	(void)png;
+}
+
+/* Samples per pixel once png_set_expand() has run: palettes become RGB, tRNS an alpha channel. */
+static int expanded_channels(png_structp png, png_infop info, int color_type)
+{
+	int trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+	switch (color_type) {
+	case PNG_COLOR_TYPE_GRAY:
+		return 1 + trns;
+	case PNG_COLOR_TYPE_GRAY_ALPHA:
+		return 2;
+	case PNG_COLOR_TYPE_RGB:
+	case PNG_COLOR_TYPE_PALETTE:
+		return 3 + trns;
+	default:
+		return 4;
+	}
+}
+
+cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels)
+{
+	struct png_io io = {fp, name, 0};
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		cnnf_error("%s: out of memory", name);
+		return NULL;
+	}
+	cnnf_image *volatile img = NULL;
+	png_bytep *volatile rows = NULL;
+	if (setjmp(png_jmpbuf(png))) {
+		free(rows);
+		cnnf_image_free(img);
+		png_destroy_read_struct(&png, &info, NULL);
+		return NULL;
+	}
+	png_set_read_fn(png, &io, read_data);
+	/* The pixel limit is checked below with a clearer message than libpng's. */
+	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	png_read_info(png, info);
+
+	png_uint_32 w, h;
+	int depth, color_type;
+	png_get_IHDR(png, info, &w, &h, &depth, &color_type, NULL, NULL, NULL);
+	int channels = expanded_channels(png, info, color_type);
+	cnnf_type type = depth == 16 ? CNNF_U16 : CNNF_U8;
+	/* Before png_read_update_info(), which allocates row buffers. */
+	if (cnnf_image_check(name, w, h, channels, type, max_pixels) < 0)
+		fail(png);
+
+	/* Palette to RGB, gray below 8 bits scaled to 0..255, tRNS to alpha. */
+	png_set_expand(png);
+	if (depth == 16 && host_is_little_endian())
+		png_set_swap(png);
+	png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	size_t stride = (size_t)w * channels * type;
+	if (png_get_channels(png, info) != channels || png_get_rowbytes(png, info) != stride) {
+		cnnf_error("%s: unexpected PNG layout after expansion", name);
+		fail(png);
+	}
+
+	img = cnnf_image_new((int)w, (int)h, channels, type);
+	rows = calloc(h, sizeof *rows);
+	if (!img || !rows) {
+		cnnf_error("%s: out of memory for a %ux%u image", name, (unsigned)w, (unsigned)h);
+		fail(png);
+	}
+	for (png_uint_32 y = 0; y < h; y++)
+		rows[y] = (png_bytep)img->data + y * stride;
+	png_read_image(png, rows);
+	/* Reading to IEND checks the last CRCs and refuses a file cut after its image data. */
+	png_read_end(png, NULL);
+
+	img->alpha = channels == 2 || channels == 4;
+	cnnf_image *out = img;
+	free(rows);
+	png_destroy_read_struct(&png, &info, NULL);
+	return out;
+}
+
+/*
+ * img as samples of type on the scale 0..maxval: img itself when it already
+ * is, else a converted copy left in *copy for the caller to free.
+ */
+static const cnnf_image *as_samples(const cnnf_image *img, cnnf_type type, unsigned maxval,
+                                    cnnf_image **copy)
+{
+	*copy = NULL;
+	if (img->type == type && img->maxval == maxval)
+		return img;
+	return *copy = cnnf_image_convert(img, type, maxval);
+}
+
+/* Encode an image whose samples are already 8-bit (U8) or 16-bit (U16) PNG samples. */
+static int encode(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+{
+	static const int color_types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+	                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+	struct png_io io = {fp, name, 0};
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_write_struct(&png, NULL);
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
+	png_bytep *volatile rows = NULL;
+	if (setjmp(png_jmpbuf(png))) {
+		free(rows);
+		png_destroy_write_struct(&png, &info);
+		return -1;
+	}
+	png_set_write_fn(png, &io, write_data, flush_data);
+	int depth = img->type == CNNF_U16 ? 16 : 8;
+	int indexed = o->palette_size > 0 && img->channels == 1 && depth == 8;
+	png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, depth,
+	             indexed ? PNG_COLOR_TYPE_PALETTE : color_types[img->channels - 1],
+	             PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	if (indexed) {
+		png_color pal[256];
+		int n = o->palette_size > 256 ? 256 : o->palette_size;
+		for (int i = 0; i < n; i++)
+			pal[i] = (png_color){o->palette[3 * i], o->palette[3 * i + 1],
+			                     o->palette[3 * i + 2]};
+		png_set_PLTE(png, info, pal, n);
+	}
+	png_write_info(png, info);
+	if (depth == 16 && host_is_little_endian())
+		png_set_swap(png);
+	rows = calloc((size_t)img->height, sizeof *rows);
+	if (!rows) {
+		cnnf_error("%s: out of memory", name);
+		fail(png);
+	}
+	size_t stride = (size_t)img->width * img->channels * img->type;
+	for (int y = 0; y < img->height; y++)
+		rows[y] = (png_bytep)img->data + (size_t)y * stride;
+	png_write_image(png, rows);
+	png_write_end(png, NULL);
+	free(rows);
+	png_destroy_write_struct(&png, &info);
+	return 0;
+}
+
+int cnnf_png_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+{
+	if (img->channels < 1 || img->channels > 4) {
+		cnnf_error("%s: PNG holds 1 to 4 channels, not %d; write .npy instead", name,
+		           img->channels);
+		return -1;
+	}
+	int depth = o->depth;
+	if (depth == 0) {
+		if (img->type == CNNF_F32)
+			depth = img->maxval <= 255 ? 8 : 16;
+		else
+			depth = img->type == CNNF_U16 ? 16 : 8;
+	}
+	if (depth != 8 && depth != 16) {
+		cnnf_error("%s: PNG bit depth %d is not 8 or 16", name, depth);
+		return -1;
+	}
+	cnnf_image *copy;
+	const cnnf_image *src =
+	    as_samples(img, depth == 16 ? CNNF_U16 : CNNF_U8, depth == 16 ? 65535 : 255, &copy);
+	if (!src) {
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
+	int rc = encode(src, fp, name, o);
+	cnnf_image_free(copy);
+	return rc;
+}

@@ -1,0 +1,54 @@
+/* segment.h: patch-based segmentation: a label for every pixel, palettes and overlays. */
+#ifndef CNNF_SEGMENT_H
+#define CNNF_SEGMENT_H
+
+#include <stddef.h>
+
+#include "conv.h"
+#include "image.h"
+#include "net.h"
+
+/* Label maps are 8-bit palette images: at most this many classes. */
+#define CNNF_SEGMENT_MAX_CLASSES 256
+
+typedef enum cnnf_segment_mode {
+	CNNF_SEGMENT_PATCH, /* the network on each pixel's own patch: the reference */
+	CNNF_SEGMENT_DENSE  /* the whole image at once (same labels) */
+} cnnf_segment_mode;
+
+typedef struct cnnf_segment_opts {
+	cnnf_border border;     /* makes the samples outside the image (default reflect) */
+	cnnf_segment_mode mode; /* default dense */
+	int threads;            /* 0: all cores */
+	/* Called now and then from the calling thread with rows done so far; may be NULL. */
+	void (*progress)(void *ctx, size_t done, size_t total);
+	void *progress_ctx;
+} cnnf_segment_opts;
+
+void cnnf_segment_opts_init(cnnf_segment_opts *o);
+
+/*
+ * Classify every pixel of img with the network: the patch for pixel (y, x)
+ * has its top-left corner at (y - floor(H/2), x - floor(W/2)) of the model's
+ * H x W input; samples outside the image come from the border mode applied
+ * to the raw image. Raw samples are divided by the image's maxval (1 for
+ * float images without one), then become (v - mean) / std. The label is the
+ * argmax of the output, the lowest index on a tie.
+ * *labels receives a 1-channel CNNF_U8 image of class ids; when probs is not
+ * NULL, *probs receives a K-channel float image of the softmax of the output.
+ * name is the image's name for messages. Returns 0, or -1.
+ */
+int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
+		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs);
+
+/* Fill rgb[3*k] with k distinct colours, class 0 first. k <= CNNF_SEGMENT_MAX_CLASSES. */
+void cnnf_segment_palette(int k, unsigned char *rgb);
+
+/*
+ * The image blended with the label colours (opacity 0..1), as 8-bit RGB:
+ * for a person to look at. Gray images are shown as RGB. Returns NULL on failure.
+ */
+cnnf_image *cnnf_segment_overlay(const cnnf_image *img, const cnnf_image *labels, int k,
+				 double opacity);
+
+#endif

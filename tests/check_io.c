@@ -1,0 +1,1293 @@
+/* check_io.c: tests of image reading and writing: every format, round trips, the failures. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+
+#include "image.h"
+#include "io.h"
+#include "testutil.h"
+
+/* ---- helpers ---- */
+
+/* A fixture under tests/data/io; a few calls can be live at once. */
+static const char *fixture(const char *name)
+{
+	static char bufs[4][4400];
+	static int next;
+	char *b = bufs[next++ % 4];
+	snprintf(b, sizeof bufs[0], "%s/io/%s", TEST_DATA_DIR, name);
+	return b;
+}
+
+/* A scratch path under the test tmpdir. */
+static const char *tmp(const char *name)
+{
+	static char bufs[4][4400];
+	static int next;
+	char *b = bufs[next++ % 4];
+	snprintf(b, sizeof bufs[0], "%s/io_%s", cnnf_test_tmpdir(), name);
+	return b;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	unsigned char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		size_t got = fread(buf + n, 1, cap - n, fp);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(fp);
+	*len = n;
+	return buf;
+}
+
+static void spit(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	ck_assert_msg(fp != NULL, "cannot create %s", path);
+	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void spit_str(const char *path, const char *s)
+{
+	spit(path, s, strlen(s));
+}
+
+/* The first len bytes of fixture src, as file dst. */
+static void cut(const char *src, const char *dst, size_t len)
+{
+	size_t n;
+	unsigned char *buf = slurp(src, &n);
+	ck_assert_uint_le(len, n);
+	spit(dst, buf, len);
+	free(buf);
+}
+
+static size_t file_size(const char *path)
+{
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+static cnnf_image *read_ok(const char *path)
+{
+	cnnf_error_clear();
+	cnnf_image *img = cnnf_io_read(path, CNNF_DEFAULT_MAX_PIXELS);
+	ck_assert_msg(img != NULL, "reading %s failed: %s", path, cnnf_error_get());
+	return img;
+}
+
+/* Reading path fails with a message that starts with display and contains needle. */
+static void read_fails(const char *path, const char *display, const char *needle)
+{
+	cnnf_error_clear();
+	cnnf_image *img = cnnf_io_read(path, CNNF_DEFAULT_MAX_PIXELS);
+	ck_assert_msg(img == NULL, "reading %s should fail", path);
+	ck_assert_error_has(needle);
+	ck_assert_msg(strncmp(cnnf_error_get(), display, strlen(display)) == 0 &&
+	                  cnnf_error_get()[strlen(display)] == ':',
+	              "error \"%s\" does not start with \"%s:\"", cnnf_error_get(), display);
+}
+
+static void write_fails(const cnnf_image *img, const char *path, const cnnf_write_opts *o,
+                        const char *needle)
+{
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_io_write(img, path, o), -1);
+	ck_assert_error_has(needle);
+	const char *display = strcmp(path, "-") == 0 ? "stdout" : path;
+	ck_assert_msg(strncmp(cnnf_error_get(), display, strlen(display)) == 0,
+	              "error \"%s\" does not start with \"%s\"", cnnf_error_get(), display);
+}
+
+static void check_shape(const cnnf_image *img, int w, int h, int c, cnnf_type type, unsigned maxval,
+                        int alpha)
+{
+	ck_assert_int_eq(img->width, w);
+	ck_assert_int_eq(img->height, h);
+	ck_assert_int_eq(img->channels, c);
+	ck_assert_int_eq(img->type, type);
+	ck_assert_uint_eq(img->maxval, maxval);
+	ck_assert_int_eq(img->alpha, alpha);
+}
+
+static size_t count(const cnnf_image *img)
+{
+	return (size_t)img->width * img->height * img->channels;
+}
+
+/* Sample (x, y, c) as an unsigned integer or a float. */
+static unsigned at(const cnnf_image *img, int x, int y, int c)
+{
+	size_t i = ((size_t)y * img->width + x) * img->channels + c;
+	return img->type == CNNF_U8 ? ((uint8_t *)img->data)[i] : ((uint16_t *)img->data)[i];
+}
+
+static float atf(const cnnf_image *img, int x, int y, int c)
+{
+	return ((float *)img->data)[((size_t)y * img->width + x) * img->channels + c];
+}
+
+/* Same size, type, scale and bit-identical samples (NaN included). */
+static void check_same(const cnnf_image *a, const cnnf_image *b)
+{
+	check_shape(b, a->width, a->height, a->channels, a->type, a->maxval, a->alpha);
+	ck_assert_int_eq(memcmp(a->data, b->data, count(a) * a->type), 0);
+}
+
+/* An image whose samples run through the whole scale 0..maxval. */
+static cnnf_image *pattern(int w, int h, int c, cnnf_type type, unsigned maxval)
+{
+	cnnf_image *img = cnnf_image_new(w, h, c, type);
+	ck_assert_ptr_nonnull(img);
+	img->maxval = maxval;
+	img->alpha = c == 2 || c == 4;
+	size_t n = count(img);
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = (unsigned)((i * 7919 + i * i * 31) % ((size_t)maxval + 1));
+		if (i == 0)
+			v = 0;
+		if (i == 1)
+			v = maxval;
+		if (type == CNNF_U8)
+			((uint8_t *)img->data)[i] = (uint8_t)v;
+		else if (type == CNNF_U16)
+			((uint16_t *)img->data)[i] = (uint16_t)v;
+		else
+			((float *)img->data)[i] = (float)i * 0.37f - 5.25f;
+	}
+	return img;
+}
+
+/* Write img to tmp(name) with the format from the name, and read it back. */
+static cnnf_image *round_trip(const cnnf_image *img, const char *name, const cnnf_write_opts *o)
+{
+	cnnf_write_opts defaults;
+	if (!o) {
+		cnnf_io_write_opts_init(&defaults);
+		o = &defaults;
+	}
+	const char *path = tmp(name);
+	cnnf_error_clear();
+	ck_assert_msg(cnnf_io_write(img, path, o) == 0, "writing %s failed: %s", path,
+	              cnnf_error_get());
+	cnnf_image *back = read_ok(path);
+	unlink(path);
+	return back;
+}
+
+/* Run fn with fd (0 or 1) pointing at path, opened with flags. */
+static void redirect(int fd, const char *path, int flags, void (*fn)(void *), void *arg)
+{
+	FILE *stream = fd == 0 ? stdin : stdout;
+	fflush(stream);
+	int saved = dup(fd);
+	ck_assert_int_ge(saved, 0);
+	int f = open(path, flags, 0666);
+	ck_assert_int_ge(f, 0);
+	ck_assert_int_eq(dup2(f, fd), fd);
+	close(f);
+	fn(arg);
+	fflush(stream);
+	clearerr(stream);
+	ck_assert_int_eq(dup2(saved, fd), fd);
+	close(saved);
+}
+
+/* Temporary files a failed write could have left next to name in the tmpdir. */
+static int leftovers(const char *name)
+{
+	char prefix[256];
+	snprintf(prefix, sizeof prefix, ".io_%s.", name);
+	DIR *d = opendir(cnnf_test_tmpdir());
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* ---- core ---- */
+
+START_TEST(test_format_names)
+{
+	ck_assert_int_eq(cnnf_io_format_from_name("a/b.PNG"), CNNF_FORMAT_PNG);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.jpg"), CNNF_FORMAT_JPEG);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.JPEG"), CNNF_FORMAT_JPEG);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.pgm"), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.ppm"), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.pnm"), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.npy"), CNNF_FORMAT_NPY);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.xyz"), CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_from_name("dir.png/x"), CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_from_name("-"), CNNF_FORMAT_NONE);
+
+	cnnf_format f = CNNF_FORMAT_NONE;
+	ck_assert_int_eq(cnnf_io_format_parse("jpg", &f), 0);
+	ck_assert_int_eq(f, CNNF_FORMAT_JPEG);
+	ck_assert_int_eq(cnnf_io_format_parse("npy", &f), 0);
+	ck_assert_int_eq(f, CNNF_FORMAT_NPY);
+	ck_assert_int_eq(cnnf_io_format_parse("gif", &f), -1);
+	ck_assert_int_eq(f, CNNF_FORMAT_NPY);
+
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	ck_assert_int_eq(o.format, CNNF_FORMAT_NONE);
+	ck_assert_int_eq(o.quality, 90);
+	ck_assert_int_eq(o.depth, 0);
+}
+END_TEST
+
+START_TEST(test_sniff)
+{
+	const unsigned char png[] = "\x89PNG\r\n\x1a\n", jpg[] = "\xff\xd8\xff\xe0",
+	                    npy[] = "\x93NUMPY\x01\x00";
+	ck_assert_int_eq(cnnf_io_format_sniff(png, 8), CNNF_FORMAT_PNG);
+	ck_assert_int_eq(cnnf_io_format_sniff(png, 7), CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_sniff(jpg, 3), CNNF_FORMAT_JPEG);
+	ck_assert_int_eq(cnnf_io_format_sniff(npy, 8), CNNF_FORMAT_NPY);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"P6\n", 3), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"P2#c", 4), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"P5", 2), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"Px\n", 3), CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"P66", 3), CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"GIF89a", 6),
+	                 CNNF_FORMAT_NONE);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"", 0), CNNF_FORMAT_NONE);
+}
+END_TEST
+
+/* The format comes from the bytes: a PNG named .jpg and an NPY named .png read fine. */
+START_TEST(test_sniff_ignores_extension)
+{
+	size_t n;
+	unsigned char *buf = slurp(fixture("g16.png"), &n);
+	spit(tmp("sniff.jpg"), buf, n);
+	free(buf);
+	cnnf_image *img = read_ok(tmp("sniff.jpg"));
+	check_shape(img, 4, 3, 1, CNNF_U16, 65535, 0);
+	cnnf_image_free(img);
+
+	buf = slurp(fixture("f64_hw.npy"), &n);
+	spit(tmp("sniff.png"), buf, n);
+	free(buf);
+	img = read_ok(tmp("sniff.png"));
+	check_shape(img, 5, 3, 1, CNNF_F32, 0, 0);
+	cnnf_image_free(img);
+	unlink(tmp("sniff.jpg"));
+	unlink(tmp("sniff.png"));
+}
+END_TEST
+
+START_TEST(test_png_low_bit_gray)
+{
+	/* libpng's expansion scales 1, 2 and 4-bit gray to 0..255. */
+	static const struct {
+		const char *name;
+		int w, h, scale, mul_x, mul_y, mod;
+	} cases[] = {
+	    {"g1.png", 11, 3, 255, 3, 1, 2},
+	    {"g2.png", 7, 3, 85, 1, 2, 4},
+	    {"g4.png", 5, 3, 17, 5, 3, 16},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		cnnf_image *img = read_ok(fixture(cases[k].name));
+		check_shape(img, cases[k].w, cases[k].h, 1, CNNF_U8, 255, 0);
+		for (int y = 0; y < img->height; y++)
+			for (int x = 0; x < img->width; x++)
+				ck_assert_uint_eq(
+				    at(img, x, y, 0),
+				    (unsigned)((x * cases[k].mul_x + y * cases[k].mul_y) %
+				               cases[k].mod * cases[k].scale));
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+START_TEST(test_png_16_bit)
+{
+	cnnf_image *img = read_ok(fixture("g16.png"));
+	check_shape(img, 4, 3, 1, CNNF_U16, 65535, 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 4; x++)
+			ck_assert_uint_eq(at(img, x, y, 0), (unsigned)(x * 20000 + y * 1000 + 7));
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("rgb16.png"));
+	check_shape(img, 4, 3, 3, CNNF_U16, 65535, 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 4; x++)
+			for (int c = 0; c < 3; c++)
+				ck_assert_uint_eq(at(img, x, y, c),
+				                  (unsigned)(x * 16000 + y * 3000 + c * 500 + 1));
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_png_alpha)
+{
+	cnnf_image *img = read_ok(fixture("ga8.png"));
+	check_shape(img, 5, 2, 2, CNNF_U8, 255, 1);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 5; x++)
+			for (int c = 0; c < 2; c++)
+				ck_assert_uint_eq(at(img, x, y, c),
+				                  (unsigned)((x * 40 + y * 7 + c * 100) % 256));
+	cnnf_image_free(img);
+
+	/* A gray tRNS colour key becomes an alpha channel: value 16 is transparent. */
+	img = read_ok(fixture("g8_trns.png"));
+	check_shape(img, 4, 2, 2, CNNF_U8, 255, 1);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 4; x++) {
+			unsigned v = (unsigned)(x * 16 + y * 64);
+			ck_assert_uint_eq(at(img, x, y, 0), v);
+			ck_assert_uint_eq(at(img, x, y, 1), v == 16 ? 0 : 255);
+		}
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_png_palette)
+{
+	cnnf_image *img = read_ok(fixture("pal4.png"));
+	check_shape(img, 6, 4, 3, CNNF_U8, 255, 0);
+	for (int y = 0; y < 4; y++)
+		for (int x = 0; x < 6; x++) {
+			unsigned i = (unsigned)(x + y * 6) % 16;
+			ck_assert_uint_eq(at(img, x, y, 0), i * 16);
+			ck_assert_uint_eq(at(img, x, y, 1), 255 - i * 8);
+			ck_assert_uint_eq(at(img, x, y, 2), i * 3);
+		}
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("pal8_trns.png"));
+	check_shape(img, 5, 3, 4, CNNF_U8, 255, 1);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 5; x++) {
+			unsigned i = (unsigned)(x * 4 + y * 5) % 20;
+			ck_assert_uint_eq(at(img, x, y, 0), i * 10);
+			ck_assert_uint_eq(at(img, x, y, 1), i * 5 + 1);
+			ck_assert_uint_eq(at(img, x, y, 2), 200 - i * 9);
+			ck_assert_uint_eq(at(img, x, y, 3), i < 7 ? i * 30 : 255);
+		}
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_png_interlaced)
+{
+	cnnf_image *img = read_ok(fixture("rgba8_i.png"));
+	check_shape(img, 9, 7, 4, CNNF_U8, 255, 1);
+	for (int y = 0; y < 7; y++)
+		for (int x = 0; x < 9; x++)
+			for (int c = 0; c < 4; c++)
+				ck_assert_uint_eq(at(img, x, y, c),
+				                  (unsigned)((x * 29 + y * 13 + c * 61) % 256));
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("g2_i.png"));
+	check_shape(img, 10, 9, 1, CNNF_U8, 255, 0);
+	for (int y = 0; y < 9; y++)
+		for (int x = 0; x < 10; x++)
+			ck_assert_uint_eq(at(img, x, y, 0), (unsigned)((x + y * 3) % 4 * 85));
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_png_round_trip)
+{
+	for (int c = 1; c <= 4; c++) {
+		cnnf_image *img = pattern(13, 5, c, CNNF_U8, 255);
+		cnnf_image *back = round_trip(img, "rt.png", NULL);
+		check_same(img, back);
+		cnnf_image_free(img);
+		cnnf_image_free(back);
+
+		img = pattern(6, 7, c, CNNF_U16, 65535);
+		back = round_trip(img, "rt16.png", NULL);
+		check_same(img, back);
+		cnnf_image_free(img);
+		cnnf_image_free(back);
+	}
+}
+END_TEST
+
+START_TEST(test_png_depth)
+{
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.depth = 16;
+	cnnf_image *img = pattern(5, 4, 3, CNNF_U8, 255);
+	cnnf_image *back = round_trip(img, "d16.png", &o);
+	check_shape(back, 5, 4, 3, CNNF_U16, 65535, 0);
+	for (size_t i = 0; i < count(img); i++)
+		ck_assert_uint_eq(((uint16_t *)back->data)[i], ((uint8_t *)img->data)[i] * 257u);
+	cnnf_image_free(img);
+	cnnf_image_free(back);
+
+	o.depth = 8;
+	img = pattern(5, 4, 1, CNNF_U16, 65535);
+	back = round_trip(img, "d8.png", &o);
+	check_shape(back, 5, 4, 1, CNNF_U8, 255, 0);
+	for (size_t i = 0; i < count(img); i++) {
+		unsigned v = ((uint16_t *)img->data)[i];
+		ck_assert_uint_eq(((uint8_t *)back->data)[i], (v * 255 + 65535 / 2) / 65535);
+	}
+	cnnf_image_free(img);
+	cnnf_image_free(back);
+}
+END_TEST
+
+/* A PNM maxval of 1000 is rescaled to 16 bits; 1 to 8 bits. */
+START_TEST(test_png_rescales_odd_maxval)
+{
+	cnnf_image *img = pattern(7, 3, 1, CNNF_U16, 1000);
+	cnnf_image *back = round_trip(img, "m1000.png", NULL);
+	check_shape(back, 7, 3, 1, CNNF_U16, 65535, 0);
+	for (size_t i = 0; i < count(img); i++) {
+		unsigned v = ((uint16_t *)img->data)[i];
+		ck_assert_uint_eq(((uint16_t *)back->data)[i],
+		                  cnnf_image_round(v * 65535.0 / 1000, 65535));
+	}
+	cnnf_image_free(img);
+	cnnf_image_free(back);
+
+	img = pattern(4, 2, 1, CNNF_U8, 1);
+	back = round_trip(img, "m1.png", NULL);
+	check_shape(back, 4, 2, 1, CNNF_U8, 255, 0);
+	for (size_t i = 0; i < count(img); i++)
+		ck_assert_uint_eq(((uint8_t *)back->data)[i], ((uint8_t *)img->data)[i] * 255u);
+	cnnf_image_free(img);
+	cnnf_image_free(back);
+}
+END_TEST
+
+/* Float samples with no scale are 8-bit samples, rounded half up and clamped. */
+START_TEST(test_png_float)
+{
+	static const float v[] = {-3.0f,  0.0f,   0.49f,  0.5f, 12.5f,
+	                          254.5f, 255.0f, 300.0f, NAN,  INFINITY};
+	cnnf_image *img = cnnf_image_new(10, 1, 1, CNNF_F32);
+	memcpy(img->data, v, sizeof v);
+	static const unsigned want[] = {0, 0, 0, 1, 13, 255, 255, 255, 0, 255};
+	cnnf_image *back = round_trip(img, "f.png", NULL);
+	check_shape(back, 10, 1, 1, CNNF_U8, 255, 0);
+	for (int i = 0; i < 10; i++)
+		ck_assert_uint_eq(at(back, i, 0, 0), want[i]);
+	cnnf_image_free(back);
+
+	/* A float image on the 16-bit scale is written with 16 bits. */
+	img->maxval = 65535;
+	((float *)img->data)[4] = 40000.5f;
+	back = round_trip(img, "f16.png", NULL);
+	check_shape(back, 10, 1, 1, CNNF_U16, 65535, 0);
+	ck_assert_uint_eq(at(back, 4, 0, 0), 40001);
+	ck_assert_uint_eq(at(back, 7, 0, 0), 300);
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+}
+END_TEST
+
+static void ref_decode(const char *path, cnnf_image **out)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	struct jpeg_decompress_struct cinfo;
+	struct jpeg_error_mgr err;
+	cinfo.err = jpeg_std_error(&err);
+	jpeg_create_decompress(&cinfo);
+	jpeg_stdio_src(&cinfo, fp);
+	jpeg_read_header(&cinfo, TRUE);
+	jpeg_start_decompress(&cinfo);
+	cnnf_image *img = cnnf_image_new((int)cinfo.output_width, (int)cinfo.output_height,
+	                                 cinfo.output_components, CNNF_U8);
+	ck_assert_ptr_nonnull(img);
+	while (cinfo.output_scanline < cinfo.output_height) {
+		JSAMPROW row = (JSAMPROW)img->data +
+		               (size_t)cinfo.output_scanline * cinfo.output_width * img->channels;
+		jpeg_read_scanlines(&cinfo, &row, 1);
+	}
+	ck_assert_int_eq(err.num_warnings, 0);
+	jpeg_finish_decompress(&cinfo);
+	jpeg_destroy_decompress(&cinfo);
+	fclose(fp);
+	*out = img;
+}
+
+/* Decoded exactly as libjpeg-turbo's default decoder does, and close to the source pattern. */
+START_TEST(test_jpeg_decode)
+{
+	static const char *names[] = {"rgb.jpg", "gray.jpg", "progressive.jpg"};
+	for (int k = 0; k < 3; k++) {
+		cnnf_image *img = read_ok(fixture(names[k]));
+		cnnf_image *ref;
+		ref_decode(fixture(names[k]), &ref);
+		int c = k == 1 ? 1 : 3;
+		check_shape(img, 16, 12, c, CNNF_U8, 255, 0);
+		check_same(ref, img);
+		double err = 0;
+		for (int y = 0; y < 12; y++)
+			for (int x = 0; x < 16; x++) {
+				int r = x * 15 + 10, g = y * 20 + 5, b = (x + y) * 8;
+				/* ImageMagick's -colorspace Gray made gray.jpg with Rec. 709 luma.
+				 */
+				if (c == 1)
+					err += fabs(at(img, x, y, 0) -
+					            (0.2126 * r + 0.7152 * g + 0.0722 * b));
+				else
+					err += abs((int)at(img, x, y, 0) - r) +
+					       abs((int)at(img, x, y, 1) - g) +
+					       abs((int)at(img, x, y, 2) - b);
+			}
+		err /= 16 * 12 * c;
+		ck_assert_msg(err < 4, "%s: mean error %g", names[k], err);
+		cnnf_image_free(img);
+		cnnf_image_free(ref);
+	}
+}
+END_TEST
+
+START_TEST(test_jpeg_round_trip)
+{
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.quality = 100;
+	for (int c = 1; c <= 3; c += 2) {
+		cnnf_image *img = cnnf_image_new(24, 16, c, CNNF_U8);
+		for (size_t i = 0; i < count(img); i++)
+			((uint8_t *)img->data)[i] = (uint8_t)(i / c % 24 * 8 + i % c * 20);
+		cnnf_image *back = round_trip(img, "rt.jpg", &o);
+		check_shape(back, 24, 16, c, CNNF_U8, 255, 0);
+		double err = 0;
+		for (size_t i = 0; i < count(img); i++)
+			err +=
+			    abs((int)((uint8_t *)img->data)[i] - (int)((uint8_t *)back->data)[i]);
+		ck_assert_msg(err / count(img) < 2, "mean error %g", err / count(img));
+		cnnf_image_free(back);
+
+		/* 16-bit samples are scaled to 8 bits first. */
+		cnnf_image *wide = cnnf_image_convert(img, CNNF_U16, 65535);
+		back = round_trip(wide, "rt16.jpg", &o);
+		check_shape(back, 24, 16, c, CNNF_U8, 255, 0);
+		err = 0;
+		for (size_t i = 0; i < count(img); i++)
+			err +=
+			    abs((int)((uint8_t *)img->data)[i] - (int)((uint8_t *)back->data)[i]);
+		ck_assert_msg(err / count(img) < 2, "mean error %g", err / count(img));
+		cnnf_image_free(back);
+		cnnf_image_free(wide);
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+START_TEST(test_pnm_plain)
+{
+	spit_str(tmp("p2.pgm"),
+	         "P2\n# a comment\n3 2 # width height\n1000\n0 1 999\n1000 #x\n 500\n7\n");
+	cnnf_image *img = read_ok(tmp("p2.pgm"));
+	check_shape(img, 3, 2, 1, CNNF_U16, 1000, 0);
+	static const unsigned p2[] = {0, 1, 999, 1000, 500, 7};
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(((uint16_t *)img->data)[i], p2[i]);
+	cnnf_image_free(img);
+
+	spit_str(tmp("p3.ppm"), "P3 2 1 255 1 2 3 253 254 255 trailing garbage");
+	img = read_ok(tmp("p3.ppm"));
+	check_shape(img, 2, 1, 3, CNNF_U8, 255, 0);
+	static const unsigned p3[] = {1, 2, 3, 253, 254, 255};
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(((uint8_t *)img->data)[i], p3[i]);
+	cnnf_image_free(img);
+	unlink(tmp("p2.pgm"));
+	unlink(tmp("p3.ppm"));
+}
+END_TEST
+
+START_TEST(test_pnm_binary)
+{
+	/* P5 with maxval 1000: big-endian pairs; the bytes after the raster are ignored. */
+	const unsigned char p5[] = "P5\n#c\n2 2\n1000\n\x00\x00\x03\xe8\x01\x02\x00\x07garbage";
+	spit(tmp("p5.pgm"), p5, sizeof p5 - 1);
+	cnnf_image *img = read_ok(tmp("p5.pgm"));
+	check_shape(img, 2, 2, 1, CNNF_U16, 1000, 0);
+	static const unsigned want5[] = {0, 1000, 258, 7};
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(((uint16_t *)img->data)[i], want5[i]);
+	cnnf_image_free(img);
+
+	const unsigned char p6[] = "P6 1 2 1000\n\x00\x01\x00\x02\x03\xe8\x02\x00\x01\x00\x00\x00";
+	spit(tmp("p6.ppm"), p6, sizeof p6 - 1);
+	img = read_ok(tmp("p6.ppm"));
+	check_shape(img, 1, 2, 3, CNNF_U16, 1000, 0);
+	static const unsigned want6[] = {1, 2, 1000, 512, 256, 0};
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(((uint16_t *)img->data)[i], want6[i]);
+	cnnf_image_free(img);
+
+	const unsigned char p5b[] = "P5 3 1 7\n\x00\x07\x03";
+	spit(tmp("p5b.pgm"), p5b, sizeof p5b - 1);
+	img = read_ok(tmp("p5b.pgm"));
+	check_shape(img, 3, 1, 1, CNNF_U8, 7, 0);
+	ck_assert_uint_eq(at(img, 1, 0, 0), 7);
+	ck_assert_uint_eq(at(img, 2, 0, 0), 3);
+	cnnf_image_free(img);
+	unlink(tmp("p5.pgm"));
+	unlink(tmp("p6.ppm"));
+	unlink(tmp("p5b.pgm"));
+}
+END_TEST
+
+START_TEST(test_pnm_round_trip)
+{
+	static const struct {
+		int c;
+		cnnf_type type;
+		unsigned maxval;
+	} cases[] = {
+	    {1, CNNF_U8, 255},   {3, CNNF_U8, 255},   {1, CNNF_U8, 1},      {3, CNNF_U8, 100},
+	    {1, CNNF_U16, 1000}, {3, CNNF_U16, 1000}, {1, CNNF_U16, 65535}, {3, CNNF_U16, 256},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		cnnf_image *img = pattern(9, 4, cases[k].c, cases[k].type, cases[k].maxval);
+		cnnf_image *back = round_trip(img, "rt.pnm", NULL);
+		check_same(img, back);
+		cnnf_image_free(img);
+		cnnf_image_free(back);
+	}
+	/* What each sample size looks like on disk: P5, maxval 1000, big-endian pairs. */
+	cnnf_image *img = pattern(2, 1, 1, CNNF_U16, 1000);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("layout.pgm"), NULL), 0);
+	size_t n;
+	unsigned char *buf = slurp(tmp("layout.pgm"), &n);
+	ck_assert_uint_eq(n, 16);
+	ck_assert_int_eq(memcmp(buf, "P5\n2 1\n1000\n\x00\x00\x03\xe8", 16), 0);
+	free(buf);
+	cnnf_image_free(img);
+	unlink(tmp("layout.pgm"));
+}
+END_TEST
+
+START_TEST(test_pnm_float)
+{
+	cnnf_image *img = cnnf_image_new(4, 1, 1, CNNF_F32);
+	static const float v[] = {-1.0f, 2.5f, 254.49f, 999.0f};
+	memcpy(img->data, v, sizeof v);
+	cnnf_image *back = round_trip(img, "f.pgm", NULL);
+	check_shape(back, 4, 1, 1, CNNF_U8, 255, 0);
+	ck_assert_uint_eq(at(back, 0, 0, 0), 0);
+	ck_assert_uint_eq(at(back, 1, 0, 0), 3);
+	ck_assert_uint_eq(at(back, 2, 0, 0), 254);
+	ck_assert_uint_eq(at(back, 3, 0, 0), 255);
+	cnnf_image_free(back);
+
+	/* A float image that remembers a maxval keeps it. */
+	img->maxval = 1000;
+	back = round_trip(img, "f1000.pgm", NULL);
+	check_shape(back, 4, 1, 1, CNNF_U16, 1000, 0);
+	ck_assert_uint_eq(at(back, 3, 0, 0), 999);
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_npy_read)
+{
+	cnnf_image *img = read_ok(fixture("f32_hwc.npy"));
+	check_shape(img, 4, 3, 3, CNNF_F32, 0, 0);
+	ck_assert(isnan(atf(img, 0, 0, 0)));
+	ck_assert(isinf(atf(img, 0, 0, 1)) && atf(img, 0, 0, 1) > 0);
+	ck_assert(isinf(atf(img, 0, 0, 2)) && atf(img, 0, 0, 2) < 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 4; x++)
+			for (int c = 0; c < 3; c++)
+				if (x || y)
+					ck_assert_float_eq(atf(img, x, y, c),
+					                   ((y * 4 + x) * 3 + c) * 0.5f - 3);
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("f64_hw.npy"));
+	check_shape(img, 5, 3, 1, CNNF_F32, 0, 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 5; x++)
+			ck_assert_float_eq(atf(img, x, y, 0), (float)((y * 5 + x) / 3.0 - 1));
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("u8_hwc.npy"));
+	check_shape(img, 3, 2, 2, CNNF_U8, 255, 0);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			for (int c = 0; c < 2; c++)
+				ck_assert_uint_eq(at(img, x, y, c),
+				                  (unsigned)((y * 3 + x) * 40 + c));
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("u16_hw.npy"));
+	check_shape(img, 2, 3, 1, CNNF_U16, 65535, 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 2; x++)
+			ck_assert_uint_eq(at(img, x, y, 0), (unsigned)(y * 20000 + x * 7 + 1));
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_npy_big_endian_and_versions)
+{
+	cnnf_image *img = read_ok(fixture("be_f4.npy"));
+	check_shape(img, 3, 2, 1, CNNF_F32, 0, 0);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			ck_assert_float_eq(atf(img, x, y, 0), y * 3 + x - 2.25f);
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("be_u2.npy"));
+	check_shape(img, 3, 2, 2, CNNF_U16, 65535, 0);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 3; x++)
+			for (int c = 0; c < 2; c++)
+				ck_assert_uint_eq(at(img, x, y, c),
+				                  (unsigned)(y * 30000 + x * 300 + c));
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("v2_f8.npy"));
+	check_shape(img, 2, 2, 1, CNNF_F32, 0, 0);
+	for (int y = 0; y < 2; y++)
+		for (int x = 0; x < 2; x++)
+			ck_assert_float_eq(atf(img, x, y, 0), y - x * 0.25f);
+	cnnf_image_free(img);
+
+	img = read_ok(fixture("v3_u1.npy"));
+	check_shape(img, 3, 2, 1, CNNF_U8, 255, 0);
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(((uint8_t *)img->data)[i], (unsigned)i);
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_npy_round_trip)
+{
+	for (int c = 1; c <= 5; c += 2) {
+		cnnf_image *img = pattern(6, 5, c, CNNF_F32, 0);
+		((float *)img->data)[0] = NAN;
+		((float *)img->data)[1] = -INFINITY;
+		((float *)img->data)[2] = 1e-40f; /* subnormal */
+		cnnf_image *back = round_trip(img, "rt.npy", NULL);
+		check_same(img, back);
+		cnnf_image_free(img);
+		cnnf_image_free(back);
+	}
+	/* Integer samples are stored as their raw values. */
+	cnnf_image *img = pattern(3, 2, 3, CNNF_U16, 1000);
+	cnnf_image *back = round_trip(img, "u16.npy", NULL);
+	check_shape(back, 3, 2, 3, CNNF_F32, 0, 0);
+	for (size_t i = 0; i < count(img); i++)
+		ck_assert_float_eq(((float *)back->data)[i], ((uint16_t *)img->data)[i]);
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* Version 1.0, '<f4', shape (H, W, C) even for one channel, data at a multiple of 64 bytes. */
+START_TEST(test_npy_layout)
+{
+	cnnf_image *img = cnnf_image_new(3, 2, 1, CNNF_F32);
+	((float *)img->data)[5] = 1.0f;
+	ck_assert_int_eq(cnnf_io_write(img, tmp("layout.npy"), NULL), 0);
+	size_t n;
+	unsigned char *buf = slurp(tmp("layout.npy"), &n);
+	ck_assert_uint_eq(n, 128 + 6 * 4);
+	ck_assert_int_eq(memcmp(buf, "\x93NUMPY\x01\x00\x76\x00", 10), 0);
+	const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 1), }";
+	ck_assert_int_eq(memcmp(buf + 10, dict, strlen(dict)), 0);
+	ck_assert_int_eq(buf[127], '\n');
+	ck_assert_int_eq(buf[126], ' ');
+	ck_assert_int_eq(memcmp(buf + 128 + 20, "\x00\x00\x80\x3f", 4), 0);
+	free(buf);
+	cnnf_image_free(img);
+	unlink(tmp("layout.npy"));
+}
+END_TEST
+
+/* PNG, PNM and NPY hand each other identical samples. */
+START_TEST(test_cross_format)
+{
+	cnnf_image *img = pattern(8, 3, 3, CNNF_U8, 255);
+	cnnf_image *a = round_trip(img, "x.pnm", NULL);
+	cnnf_image *b = round_trip(a, "x.png", NULL);
+	check_same(img, b);
+	cnnf_image *c = round_trip(b, "x.npy", NULL);
+	for (size_t i = 0; i < count(img); i++)
+		ck_assert_float_eq(((float *)c->data)[i], ((uint8_t *)img->data)[i]);
+	cnnf_image *d = round_trip(c, "y.png", NULL);
+	check_same(img, d);
+	cnnf_image_free(a);
+	cnnf_image_free(b);
+	cnnf_image_free(c);
+	cnnf_image_free(d);
+	cnnf_image_free(img);
+
+	img = pattern(5, 5, 1, CNNF_U16, 65535);
+	a = round_trip(img, "x.pgm", NULL);
+	check_same(img, a);
+	b = round_trip(a, "x16.png", NULL);
+	check_same(img, b);
+	cnnf_image_free(a);
+	cnnf_image_free(b);
+	cnnf_image_free(img);
+}
+END_TEST
+
+static void read_stdin(void *arg)
+{
+	*(cnnf_image **)arg = cnnf_io_read("-", CNNF_DEFAULT_MAX_PIXELS);
+}
+
+START_TEST(test_stdin)
+{
+	static const char *names[] = {"pal8_trns.png", "rgb.jpg", "u16_hw.npy"};
+	for (int k = 0; k < 3; k++) {
+		cnnf_image *img = NULL;
+		redirect(0, fixture(names[k]), O_RDONLY, read_stdin, &img);
+		ck_assert_msg(img != NULL, "%s from stdin: %s", names[k], cnnf_error_get());
+		cnnf_image *want = read_ok(fixture(names[k]));
+		check_same(want, img);
+		cnnf_image_free(want);
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+static void write_stdout(void *arg)
+{
+	ck_assert_int_eq(cnnf_io_write(arg, "-", NULL), 0);
+}
+
+/* "-" writes PNG to standard output. */
+START_TEST(test_stdout)
+{
+	cnnf_image *img = pattern(4, 3, 2, CNNF_U8, 255);
+	redirect(1, tmp("stdout.png"), O_WRONLY | O_CREAT | O_TRUNC, write_stdout, img);
+	cnnf_image *back = read_ok(tmp("stdout.png"));
+	check_same(img, back);
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+	unlink(tmp("stdout.png"));
+}
+END_TEST
+
+/* A new file gets 0666 minus the umask; an existing one is replaced whole. */
+START_TEST(test_write_replaces)
+{
+	mode_t old = umask(027);
+	spit_str(tmp("mode.pgm"), "old contents that are longer than the new file will be ......");
+	cnnf_image *img = pattern(2, 2, 1, CNNF_U8, 255);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("mode.pgm"), NULL), 0);
+	umask(old);
+	struct stat st;
+	ck_assert_int_eq(stat(tmp("mode.pgm"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+	ck_assert_uint_eq(file_size(tmp("mode.pgm")), strlen("P5\n2 2\n255\n") + 4);
+	ck_assert_int_eq(leftovers("mode.pgm"), 0);
+	cnnf_image_free(img);
+	unlink(tmp("mode.pgm"));
+}
+END_TEST
+
+/* --format wins over the name. */
+START_TEST(test_write_format_option)
+{
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.format = CNNF_FORMAT_NPY;
+	cnnf_image *img = pattern(2, 2, 1, CNNF_U8, 255);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("really_npy.png"), &o), 0);
+	size_t n;
+	unsigned char *buf = slurp(tmp("really_npy.png"), &n);
+	ck_assert_int_eq(cnnf_io_format_sniff(buf, n), CNNF_FORMAT_NPY);
+	free(buf);
+	cnnf_image_free(img);
+	unlink(tmp("really_npy.png"));
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_empty_and_unknown)
+{
+	spit(tmp("empty.png"), "", 0);
+	read_fails(tmp("empty.png"), tmp("empty.png"), "empty file");
+	spit_str(tmp("gif.png"), "GIF89a\x01\x00\x01\x00");
+	read_fails(tmp("gif.png"), tmp("gif.png"), "not a PNG, JPEG, PNM or NPY image");
+	spit_str(tmp("short"), "P");
+	read_fails(tmp("short"), tmp("short"), "not a PNG, JPEG, PNM or NPY image");
+	read_fails(tmp("does-not-exist.png"), tmp("does-not-exist.png"),
+	           "No such file or directory");
+	read_fails(cnnf_test_tmpdir(), cnnf_test_tmpdir(), "is a directory");
+	unlink(tmp("empty.png"));
+	unlink(tmp("gif.png"));
+	unlink(tmp("short"));
+}
+END_TEST
+
+static void read_stdin_fails(void *arg)
+{
+	read_fails("-", "stdin", arg);
+}
+
+START_TEST(test_stdin_errors)
+{
+	spit(tmp("empty"), "", 0);
+	redirect(0, tmp("empty"), O_RDONLY, read_stdin_fails, "stdin: empty file");
+	spit_str(tmp("junk"), "junk");
+	redirect(0, tmp("junk"), O_RDONLY, read_stdin_fails, "stdin: not a PNG");
+	/* A truncated PNG through stdin: the reader works on the slurped copy. */
+	cut(fixture("rgba8_i.png"), tmp("cut.png"), 100);
+	redirect(0, tmp("cut.png"), O_RDONLY, read_stdin_fails, "stdin: truncated file");
+	unlink(tmp("empty"));
+	unlink(tmp("junk"));
+	unlink(tmp("cut.png"));
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	static const char *names[] = {"rgba8_i.png", "g16.png",     "rgb.jpg",  "progressive.jpg",
+	                              "gray.jpg",    "f32_hwc.npy", "v2_f8.npy"};
+	for (int k = 0; k < 7; k++) {
+		size_t n = file_size(fixture(names[k]));
+		/* Cut in the header, the middle of the data, and just before the end. */
+		size_t cuts[] = {9, n / 2, n - 1};
+		for (int j = 0; j < 3; j++) {
+			cut(fixture(names[k]), tmp("cut"), cuts[j]);
+			read_fails(tmp("cut"), tmp("cut"), "truncated file");
+		}
+	}
+	spit_str(tmp("cut"), "P2 2 2 255 1 2 3");
+	read_fails(tmp("cut"), tmp("cut"), "truncated file");
+	spit_str(tmp("cut"), "P6 2 2 255\nabcdefghijk");
+	read_fails(tmp("cut"), tmp("cut"), "truncated file");
+	spit(tmp("cut"), "P5 2 1 1000\n\x00\x01\x02", 15);
+	read_fails(tmp("cut"), tmp("cut"), "truncated file");
+	spit_str(tmp("cut"), "P5 2 2");
+	read_fails(tmp("cut"), tmp("cut"), "truncated file");
+	unlink(tmp("cut"));
+}
+END_TEST
+
+/* Offset of the first IDAT chunk's length field in a PNG file. */
+static size_t find_idat(const unsigned char *buf, size_t n)
+{
+	for (size_t i = 8; i + 8 <= n; i++)
+		if (memcmp(buf + i + 4, "IDAT", 4) == 0)
+			return i;
+	ck_abort_msg("no IDAT");
+	return 0;
+}
+
+START_TEST(test_png_corrupt)
+{
+	size_t n;
+	unsigned char *buf = slurp(fixture("rgb16.png"), &n);
+	size_t idat = find_idat(buf, n);
+	size_t len =
+	    (size_t)buf[idat] << 24 | buf[idat + 1] << 16 | buf[idat + 2] << 8 | buf[idat + 3];
+	/* Damage the CRC only: the data still inflates, but the chunk is not what was written. */
+	buf[idat + 8 + len] ^= 0x01;
+	spit(tmp("crc.png"), buf, n);
+	read_fails(tmp("crc.png"), tmp("crc.png"), "CRC error");
+	buf[idat + 8 + len] ^= 0x01;
+
+	/* Damage the compressed data and fix the CRC up: zlib itself must notice. */
+	buf[idat + 8] = 0xff;
+	buf[idat + 9] = 0xff;
+	spit(tmp("zlib.png"), buf, n);
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_io_read(tmp("zlib.png"), 0));
+	ck_assert_error_has(tmp("zlib.png"));
+	free(buf);
+	unlink(tmp("crc.png"));
+	unlink(tmp("zlib.png"));
+}
+END_TEST
+
+START_TEST(test_jpeg_errors)
+{
+	read_fails(fixture("cmyk.jpg"), fixture("cmyk.jpg"), "CMYK JPEG images are not supported");
+
+	/* A restart marker in the middle of the entropy-coded data of a file without restarts. */
+	size_t n;
+	unsigned char *buf = slurp(fixture("rgb.jpg"), &n);
+	size_t sos = 0;
+	for (size_t i = 2; i + 1 < n; i++)
+		if (buf[i] == 0xff && buf[i + 1] == 0xda)
+			sos = i;
+	ck_assert_uint_gt(sos, 0);
+	size_t mid = sos + (n - sos) / 2;
+	buf[mid] = 0xff;
+	buf[mid + 1] = 0xd3;
+	spit(tmp("bad.jpg"), buf, n);
+	read_fails(tmp("bad.jpg"), tmp("bad.jpg"), "Corrupt JPEG data");
+	free(buf);
+	unlink(tmp("bad.jpg"));
+}
+END_TEST
+
+/* Headers that claim 10^12 pixels are refused before anything is allocated. */
+START_TEST(test_pixel_limit)
+{
+	const char *limit = "over the pixel limit";
+	read_fails(fixture("big.png"), fixture("big.png"), limit);
+	read_fails(fixture("big.jpg"), fixture("big.jpg"), limit);
+	read_fails(fixture("big.npy"), fixture("big.npy"), limit);
+	ck_assert_error_has("1000000x1000000");
+	spit_str(tmp("big.pgm"), "P5\n1000000 1000000\n255\n");
+	read_fails(tmp("big.pgm"), tmp("big.pgm"), limit);
+	spit_str(tmp("huge.pgm"), "P2 99999999999999999999 99999999999999999999 255 ");
+	read_fails(tmp("huge.pgm"), tmp("huge.pgm"), "too large");
+
+	/* A small limit refuses a small image too. */
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_io_read(fixture("rgba8_i.png"), 62));
+	ck_assert_error_has("of 9x7 pixels is over the pixel limit of 62");
+	cnnf_image *img = cnnf_io_read(fixture("rgba8_i.png"), 63);
+	ck_assert_ptr_nonnull(img);
+	cnnf_image_free(img);
+	unlink(tmp("big.pgm"));
+	unlink(tmp("huge.pgm"));
+}
+END_TEST
+
+START_TEST(test_pnm_errors)
+{
+	static const struct {
+		const char *text, *needle;
+	} cases[] = {
+	    {"P2 2 1 255 0 300", "sample 300 is above maxval 255"},
+	    {"P5 2 1 100\n\x05\xc8", "sample 200 is above maxval 100"},
+	    {"P5 1 1 1000\n\x03\xe9", "sample 1001 is above maxval 1000"},
+	    {"P2 2 1 0 0 0", "PNM maxval 0 is not in 1..65535"},
+	    {"P2 2 1 70000 0 0", "PNM maxval 70000 is not in 1..65535"},
+	    {"P2 2 x 255 0 0", "bad PNM height: 'x' is not a digit"},
+	    {"P2 2 1 255 0 -1", "bad PNM sample: '-' is not a digit"},
+	    {"P2 2 1 255 0 1x", "unexpected character after 1"},
+	    {"P2 0 1 255", "is not positive"},
+	    {"P1 2 1 0 1", "PBM (P1) images are not supported"},
+	    {"P4 8 1 \x55", "PBM (P4) images are not supported"},
+	    {"P7\nWIDTH 1", "P7 images are not supported"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		spit_str(tmp("bad.pnm"), cases[k].text);
+		read_fails(tmp("bad.pnm"), tmp("bad.pnm"), cases[k].needle);
+	}
+	unlink(tmp("bad.pnm"));
+}
+END_TEST
+
+START_TEST(test_npy_errors)
+{
+	read_fails(fixture("fortran.npy"), fixture("fortran.npy"), "Fortran order");
+	read_fails(fixture("i4.npy"), fixture("i4.npy"), "NPY dtype '<i4' is not supported");
+	read_fails(fixture("shape1.npy"), fixture("shape1.npy"), "NPY array has 1 dimensions");
+
+	static const struct {
+		const char *dict, *needle;
+	} cases[] = {
+	    {"{'descr': '|f4', 'fortran_order': False, 'shape': (1, 1), }", "dtype '|f4'"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1), }", "4 dimensions"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", "not positive"},
+	    {"{'descr': '<f4', 'fortran_order': False, }", "bad NPY header"},
+	    {"{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1, 1), }", "bad NPY header"},
+	    {"{'descr': '<f4' 'fortran_order': False, 'shape': (1, 1), }", "bad NPY header"},
+	    {"not a dict", "bad NPY header"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		char buf[256];
+		int len = (int)strlen(cases[k].dict);
+		memcpy(buf, "\x93NUMPY\x01\x00", 8);
+		buf[8] = (char)(len + 1);
+		buf[9] = 0;
+		memcpy(buf + 10, cases[k].dict, (size_t)len);
+		buf[10 + len] = '\n';
+		spit(tmp("bad.npy"), buf, (size_t)len + 11);
+		read_fails(tmp("bad.npy"), tmp("bad.npy"), cases[k].needle);
+	}
+	spit(tmp("bad.npy"), "\x93NUMPY\x04\x00\x00\x00", 10);
+	read_fails(tmp("bad.npy"), tmp("bad.npy"), "NPY version 4.0 is not supported");
+	unlink(tmp("bad.npy"));
+}
+END_TEST
+
+START_TEST(test_write_bad_channels)
+{
+	cnnf_image *six = pattern(2, 2, 6, CNNF_F32, 0);
+	cnnf_image *four = pattern(2, 2, 4, CNNF_U8, 255);
+	write_fails(six, tmp("six.png"), NULL,
+	            "PNG holds 1 to 4 channels, not 6; write .npy instead");
+	write_fails(four, tmp("four.jpg"), NULL, "JPEG has no alpha channel");
+	write_fails(six, tmp("six.jpg"), NULL, "JPEG holds 1 or 3 channels, not 6");
+	write_fails(four, tmp("four.ppm"), NULL, "PNM holds 1 (PGM) or 3 (PPM) channels, not 4");
+	ck_assert_int_eq(access(tmp("six.png"), F_OK), -1);
+	ck_assert_int_eq(access(tmp("four.jpg"), F_OK), -1);
+	ck_assert_int_eq(leftovers("six.png") + leftovers("four.jpg") + leftovers("six.jpg") +
+	                     leftovers("four.ppm"),
+	                 0);
+
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.quality = 0;
+	cnnf_image *three = pattern(2, 2, 3, CNNF_U8, 255);
+	write_fails(three, tmp("q.jpg"), &o, "JPEG quality 0 is not in 1..100");
+	o.quality = 101;
+	write_fails(three, tmp("q.jpg"), &o, "JPEG quality 101 is not in 1..100");
+	cnnf_image_free(three);
+	cnnf_io_write_opts_init(&o);
+	o.depth = 12;
+	write_fails(four, tmp("d.png"), &o, "PNG bit depth 12 is not 8 or 16");
+	write_fails(four, tmp("out.xyz"), NULL, "out.xyz: unknown output format (use --format)");
+	ck_assert_int_eq(access(tmp("out.xyz"), F_OK), -1);
+	cnnf_image_free(six);
+	cnnf_image_free(four);
+}
+END_TEST
+
+/* A failed write leaves an existing file as it was, and no temporary file. */
+START_TEST(test_write_keeps_existing)
+{
+	spit_str(tmp("keep.png"), "precious");
+	cnnf_image *six = pattern(3, 3, 6, CNNF_U8, 255);
+	write_fails(six, tmp("keep.png"), NULL, "not 6");
+	size_t n;
+	unsigned char *buf = slurp(tmp("keep.png"), &n);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_int_eq(memcmp(buf, "precious", 8), 0);
+	ck_assert_int_eq(leftovers("keep.png"), 0);
+	free(buf);
+	cnnf_image_free(six);
+	unlink(tmp("keep.png"));
+}
+END_TEST
+
+START_TEST(test_write_missing_dir)
+{
+	cnnf_image *img = pattern(2, 2, 1, CNNF_U8, 255);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/io_no_such_dir/out.png", cnnf_test_tmpdir());
+	write_fails(img, path, NULL, "No such file or directory");
+	ck_assert_int_eq(access(tmp("no_such_dir"), F_OK), -1);
+	write_fails(img, cnnf_test_tmpdir(), &(cnnf_write_opts){.format = CNNF_FORMAT_PNG, .quality = 90},
+	            "is a directory");
+	cnnf_image_free(img);
+}
+END_TEST
+
+static void write_stdout_fails(void *arg)
+{
+	write_fails(arg, "-", NULL, "stdout: write error: No space left on device");
+}
+
+/* A full disk is noticed, on standard output and on a named file. */
+START_TEST(test_write_full)
+{
+	if (access("/dev/full", W_OK) != 0)
+		return;
+	cnnf_image *img = pattern(3, 2, 3, CNNF_U8, 255);
+	redirect(1, "/dev/full", O_WRONLY, write_stdout_fails, img);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.format = CNNF_FORMAT_PNG;
+	write_fails(img, "/dev/full", &o, "/dev/full: write error: No space left on device");
+	static const cnnf_format formats[] = {CNNF_FORMAT_PNG, CNNF_FORMAT_JPEG, CNNF_FORMAT_PNM,
+	                                      CNNF_FORMAT_NPY};
+	for (int k = 0; k < 4; k++) {
+		o.format = formats[k];
+		write_fails(img, "/dev/full", &o, "No space left on device");
+	}
+	/* Large enough that the writers' own fwrite calls fail, before the final flush. */
+	cnnf_image *big = pattern(300, 300, 3, CNNF_U8, 255);
+	for (int k = 0; k < 4; k++) {
+		o.format = formats[k];
+		write_fails(big, "/dev/full", &o, "No space left on device");
+	}
+	struct stat st;
+	ck_assert_int_eq(stat("/dev/full", &st), 0);
+	ck_assert(S_ISCHR(st.st_mode));
+	cnnf_image_free(big);
+	cnnf_image_free(img);
+}
+END_TEST
+
+static Suite *io_suite(void)
+{
+	Suite *s = suite_create("io");
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, test_format_names);
+	tcase_add_test(core, test_sniff);
+	tcase_add_test(core, test_sniff_ignores_extension);
+	tcase_add_test(core, test_png_low_bit_gray);
+	tcase_add_test(core, test_png_16_bit);
+	tcase_add_test(core, test_png_alpha);
+	tcase_add_test(core, test_png_palette);
+	tcase_add_test(core, test_png_interlaced);
+	tcase_add_test(core, test_png_round_trip);
+	tcase_add_test(core, test_png_depth);
+	tcase_add_test(core, test_png_rescales_odd_maxval);
+	tcase_add_test(core, test_png_float);
+	tcase_add_test(core, test_jpeg_decode);
+	tcase_add_test(core, test_jpeg_round_trip);
+	tcase_add_test(core, test_pnm_plain);
+	tcase_add_test(core, test_pnm_binary);
+	tcase_add_test(core, test_pnm_round_trip);
+	tcase_add_test(core, test_pnm_float);
+	tcase_add_test(core, test_npy_read);
+	tcase_add_test(core, test_npy_big_endian_and_versions);
+	tcase_add_test(core, test_npy_round_trip);
+	tcase_add_test(core, test_npy_layout);
+	tcase_add_test(core, test_cross_format);
+	tcase_add_test(core, test_stdin);
+	tcase_add_test(core, test_stdout);
+	tcase_add_test(core, test_write_replaces);
+	tcase_add_test(core, test_write_format_option);
+	suite_add_tcase(s, core);
+
+	TCase *errors = tcase_create("errors");
+	tcase_add_test(errors, test_empty_and_unknown);
+	tcase_add_test(errors, test_stdin_errors);
+	tcase_add_test(errors, test_truncated);
+	tcase_add_test(errors, test_png_corrupt);
+	tcase_add_test(errors, test_jpeg_errors);
+	tcase_add_test(errors, test_pixel_limit);
+	tcase_add_test(errors, test_pnm_errors);
+	tcase_add_test(errors, test_npy_errors);
+	tcase_add_test(errors, test_write_bad_channels);
+	tcase_add_test(errors, test_write_keeps_existing);
+	tcase_add_test(errors, test_write_missing_dir);
+	tcase_add_test(errors, test_write_full);
+	suite_add_tcase(s, errors);
+	return s;
+}
+
+int main(void)
+{
+	return cnnf_test_run(io_suite()) != 0;
+}

@@ -1,0 +1,259 @@
+#!/bin/sh
+# tests/cli/run.sh: tests of the cnnf command line: exit statuses, messages, outputs.
+# Run from the top of the tree (make check does); ends with "cli: N passed, N failed".
+CNNF=${CNNF:-./cnnf}
+case "$CNNF" in /*) ;; *) CNNF="$(pwd)/$CNNF" ;; esac
+S="$(pwd)/samples"
+T="$(pwd)/tests/tmp/cli"
+rm -rf "$T"
+mkdir -p "$T"
+. "$(dirname "$0")/lib.sh"
+
+# ---- help, version, usage errors ----
+run --help
+expect_status "help" 0
+help=$out
+expect_eq "help lists box" "$(printf '%s\n' "$help" | grep -c '^  box  *box blur')" 1
+for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment info; do
+	printf '%s\n' "$help" | grep -q "^  $c  *[a-z(]" && ok || bad "help does not list $c"
+	run "$c" --help
+	expect_status "$c --help" 0
+	case "$out" in "Usage: cnnf $c "*) ok ;; *) bad "$c --help: $out" ;; esac
+done
+run --version
+expect_status "version" 0
+case "$out" in "cnnf "[0-9]*) ok ;; *) bad "version: $out" ;; esac
+run
+expect_error "no command" 2 "command is needed"
+run frobnicate a b
+expect_error "unknown command" 2 "unknown command 'frobnicate'"
+run box --frob "$S/coins.png" "$T/x.png"
+expect_error "unknown option" 2 "unknown option '--frob'"
+run box "$S/coins.png"
+expect_error "missing operand" 2 "needs INPUT and OUTPUT"
+run box "$S/coins.png" "$T/a.png" "$T/b.png"
+expect_error "extra operand" 2 "needs INPUT and OUTPUT"
+run box --stride 0 "$S/coins.png" "$T/x.png"
+expect_error "zero stride" 2 "stride"
+run box --pad -1 "$S/coins.png" "$T/x.png"
+expect_error "negative pad" 2 "pad"
+run box --border mirror "$S/coins.png" "$T/x.png"
+expect_error "unknown border" 2 "'mirror' is not zero, replicate, reflect, symmetric or wrap"
+run box --dilation x "$S/coins.png" "$T/x.png"
+expect_error "bad dilation" 2 "dilation"
+run box --quality 101 "$S/coins.png" "$T/x.jpg"
+expect_error "bad quality" 2 "quality"
+run box --size "$S/coins.png"
+expect_error "missing value" 2 ""
+run invert --size 3 "$S/coins.png" "$T/x.png"
+expect_error "option for another command" 2 "does not apply"
+run contrast "$S/coins.png" "$T/x.png"
+expect_error "contrast without factor" 2 "factor"
+run box "$S/coins.png" "$T/x.tiff"
+expect_error "unknown output extension" 2 "unknown output format"
+expect_absent "unknown extension leaves nothing" "$T/x.tiff"
+run box --format gif "$S/coins.png" "$T/x.png"
+expect_error "bad --format" 2 "format"
+ls "$T" | grep -q 'x\.' && bad "usage errors left output files: $(ls "$T")" || ok
+
+# ---- bad input: exit 1, message names the file, nothing written ----
+run box "$T/missing.png" "$T/out.png"
+expect_error "missing input" 1 "missing.png"
+expect_absent "missing input leaves no output" "$T/out.png"
+printf 'not an image at all' >"$T/junk.png"
+run box "$T/junk.png" "$T/out.png"
+expect_error "junk input" 1 "junk.png"
+expect_absent "junk input leaves no output" "$T/out.png"
+head -c 3000 "$S/coins.png" >"$T/trunc.png"
+echo "keep me" >"$T/existing.png"
+run box "$T/trunc.png" "$T/existing.png"
+expect_error "truncated input" 1 "trunc.png"
+expect_eq "existing output untouched" "$(cat "$T/existing.png")" "keep me"
+no_temp_files "failed write leaves no temporary" "$T"
+run box --max-pixels 1000 "$S/coins.png" "$T/out.png"
+expect_error "pixel limit" 1 "pixel limit"
+expect_absent "pixel limit leaves no output" "$T/out.png"
+run box "$S/coins.png" "$T/no/such/dir/out.png"
+expect_error "unwritable output" 1 "out.png"
+if [ -w /dev/full ]; then
+	"$CNNF" box "$S/coins.png" - >/dev/full 2>"$T/stderr"
+	status=$?
+	err=$(cat "$T/stderr")
+	expect_error "write to /dev/full" 1 "stdout"
+fi
+
+# ---- identity and formats ----
+run identity "$S/coins.png" "$T/coins.pnm"
+expect_status "identity png->pnm" 0
+run identity "$T/coins.pnm" "$T/coins2.png"
+expect_status "identity pnm->png" 0
+run identity "$T/coins2.png" "$T/coins3.pnm"
+expect_same "png/pnm round trip is exact" "$T/coins.pnm" "$T/coins3.pnm"
+run identity "$S/coins.png" "$T/coins.npy"
+run identity "$T/coins.npy" "$T/coins4.pnm"
+expect_same "npy round trip is exact" "$T/coins.pnm" "$T/coins4.pnm"
+run identity "$S/astronaut.png" "$T/astro.ppm"
+run identity "$T/astro.ppm" "$T/astro.png"
+run identity "$T/astro.png" "$T/astro2.ppm"
+expect_same "RGB round trip is exact" "$T/astro.ppm" "$T/astro2.ppm"
+run identity --format pnm "$S/coins.png" "$T/coins-as-pnm.img"
+expect_same "--format overrides the extension" "$T/coins.pnm" "$T/coins-as-pnm.img"
+cp "$T/coins.pnm" "$T/looks-like.png"
+run identity "$T/looks-like.png" "$T/sniffed.pnm"
+expect_same "input format comes from the bytes" "$T/coins.pnm" "$T/sniffed.pnm"
+"$CNNF" identity - - <"$S/coins.png" >"$T/stdout.png" 2>"$T/stderr"
+expect_eq "stdin to stdout" "$?" 0
+run identity "$T/stdout.png" "$T/coins5.pnm"
+expect_same "stdout gets PNG" "$T/coins.pnm" "$T/coins5.pnm"
+run identity "$S/coins.png" "$T/coins.jpg"
+expect_status "JPEG output" 0
+run identity --quality 20 "$S/coins.png" "$T/coins20.jpg"
+[ "$(wc -c <"$T/coins20.jpg")" -lt "$(wc -c <"$T/coins.jpg")" ] && ok || bad "--quality 20 is not smaller"
+run identity "$S/horse.png" "$T/horse.jpg"
+expect_error "alpha to JPEG" 1 "horse.jpg"
+expect_absent "alpha to JPEG leaves nothing" "$T/horse.jpg"
+run identity "$S/horse.png" "$T/horse.png"
+run identity "$T/horse.png" "$T/horse.npy"
+run identity "$S/horse.png" "$T/horse0.npy"
+expect_same "RGBA round trip is exact" "$T/horse.npy" "$T/horse0.npy"
+
+# ---- the lecture's box example (10x10, valid padding), exact ----
+pgm "$T/lecture.pgm" 10 10 \
+	0 0 0 0 0 0 0 0 0 0 \
+	0 0 0 0 0 0 0 0 0 0 \
+	0 0 0 90 90 90 90 90 0 0 \
+	0 0 0 90 90 90 90 90 0 0 \
+	0 0 0 90 90 90 90 90 0 0 \
+	0 0 0 90 0 90 90 90 0 0 \
+	0 0 0 90 90 90 90 90 0 0 \
+	0 0 0 0 0 0 0 0 0 0 \
+	0 0 90 0 0 0 0 0 0 0 \
+	0 0 0 0 0 0 0 0 0 0
+run box --pad valid "$T/lecture.pgm" "$T/lecture-box.pgm"
+expect_status "lecture box" 0
+expect_eq "lecture box header" "$(head -n 2 "$T/lecture-box.pgm" | tr '\n' ' ')" "P5 8 8 "
+expect_eq "lecture box values" "$(values "$T/lecture-box.pgm")" \
+	"0 10 20 30 30 30 20 10 0 20 40 60 60 60 40 20 0 30 60 90 90 90 60 30 0 30 50 80 80 90 60 30 0 30 50 80 80 90 60 30 0 20 30 50 50 60 40 20 10 20 30 30 30 30 20 10 10 10 10 0 0 0 0 0"
+# The same through --kernel-string with a fraction scale, options after the operands.
+run conv "$T/lecture.pgm" "$T/lecture-conv.pgm" --kernel-string '1 1 1; 1 1 1; 1 1 1' --normalize --pad valid
+expect_same "kernel-string box equals box" "$T/lecture-box.pgm" "$T/lecture-conv.pgm"
+
+# ---- the lecture's 1-D example: f = 10 50 60 10 20 40 30, box 1/3, zero padding ----
+# True values 20 40 40 30 23.33 30 23.33 (the slide's 20 for h(5) is wrong); rounded: 23.
+pgm "$T/oned.pgm" 7 1 10 50 60 10 20 40 30
+run conv --border zero --kernel-string '1 1 1' --normalize "$T/oned.pgm" "$T/oned-out.pgm"
+expect_eq "1-D example" "$(values "$T/oned-out.pgm")" "20 40 40 30 23 30 23"
+
+# ---- shift: the slide's kernel (1 right of centre) moves the content left ----
+pgm "$T/row.pgm" 5 1 1 2 3 4 5
+run shift --dx -1 --border zero "$T/row.pgm" "$T/row-left.pgm"
+expect_eq "shift left" "$(values "$T/row-left.pgm")" "2 3 4 5 0"
+run conv --kernel-string '0 0 1' --border zero "$T/row.pgm" "$T/row-left2.pgm"
+expect_same "slide's shift kernel equals shift --dx -1" "$T/row-left.pgm" "$T/row-left2.pgm"
+run shift --dx 2 --border replicate "$T/row.pgm" "$T/row-right.pgm"
+expect_eq "shift right with replicate" "$(values "$T/row-right.pgm")" "1 1 1 2 3"
+
+# ---- sharpen = 2*identity - box3; 5 with neighbours 2: 2*5 - (5+8*2)/9 = 7.67 -> 8 ----
+pgm "$T/spot.pgm" 3 3 2 2 2 2 5 2 2 2 2
+run sharpen --pad valid "$T/spot.pgm" "$T/spot-sharp.pgm"
+expect_eq "sharpen centre" "$(values "$T/spot-sharp.pgm")" "8"
+
+# ---- borders on a row 1 2 3 with a 1x5 kernel picking the leftmost tap ----
+pgm "$T/abc.pgm" 3 1 10 20 30
+for b in "zero:0 0 10" "replicate:10 10 10" "reflect:30 20 10" "symmetric:20 10 10" "wrap:20 30 10"; do
+	mode=${b%%:*}
+	want=${b#*:}
+	run conv --border "$mode" --kernel-string '1 0 0 0 0' "$T/abc.pgm" "$T/abc-$mode.pgm"
+	expect_eq "border $mode" "$(values "$T/abc-$mode.pgm")" "$want"
+done
+
+# ---- stride, dilation, in place ----
+pgm "$T/ramp.pgm" 6 1 0 10 20 30 40 50
+run conv --kernel-string '1' --stride 2 "$T/ramp.pgm" "$T/ramp-s2.pgm"
+expect_eq "stride 2" "$(values "$T/ramp-s2.pgm")" "0 20 40"
+run conv --kernel-string '1 0 1' --dilation 2 --pad valid "$T/ramp.pgm" "$T/ramp-d2.pgm"
+expect_eq "dilation 2" "$(values "$T/ramp-d2.pgm")" "40 60"
+cp "$S/coins.png" "$T/inplace.png"
+run box "$T/inplace.png" "$T/inplace.png"
+expect_status "in place" 0
+run box "$S/coins.png" "$T/notinplace.png"
+expect_same "in place equals out of place" "$T/inplace.png" "$T/notinplace.png"
+no_temp_files "in place leaves no temporary" "$T"
+
+# ---- threads give identical bytes ----
+run box --size 7 --threads 1 "$S/astronaut.png" "$T/t1.ppm"
+run box --size 7 --threads 2 "$S/astronaut.png" "$T/t2.ppm"
+run box --size 7 --threads 5 "$S/astronaut.png" "$T/t5.ppm"
+expect_same "threads 1 = 2" "$T/t1.ppm" "$T/t2.ppm"
+expect_same "threads 1 = 5" "$T/t1.ppm" "$T/t5.ppm"
+
+# ---- --abs and --offset ----
+pgm "$T/step.pgm" 3 1 100 100 40
+run conv --kernel-string '-1 0 1' --pad valid "$T/step.pgm" "$T/step-raw.pgm"
+expect_eq "negative response clamps to 0" "$(values "$T/step-raw.pgm")" "0"
+run conv --kernel-string '-1 0 1' --pad valid --abs "$T/step.pgm" "$T/step-abs.pgm"
+expect_eq "--abs" "$(values "$T/step-abs.pgm")" "60"
+run conv --kernel-string '-1 0 1' --pad valid --offset 128 "$T/step.pgm" "$T/step-off.pgm"
+expect_eq "--offset" "$(values "$T/step-off.pgm")" "68"
+
+# ---- 3-D kernels and banks ----
+run conv -k "$S/kernels/rgb-to-gray.txt" "$S/astronaut.png" "$T/gray.pgm"
+expect_status "3-D kernel on RGB" 0
+expect_eq "3-D kernel gives one channel" "$(head -n 1 "$T/gray.pgm")" "P5"
+run conv -k "$S/kernels/rgb-to-gray.txt" "$S/coins.png" "$T/gray2.pgm"
+expect_error "3-D kernel depth mismatch" 1 "depth 3"
+expect_absent "depth mismatch leaves nothing" "$T/gray2.pgm"
+run conv -k "$S/kernels/sobel-xy.txt" "$S/coins.png" "$T/sobel-xy.png"
+expect_error "2-channel bank to PNG" 1 "write .npy"
+run conv -k "$S/kernels/sobel-xy.txt" "$S/coins.png" "$T/sobel-xy.npy"
+expect_status "2-channel bank to npy" 0
+
+# ---- kernel errors ----
+printf '1 2 1\n2 x 2\n' >"$T/bad.txt"
+run conv -k "$T/bad.txt" "$S/coins.png" "$T/out.png"
+expect_error "bad kernel file" 1 "bad.txt:2:3"
+expect_absent "bad kernel leaves nothing" "$T/out.png"
+run conv --kernel-string '1 2; 3' "$S/coins.png" "$T/out.png"
+expect_error "ragged kernel string" 2 "kernel-string"
+run conv "$S/coins.png" "$T/out.png"
+expect_error "conv without kernel" 2 "kernel"
+run conv --kernel-string '1 -1' --normalize "$S/coins.png" "$T/out.png"
+expect_error "normalize zero sum" 1 "zero"
+
+# ---- point operations ----
+pgm "$T/pts.pgm" 4 1 0 64 128 255
+run invert "$T/pts.pgm" "$T/inv.pgm"
+expect_eq "invert" "$(values "$T/inv.pgm")" "255 191 127 0"
+run darken "$T/pts.pgm" "$T/dark.pgm"
+expect_eq "darken" "$(values "$T/dark.pgm")" "0 0 0 127"
+run lighten --amount 100 "$T/pts.pgm" "$T/light.pgm"
+expect_eq "lighten" "$(values "$T/light.pgm")" "100 164 228 255"
+run contrast --factor 0.5 "$T/pts.pgm" "$T/half.pgm"
+expect_eq "contrast 1/2 (round half up)" "$(values "$T/half.pgm")" "0 32 64 128"
+run gamma --gamma 2 "$T/pts.pgm" "$T/gamma.pgm"
+# (64/255)^2*255 = 16.06, (128/255)^2*255 = 64.25
+expect_eq "gamma 2" "$(values "$T/gamma.pgm")" "0 16 64 255"
+
+# ---- pooling ----
+pgm "$T/pool.pgm" 4 2 1 5 2 0 3 4 9 8
+run maxpool "$T/pool.pgm" "$T/max.pgm"
+expect_eq "maxpool 2" "$(values "$T/max.pgm")" "5 9"
+run avgpool "$T/pool.pgm" "$T/avg.pgm"
+# (1+5+3+4)/4 = 3.25 -> 3; (2+0+9+8)/4 = 4.75 -> 5
+expect_eq "avgpool 2" "$(values "$T/avg.pgm")" "3 5"
+run maxpool --size 2 --stride 1 "$T/pool.pgm" "$T/max1.pgm"
+expect_eq "maxpool stride 1" "$(values "$T/max1.pgm")" "5 9 9"
+run maxpool --size 3 "$T/pool.pgm" "$T/max3.pgm"
+expect_error "pool window too big" 1 "does not fit"
+
+# ---- info ----
+run info "$S/kernels/sobel-x.txt"
+expect_status "info sobel" 0
+printf '%s\n' "$out" | grep -q "separable: column 1 2 1, row -1 0 1" && ok || bad "info sobel: $out"
+run info "$S/kernels/laplacian.txt"
+printf '%s\n' "$out" | grep -q "not separable" && ok || bad "info laplacian: $out"
+run info "$T/missing.txt"
+expect_error "info missing" 1 "missing.txt"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
