@@ -32,5 +32,17 @@ else
 	passed=$((passed + cp))
 	failed=$((failed + cf))
 fi
+# The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.
+tools=$(sh tests/tools/run.sh 2>&1)
+printf '%s\n' "$tools"
+tp=$(printf '%s\n' "$tools" | sed -n -E 's/^torch2cnnf: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+tf=$(printf '%s\n' "$tools" | sed -n -E 's/^torch2cnnf: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+if [ -n "$tp" ]; then
+	passed=$((passed + tp))
+	failed=$((failed + tf))
+elif ! printf '%s\n' "$tools" | grep -q '^torch2cnnf: skipped'; then
+	echo "tests/tools/run.sh did not finish"
+	failed=$((failed + 1))
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

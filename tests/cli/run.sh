@@ -255,5 +255,53 @@ printf '%s\n' "$out" | grep -q "not separable" && ok || bad "info laplacian: $ou
 run info "$T/missing.txt"
 expect_error "info missing" 1 "missing.txt"
 
+# ---- segment and model info ----
+M="$(pwd)/tests/data/net"
+run segment --model "$M/seg_small.cnnf" "$M/seg_small.input.pgm" "$T/seg.png"
+expect_status "segment" 0
+case "$(od -An -tu1 -j 25 -N 1 "$T/seg.png" | tr -d ' ')" in 3) ok ;; *) bad "label map is not a palette PNG" ;; esac
+run segment --model "$M/seg_small.cnnf" --probs "$T/seg.npy" --overlay "$T/seg-over.png" "$M/seg_small.input.pgm" "$T/seg2.png"
+expect_status "segment with probs and overlay" 0
+expect_same "probs do not change the labels" "$T/seg.png" "$T/seg2.png"
+[ -s "$T/seg.npy" ] && [ -s "$T/seg-over.png" ] && ok || bad "probs or overlay missing"
+run segment "$M/seg_small.input.pgm" "$T/seg3.png"
+expect_error "segment without model" 2 "model"
+run segment --model "$M/seg_small.cnnf" "$M/seg_small.input.pgm" "$T/seg3.jpg"
+expect_error "label map must be PNG" 2 "PNG"
+run segment --model "$M/seg_small.cnnf" --probs "$T/p.png" "$M/seg_small.input.pgm" "$T/seg3.png"
+expect_error "probs must be npy" 2 "npy"
+run segment --model "$M/seg_small.cnnf" --mode fast "$M/seg_small.input.pgm" "$T/seg3.png"
+expect_error "bad mode" 2 "mode"
+run segment --model "$M/seg_small.cnnf" "$S/astronaut.png" "$T/seg3.png"
+expect_error "channel mismatch" 1 "astronaut.png: the image has 3 channels; the model takes 1"
+expect_absent "channel mismatch leaves nothing" "$T/seg3.png"
+printf 'cnnf-model 1\ninput channels=1 height=3 width=3\nconv out=2 kernel=3\nweights text 3\n1 2 3\n' >"$T/bad.cnnf"
+run segment --model "$T/bad.cnnf" "$M/seg_small.input.pgm" "$T/seg3.png"
+expect_error "bad model" 1 "bad.cnnf:4"
+expect_absent "bad model leaves nothing" "$T/seg3.png"
+mkdir -p "$T/outdir"
+cp "$M/seg_small.input.pgm" "$T/a.pgm"
+cp "$M/seg_small.input.pgm" "$T/b.pgm"
+run segment --model "$M/seg_small.cnnf" --outdir "$T/outdir" "$T/a.pgm" "$T/b.pgm"
+expect_status "segment --outdir" 0
+expect_same "--outdir a" "$T/outdir/a.png" "$T/seg.png"
+expect_same "--outdir b" "$T/outdir/b.png" "$T/seg.png"
+run segment --model "$M/seg_small.cnnf" --outdir "$T/nodir" "$T/a.pgm"
+expect_error "--outdir missing" 1 "nodir"
+run info "$M/seg_small.cnnf"
+expect_status "info model" 0
+printf '%s\n' "$out" | grep -q "total parameters: 55" && ok || bad "info model parameters: $out"
+printf '%s\n' "$out" | grep -q "receptive field: 5 x 5" && ok || bad "info receptive field: $out"
+# conv 3x3 1->4 on 5x5: 4*3*3*9 = 324; fc 3 on 4x1x1: 12 -> 336.
+printf '%s\n' "$out" | grep -q "multiply-adds per patch: 336" && ok || bad "info MACs: $out"
+
+# The coins sample model reproduces PyTorch's label map exactly: the label map's red
+# channel (palette: 0 black, 1 (255,200,0)) scaled by 1/255 gives the class ids.
+printf 'scale 1/255\n1\n---\n0\n---\n0\n' >"$T/red.txt"
+run segment --model "$S/models/coins.cnnf" --quiet "$S/coins.png" "$T/coins-labels.png"
+expect_status "coins segment" 0
+run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
+expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,255 @@
+/* check_segment.c: patch segmentation against PyTorch's label maps, palettes and overlays. */
+#include <math.h>
+#include <stdint.h>
+
+#include "io.h"
+#include "model.h"
+#include "net.h"
+#include "segment.h"
+#include "testutil.h"
+
+static const char *const borders[] = {"zero", "replicate", "reflect", "symmetric", "wrap"};
+
+typedef struct fixture {
+	cnnf_model *model;
+	cnnf_net *net;
+	cnnf_image *img;
+} fixture;
+
+static fixture load_small(void)
+{
+	fixture f;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/net/seg_small.cnnf", TEST_DATA_DIR);
+	f.model = cnnf_model_load(path, NULL);
+	ck_assert_msg(f.model != NULL, "%s", cnnf_error_get());
+	f.net = cnnf_net_new(f.model);
+	ck_assert_ptr_nonnull(f.net);
+	snprintf(path, sizeof path, "%s/net/seg_small.input.pgm", TEST_DATA_DIR);
+	f.img = cnnf_io_read(path, 0);
+	ck_assert_msg(f.img != NULL, "%s", cnnf_error_get());
+	return f;
+}
+
+static void free_fixture(fixture *f)
+{
+	cnnf_net_free(f->net);
+	cnnf_model_free(f->model);
+	cnnf_image_free(f->img);
+}
+
+/* Every border mode gives PyTorch's label map (numpy.pad of the raw image). */
+START_TEST(test_labels_per_border)
+{
+	fixture f = load_small();
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	o.mode = CNNF_SEGMENT_PATCH;
+	ck_assert_int_eq(cnnf_conv_border_parse(borders[_i], &o.border), 0);
+	cnnf_image *labels = NULL;
+	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "seg_small", &o, &labels, NULL), 0);
+	ck_assert_int_eq(labels->width, 9);
+	ck_assert_int_eq(labels->height, 7);
+	ck_assert_int_eq(labels->channels, 1);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/net/seg_small.labels.%s.txt", TEST_DATA_DIR, borders[_i]);
+	FILE *fp = fopen(path, "r");
+	ck_assert_ptr_nonnull(fp);
+	const uint8_t *got = labels->data;
+	for (int i = 0; i < 63; i++) {
+		int want;
+		ck_assert_int_eq(fscanf(fp, "%d", &want), 1);
+		ck_assert_msg(got[i] == want, "%s: pixel (%d, %d): label %d, PyTorch %d",
+			      borders[_i], i / 9, i % 9, got[i], want);
+	}
+	fclose(fp);
+	cnnf_image_free(labels);
+	free_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_probs_and_threads)
+{
+	fixture f = load_small();
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	o.threads = 1;
+	cnnf_image *l1, *p1, *l3, *p3;
+	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &l1, &p1), 0);
+	o.threads = 3;
+	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &l3, &p3), 0);
+	ck_assert_int_eq(p1->channels, 3);
+	ck_assert_int_eq(p1->type, CNNF_F32);
+	ck_assert_mem_eq(p1->data, p3->data, sizeof(float) * 63 * 3);
+	ck_assert_mem_eq(l1->data, l3->data, 63);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/net/seg_small.probs.reflect.txt", TEST_DATA_DIR);
+	FILE *fp = fopen(path, "r");
+	ck_assert_ptr_nonnull(fp);
+	const float *p = p1->data;
+	for (int i = 0; i < 63 * 3; i++) {
+		double want;
+		ck_assert_int_eq(fscanf(fp, "%lf", &want), 1);
+		ck_assert_msg(fabs(p[i] - want) < 1e-6, "prob %d: %.9g, PyTorch %.9g", i, p[i],
+			      want);
+	}
+	fclose(fp);
+	cnnf_image_free(l1);
+	cnnf_image_free(p1);
+	cnnf_image_free(l3);
+	cnnf_image_free(p3);
+	free_fixture(&f);
+}
+END_TEST
+
+/* A model without softmax: probabilities are the softmax of its outputs, labels its argmax. */
+START_TEST(test_no_softmax_and_ties)
+{
+	/* 1x1x1 input; fc out=3 with weights 1, 1, 0 and biases 0: a tie between 0 and 1. */
+	const char *text = "cnnf-model 1\ninput channels=1 height=1 width=1\nfc out=3\n"
+			   "weights text 6\n1 1 0 0 0 0\n";
+	cnnf_model *m = cnnf_model_parse(text, strlen(text), "tie.cnnf", NULL);
+	ck_assert_ptr_nonnull(m);
+	cnnf_net *n = cnnf_net_new(m);
+	cnnf_image *img = cnnf_image_new(2, 1, 1, CNNF_U8);
+	((uint8_t *)img->data)[0] = 255; /* v = 1: scores 1, 1, 0 */
+	((uint8_t *)img->data)[1] = 0;   /* all scores 0 */
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	cnnf_image *labels, *probs;
+	ck_assert_int_eq(cnnf_segment_run(n, img, "t", &o, &labels, &probs), 0);
+	ck_assert_int_eq(((uint8_t *)labels->data)[0], 0); /* lowest index on a tie */
+	ck_assert_int_eq(((uint8_t *)labels->data)[1], 0);
+	const float *p = probs->data;
+	double e = exp(1.0), sum = 2 * e + 1;
+	ck_assert_float_eq_tol(p[0], e / sum, 1e-6);
+	ck_assert_float_eq_tol(p[2], 1 / sum, 1e-6);
+	ck_assert_float_eq_tol(p[3], 1.0 / 3, 1e-6);
+	cnnf_image_free(labels);
+	cnnf_image_free(probs);
+	cnnf_image_free(img);
+	cnnf_net_free(n);
+	cnnf_model_free(m);
+}
+END_TEST
+
+/* 16-bit input is divided by 65535: a raw 65535 is 1.0, and mean/std apply. */
+START_TEST(test_sixteen_bit_scale)
+{
+	/* fc weights [1; -1], bias [0; 0.5]: class 0 wins when (v - 0.25) / 0.5 > 0.25. */
+	const char *text = "cnnf-model 1\ninput channels=1 height=1 width=1 mean=0.25 std=0.5\n"
+			   "fc out=2\nweights text 4\n1 -1 0 0.5\n";
+	cnnf_model *m = cnnf_model_parse(text, strlen(text), "s.cnnf", NULL);
+	ck_assert_ptr_nonnull(m);
+	cnnf_net *n = cnnf_net_new(m);
+	cnnf_image *img = cnnf_image_new(2, 1, 1, CNNF_U16);
+	/* 65535 -> 1 -> 1.5 vs -1.0: class 0.  16384 -> 0.25 -> 0 vs 0.5: class 1. */
+	((uint16_t *)img->data)[0] = 65535;
+	((uint16_t *)img->data)[1] = 16384;
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	cnnf_image *labels;
+	ck_assert_int_eq(cnnf_segment_run(n, img, "s", &o, &labels, NULL), 0);
+	ck_assert_int_eq(((uint8_t *)labels->data)[0], 0);
+	ck_assert_int_eq(((uint8_t *)labels->data)[1], 1);
+	cnnf_image_free(labels);
+	cnnf_image_free(img);
+	cnnf_net_free(n);
+	cnnf_model_free(m);
+}
+END_TEST
+
+START_TEST(test_palette_distinct)
+{
+	unsigned char pal[3 * CNNF_SEGMENT_MAX_CLASSES];
+	cnnf_segment_palette(CNNF_SEGMENT_MAX_CLASSES, pal);
+	/* The first 16 colours are far apart; all 256 are at least distinct. */
+	for (int i = 0; i < CNNF_SEGMENT_MAX_CLASSES; i++)
+		for (int j = 0; j < i; j++) {
+			int d = abs(pal[3 * i] - pal[3 * j]) + abs(pal[3 * i + 1] - pal[3 * j + 1]) +
+				abs(pal[3 * i + 2] - pal[3 * j + 2]);
+			if (i < 16)
+				ck_assert_msg(d >= 60, "colours %d and %d too close", i, j);
+		}
+}
+END_TEST
+
+START_TEST(test_overlay)
+{
+	cnnf_image *img = cnnf_image_new(1, 1, 1, CNNF_U8);
+	((uint8_t *)img->data)[0] = 200;
+	cnnf_image *labels = cnnf_image_new(1, 1, 1, CNNF_U8);
+	((uint8_t *)labels->data)[0] = 1;
+	unsigned char pal[6];
+	cnnf_segment_palette(2, pal);
+	cnnf_image *o = cnnf_segment_overlay(img, labels, 2, 0.5);
+	ck_assert_int_eq(o->channels, 3);
+	const uint8_t *d = o->data;
+	for (int c = 0; c < 3; c++)
+		ck_assert_int_eq(d[c], (int)floor(0.5 * 200 + 0.5 * pal[3 + c] + 0.5));
+	cnnf_image_free(o);
+	cnnf_image_free(labels);
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_error_channels)
+{
+	fixture f = load_small();
+	cnnf_image *rgb = cnnf_image_new(4, 4, 3, CNNF_U8);
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	cnnf_image *labels = NULL;
+	ck_assert_int_eq(cnnf_segment_run(f.net, rgb, "rgb.png", &o, &labels, NULL), -1);
+	ck_assert_error_has("rgb.png: the image has 3 channels; the model takes 1");
+	ck_assert_ptr_null(labels);
+	cnnf_image_free(rgb);
+	free_fixture(&f);
+}
+END_TEST
+
+START_TEST(test_error_too_many_classes)
+{
+	char text[8192];
+	int n = snprintf(text, sizeof text,
+			 "cnnf-model 1\ninput channels=1 height=1 width=1\nfc out=257\n"
+			 "weights text 514\n");
+	for (int i = 0; i < 514; i++)
+		n += snprintf(text + n, sizeof text - n, "0 ");
+	cnnf_model *m = cnnf_model_parse(text, strlen(text), "big.cnnf", NULL);
+	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
+	cnnf_net *net = cnnf_net_new(m);
+	cnnf_image *img = cnnf_image_new(1, 1, 1, CNNF_U8);
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	cnnf_image *labels = NULL;
+	ck_assert_int_eq(cnnf_segment_run(net, img, "in.png", &o, &labels, NULL), -1);
+	ck_assert_error_has("in.png: the model has 257 classes; a label map holds at most 256");
+	cnnf_image_free(img);
+	cnnf_net_free(net);
+	cnnf_model_free(m);
+}
+END_TEST
+
+static Suite *segment_suite(void)
+{
+	Suite *s = suite_create("segment");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, test_labels_per_border, 0, 5);
+	tcase_add_test(tc, test_probs_and_threads);
+	tcase_add_test(tc, test_no_softmax_and_ties);
+	tcase_add_test(tc, test_sixteen_bit_scale);
+	tcase_add_test(tc, test_palette_distinct);
+	tcase_add_test(tc, test_overlay);
+	suite_add_tcase(s, tc);
+	TCase *te = tcase_create("errors");
+	tcase_add_test(te, test_error_channels);
+	tcase_add_test(te, test_error_too_many_classes);
+	suite_add_tcase(s, te);
+	return s;
+}
+
+int main(void)
+{
+	return cnnf_test_run(segment_suite()) ? EXIT_FAILURE : EXIT_SUCCESS;
+}
