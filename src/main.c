@@ -42,10 +42,12 @@ enum {
 	G_FACTOR = 1 << 6,   /* --factor */
 	G_GAMMA = 1 << 7,    /* --gamma */
 	G_POOL = 1 << 8,     /* --stride (pooling) */
-	G_IMAGE = 1 << 9,    /* --format, --quality, --depth, --max-pixels */
+	G_IMAGE = 1 << 9,    /* --format, --depth (and G_READ, G_QUALITY) */
 	G_THREADS = 1 << 10, /* --threads */
 	G_BORDER = 1 << 11,  /* --border */
 	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --outdir, --quiet */
+	G_READ = 1 << 13,    /* --max-pixels */
+	G_QUALITY = 1 << 14, /* --quality */
 };
 
 enum {
@@ -108,15 +110,15 @@ static const optdesc optdescs[] = {
 	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
 	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
 	{"model", 1, O_MODEL, G_SEGMENT, "FILE", "the model file (cnnf-model(5))"},
-	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch: the network on every patch (reference)"},
+	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch (the reference) or dense (default)"},
 	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy", "also write the class probabilities (H, W, K)"},
 	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
 	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
 	{"quiet", 0, O_QUIET, G_SEGMENT, NULL, "no progress line on a terminal"},
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
-	{"quality", 1, O_QUALITY, G_IMAGE, "N", "JPEG quality 1..100 (default 90)"},
+	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
-	{"max-pixels", 1, O_MAXPIX, G_IMAGE, "N", "refuse larger inputs (default 268435456; 0: no limit)"},
+	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger inputs (default 268435456; 0: no limit)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
 	{"help", 0, O_HELP, ~0u, NULL, "describe the command and exit"},
 	{"version", 0, O_VERSION, ~0u, NULL, "print the version and exit"},
@@ -210,12 +212,12 @@ static const command commands[] = {
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
-	 G_SEGMENT | G_BORDER | G_THREADS | G_IMAGE, 0, run_segment},
+	 G_SEGMENT | G_BORDER | G_THREADS | G_READ | G_QUALITY, 0, run_segment},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch.",
-	 G_KERNEL, 1, run_info},
+	 0, 1, run_info},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -248,16 +250,43 @@ static void print_help(void)
 	       "  -V, --version  print the version and exit\n");
 }
 
+/* Print text wrapped at 78 columns. */
+static void print_wrapped(const char *text)
+{
+	int col = 0;
+	while (*text) {
+		size_t word = strcspn(text, " ");
+		if (col > 0 && col + 1 + (int)word > 78) {
+			putchar('\n');
+			col = 0;
+		} else if (col > 0) {
+			putchar(' ');
+			col++;
+		}
+		printf("%.*s", (int)word, text);
+		col += (int)word;
+		text += word;
+		while (*text == ' ')
+			text++;
+	}
+	putchar('\n');
+}
+
 static void print_command_help(const command *c)
 {
 	if (c->operands == 2)
 		printf("Usage: cnnf %s [OPTION]... INPUT OUTPUT\n", c->name);
+	else if (c->operands == 0)
+		printf("Usage: cnnf %s --model MODEL [OPTION]... INPUT OUTPUT.png\n"
+		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
+		       c->name, c->name);
 	else
-		printf("Usage: cnnf %s [OPTION]... FILE\n", c->name);
-	printf("%s\n\nOptions:\n", c->about);
+		printf("Usage: cnnf %s FILE\n", c->name);
+	print_wrapped(c->about);
+	printf("\nOptions:\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		const optdesc *d = &optdescs[i];
-		if (!(d->groups & c->groups))
+		if (!(d->groups & c->groups) && d->groups != ~0u)
 			continue;
 		char left[64];
 		char shortopt[8] = "    ";
@@ -686,9 +715,23 @@ static void print_numbers(const double *v, int n)
 		printf("%s%.10g", i ? " " : "", v[i] + 0.0);
 }
 
-/* Show a factorisation with the column's first nonzero entry positive. */
+/*
+ * Show a factorisation the way people write it: the row's smallest nonzero
+ * magnitude 1 (so [1 2 1] rather than [0.5 1 0.5]) and the column's first
+ * nonzero entry positive.
+ */
 static void orient(double *col, int h, double *row, int w)
 {
+	double min = 0;
+	for (int j = 0; j < w; j++)
+		if (row[j] != 0 && (min == 0 || fabs(row[j]) < min))
+			min = fabs(row[j]);
+	if (min > 0) {
+		for (int j = 0; j < w; j++)
+			row[j] /= min;
+		for (int i = 0; i < h; i++)
+			col[i] *= min;
+	}
 	for (int i = 0; i < h; i++) {
 		if (col[i] == 0)
 			continue;
@@ -712,11 +755,7 @@ static int run_info(const command *cmd, options *o, char **ops)
 		print_error();
 		return EXIT_FAIL;
 	}
-	if (o->normalize && cnnf_kernel_normalize(k, ops[0]) < 0) {
-		print_error();
-		cnnf_kernel_free(k);
-		return EXIT_FAIL;
-	}
+	(void)o;
 	const char *kind = k->count > 1 ? "bank of 3-D kernels" : k->depth > 1 ? "3-D kernel" : "2-D kernel";
 	if (k->count > 1 && k->depth == 1)
 		kind = "bank of 2-D kernels";
