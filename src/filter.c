@@ -39,9 +39,13 @@ static int opaque(const cnnf_tensor *t, unsigned maxval)
 	return 1;
 }
 
-/* Multiply (dir > 0) or divide (dir < 0) the colour planes by alpha / maxval. */
-static void premultiply(cnnf_tensor *t, unsigned maxval, int dir)
+/*
+ * Multiply (dir > 0) or divide (dir < 0) the colour planes by alpha / maxval
+ * (alpha on 0..1 for float images without a scale).
+ */
+static void premultiply(cnnf_tensor *t, unsigned maxval_in, int dir)
 {
+	double maxval = maxval_in ? maxval_in : 1.0;
 	size_t plane = (size_t)t->h * t->w;
 	const float *a = t->data + (size_t)(t->c - 1) * plane;
 	for (int c = 0; c < t->c - 1; c++) {
@@ -64,7 +68,8 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 	cnnf_image *result = NULL;
 	int depthwise = !(k->depth == img->channels) && k->count == 1 && k->depth == 1;
 	int integer = img->type != CNNF_F32 && !o->float_out;
-	int alpha = img->alpha && depthwise && mixes_pixels(k);
+	int has_alpha = img->alpha && depthwise; /* the output keeps the alpha channel */
+	int alpha = has_alpha && mixes_pixels(k);  /* premultiply */
 
 	cnnf_conv_geom g = {.stride_y = o->stride,
 			    .stride_x = o->stride,
@@ -83,14 +88,26 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 		alpha = 0;
 	if (alpha)
 		premultiply(in, img->maxval, 1);
-	else if (integer)
-		post.round = img->maxval; /* rounding straight from the double accumulator */
-	if (cnnf_conv_apply(in, k, &g, &post, o->threads, kname, &res) < 0)
+	/*
+	 * --abs and --offset are for colour: with alpha they are applied here,
+	 * after the division by alpha, and not to alpha itself. Otherwise the
+	 * engine applies them and rounds straight from its double accumulator.
+	 */
+	int colour_post = has_alpha && (o->abs || o->offset != 0);
+	cnnf_conv_out engine_post = colour_post ? (cnnf_conv_out){0} : post;
+	if (integer && !alpha && !colour_post)
+		engine_post.round = img->maxval;
+	if (cnnf_conv_apply(in, k, &g, &engine_post, o->threads, kname, &res) < 0)
 		goto out;
 	if (alpha)
 		premultiply(res, img->maxval, -1);
+	if (colour_post) {
+		size_t n = (size_t)(res->c - 1) * res->h * res->w;
+		for (size_t i = 0; i < n; i++)
+			res->data[i] = (float)((o->abs ? fabs(res->data[i]) : res->data[i]) + o->offset);
+	}
 	result = cnnf_tensor_to_image(res, integer ? img->type : CNNF_F32, img->maxval,
-				      depthwise && img->alpha);
+				      has_alpha);
 	if (!result)
 		goto out;
 	*out = result;

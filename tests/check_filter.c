@@ -1,0 +1,652 @@
+/* check_filter.c: the filter pipeline: borders, output scale, alpha handling and options. */
+#include <math.h>
+#include <stdint.h>
+
+#include "filter.h"
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+/* A w x h x c image of the given type holding v (interleaved); maxval as cnnf_image_new sets it. */
+static cnnf_image *image_of(int w, int h, int c, cnnf_type type, int alpha, const double *v)
+{
+	cnnf_image *img = cnnf_image_new(w, h, c, type);
+	ck_assert_msg(img != NULL, "cnnf_image_new: %s", cnnf_error_get());
+	img->alpha = alpha;
+	for (size_t i = 0; i < (size_t)w * h * c; i++) {
+		if (type == CNNF_U8)
+			((uint8_t *)img->data)[i] = (uint8_t)v[i];
+		else if (type == CNNF_U16)
+			((uint16_t *)img->data)[i] = (uint16_t)v[i];
+		else
+			((float *)img->data)[i] = (float)v[i];
+	}
+	return img;
+}
+
+/* A bank with the given weights and one scale num/den for every filter. */
+static cnnf_kernel *kernel_of(int count, int depth, int h, int w, const double *weights, double num,
+                              double den)
+{
+	cnnf_kernel *k = cnnf_kernel_new(count, depth, h, w);
+	ck_assert_msg(k != NULL, "cnnf_kernel_new: %s", cnnf_error_get());
+	memcpy(k->weights, weights, sizeof(double) * (size_t)count * depth * h * w);
+	for (int f = 0; f < count; f++) {
+		k->scale_num[f] = num;
+		k->scale_den[f] = den;
+	}
+	return k;
+}
+
+/* Filter, which must succeed, and check the result's shape, type, maxval and alpha flag. */
+static cnnf_image *filter_ok(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
+                             int w, int h, int c, cnnf_type type, unsigned maxval, int alpha)
+{
+	cnnf_image *out = NULL;
+	int rc = cnnf_filter_apply(img, k, o, "test.k", &out);
+	ck_assert_msg(rc == 0, "cnnf_filter_apply failed: %s", cnnf_error_get());
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(out->width == w && out->height == h && out->channels == c,
+	              "shape %dx%dx%d, expected %dx%dx%d", out->width, out->height, out->channels,
+	              w, h, c);
+	ck_assert_int_eq(out->type, type);
+	ck_assert_uint_eq(out->maxval, maxval);
+	ck_assert_int_eq(out->alpha, alpha);
+	return out;
+}
+
+/* Every sample equal to want (tol 0), or within tol of it. */
+static void assert_samples(const cnnf_image *img, const double *want, double tol)
+{
+	size_t n = (size_t)img->width * img->height * img->channels;
+	for (size_t i = 0; i < n; i++) {
+		double got = cnnf_image_getf(img, i);
+		ck_assert_msg(tol == 0 ? got == want[i] : fabs(got - want[i]) <= tol,
+		              "sample %zu (pixel %zu, channel %zu) is %.9g, expected %.9g", i,
+		              i / (size_t)img->channels, i % (size_t)img->channels, got, want[i]);
+	}
+}
+
+static cnnf_filter_opts defaults(void)
+{
+	cnnf_filter_opts o;
+	cnnf_filter_opts_init(&o);
+	return o;
+}
+
+/*
+ * The 3x3 gray image for the box tests:
+ *   10 20  30
+ *   40 50  60
+ *   70 80 100
+ * Reflect (dcb|abcd|cba) makes index -1 read 1 and index 3 read 1, so the
+ * padded 5x5 is (rows -1..3, columns -1..3):
+ *   50 40 50  60 50
+ *   20 10 20  30 20
+ *   50 40 50  60 50
+ *   80 70 80 100 80
+ *   50 40 50  60 50
+ * Sums of 3 along each padded row, for output columns 0, 1, 2:
+ *   row -1, 1, 3: 140 150 160;  row 0: 50 60 70;  row 2: 230 250 260.
+ * Output row 0 = rows -1+0+1: 330 360 390
+ * Output row 1 = rows  0+1+2: 420 460 490
+ * Output row 2 = rows  1+2+3: 510 550 580
+ * Divided by 9: 36.667 40 43.333 / 46.667 51.111 54.444 / 56.667 61.111 64.444.
+ */
+static const double box_in[9] = {10, 20, 30, 40, 50, 60, 70, 80, 100};
+static const double box_sums[9] = {330, 360, 390, 420, 460, 490, 510, 550, 580};
+static const double box_u8[9] = {37, 40, 43, 47, 51, 54, 57, 61, 64};
+
+/*
+ * Float RGBA without a scale (maxval 0): alpha is on 0..1. Opaque red (1,0,0,1)
+ * and transparent green (0,1,0,0) under [1 1]/2 give red at alpha 0.5.
+ */
+START_TEST(test_alpha_float_unscaled)
+{
+	static const double px[8] = {1, 0, 0, 1, 0, 1, 0, 0};
+	static const double want[4] = {1, 0, 0, 0.5};
+	static const double pair[2] = {1, 1};
+	cnnf_image *img = image_of(2, 1, 4, CNNF_F32, 1, px);
+	cnnf_kernel *k = kernel_of(1, 1, 1, 2, pair, 1, 2);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	o.border = CNNF_BORDER_ZERO;
+	cnnf_image *out = filter_ok(img, k, &o, 1, 1, 4, CNNF_F32, 0, 1);
+	assert_samples(out, want, 1e-6);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/*
+ * --offset and --abs are for colour: uniform RGBA (100,100,100,100) under
+ * [1 1]/2 keeps colour 100 and alpha 100; offset 50 makes colour 150 and
+ * leaves alpha at 100. A [1 -1] difference gives colour 0, |0| + 50 = 50.
+ */
+START_TEST(test_offset_spares_alpha)
+{
+	static const double px[8] = {100, 100, 100, 100, 100, 100, 100, 100};
+	static const double want[4] = {150, 150, 150, 100};
+	static const double pair[2] = {1, 1};
+	cnnf_image *img = image_of(2, 1, 4, CNNF_U8, 1, px);
+	cnnf_kernel *k = kernel_of(1, 1, 1, 2, pair, 1, 2);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	o.offset = 50;
+	cnnf_image *out = filter_ok(img, k, &o, 1, 1, 4, CNNF_U8, 255, 1);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/* ---- core ------------------------------------------------------------------------------- */
+
+START_TEST(test_opts_defaults)
+{
+	cnnf_filter_opts o;
+	memset(&o, 0x5a, sizeof o);
+	cnnf_filter_opts_init(&o);
+	ck_assert_int_eq(o.pad_mode, CNNF_PAD_SAME);
+	ck_assert_int_eq(o.pad, 0);
+	ck_assert_int_eq(o.stride, 1);
+	ck_assert_int_eq(o.dilation, 1);
+	ck_assert_int_eq(o.border, CNNF_BORDER_REFLECT);
+	ck_assert_int_eq(o.abs, 0);
+	ck_assert(o.offset == 0);
+	ck_assert_int_eq(o.float_out, 0);
+	ck_assert_int_eq(o.threads, 0);
+}
+END_TEST
+
+START_TEST(test_box_reflect_u8)
+{
+	cnnf_image *img = image_of(3, 3, 1, CNNF_U8, 0, box_in);
+	cnnf_kernel *k = cnnf_kernel_box(3);
+	ck_assert_ptr_nonnull(k);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *out = filter_ok(img, k, &o, 3, 3, 1, CNNF_U8, 255, 0);
+	assert_samples(out, box_u8, 0);
+	cnnf_image_free(out);
+	/* One thread or several: the same bytes. */
+	o.threads = 1;
+	out = filter_ok(img, k, &o, 3, 3, 1, CNNF_U8, 255, 0);
+	assert_samples(out, box_u8, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* The same image on 0..65535, ten times larger sample values: 33000/9 = 3666.67 -> 3667, ... */
+START_TEST(test_box_reflect_u16)
+{
+	double v[9];
+	for (int i = 0; i < 9; i++)
+		v[i] = box_in[i] * 100;
+	static const double want[9] = {3667, 4000, 4333, 4667, 5111, 5444, 5667, 6111, 6444};
+	cnnf_image *img = image_of(3, 3, 1, CNNF_U16, 0, v);
+	cnnf_kernel *k = cnnf_kernel_box(3);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *out = filter_ok(img, k, &o, 3, 3, 1, CNNF_U16, 65535, 0);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+
+	/* Clamped at 65535, not at 255 and not wrapped: 2 * 40000 = 80000 -> 65535; 2 * 100 = 200.
+	 */
+	static const double one[1] = {1};
+	static const double v2[2] = {40000, 100};
+	static const double want2[2] = {65535, 200};
+	img = image_of(2, 1, 1, CNNF_U16, 0, v2);
+	k = kernel_of(1, 1, 1, 1, one, 2, 1);
+	out = filter_ok(img, k, &o, 2, 1, 1, CNNF_U16, 65535, 0);
+	assert_samples(out, want2, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* float_out: the sums / 9 unrounded, as floats, on the input's scale (maxval 255). */
+START_TEST(test_float_out)
+{
+	cnnf_image *img = image_of(3, 3, 1, CNNF_U8, 0, box_in);
+	cnnf_kernel *k = cnnf_kernel_box(3);
+	cnnf_filter_opts o = defaults();
+	o.float_out = 1;
+	cnnf_image *out = filter_ok(img, k, &o, 3, 3, 1, CNNF_F32, 255, 0);
+	double want[9];
+	for (int i = 0; i < 9; i++)
+		want[i] = box_sums[i] / 9;
+	assert_samples(out, want, 1e-5);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+
+	/*
+	 * Three equal rows 10 50 60 10 20 40 30: with reflect the vertical sum
+	 * is 3 times the row, so the 3x3 box is the 1-D mean of 3. Column -1
+	 * reads 50 and column 7 reads 40: 110/3 120/3 120/3 90/3 70/3 90/3 110/3.
+	 */
+	static const double row[7] = {10, 50, 60, 10, 20, 40, 30};
+	static const double row_sums[7] = {110, 120, 120, 90, 70, 90, 110};
+	static const double row_u8[7] = {37, 40, 40, 30, 23, 30, 37};
+	double v[21], fwant[21], iwant[21];
+	for (int i = 0; i < 21; i++) {
+		v[i] = row[i % 7];
+		fwant[i] = row_sums[i % 7] / 3;
+		iwant[i] = row_u8[i % 7];
+	}
+	img = image_of(7, 3, 1, CNNF_U8, 0, v);
+	out = filter_ok(img, k, &o, 7, 3, 1, CNNF_F32, 255, 0);
+	assert_samples(out, fwant, 1e-5);
+	/* Column 4 is the one from the lecture: 70/3 = 23.333333. */
+	ck_assert(fabs(cnnf_image_getf(out, 4) - 23.333333) <= 1e-5);
+	cnnf_image_free(out);
+	o.float_out = 0;
+	out = filter_ok(img, k, &o, 7, 3, 1, CNNF_U8, 255, 0);
+	assert_samples(out, iwant, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/* A float image stays float with its scale (here none: maxval 0), unrounded, unclamped. */
+START_TEST(test_float_input)
+{
+	double v[9];
+	for (int i = 0; i < 9; i++)
+		v[i] = box_in[i] / 1000 - 0.05; /* -0.04 .. 0.05: negatives must survive */
+	cnnf_image *img = image_of(3, 3, 1, CNNF_F32, 0, v);
+	cnnf_kernel *k = cnnf_kernel_box(3);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *out = filter_ok(img, k, &o, 3, 3, 1, CNNF_F32, 0, 0);
+	/* The box is linear: sum/9 scaled the same way, (s/9)/1000 - 0.05. */
+	double want[9];
+	for (int i = 0; i < 9; i++)
+		want[i] = box_sums[i] / 9 / 1000 - 0.05;
+	assert_samples(out, want, 1e-6);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/*
+ * Geometry through the options, on a 7 wide, 5 high ramp x + 10y. A 3x3 box
+ * of a linear ramp is the value at the window's centre (the sum is 9 times
+ * it, exactly), wherever no border is read.
+ *   same, stride 1:  7x5         valid, stride 1: 5x3, centre (x+1, y+1)
+ *   same, stride 2:  ceil(7/2) x ceil(5/2) = 4x3, centre (2x, 2y), one before
+ *   valid, stride 2: floor(4/2)+1 x floor(2/2)+1 = 3x2, centre (2x+1, 2y+1)
+ */
+START_TEST(test_stride_and_valid)
+{
+	double v[35];
+	for (int y = 0; y < 5; y++)
+		for (int x = 0; x < 7; x++)
+			v[y * 7 + x] = x + 10 * y;
+	cnnf_image *img = image_of(7, 5, 1, CNNF_U8, 0, v);
+	cnnf_kernel *k = cnnf_kernel_box(3);
+	cnnf_filter_opts o = defaults();
+
+	cnnf_image *out = filter_ok(img, k, &o, 7, 5, 1, CNNF_U8, 255, 0);
+	cnnf_image_free(out);
+
+	o.pad_mode = CNNF_PAD_VALID;
+	out = filter_ok(img, k, &o, 5, 3, 1, CNNF_U8, 255, 0);
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 5; x++)
+			ck_assert_int_eq(cnnf_image_getf(out, (size_t)y * 5 + x),
+			                 (x + 1) + 10 * (y + 1));
+	cnnf_image_free(out);
+
+	o.stride = 2;
+	out = filter_ok(img, k, &o, 3, 2, 1, CNNF_U8, 255, 0);
+	static const double valid2[6] = {11, 13, 15, 31, 33, 35};
+	assert_samples(out, valid2, 0);
+	cnnf_image_free(out);
+
+	o.pad_mode = CNNF_PAD_SAME;
+	out = filter_ok(img, k, &o, 4, 3, 1, CNNF_U8, 255, 0);
+	/* Output (1, 1) is centred on (2, 2) = 22, and (2, 1) on (4, 2) = 24: no border read. */
+	ck_assert_int_eq(cnnf_image_getf(out, 1 * 4 + 1), 22);
+	ck_assert_int_eq(cnnf_image_getf(out, 1 * 4 + 2), 24);
+	cnnf_image_free(out);
+
+	/* Explicit padding 2 on every side, stride 1: 7 + 4 - 3 + 1 = 9 by 5 + 4 - 3 + 1 = 7. */
+	o.pad_mode = CNNF_PAD_EXPLICIT;
+	o.pad = 2;
+	o.stride = 1;
+	out = filter_ok(img, k, &o, 9, 7, 1, CNNF_U8, 255, 0);
+	cnnf_image_free(out);
+
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/*
+ * No bleeding under transparent pixels. Two RGBA pixels: opaque red
+ * (255,0,0,255) and fully transparent green (0,255,0,0); [1 1] / 2, zero
+ * border, valid: one output pixel. Premultiplied, green becomes (0,0,0,0);
+ * the mean is (127.5, 0, 0, 127.5); divided by alpha 127.5/255 the colour is
+ * (255, 0, 0) and alpha 127.5 rounds half up to 128. A naive filter would
+ * give (128, 128, 0).
+ */
+START_TEST(test_alpha_no_bleeding)
+{
+	static const double px[8] = {255, 0, 0, 255, 0, 255, 0, 0};
+	static const double want[4] = {255, 0, 0, 128};
+	static const double pair[2] = {1, 1};
+	cnnf_image *img = image_of(2, 1, 4, CNNF_U8, 1, px);
+	cnnf_kernel *k = kernel_of(1, 1, 1, 2, pair, 1, 2);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	o.border = CNNF_BORDER_ZERO;
+	cnnf_image *out = filter_ok(img, k, &o, 1, 1, 4, CNNF_U8, 255, 1);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+
+	/* 16 bits: the same, with alpha 65535/2 = 32767.5 -> 32768. */
+	static const double px16[8] = {65535, 0, 0, 65535, 0, 65535, 0, 0};
+	static const double want16[4] = {65535, 0, 0, 32768};
+	img = image_of(2, 1, 4, CNNF_U16, 1, px16);
+	out = filter_ok(img, k, &o, 1, 1, 4, CNNF_U16, 65535, 1);
+	assert_samples(out, want16, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+
+	/* Gray + alpha: (200, 255) and (0, 0) give (200, 128). */
+	static const double ga[4] = {200, 255, 0, 0};
+	static const double ga_want[2] = {200, 128};
+	img = image_of(2, 1, 2, CNNF_U8, 1, ga);
+	out = filter_ok(img, k, &o, 1, 1, 2, CNNF_U8, 255, 1);
+	assert_samples(out, ga_want, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/*
+ * Partial alpha: colour is the alpha-weighted mean. Opaque red and blue at
+ * alpha 85: premultiplied blue is 255 * 85/255 = 85; means R 127.5, B 42.5,
+ * A (255 + 85)/2 = 170; colour R = 127.5 * 255/170 = 191.25 -> 191,
+ * B = 42.5 * 255/170 = 63.75 -> 64 (i.e. 255*255/340 and 255*85/340).
+ */
+START_TEST(test_alpha_weighted)
+{
+	static const double px[8] = {255, 0, 0, 255, 0, 0, 255, 85};
+	static const double want[4] = {191, 0, 64, 170};
+	static const double pair[2] = {1, 1};
+	cnnf_image *img = image_of(2, 1, 4, CNNF_U8, 1, px);
+	cnnf_kernel *k = kernel_of(1, 1, 1, 2, pair, 1, 2);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	cnnf_image *out = filter_ok(img, k, &o, 1, 1, 4, CNNF_U8, 255, 1);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	/* float_out: the same, unrounded, alpha flag kept. */
+	static const double fwant[4] = {191.25, 0, 63.75, 170};
+	o.float_out = 1;
+	out = filter_ok(img, k, &o, 1, 1, 4, CNNF_F32, 255, 1);
+	assert_samples(out, fwant, 1e-4);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* A fully opaque RGBA image is filtered exactly like the RGB image of its colours. */
+START_TEST(test_opaque_rgba_like_rgb)
+{
+	enum { W = 4, H = 3 };
+	double rgb[W * H * 3], rgba[W * H * 4];
+	for (int p = 0; p < W * H; p++) {
+		for (int c = 0; c < 3; c++) {
+			/* Uneven values so that rounding happens everywhere. */
+			double v = (p * 37 + c * 91 + p * p * 5) % 256;
+			rgb[p * 3 + c] = v;
+			rgba[p * 4 + c] = v;
+		}
+		rgba[p * 4 + 3] = 255;
+	}
+	cnnf_image *a = image_of(W, H, 3, CNNF_U8, 0, rgb);
+	cnnf_image *b = image_of(W, H, 4, CNNF_U8, 1, rgba);
+	cnnf_kernel *kernels[2] = {cnnf_kernel_box(3), cnnf_kernel_sharpen(3, 1.5)};
+	for (int ki = 0; ki < 2; ki++) {
+		ck_assert_ptr_nonnull(kernels[ki]);
+		cnnf_filter_opts o = defaults();
+		cnnf_image *ra = filter_ok(a, kernels[ki], &o, W, H, 3, CNNF_U8, 255, 0);
+		cnnf_image *rb = filter_ok(b, kernels[ki], &o, W, H, 4, CNNF_U8, 255, 1);
+		for (int p = 0; p < W * H; p++) {
+			for (int c = 0; c < 3; c++)
+				ck_assert_msg(((uint8_t *)rb->data)[p * 4 + c] ==
+				                  ((uint8_t *)ra->data)[p * 3 + c],
+				              "kernel %d: pixel %d channel %d: RGBA %d, RGB %d", ki,
+				              p, c, ((uint8_t *)rb->data)[p * 4 + c],
+				              ((uint8_t *)ra->data)[p * 3 + c]);
+			/* An opaque image stays opaque under a kernel whose sum is 1. */
+			ck_assert_int_eq(((uint8_t *)rb->data)[p * 4 + 3], 255);
+		}
+		cnnf_image_free(ra);
+		cnnf_image_free(rb);
+		cnnf_kernel_free(kernels[ki]);
+	}
+	cnnf_image_free(a);
+	cnnf_image_free(b);
+}
+END_TEST
+
+/*
+ * A single-tap kernel does not mix pixels, so nothing is premultiplied and
+ * colour under alpha 0 survives. Shift right by 1 on 3x1 with reflect:
+ * out[x] = in[x-1], in[-1] reads in[1]: out = p1 p0 p1. p0 is transparent
+ * with colour (10,20,30), which must reappear as it was.
+ */
+START_TEST(test_shift_keeps_hidden_colour)
+{
+	static const double px[12] = {10, 20, 30, 0, 40, 50, 60, 255, 70, 80, 90, 0};
+	static const double want[12] = {40, 50, 60, 255, 10, 20, 30, 0, 40, 50, 60, 255};
+	cnnf_image *img = image_of(3, 1, 4, CNNF_U8, 1, px);
+	cnnf_kernel *k = cnnf_kernel_shift(1, 0);
+	ck_assert_ptr_nonnull(k);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *out = filter_ok(img, k, &o, 3, 1, 4, CNNF_U8, 255, 1);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+
+	/* The identity, too: the image comes back byte for byte. */
+	k = cnnf_kernel_identity();
+	ck_assert_ptr_nonnull(k);
+	out = filter_ok(img, k, &o, 3, 1, 4, CNNF_U8, 255, 1);
+	assert_samples(out, px, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* A 3-D kernel of depth 3, 1x1, weights 1 1 1: one channel, R + G + B, clamped at 255. */
+START_TEST(test_3d_kernel_sum)
+{
+	static const double px[9] = {10, 20, 30, 100, 100, 100, 0, 1, 2};
+	static const double ones[3] = {1, 1, 1};
+	static const double want[3] = {60, 255, 3};
+	static const double fwant[3] = {60, 300, 3};
+	cnnf_image *img = image_of(3, 1, 3, CNNF_U8, 0, px);
+	cnnf_kernel *k = kernel_of(1, 3, 1, 1, ones, 1, 1);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *out = filter_ok(img, k, &o, 3, 1, 1, CNNF_U8, 255, 0);
+	assert_samples(out, want, 0);
+	cnnf_image_free(out);
+	o.float_out = 1;
+	out = filter_ok(img, k, &o, 3, 1, 1, CNNF_F32, 255, 0);
+	assert_samples(out, fwant, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+
+	/*
+	 * On RGBA a depth-4 kernel reads alpha as a channel like the others and
+	 * gives one channel, which is not alpha: (1,0,0,1) sums R and A.
+	 */
+	static const double rgba[8] = {10, 20, 30, 40, 5, 6, 7, 0};
+	static const double ra[4] = {1, 0, 0, 1};
+	static const double want4[2] = {50, 5};
+	img = image_of(2, 1, 4, CNNF_U8, 1, rgba);
+	k = kernel_of(1, 4, 1, 1, ra, 1, 1);
+	o.float_out = 0;
+	out = filter_ok(img, k, &o, 2, 1, 1, CNNF_U8, 255, 0);
+	assert_samples(out, want4, 0);
+	cnnf_image_free(out);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/*
+ * abs and offset through the options. [-1 0 1] valid on 10 50 20 20 gives
+ * 20 - 10 = 10 and 20 - 50 = -30. Plain: 10, 0 (clamped). abs: 10, 30.
+ * offset 128: 138, 98. abs then offset: 138, 158. offset 250: 260 -> 255, 220.
+ */
+START_TEST(test_abs_offset)
+{
+	static const double row[4] = {10, 50, 20, 20};
+	static const double diff[3] = {-1, 0, 1};
+	static const struct {
+		int abs;
+		double offset;
+		double want[2];
+	} cases[] = {
+	    {0, 0, {10, 0}},      {1, 0, {10, 30}},     {0, 128, {138, 98}},
+	    {1, 128, {138, 158}}, {0, 250, {255, 220}}, {0, 0.5, {11, 0}},
+	};
+	cnnf_image *img = image_of(4, 1, 1, CNNF_U8, 0, row);
+	cnnf_kernel *k = kernel_of(1, 1, 1, 3, diff, 1, 1);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		cnnf_filter_opts o = defaults();
+		o.pad_mode = CNNF_PAD_VALID;
+		o.abs = cases[i].abs;
+		o.offset = cases[i].offset;
+		cnnf_image *out = filter_ok(img, k, &o, 2, 1, 1, CNNF_U8, 255, 0);
+		ck_assert_msg(cnnf_image_getf(out, 0) == cases[i].want[0] &&
+		                  cnnf_image_getf(out, 1) == cases[i].want[1],
+		              "abs %d offset %g: %g %g, expected %g %g", cases[i].abs,
+		              cases[i].offset, cnnf_image_getf(out, 0), cnnf_image_getf(out, 1),
+		              cases[i].want[0], cases[i].want[1]);
+		cnnf_image_free(out);
+	}
+
+	/* float_out keeps the negative response and the offset without clamping. */
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	o.float_out = 1;
+	o.offset = -0.25;
+	static const double fwant[2] = {9.75, -30.25};
+	cnnf_image *out = filter_ok(img, k, &o, 2, 1, 1, CNNF_F32, 255, 0);
+	assert_samples(out, fwant, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+
+	/* 16 bits with the mid-grey offset 32768: 32778, 32738. */
+	img = image_of(4, 1, 1, CNNF_U16, 0, row);
+	o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	o.offset = 32768;
+	static const double want16[2] = {32778, 32738};
+	out = filter_ok(img, k, &o, 2, 1, 1, CNNF_U16, 65535, 0);
+	assert_samples(out, want16, 0);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* A depth-2 kernel on RGB: refused, naming the kernel as the caller called it. */
+START_TEST(test_depth_mismatch)
+{
+	static const double w2[2] = {1, 1};
+	static const double px[3] = {1, 2, 3};
+	cnnf_image *img = image_of(1, 1, 3, CNNF_U8, 0, px);
+	cnnf_kernel *k = kernel_of(1, 2, 1, 1, w2, 1, 1);
+	cnnf_filter_opts o = defaults();
+	cnnf_image sentinel, *out = &sentinel;
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "edges2.k", &out), -1);
+	ck_assert_ptr_eq(out, &sentinel);
+	ck_assert_error_has("edges2.k");
+	cnnf_kernel_free(k);
+
+	/* Two 2-D filters are a bank, not a depthwise kernel: depth 1 is not 3 either. */
+	k = kernel_of(2, 1, 1, 1, w2, 1, 1);
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "pair.k", &out), -1);
+	ck_assert_ptr_eq(out, &sentinel);
+	ck_assert_error_has("pair.k");
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* A 5x5 kernel on a 3x3 image with no padding has no output: refused, naming the kernel. */
+START_TEST(test_no_output)
+{
+	static const double ones[25] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	                                1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	cnnf_image *img = image_of(3, 3, 1, CNNF_U8, 0, box_in);
+	cnnf_kernel *k = kernel_of(1, 1, 5, 5, ones, 1, 25);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	cnnf_image sentinel, *out = &sentinel;
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "blur5.k", &out), -1);
+	ck_assert_ptr_eq(out, &sentinel);
+	ck_assert_error_has("blur5.k");
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+static Suite *filter_suite(void)
+{
+	Suite *s = suite_create("filter");
+
+	TCase *core = tcase_create("core");
+	tcase_add_test(core, test_opts_defaults);
+	tcase_add_test(core, test_box_reflect_u8);
+	tcase_add_test(core, test_box_reflect_u16);
+	tcase_add_test(core, test_float_out);
+	tcase_add_test(core, test_float_input);
+	tcase_add_test(core, test_stride_and_valid);
+	tcase_add_test(core, test_alpha_no_bleeding);
+	tcase_add_test(core, test_alpha_weighted);
+	tcase_add_test(core, test_opaque_rgba_like_rgb);
+	tcase_add_test(core, test_shift_keeps_hidden_colour);
+	tcase_add_test(core, test_3d_kernel_sum);
+	tcase_add_test(core, test_abs_offset);
+	tcase_add_test(core, test_alpha_float_unscaled);
+	tcase_add_test(core, test_offset_spares_alpha);
+	suite_add_tcase(s, core);
+
+	TCase *errors = tcase_create("errors");
+	tcase_add_test(errors, test_depth_mismatch);
+	tcase_add_test(errors, test_no_output);
+	suite_add_tcase(s, errors);
+	return s;
+}
+
+int main(void)
+{
+	return cnnf_test_run(filter_suite()) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
