@@ -1,4 +1,4 @@
-/* model.c: the cnnf-model(5) file: header parsing, shape and limit checks, weights, free. */
+/* model.c: the cnnf-model(5) file: the header, layer shapes and limits; loading and freeing. */
 #include "model.h"
 
 #include <ctype.h>
@@ -22,16 +22,16 @@
  * them are computed in 64 bits with saturating arithmetic, so a product that
  * does not fit fails every limit instead of wrapping around.
  */
-#define MAX_SIZE 65536
-#define MAX_LAYERS 4096
+#define MAX_SIZE        65536
+#define MAX_LAYERS      4096
 #define MAX_LABEL_BYTES 255
 /*
  * A model file is at most MAX_FILE_BYTES, and at most the header allowance
  * plus TEXT_BYTES_PER_VALUE for each parameter the limits allow: room for
  * "%.9g" text weights with comments, and 8 times what float32 needs.
  */
-#define MAX_FILE_BYTES ((size_t)1 << 31)
-#define HEADER_BYTES ((size_t)16 << 20)
+#define MAX_FILE_BYTES       ((size_t)1 << 31)
+#define HEADER_BYTES         ((size_t)16 << 20)
 #define TEXT_BYTES_PER_VALUE 32
 
 /* What each layer keyword is called and the keys it takes, in the order the parser reads them. */
@@ -39,14 +39,14 @@ static const struct {
 	const char *name;
 	const char *keys[6]; /* NULL-terminated */
 } kinds[] = {
-	[CNNF_LAYER_CONV] = {"conv", {"out", "kernel", "stride", "pad", "dilation", NULL}},
-	[CNNF_LAYER_RELU] = {"relu", {NULL}},
-	[CNNF_LAYER_MAXPOOL] = {"maxpool", {"kernel", "stride", NULL}},
-	[CNNF_LAYER_AVGPOOL] = {"avgpool", {"kernel", "stride", NULL}},
-	[CNNF_LAYER_BATCHNORM] = {"batchnorm", {"eps", NULL}},
-	[CNNF_LAYER_DROPOUT] = {"dropout", {"p", NULL}},
-	[CNNF_LAYER_FC] = {"fc", {"out", NULL}},
-	[CNNF_LAYER_SOFTMAX] = {"softmax", {NULL}},
+    [CNNF_LAYER_CONV] = {"conv", {"out", "kernel", "stride", "pad", "dilation", NULL}},
+    [CNNF_LAYER_RELU] = {"relu", {NULL}},
+    [CNNF_LAYER_MAXPOOL] = {"maxpool", {"kernel", "stride", NULL}},
+    [CNNF_LAYER_AVGPOOL] = {"avgpool", {"kernel", "stride", NULL}},
+    [CNNF_LAYER_BATCHNORM] = {"batchnorm", {"eps", NULL}},
+    [CNNF_LAYER_DROPOUT] = {"dropout", {"p", NULL}},
+    [CNNF_LAYER_FC] = {"fc", {"out", NULL}},
+    [CNNF_LAYER_SOFTMAX] = {"softmax", {NULL}},
 };
 #define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
@@ -58,18 +58,18 @@ typedef struct span {
 
 /* Where the parser is and what it has read. */
 typedef struct reader {
-	const char *name;      /* the file, for messages */
-	const char *p, *end;   /* the rest of the buffer */
-	long line;             /* number of the line last read, 1-based */
-	size_t max_params;     /* from the limits */
-	size_t max_act;        /* from the limits */
-	cnnf_model *m;         /* the model being built; its layers grow as lines are read */
-	int cap;               /* room in m->layers */
-	long input_line;       /* line of 'input', 0 until seen */
-	long labels_line;      /* line of 'labels', 0 until seen */
-	span labels;           /* the names after 'labels' */
-	int nlabels;           /* how many there are */
-	uint64_t nparams;      /* parameters of the layers read so far */
+	const char *name;    /* the file, for messages */
+	const char *p, *end; /* the rest of the buffer */
+	long line;           /* number of the line last read, 1-based */
+	size_t max_params;   /* from the limits */
+	size_t max_act;      /* from the limits */
+	cnnf_model *m;       /* the model being built; its layers grow as lines are read */
+	int cap;             /* room in m->layers */
+	long input_line;     /* line of 'input', 0 until seen */
+	long labels_line;    /* line of 'labels', 0 until seen */
+	span labels;         /* the names after 'labels' */
+	int nlabels;         /* how many there are */
+	uint64_t nparams;    /* parameters of the layers read so far */
 } reader;
 
 /* a * b, or UINT64_MAX when it does not fit: a size that large fails every limit anyway. */
@@ -89,8 +89,8 @@ static int over(uint64_t n, size_t limit)
 	return n == UINT64_MAX || n > limit;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(const reader *r, long line,
-						       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(const reader *r, long line, const char *fmt,
+                                                      ...)
 {
 	char msg[768];
 	va_list ap;
@@ -174,7 +174,7 @@ static int parse_int(span t, int lo, int hi, int *out)
  * vals[i] becomes the value of keys[i], or has s == NULL when it is absent.
  */
 static int read_keys(const reader *r, const char *word, span rest, const char *const *keys,
-		     span *vals)
+                     span *vals)
 {
 	char a[48];
 	int nkeys = 0;
@@ -185,11 +185,11 @@ static int read_keys(const reader *r, const char *word, span rest, const char *c
 		const char *eq = memchr(tok.s, '=', tok.n);
 		if (!nkeys)
 			return fail(r, r->line, "%s: unexpected '%s' (%s takes no keys)", word,
-				    shown(a, tok), word);
+			            shown(a, tok), word);
 		if (!eq || eq == tok.s || eq == tok.s + tok.n - 1)
 			return fail(r, r->line,
-				    "%s: '%s' is not key=value (no blanks around the '=')", word,
-				    shown(a, tok));
+			            "%s: '%s' is not key=value (no blanks around the '=')", word,
+			            shown(a, tok));
 		span key = {tok.s, (size_t)(eq - tok.s)};
 		int i = 0;
 		while (i < nkeys && !is(key, keys[i]))
@@ -198,9 +198,9 @@ static int read_keys(const reader *r, const char *word, span rest, const char *c
 			char list[96] = "";
 			for (int k = 0; k < nkeys; k++)
 				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-					 k ? ", " : "", keys[k]);
+				         k ? ", " : "", keys[k]);
 			return fail(r, r->line, "%s: unknown key '%s' (it takes %s)", word,
-				    shown(a, key), list);
+			            shown(a, key), list);
 		}
 		if (vals[i].s)
 			return fail(r, r->line, "%s: '%s' is given twice", word, keys[i]);
@@ -211,7 +211,7 @@ static int read_keys(const reader *r, const char *word, span rest, const char *c
 
 /* A whole-number key from lo to MAX_SIZE; def when absent, or required when def < 0. */
 static int int_key(const reader *r, const char *word, const char *key, span v, int lo, int def,
-		   int *out)
+                   int *out)
 {
 	char a[48];
 	if (!v.s) {
@@ -222,13 +222,13 @@ static int int_key(const reader *r, const char *word, const char *key, span v, i
 	}
 	if (parse_int(v, lo, MAX_SIZE, out) < 0)
 		return fail(r, r->line, "%s: %s=%s is not a whole number from %d to %d", word, key,
-			    shown(a, v), lo, MAX_SIZE);
+		            shown(a, v), lo, MAX_SIZE);
 	return 0;
 }
 
 /* A real-number key; def when absent. */
 static int real_key(const reader *r, const char *word, const char *key, span v, double def,
-		    double *out)
+                    double *out)
 {
 	char a[48];
 	if (!v.s) {
@@ -241,13 +241,15 @@ static int real_key(const reader *r, const char *word, const char *key, span v, 
 }
 
 /* The c x h x w activations of a layer's input or output, checked against the limits. */
-static int check_size(const reader *r, const char *word, const char *what, uint64_t c,
-		      uint64_t h, uint64_t w)
+static int check_size(const reader *r, const char *word, const char *what, uint64_t c, uint64_t h,
+                      uint64_t w)
 {
 	if (h > INT_MAX || w > INT_MAX || over(mul(mul(c, h), w), r->max_act))
-		return fail(r, r->line, "%s: the %s %llux%llux%llu is more than the %zu values a "
-			    "layer may hold", word, what, (unsigned long long)c,
-			    (unsigned long long)h, (unsigned long long)w, r->max_act);
+		return fail(r, r->line,
+		            "%s: the %s %llux%llux%llu is more than the %zu values a "
+		            "layer may hold",
+		            word, what, (unsigned long long)c, (unsigned long long)h,
+		            (unsigned long long)w, r->max_act);
 	return 0;
 }
 
@@ -264,9 +266,11 @@ static int read_list(const reader *r, const char *key, span v, float def, float 
 	size_t n = 1;
 	for (size_t i = 0; i < v.n; i++)
 		n += v.s[i] == ',';
+	if (n != 1 && n != (size_t)c && c == 1)
+		return fail(r, r->line, "input: %s has %zu values for 1 channel", key, n);
 	if (n != 1 && n != (size_t)c)
 		return fail(r, r->line, "input: %s has %zu values for %d channels (give 1 or %d)",
-			    key, n, c, c);
+		            key, n, c, c);
 	const char *p = v.s, *end = v.s + v.n;
 	for (size_t i = 0; i < n; i++) {
 		const char *comma = memchr(p, ',', (size_t)(end - p));
@@ -274,11 +278,11 @@ static int read_list(const reader *r, const char *key, span v, float def, float 
 		int rc = cnnf_model_float(item.s, item.n, &vals[i]);
 		if (rc == -1)
 			return fail(r, r->line, "input: %s value '%s' is not a number", key,
-				    shown(a, item));
+			            shown(a, item));
 		/* A std that is zero as a float32 would divide by zero. */
 		if (rc < 0 || (is_std && vals[i] == 0))
 			return fail(r, r->line, "input: %s value %s is not a finite%s float32", key,
-				    shown(a, item), is_std ? " nonzero" : "");
+			            shown(a, item), is_std ? " nonzero" : "");
 		p += item.n + 1;
 	}
 	for (int i = (int)n; i < c; i++)
@@ -294,15 +298,13 @@ static int read_input(reader *r, span rest)
 	span v[5];
 	if (r->input_line)
 		return fail(r, r->line, "input: a second 'input' line (the first is line %ld)",
-			    r->input_line);
-	if (m->nlayers)
-		return fail(r, r->line, "input: must come before the layers");
+		            r->input_line);
 	if (read_keys(r, "input", rest, keys, v) < 0 ||
 	    int_key(r, "input", "channels", v[0], 1, -1, &m->channels) < 0 ||
 	    int_key(r, "input", "height", v[1], 1, -1, &m->height) < 0 ||
 	    int_key(r, "input", "width", v[2], 1, -1, &m->width) < 0 ||
 	    check_size(r, "input", "input", (uint64_t)m->channels, (uint64_t)m->height,
-		       (uint64_t)m->width) < 0)
+	               (uint64_t)m->width) < 0)
 		return -1;
 	m->mean = malloc((size_t)m->channels * sizeof *m->mean);
 	m->std = malloc((size_t)m->channels * sizeof *m->std);
@@ -320,7 +322,7 @@ static int read_labels(reader *r, span rest)
 	char a[48];
 	if (r->labels_line)
 		return fail(r, r->line, "labels: a second 'labels' line (the first is line %ld)",
-			    r->labels_line);
+		            r->labels_line);
 	if (r->m->nlayers)
 		return fail(r, r->line, "labels: must come before the layers");
 	r->labels = rest;
@@ -330,13 +332,13 @@ static int read_labels(reader *r, span rest)
 		if (r->nlabels == MAX_SIZE)
 			return fail(r, r->line, "labels: more than %d names", MAX_SIZE);
 		if (tok.n > MAX_LABEL_BYTES)
-			return fail(r, r->line, "labels: '%s' is longer than %d bytes", shown(a, tok),
-				    MAX_LABEL_BYTES);
+			return fail(r, r->line, "labels: '%s' is longer than %d bytes",
+			            shown(a, tok), MAX_LABEL_BYTES);
 		/* Names are printed and written into files; no control characters. */
 		for (size_t i = 0; i < tok.n; i++)
 			if ((unsigned char)tok.s[i] < 0x20 || tok.s[i] == 0x7F)
 				return fail(r, r->line, "labels: '%s' has a control character",
-					    shown(a, tok));
+				            shown(a, tok));
 		r->nlabels++;
 	}
 	if (!r->nlabels)
@@ -362,7 +364,7 @@ static int conv_shape(const reader *r, cnnf_layer *L, const span *v)
 	}
 	if (parse_int(kh, 1, MAX_SIZE, &L->kh) < 0 || parse_int(kw, 1, MAX_SIZE, &L->kw) < 0)
 		return fail(r, r->line, "conv: kernel=%s is not K or KHxKW with sides from 1 to %d",
-			    shown(a, v[1]), MAX_SIZE);
+		            shown(a, v[1]), MAX_SIZE);
 	if (int_key(r, "conv", "stride", v[2], 1, 1, &L->stride) < 0 ||
 	    int_key(r, "conv", "pad", v[3], 0, 0, &L->pad) < 0 ||
 	    int_key(r, "conv", "dilation", v[4], 1, 1, &L->dilation) < 0)
@@ -375,12 +377,13 @@ static int conv_shape(const reader *r, cnnf_layer *L, const span *v)
 	if (sh > nh || sw > nw) {
 		char k[96];
 		int n = L->kh == L->kw ? snprintf(k, sizeof k, "%d", L->kh)
-				       : snprintf(k, sizeof k, "%dx%d", L->kh, L->kw);
+		                       : snprintf(k, sizeof k, "%dx%d", L->kh, L->kw);
 		if (L->dilation > 1)
-			snprintf(k + n, sizeof k - (size_t)n, " at dilation %d (spanning %llux%llu)",
-				 L->dilation, (unsigned long long)sh, (unsigned long long)sw);
+			snprintf(k + n, sizeof k - (size_t)n,
+			         " at dilation %d (spanning %llux%llu)", L->dilation,
+			         (unsigned long long)sh, (unsigned long long)sw);
 		return fail(r, r->line, "conv: kernel %s does not fit the %dx%d input (pad %d)", k,
-			    L->in_h, L->in_w, L->pad);
+		            L->in_h, L->in_w, L->pad);
 	}
 	uint64_t oh = (nh - sh) / (uint64_t)L->stride + 1, ow = (nw - sw) / (uint64_t)L->stride + 1;
 	if (check_size(r, "conv", "output", (uint64_t)L->out, oh, ow) < 0)
@@ -400,7 +403,7 @@ static int pool_shape(const reader *r, const char *word, cnnf_layer *L, const sp
 		return -1;
 	if (k > L->in_h || k > L->in_w)
 		return fail(r, r->line, "%s: kernel %d does not fit the %dx%d input", word, k,
-			    L->in_h, L->in_w);
+		            L->in_h, L->in_w);
 	L->kh = L->kw = k;
 	L->dilation = 1;
 	L->out_h = (L->in_h - k) / L->stride + 1;
@@ -416,10 +419,10 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 	span v[5];
 	if (!r->input_line)
 		return fail(r, r->line, "%s: the 'input' line must come before the first layer",
-			    word);
+		            word);
 	if (m->nlayers && m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX)
 		return fail(r, m->layers[m->nlayers - 1].line,
-			    "softmax: must be the last layer, but line %ld has %s", r->line, word);
+		            "softmax: must be the last layer, but line %ld has %s", r->line, word);
 	if (read_keys(r, word, rest, kinds[t].keys, v) < 0)
 		return -1;
 	cnnf_layer L = {.type = t, .line = r->line > INT_MAX ? INT_MAX : (int)r->line};
@@ -433,8 +436,9 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 	case CNNF_LAYER_CONV:
 		if (conv_shape(r, &L, v) < 0)
 			return -1;
-		n = add(mul(mul((uint64_t)L.out, (uint64_t)L.in_c), mul((uint64_t)L.kh, (uint64_t)L.kw)),
-			(uint64_t)L.out);
+		n = add(mul(mul((uint64_t)L.out, (uint64_t)L.in_c),
+		            mul((uint64_t)L.kh, (uint64_t)L.kw)),
+		        (uint64_t)L.out);
 		break;
 	case CNNF_LAYER_MAXPOOL:
 	case CNNF_LAYER_AVGPOOL:
@@ -471,8 +475,9 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 		char count[32] = "more than 2^64";
 		if (total != UINT64_MAX)
 			snprintf(count, sizeof count, "%llu", (unsigned long long)total);
-		return fail(r, r->line, "%s: the layers up to here need %s parameters; at most %zu "
-			    "are allowed", word, count, r->max_params);
+		return fail(r, r->line,
+		            "%s: the layers up to here need %s parameters; at most %zu are allowed",
+		            word, count, r->max_params);
 	}
 	if (m->nlayers == MAX_LAYERS)
 		return fail(r, r->line, "%s: more than %d layers", word, MAX_LAYERS);
@@ -498,15 +503,17 @@ static int read_magic(const reader *r, int found, span line)
 	if (!found || !next_token(&line, &word))
 		return fail(r, 0, "empty: a model file starts with 'cnnf-model 1'");
 	if (!is(word, "cnnf-model"))
-		return fail(r, r->line, "not a cnnf model file: it must start with 'cnnf-model 1', "
-			    "not '%s'", shown(a, word));
+		return fail(r, r->line,
+		            "not a cnnf model file: it must start with 'cnnf-model 1', not '%s'",
+		            shown(a, word));
 	if (!next_token(&line, &version))
-		return fail(r, r->line, "cnnf-model: no version (the first line is 'cnnf-model 1')");
+		return fail(r, r->line,
+		            "cnnf-model: no version (the first line is 'cnnf-model 1')");
 	if (!is(version, "1"))
 		return fail(r, r->line, "unsupported model version %s", shown(a, version));
 	if (next_token(&line, &extra))
 		return fail(r, r->line, "cnnf-model: unexpected '%s' after the version",
-			    shown(a, extra));
+		            shown(a, extra));
 	return 0;
 }
 
@@ -537,15 +544,17 @@ static int check_network(reader *r, long weights_line)
 	const cnnf_layer *L = &m->layers[m->nlayers - 1];
 	const char *word = kinds[L->type].name;
 	if (L->out_h != 1 || L->out_w != 1)
-		return fail(r, L->line, "%s: the network's output is %dx%dx%d; it must be K x 1 x 1 "
-			    "(one score for each of K classes)", word, L->out_c, L->out_h, L->out_w);
+		return fail(r, L->line,
+		            "%s: the network's output is %dx%dx%d; it must be K x 1 x 1 "
+		            "(one score for each of K classes)",
+		            word, L->out_c, L->out_h, L->out_w);
 	if (L->out_c < 2)
 		return fail(r, L->line, "%s: the network's output has 1 class; it needs at least 2",
-			    word);
+		            word);
 	m->classes = L->out_c;
 	if (r->labels_line && r->nlabels != m->classes)
 		return fail(r, r->labels_line, "labels: %d name%s for the %d classes of the output",
-			    r->nlabels, r->nlabels == 1 ? "" : "s", m->classes);
+		            r->nlabels, r->nlabels == 1 ? "" : "s", m->classes);
 	return 0;
 }
 
@@ -587,12 +596,12 @@ static int read_weights(reader *r, span rest)
 		f = CNNF_WEIGHTS_INIT;
 	else
 		return fail(r, r->line, "weights: unknown format '%s' (float32, text or init)",
-			    shown(a, format));
+		            shown(a, format));
 	if (f != CNNF_WEIGHTS_INIT && !next_token(&rest, &count))
 		return fail(r, r->line, "weights: %s needs the number of values", shown(a, format));
 	if (next_token(&rest, &extra))
 		return fail(r, r->line, "weights: unexpected '%s' after '%s'", shown(a, extra),
-			    shown(b, f == CNNF_WEIGHTS_INIT ? format : count));
+		            shown(b, f == CNNF_WEIGHTS_INIT ? format : count));
 	m->nparams = (size_t)r->nparams;
 	m->weights_init = f == CNNF_WEIGHTS_INIT;
 	if (f != CNNF_WEIGHTS_INIT) {
@@ -602,14 +611,15 @@ static int read_weights(reader *r, span rest)
 			digits = isdigit((unsigned char)count.s[i]);
 		if (!digits)
 			return fail(r, r->line, "weights: count '%s' is not a whole number",
-				    shown(a, count));
+			            shown(a, count));
 		memcpy(buf, count.s, count.n);
 		buf[count.n] = '\0';
 		errno = 0;
 		unsigned long long said = strtoull(buf, NULL, 10);
 		if (errno || said != r->nparams)
-			return fail(r, r->line, "weights: the layers need %zu values, the file says %s",
-				    m->nparams, shown(a, count));
+			return fail(r, r->line,
+			            "weights: the layers need %zu values, the file says %s",
+			            m->nparams, shown(a, count));
 	}
 	return cnnf_model_weights_read(m, f, r->name, r->p, r->end, r->line + 1);
 }
@@ -623,15 +633,17 @@ void cnnf_model_limits_init(cnnf_model_limits *l)
 }
 
 cnnf_model *cnnf_model_parse(const char *buf, size_t len, const char *name,
-			     const cnnf_model_limits *limits)
+                             const cnnf_model_limits *limits)
 {
 	cnnf_model_limits def;
 	if (!limits) {
 		cnnf_model_limits_init(&def);
 		limits = &def;
 	}
-	reader r = {.name = name ? name : "model", .p = buf ? buf : "",
-		    .max_params = limits->max_params, .max_act = limits->max_activations};
+	reader r = {.name = name ? name : "model",
+	            .p = buf ? buf : "",
+	            .max_params = limits->max_params,
+	            .max_act = limits->max_activations};
 	r.end = r.p + (buf ? len : 0);
 	/* Editors on Windows may put a byte order mark first; it is no part of the text. */
 	if (r.end - r.p >= 3 && memcmp(r.p, "\xEF\xBB\xBF", 3) == 0)
@@ -642,7 +654,7 @@ cnnf_model *cnnf_model_parse(const char *buf, size_t len, const char *name,
 		return NULL;
 	}
 	r.m = m;
-	span line, probe, word;
+	span line = {NULL, 0}, probe, word;
 	int found;
 	do {
 		found = next_line(&r, &line);
@@ -652,8 +664,9 @@ cnnf_model *cnnf_model_parse(const char *buf, size_t len, const char *name,
 		goto fail;
 	for (;;) {
 		if (!next_line(&r, &line)) {
-			fail(&r, 0, "no 'weights' line: the header ends with 'weights float32 "
-				    "COUNT', 'weights text COUNT' or 'weights init'");
+			fail(&r, 0,
+			     "no 'weights' line: the header ends with 'weights float32 "
+			     "COUNT', 'weights text COUNT' or 'weights init'");
 			goto fail;
 		}
 		if (!next_token(&line, &word))
@@ -732,7 +745,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 	goto out;
 too_large:
 	cnnf_error("%s: larger than %zu bytes, the most a model file may have within the limits",
-		   path, max);
+	           path, max);
 out:
 	fclose(fp);
 	free(buf);
@@ -811,11 +824,12 @@ unsigned long long cnnf_model_macs(const cnnf_model *m)
 	uint64_t macs = 0;
 	for (int l = 0; l < m->nlayers; l++) {
 		const cnnf_layer *L = &m->layers[l];
-		uint64_t outs = mul(mul((uint64_t)L->out_c, (uint64_t)L->out_h), (uint64_t)L->out_w);
+		uint64_t outs =
+		    mul(mul((uint64_t)L->out_c, (uint64_t)L->out_h), (uint64_t)L->out_w);
 		uint64_t ins = mul(mul((uint64_t)L->in_c, (uint64_t)L->in_h), (uint64_t)L->in_w);
 		if (L->type == CNNF_LAYER_CONV)
 			macs = add(macs, mul(outs, mul(mul((uint64_t)L->in_c, (uint64_t)L->kh),
-						       (uint64_t)L->kw)));
+			                               (uint64_t)L->kw)));
 		else if (L->type == CNNF_LAYER_FC)
 			macs = add(macs, mul(outs, ins));
 	}

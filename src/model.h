@@ -64,13 +64,13 @@ void cnnf_model_limits_init(cnnf_model_limits *l);
  * the magic line "cnnf-model 1", known keywords and keys, positive sizes,
  * kernels that fit their inputs, a final output of K x 1 x 1 with K >= 2,
  * as many labels as classes, an exact weight count of finite values. Errors
- * name the file and line: "m.cnnf:4: conv: kernel 7 is larger than the
- * 5x5 input". limits may be NULL for the defaults. Returns an owned model
- * or NULL.
+ * name the file and line: "m.cnnf:4: conv: kernel 7 does not fit the
+ * 5x5 input (pad 0)". limits may be NULL for the defaults. Fields a layer
+ * type does not use are 0. Returns an owned model or NULL.
  */
 cnnf_model *cnnf_model_load(const char *path, const cnnf_model_limits *limits);
 
-/* The same from a buffer of len bytes; name is used in messages. */
+/* The same from a buffer of len bytes (it need not end in NUL); name is used in messages. */
 cnnf_model *cnnf_model_parse(const char *buf, size_t len, const char *name,
 			     const cnnf_model_limits *limits);
 
@@ -80,8 +80,9 @@ void cnnf_model_free(cnnf_model *m);
 const char *cnnf_model_layer_name(cnnf_layer_type t);
 
 /*
- * Receptive field of the whole network on the input patch (rows, columns),
- * and the multiply-adds one patch costs (conv and fc layers).
+ * Receptive field of the whole network on the input patch (rows, columns):
+ * padding counts, and an fc layer is a kernel the size of its input. And the
+ * multiply-adds one patch costs (conv and fc layers).
  */
 void cnnf_model_receptive_field(const cnnf_model *m, int *rf_h, int *rf_w);
 unsigned long long cnnf_model_macs(const cnnf_model *m);

@@ -26,8 +26,8 @@ typedef struct source {
 	cnnf_model *m;
 } source;
 
-__attribute__((format(printf, 3, 4))) static int fail(const source *s, long line,
-						       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(const source *s, long line, const char *fmt,
+                                                      ...)
 {
 	char msg[768];
 	va_list ap;
@@ -112,7 +112,7 @@ static const char *which(const cnnf_model *m, size_t i, char *buf, size_t size)
 			i -= L->nparams - (size_t)L->out;
 		}
 		snprintf(buf, size, "%s[%zu] of the %s on line %d", part, i,
-			 cnnf_model_layer_name(L->type), L->line);
+		         cnnf_model_layer_name(L->type), L->line);
 		return buf;
 	}
 	return "past the last layer";
@@ -122,7 +122,7 @@ static int bad_value(const source *s, long line, size_t i, const char *value)
 {
 	char at[128];
 	return fail(s, line, "weights: values[%zu] is %s, not a finite float32 (%s)", i, value,
-		    which(s->m, i, at, sizeof at));
+	            which(s->m, i, at, sizeof at));
 }
 
 static int blank(char c)
@@ -163,8 +163,8 @@ static int count_text(source *s)
 	const char *w;
 	while (next_word(s, &w, &len)) {
 		if (got == n)
-			return fail(s, s->line, "weights: more values than the %zu the header gives",
-				    n);
+			return fail(s, s->line,
+			            "weights: more values than the %zu the header gives", n);
 		got++;
 		last = s->line;
 	}
@@ -184,7 +184,7 @@ static int read_text(source *s)
 		int rc = cnnf_model_float(w, n, &s->m->params[i]);
 		if (rc == -1)
 			return fail(s, s->line, "weights: '%s' (values[%zu]) is not a number",
-				    cnnf_model_shown(a, w, n), i);
+			            cnnf_model_shown(a, w, n), i);
 		if (rc < 0)
 			return bad_value(s, s->line, i, cnnf_model_shown(a, w, n));
 	}
@@ -198,7 +198,7 @@ static int read_binary(source *s)
 	for (size_t i = 0; i < m->nparams; i++, b += 4) {
 		/* Little-endian whatever the host; a float has the byte order of a uint32_t. */
 		uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-			     (uint32_t)b[3] << 24;
+		             (uint32_t)b[3] << 24;
 		memcpy(&m->params[i], &u, sizeof u);
 		if (!isfinite(m->params[i])) {
 			char v[32];
@@ -213,6 +213,9 @@ static int read_binary(source *s)
 static void assign(cnnf_model *m)
 {
 	float *p = m->params;
+	/* With no parameters params is NULL, and even NULL + 0 is undefined. */
+	if (!p)
+		return;
 	for (int l = 0; l < m->nlayers; l++) {
 		cnnf_layer *L = &m->layers[l];
 		size_t c = (size_t)L->in_c;
@@ -230,7 +233,7 @@ static void assign(cnnf_model *m)
 }
 
 int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const char *name,
-			    const char *p, const char *end, long line)
+                            const char *p, const char *end, long line)
 {
 	source s = {.name = name, .p = p, .end = end, .line = line, .m = m};
 	size_t have = (size_t)(end - p), n = m->nparams;
@@ -242,10 +245,10 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 	case CNNF_WEIGHTS_FLOAT32:
 		if (have / 4 < n)
 			return fail(&s, 0, "weights: file ends after %zu of %zu values%s", have / 4,
-				    n, have % 4 ? " and part of the next" : "");
+			            n, have % 4 ? " and part of the next" : "");
 		if (have > n * 4)
-			return fail(&s, 0, "weights: %zu bytes after the %zu values", have - n * 4,
-				    n);
+			return fail(&s, 0, "weights: %zu byte%s after the %zu values", have - n * 4,
+			            have - n * 4 == 1 ? "" : "s", n);
 		break;
 	case CNNF_WEIGHTS_TEXT:
 		if (count_text(&s) < 0)
@@ -254,7 +257,7 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 	case CNNF_WEIGHTS_INIT:
 		if (next_word(&s, &w, &len))
 			return fail(&s, s.line, "weights: unexpected '%s' after 'weights init'",
-				    cnnf_model_shown(a, w, len));
+			            cnnf_model_shown(a, w, len));
 		break;
 	}
 	if (n) {
@@ -270,8 +273,10 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 		const cnnf_layer *L = &m->layers[l];
 		for (int c = 0; L->type == CNNF_LAYER_BATCHNORM && c < L->in_c; c++)
 			if (L->var[c] < 0)
-				return fail(&s, L->line, "batchnorm: running_var[%d] is %g; a "
-					    "variance cannot be negative", c, (double)L->var[c]);
+				return fail(&s, L->line,
+				            "batchnorm: running_var[%d] is %g; a "
+				            "variance cannot be negative",
+				            c, (double)L->var[c]);
 	}
 	return 0;
 }

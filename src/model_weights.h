@@ -22,7 +22,7 @@ typedef enum cnnf_weights_format {
  * be a finite float32 and no batchnorm running_var negative. Returns 0 or -1.
  */
 int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const char *name,
-			    const char *p, const char *end, long line);
+                            const char *p, const char *end, long line);
 
 /*
  * All of s[0..n) as a number in *out: strtod's syntax with '.' as the decimal
