@@ -20,6 +20,15 @@ typedef struct cnnf_kernel {
 	double *bias;      /* count: added after scaling (default 0) */
 } cnnf_kernel;
 
+/*
+ * Limits checked before anything grows, so that a hostile or mistaken file
+ * cannot ask for a huge allocation: every dimension (rows, columns, slices,
+ * filters) at most CNNF_KERNEL_MAX_DIM, all weights together at most
+ * CNNF_KERNEL_MAX_WEIGHTS (512 MiB of doubles).
+ */
+#define CNNF_KERNEL_MAX_DIM     4096
+#define CNNF_KERNEL_MAX_WEIGHTS (1ULL << 26)
+
 /* Weights, scale 1/1 and bias 0 allocated for the given shape; NULL on a bad size. */
 cnnf_kernel *cnnf_kernel_new(int count, int depth, int height, int width);
 
@@ -35,7 +44,7 @@ cnnf_kernel *cnnf_kernel_load(const char *path);
 
 /*
  * Parse kernel text in the cnnf format; name is used in messages. In text
- * given on the command line a ';' ends a row as a newline does.
+ * given on the command line (and in files) a ';' ends a row as a newline does.
  */
 cnnf_kernel *cnnf_kernel_parse(const char *text, const char *name);
 
@@ -49,6 +58,7 @@ int cnnf_kernel_normalize(cnnf_kernel *k, const char *name);
 void cnnf_kernel_flip(cnnf_kernel *k);
 
 /* Built-in filters, all 2-D, depth 1. */
+/* The 1x1 kernel [1]: the same result as the lecture's 3x3 identity, cheaper. */
 cnnf_kernel *cnnf_kernel_identity(void);
 /* size x size box, scale 1/(size*size). */
 cnnf_kernel *cnnf_kernel_box(int size);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "describe.h"
 #include "error.h"
 #include "filter.h"
 #include "image.h"
@@ -20,7 +21,6 @@
 #include "segment.h"
 #include "tensor.h"
 
-#include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,8 +161,6 @@ static int run_point(const command *cmd, options *o, char **ops);
 static int run_pool(const command *cmd, options *o, char **ops);
 static int run_info(const command *cmd, options *o, char **ops);
 static int run_segment(const command *cmd, options *o, char **ops);
-static int is_model_file(const char *path);
-static int model_info(const char *path);
 
 #define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS)
 static const command commands[] = {
@@ -708,90 +706,26 @@ out:
 	return status;
 }
 
-static void print_numbers(const double *v, int n)
-{
-	/* + 0.0 turns -0 into 0. */
-	for (int i = 0; i < n; i++)
-		printf("%s%.10g", i ? " " : "", v[i] + 0.0);
-}
-
-/*
- * Show a factorisation the way people write it: the row's smallest nonzero
- * magnitude 1 (so [1 2 1] rather than [0.5 1 0.5]) and the column's first
- * nonzero entry positive.
- */
-static void orient(double *col, int h, double *row, int w)
-{
-	double min = 0;
-	for (int j = 0; j < w; j++)
-		if (row[j] != 0 && (min == 0 || fabs(row[j]) < min))
-			min = fabs(row[j]);
-	if (min > 0) {
-		for (int j = 0; j < w; j++)
-			row[j] /= min;
-		for (int i = 0; i < h; i++)
-			col[i] *= min;
-	}
-	for (int i = 0; i < h; i++) {
-		if (col[i] == 0)
-			continue;
-		if (col[i] < 0) {
-			for (int j = 0; j < h; j++)
-				col[j] = -col[j];
-			for (int j = 0; j < w; j++)
-				row[j] = -row[j];
-		}
-		return;
-	}
-}
-
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
-	if (is_model_file(ops[0]))
-		return model_info(ops[0]);
-	cnnf_kernel *k = cnnf_kernel_load(ops[0]);
-	if (!k) {
+	(void)o;
+	int status = -1;
+	if (cnnf_describe_is_model(ops[0])) {
+		cnnf_model *m = cnnf_model_load(ops[0], NULL);
+		if (m)
+			status = cnnf_describe_model(stdout, ops[0], m);
+		cnnf_model_free(m);
+	} else {
+		cnnf_kernel *k = cnnf_kernel_load(ops[0]);
+		if (k)
+			status = cnnf_describe_kernel(stdout, ops[0], k);
+		cnnf_kernel_free(k);
+	}
+	if (status < 0) {
 		print_error();
 		return EXIT_FAIL;
 	}
-	(void)o;
-	const char *kind = k->count > 1 ? "bank of 3-D kernels" : k->depth > 1 ? "3-D kernel" : "2-D kernel";
-	if (k->count > 1 && k->depth == 1)
-		kind = "bank of 2-D kernels";
-	printf("%s: %s\n", ops[0], kind);
-	printf("shape: %d x %d x %d x %d (filters x depth x height x width)\n", k->count, k->depth,
-	       k->height, k->width);
-	long long weights = (long long)k->count * k->depth * k->height * k->width;
-	printf("parameters: %lld (%lld weights, %d biases)\n", weights + k->count, weights,
-	       k->count);
-	double *col = malloc(sizeof(double) * (size_t)k->height);
-	double *row = malloc(sizeof(double) * (size_t)k->width);
-	for (int f = 0; f < k->count; f++) {
-		if (k->count > 1)
-			printf("filter %d:\n", f + 1);
-		printf("  sum: %.10g (scale %.10g/%.10g, bias %.10g)\n", cnnf_kernel_sum(k, f),
-		       k->scale_num[f], k->scale_den[f], k->bias[f]);
-		for (int c = 0; c < k->depth; c++) {
-			if (k->depth > 1)
-				printf("  slice %d: ", c + 1);
-			else
-				printf("  ");
-			if (col && row && cnnf_kernel_separable(k, f, c, col, row)) {
-				orient(col, k->height, row, k->width);
-				printf("separable: column ");
-				print_numbers(col, k->height);
-				printf(", row ");
-				print_numbers(row, k->width);
-				printf("\n");
-			} else {
-				printf("not separable\n");
-			}
-		}
-	}
-	free(col);
-	free(row);
-	cnnf_kernel_free(k);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
 		return EXIT_FAIL;
@@ -948,80 +882,6 @@ out:
 	cnnf_net_free(net);
 	cnnf_model_free(m);
 	return status;
-}
-
-/* Whether the file starts (after blank and comment lines) with the model magic. */
-static int is_model_file(const char *path)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return 0;
-	char line[256];
-	int model = 0;
-	while (fgets(line, sizeof line, fp)) {
-		char *s = line;
-		while (isspace((unsigned char)*s))
-			s++;
-		if (*s == '\0' || *s == '#')
-			continue;
-		model = strncmp(s, "cnnf-model", 10) == 0;
-		break;
-	}
-	fclose(fp);
-	return model;
-}
-
-static void shape_string(char *buf, size_t len, int c, int h, int w)
-{
-	snprintf(buf, len, "%d x %d x %d", c, h, w);
-}
-
-static int model_info(const char *path)
-{
-	cnnf_model *m = cnnf_model_load(path, NULL);
-	if (!m) {
-		print_error();
-		return EXIT_FAIL;
-	}
-	printf("%s: cnnf model, input %d x %d x %d (C x H x W), %d classes", path, m->channels,
-	       m->height, m->width, m->classes);
-	for (int i = 0; i < m->nlabels; i++)
-		printf("%s%s", i ? " " : ": ", m->labels[i]);
-	printf("\n\n  %-22s %-18s %s\n", "layer", "output (C x H x W)", "parameters");
-	char shape[64], desc[64];
-	shape_string(shape, sizeof shape, m->channels, m->height, m->width);
-	printf("  %-22s %-18s %d\n", "input", shape, 0);
-	for (int i = 0; i < m->nlayers; i++) {
-		const cnnf_layer *l = &m->layers[i];
-		const char *name = cnnf_model_layer_name(l->type);
-		switch (l->type) {
-		case CNNF_LAYER_CONV:
-			snprintf(desc, sizeof desc, "%s %dx%d/%d pad %d dil %d", name, l->kh, l->kw,
-				 l->stride, l->pad, l->dilation);
-			break;
-		case CNNF_LAYER_MAXPOOL:
-		case CNNF_LAYER_AVGPOOL:
-			snprintf(desc, sizeof desc, "%s %dx%d/%d", name, l->kh, l->kw, l->stride);
-			break;
-		default:
-			snprintf(desc, sizeof desc, "%s", name);
-		}
-		shape_string(shape, sizeof shape, l->out_c, l->out_h, l->out_w);
-		printf("  %-22s %-18s %zu\n", desc, shape, l->nparams);
-	}
-	int rh, rw;
-	cnnf_model_receptive_field(m, &rh, &rw);
-	printf("\n  total parameters: %zu\n  receptive field: %d x %d\n"
-	       "  multiply-adds per patch: %llu\n",
-	       m->nparams, rh, rw, cnnf_model_macs(m));
-	if (m->weights_init)
-		printf("  weights: none yet (weights init)\n");
-	cnnf_model_free(m);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
 }
 
 static const command *find_command(const char *name)
