@@ -53,23 +53,63 @@ long cnnf_conv_out_size(long n, long before, long after, long k, long s, long d)
 void cnnf_conv_pad(cnnf_pad_mode mode, int pad, long n, long k, long s, long d, int *before,
 		   int *after);
 
-/* What happens to each accumulated value before it is stored. */
+/* How values are accumulated, and what happens to each before it is stored. */
 typedef struct cnnf_conv_out {
 	double offset;   /* added after the bias */
 	int abs;         /* store |v| (before the offset is added) */
 	unsigned round;  /* 0: store the float value; else round half up, clamp to 0..round */
 	int relu;        /* store max(v, 0) (network layers) */
+	/*
+	 * 0: the result of accumulating in double (filters). Integer kernels on
+	 * integer samples (int_max > 0) run in float where that is provably exact.
+	 * 1: accumulate in float with fused multiply-adds, taps in a fixed order
+	 * (network layers, like PyTorch; the same bits on every machine).
+	 */
+	int fast;
+	/* Without fast: the input samples are integers of magnitude <= int_max (0: not known). */
+	double int_max;
 } cnnf_conv_out;
+
+/*
+ * The engine reads its input and writes its output row by row, so a filter
+ * can stream an image through it in bands without a float copy of the whole
+ * image. Both callbacks are called from worker threads, for distinct rows.
+ */
+typedef struct cnnf_conv_rows {
+	int c, h, w; /* input channels, rows, columns */
+	/* Put row r (0 <= r < h) of channel c, w samples, in dst. */
+	void (*read)(void *ctx, int c, int r, float *dst);
+	/* Take output row y of channel f: ow finished values (post applied). */
+	void (*write)(void *ctx, int f, int y, const float *row, int ow);
+	void *ctx;
+} cnnf_conv_rows;
+
+/*
+ * The output shape of correlating a c x h x w input with k under g: *oc
+ * channels of *oh x *ow. -1 with a message naming `name` when the kernel's
+ * depth does not fit the channels or no output sample remains.
+ */
+int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_geom *g,
+		    const char *name, int *oc, int *oh, int *ow);
+
+/*
+ * cnnf_conv_apply() over rows from io->read to io->write. Every output row
+ * is written exactly once; which thread computes it does not change it.
+ * Returns 0, or -1 (shape errors as cnnf_conv_shape(), or no memory).
+ */
+int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
+		  const cnnf_conv_out *post, int threads, const char *name);
 
 /*
  * Correlate input `in` with the bank k:
  *   out[f][y][x] = post(bias[f] + scale(f) * sum_{c,i,j} w[f][c][i][j] *
  *                       in[c][y*sy - top + i*dy][x*sx - left + j*dx])
- * accumulated in double. When k->depth == in->c, the bank gives k->count
+ * accumulated as post->fast says (post NULL: as in double, plain storage).
+ * When k->depth == in->c, the bank gives k->count
  * output channels. When k is a single 2-D filter (count == depth == 1) and
  * the input has several channels, each channel is filtered on its own.
- * Anything else is an error naming the kernel `name`. post is NULL for plain
- * storage. Output rows are split among `threads` threads (0: all cores);
+ * Anything else is an error naming the kernel `name`.
+ * Output rows are split among `threads` threads (0: all cores);
  * the result does not depend on the thread count. Returns 0 and sets *out
  * (owned by the caller), or -1.
  */

@@ -2,8 +2,10 @@
 #include "filter.h"
 
 #include <math.h>
+#include <stdint.h>
 
 #include "error.h"
+#include "simd.h"
 #include "tensor.h"
 
 void cnnf_filter_opts_init(cnnf_filter_opts *o)
@@ -28,15 +30,80 @@ static int mixes_pixels(const cnnf_kernel *k)
 	return 0;
 }
 
-/* Whether every alpha sample is at the top of the scale. */
-static int opaque(const cnnf_tensor *t, unsigned maxval)
+/* Whether every alpha sample of img is at the top of its scale. */
+static int opaque(const cnnf_image *img)
 {
-	size_t plane = (size_t)t->h * t->w;
-	const float *a = t->data + (size_t)(t->c - 1) * plane;
-	for (size_t i = 0; i < plane; i++)
-		if (a[i] != (float)maxval)
+	size_t n = (size_t)img->width * img->height, c = (size_t)img->channels;
+	float top = img->maxval ? (float)img->maxval : 1.0f;
+	for (size_t i = 0; i < n; i++)
+		if (cnnf_image_getf(img, i * c + c - 1) != top)
 			return 0;
 	return 1;
+}
+
+/*
+ * The streaming path: the engine reads rows of one channel straight from
+ * the interleaved image and writes finished rows into the result, so no float
+ * copy of the whole image is made.
+ */
+typedef struct stream {
+	const cnnf_image *in;
+	cnnf_image *out;
+} stream;
+
+CNNF_CLONES static void stream_read(void *ctx, int c, int r, float *dst)
+{
+	const cnnf_image *img = ((const stream *)ctx)->in;
+	size_t nc = (size_t)img->channels, w = (size_t)img->width;
+	size_t base = (size_t)r * w * nc + (size_t)c;
+	switch (img->type) {
+	case CNNF_U8: {
+		const uint8_t *src = (const uint8_t *)img->data + base;
+		for (size_t x = 0; x < w; x++)
+			dst[x] = src[x * nc];
+		break;
+	}
+	case CNNF_U16: {
+		const uint16_t *src = (const uint16_t *)img->data + base;
+		for (size_t x = 0; x < w; x++)
+			dst[x] = src[x * nc];
+		break;
+	}
+	default: {
+		const float *src = (const float *)img->data + base;
+		for (size_t x = 0; x < w; x++)
+			dst[x] = src[x * nc];
+		break;
+	}
+	}
+}
+
+/* Rows arrive rounded and clamped for integer results: the casts are exact. */
+CNNF_CLONES static void stream_write(void *ctx, int f, int y, const float *row, int ow)
+{
+	cnnf_image *img = ((stream *)ctx)->out;
+	size_t nc = (size_t)img->channels;
+	size_t base = (size_t)y * (size_t)ow * nc + (size_t)f;
+	switch (img->type) {
+	case CNNF_U8: {
+		uint8_t *dst = (uint8_t *)img->data + base;
+		for (int x = 0; x < ow; x++)
+			dst[x * nc] = (uint8_t)row[x];
+		break;
+	}
+	case CNNF_U16: {
+		uint16_t *dst = (uint16_t *)img->data + base;
+		for (int x = 0; x < ow; x++)
+			dst[x * nc] = (uint16_t)row[x];
+		break;
+	}
+	default: {
+		float *dst = (float *)img->data + base;
+		for (int x = 0; x < ow; x++)
+			dst[x * nc] = row[x];
+		break;
+	}
+	}
 }
 
 /*
@@ -80,23 +147,49 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 		      &g.pad_top, &g.pad_bottom);
 	cnnf_conv_pad(o->pad_mode, o->pad, img->width, k->width, o->stride, o->dilation,
 		      &g.pad_left, &g.pad_right);
-	cnnf_conv_out post = {.abs = o->abs, .offset = o->offset};
+	/* Integer samples let integer kernels run exactly in float. */
+	cnnf_conv_out post = {.abs = o->abs,
+			      .offset = o->offset,
+			      .int_max = img->type != CNNF_F32 ? img->maxval : 0};
 
-	if (!(in = cnnf_tensor_from_image(img)))
-		goto out;
-	if (alpha && opaque(in, img->maxval))
+	if (alpha && opaque(img))
 		alpha = 0;
-	if (alpha)
-		premultiply(in, img->maxval, 1);
 	/*
 	 * --abs and --offset are for colour: with alpha they are applied here,
 	 * after the division by alpha, and not to alpha itself. Otherwise the
 	 * engine applies them and rounds straight from its double accumulator.
 	 */
 	int colour_post = has_alpha && (o->abs || o->offset != 0);
-	cnnf_conv_out engine_post = colour_post ? (cnnf_conv_out){0} : post;
-	if (integer && !alpha && !colour_post)
-		engine_post.round = img->maxval;
+	if (!alpha && !colour_post) {
+		int oc, oh, ow;
+		if (cnnf_conv_shape(img->channels, img->height, img->width, k, &g, kname, &oc, &oh,
+				    &ow) < 0 ||
+		    !(result = cnnf_image_new(ow, oh, oc, integer ? img->type : CNNF_F32)))
+			goto out;
+		result->maxval = img->maxval;
+		result->alpha = has_alpha;
+		if (integer)
+			post.round = img->maxval;
+		stream st = {img, result};
+		cnnf_conv_rows io = {img->channels, img->height, img->width, stream_read,
+				     stream_write, &st};
+		if (cnnf_conv_run(&io, k, &g, &post, o->threads, kname) < 0) {
+			cnnf_image_free(result);
+			goto out;
+		}
+		*out = result;
+		status = 0;
+		goto out;
+	}
+	if (!(in = cnnf_tensor_from_image(img)))
+		goto out;
+	if (alpha)
+		premultiply(in, img->maxval, 1);
+	cnnf_conv_out engine_post = post;
+	if (colour_post)
+		engine_post.abs = 0, engine_post.offset = 0;
+	if (alpha)
+		engine_post.int_max = 0; /* premultiplied colour is no longer integer */
 	if (cnnf_conv_apply(in, k, &g, &engine_post, o->threads, kname, &res) < 0)
 		goto out;
 	if (alpha)

@@ -103,7 +103,7 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
 					    .dil_x = fc ? 1 : l->dilation,
 					    .border = CNNF_BORDER_ZERO};
 			/* A ReLU right after is applied as the values are stored. */
-			cnnf_conv_out post = {0};
+			cnnf_conv_out post = {.fast = 1};
 			if (i + 1 < m->nlayers && m->layers[i + 1].type == CNNF_LAYER_RELU) {
 				post.relu = 1;
 				i++;
