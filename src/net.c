@@ -69,7 +69,7 @@ void cnnf_net_softmax(float *v, int k)
 		v[i] = (float)(exp((double)v[i] - max) / sum);
 }
 
-static void batchnorm(cnnf_tensor *t, const cnnf_layer *l)
+void cnnf_net_batchnorm(cnnf_tensor *t, const cnnf_layer *l)
 {
 	size_t plane = (size_t)t->h * t->w;
 	for (int c = 0; c < t->c; c++) {
@@ -138,7 +138,7 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
 						if (!(t->data[j] > 0))
 							t->data[j] = 0;
 				} else if (l->type == CNNF_LAYER_BATCHNORM) {
-					batchnorm(t, l);
+					cnnf_net_batchnorm(t, l);
 				} else {
 					cnnf_net_softmax(t->data, (int)size);
 				}

@@ -33,4 +33,7 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
  */
 void cnnf_net_softmax(float *v, int k);
 
+/* A batchnorm layer in eval mode on t, in place: (v - mean) / sqrt(var + eps) * gamma + beta. */
+void cnnf_net_batchnorm(cnnf_tensor *t, const cnnf_layer *l);
+
 #endif

@@ -15,4 +15,12 @@ typedef enum cnnf_pool_kind { CNNF_POOL_MAX, CNNF_POOL_AVG } cnnf_pool_kind;
 int cnnf_pool_apply(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
 		    const char *name, cnnf_tensor **out);
 
+/*
+ * The same with the window's taps dy, dx apart (dilation: dense segmentation
+ * runs a pooling layer of stride s as stride 1 with the later windows spread
+ * out) and the rows split among `threads` threads (0: all cores).
+ */
+int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
+		  int dy, int dx, int threads, const char *name, cnnf_tensor **out);
+
 #endif

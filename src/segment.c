@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "parallel.h"
+#include "pool.h"
 #include "tensor.h"
 
 void cnnf_segment_opts_init(cnnf_segment_opts *o)
@@ -95,6 +96,175 @@ static cnnf_tensor *normalise(const cnnf_image *img, const cnnf_model *m, float 
 	return t;
 }
 
+/* ---- Dense evaluation ---- */
+
+/* Floats of activations a dense tile may hold at once (two layers' worth): 256 MiB. */
+#define DENSE_BUDGET ((size_t)64 << 20)
+
+/*
+ * Dense evaluation computes exactly what the network computes on each patch
+ * when no layer pads inside the patch: a padded layer would see zeros at the
+ * patch's edge where the whole image has its neighbours' values.
+ */
+static int dense_exact(const cnnf_model *m)
+{
+	for (int i = 0; i < m->nlayers; i++)
+		if (m->layers[i].type == CNNF_LAYER_CONV && m->layers[i].pad > 0)
+			return 0;
+	return 1;
+}
+
+/* Largest channels x columns of any layer's map on a dense tile of width w. */
+static size_t dense_row_floats(const cnnf_model *m, int w)
+{
+	size_t best = (size_t)m->channels * (size_t)(w + m->width - 1);
+	for (int i = 0; i < m->nlayers; i++) {
+		size_t c = (size_t)m->layers[i].out_c * (size_t)(w + m->width - 1);
+		if (c > best)
+			best = c;
+	}
+	return best;
+}
+
+/*
+ * The network over every patch whose top-left corner is in rows y0..y0+rows-1
+ * (image rows, before the patch offset) at once: each layer of stride s runs
+ * with stride 1, and every later window is dilated by the product of the
+ * strides before it. *out is K x >=rows x >=width: (k, y, x) is the output for
+ * pixel (y0 + y, x).
+ */
+static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor **out)
+{
+	const cnnf_model *m = j->net->model;
+	const cnnf_tensor *img = j->norm;
+	int th = rows + m->height - 1, tw = img->w + m->width - 1;
+	int top = y0 - m->height / 2, left = -(m->width / 2);
+	cnnf_tensor *x = cnnf_tensor_new(m->channels, th, tw);
+	if (!x)
+		return -1;
+	size_t plane = (size_t)img->h * img->w;
+	for (int c = 0; c < m->channels; c++)
+		for (int r = 0; r < th; r++) {
+			float *dst = x->data + ((size_t)c * th + r) * tw;
+			long ry = cnnf_conv_border_index(top + r, img->h, j->border);
+			for (int q = 0; q < tw; q++) {
+				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, j->border);
+				dst[q] = qx < 0 ? j->zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
+			}
+		}
+	int dil = 1; /* product of the strides so far */
+	for (int i = 0; i < m->nlayers; i++) {
+		const cnnf_layer *l = &m->layers[i];
+		cnnf_tensor *next = NULL;
+		int status = 0;
+		switch (l->type) {
+		case CNNF_LAYER_CONV:
+		case CNNF_LAYER_FC: {
+			int fc = l->type == CNNF_LAYER_FC, d = fc ? dil : dil * l->dilation;
+			cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = d, .dil_x = d,
+					    .border = CNNF_BORDER_ZERO};
+			cnnf_conv_out post = {.fast = 1};
+			int li = i;
+			if (i + 1 < m->nlayers && m->layers[i + 1].type == CNNF_LAYER_RELU) {
+				post.relu = 1;
+				i++;
+			}
+			status = cnnf_conv_apply(x, j->net->kernels[li], &g, &post, threads,
+						 cnnf_model_layer_name(l->type), &next);
+			if (!fc)
+				dil *= l->stride;
+			break;
+		}
+		case CNNF_LAYER_MAXPOOL:
+		case CNNF_LAYER_AVGPOOL:
+			status = cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX
+										: CNNF_POOL_AVG,
+					       l->kh, l->kw, 1, 1, dil, dil, threads,
+					       cnnf_model_layer_name(l->type), &next);
+			dil *= l->stride;
+			break;
+		case CNNF_LAYER_RELU: {
+			size_t n = cnnf_tensor_size(x);
+			for (size_t k = 0; k < n; k++)
+				x->data[k] = x->data[k] > 0 ? x->data[k] : 0;
+			break;
+		}
+		case CNNF_LAYER_BATCHNORM:
+			cnnf_net_batchnorm(x, l);
+			break;
+		case CNNF_LAYER_DROPOUT:
+		case CNNF_LAYER_SOFTMAX: /* per pixel, by the caller */
+			break;
+		}
+		if (status < 0) {
+			cnnf_tensor_free(x);
+			return -1;
+		}
+		if (next) {
+			cnnf_tensor_free(x);
+			x = next;
+		}
+	}
+	*out = x;
+	return 0;
+}
+
+/* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
+static void dense_labels(const job *j, const cnnf_tensor *scores, int y0, int rows, float *v)
+{
+	const cnnf_model *m = j->net->model;
+	int k = m->classes, w = j->norm->w;
+	int softmax = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
+	size_t plane = (size_t)scores->h * scores->w;
+	for (int y = 0; y < rows; y++)
+		for (int x = 0; x < w; x++) {
+			for (int c = 0; c < k; c++)
+				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
+			if (softmax)
+				cnnf_net_softmax(v, k);
+			int best = 0;
+			for (int c = 1; c < k; c++)
+				if (v[c] > v[best])
+					best = c;
+			size_t pixel = (size_t)(y0 + y) * w + x;
+			j->labels[pixel] = (uint8_t)best;
+			if (j->probs) {
+				if (!softmax)
+					cnnf_net_softmax(v, k);
+				memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
+			}
+		}
+}
+
+static int run_dense(job *j, int height, const cnnf_segment_opts *o)
+{
+	const cnnf_model *m = j->net->model;
+	size_t per_row = dense_row_floats(m, j->norm->w);
+	long fit = (long)(DENSE_BUDGET / 2 / per_row) - m->height;
+	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
+	if (o->tile_rows > 0 && o->tile_rows < tile)
+		tile = o->tile_rows;
+	float *v = malloc(sizeof(float) * (size_t)m->classes);
+	if (!v) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	for (int y0 = 0; y0 < height; y0 += tile) {
+		int rows = y0 + tile > height ? height - y0 : tile;
+		cnnf_tensor *scores;
+		if (dense_tile(j, y0, rows, o->threads, &scores) < 0) {
+			free(v);
+			return -1;
+		}
+		dense_labels(j, scores, y0, rows, v);
+		cnnf_tensor_free(scores);
+		if (o->progress)
+			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
+	}
+	free(v);
+	return 0;
+}
+
 int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
 		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs)
 {
@@ -127,6 +297,11 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
 		 .border = o->border,
 		 .labels = lab->data,
 		 .probs = pr ? pr->data : NULL};
+	if (o->mode == CNNF_SEGMENT_DENSE && dense_exact(m)) {
+		if (run_dense(&j, img->height, o) < 0)
+			goto out;
+		goto done;
+	}
 	/* Blocks of rows, so that progress is reported from this thread between them. */
 	size_t h = (size_t)img->height, block = h / 50 + 1;
 	for (size_t r = 0; r < h; r += block) {
@@ -137,6 +312,7 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
 		if (o->progress)
 			o->progress(o->progress_ctx, r + n, h);
 	}
+done:
 	*labels = lab;
 	lab = NULL;
 	if (probs) {

@@ -13,13 +13,15 @@
 
 typedef enum cnnf_segment_mode {
 	CNNF_SEGMENT_PATCH, /* the network on each pixel's own patch: the reference */
-	CNNF_SEGMENT_DENSE  /* the whole image at once (same labels) */
+	CNNF_SEGMENT_DENSE  /* whole tiles at once (same labels); models whose conv layers
+			       pad are run patch by patch, as dense could not match them */
 } cnnf_segment_mode;
 
 typedef struct cnnf_segment_opts {
 	cnnf_border border;     /* makes the samples outside the image (default reflect) */
 	cnnf_segment_mode mode; /* default dense */
 	int threads;            /* 0: all cores */
+	int tile_rows;          /* dense: image rows per tile; 0: as many as 256 MiB allow */
 	/* Called now and then from the calling thread with rows done so far; may be NULL. */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;

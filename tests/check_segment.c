@@ -68,6 +68,71 @@ START_TEST(test_labels_per_border)
 }
 END_TEST
 
+/* Dense evaluation gives the same labels, and probabilities within float rounding, in tiles too. */
+START_TEST(test_dense_equals_patch)
+{
+	fixture f = load_small();
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	ck_assert_int_eq(cnnf_conv_border_parse(borders[_i], &o.border), 0);
+	o.mode = CNNF_SEGMENT_PATCH;
+	cnnf_image *lp, *pp;
+	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &lp, &pp), 0);
+	o.mode = CNNF_SEGMENT_DENSE;
+	for (int tile = 0; tile <= 3; tile++) {
+		o.tile_rows = tile; /* 0: the whole image in one tile */
+		cnnf_image *ld, *pd;
+		ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &ld, &pd), 0);
+		ck_assert_mem_eq(ld->data, lp->data, 63);
+		const float *a = pp->data, *b = pd->data;
+		for (int i = 0; i < 63 * 3; i++)
+			ck_assert_float_eq_tol(a[i], b[i], 1e-6);
+		cnnf_image_free(ld);
+		cnnf_image_free(pd);
+	}
+	cnnf_image_free(lp);
+	cnnf_image_free(pp);
+	free_fixture(&f);
+}
+END_TEST
+
+/* A model whose conv pads cannot be run densely; dense mode then gives the patch result. */
+START_TEST(test_dense_padded_model)
+{
+	/* conv 3x3 pad 1 on a 3x3 patch, then fc 2: the pad sees zeros at the patch edge. */
+	char text[4096];
+	int n = snprintf(text, sizeof text,
+			 "cnnf-model 1\ninput channels=1 height=3 width=3\n"
+			 "conv out=1 kernel=3 pad=1\nfc out=2\nweights text 30\n");
+	for (int i = 0; i < 9; i++)
+		n += snprintf(text + n, sizeof text - n, "%d ", i % 3 - 1);
+	n += snprintf(text + n, sizeof text - n, "0.5 ");
+	for (int i = 0; i < 18; i++)
+		n += snprintf(text + n, sizeof text - n, "%d ", (i * 5) % 7 - 3);
+	snprintf(text + n, sizeof text - n, "0 0.25\n");
+	cnnf_model *m = cnnf_model_parse(text, strlen(text), "pad.cnnf", NULL);
+	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
+	cnnf_net *net = cnnf_net_new(m);
+	fixture f = load_small();
+	cnnf_segment_opts o;
+	cnnf_segment_opts_init(&o);
+	o.mode = CNNF_SEGMENT_PATCH;
+	cnnf_image *lp, *ld, *pp, *pd;
+	ck_assert_int_eq(cnnf_segment_run(net, f.img, "s", &o, &lp, &pp), 0);
+	o.mode = CNNF_SEGMENT_DENSE;
+	ck_assert_int_eq(cnnf_segment_run(net, f.img, "s", &o, &ld, &pd), 0);
+	ck_assert_mem_eq(ld->data, lp->data, 63);
+	ck_assert_mem_eq(pd->data, pp->data, 63 * 2 * sizeof(float));
+	cnnf_image_free(lp);
+	cnnf_image_free(ld);
+	cnnf_image_free(pp);
+	cnnf_image_free(pd);
+	cnnf_net_free(net);
+	cnnf_model_free(m);
+	free_fixture(&f);
+}
+END_TEST
+
 START_TEST(test_probs_and_threads)
 {
 	fixture f = load_small();
@@ -236,6 +301,8 @@ static Suite *segment_suite(void)
 	Suite *s = suite_create("segment");
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, test_labels_per_border, 0, 5);
+	tcase_add_loop_test(tc, test_dense_equals_patch, 0, 5);
+	tcase_add_test(tc, test_dense_padded_model);
 	tcase_add_test(tc, test_probs_and_threads);
 	tcase_add_test(tc, test_no_softmax_and_ties);
 	tcase_add_test(tc, test_sixteen_bit_scale);
