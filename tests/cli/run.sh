@@ -4,9 +4,10 @@
 CNNF=${CNNF:-./cnnf}
 case "$CNNF" in /*) ;; *) CNNF="$(pwd)/$CNNF" ;; esac
 S="$(pwd)/samples"
-T="$(pwd)/tests/tmp/cli"
-rm -rf "$T"
-mkdir -p "$T"
+# A directory of this run's own, so that runs at the same time (make check and
+# make valgrind) do not disturb each other; kept when something failed.
+mkdir -p "$(pwd)/tests/tmp"
+T=$(mktemp -d "$(pwd)/tests/tmp/cli.XXXXXX")
 . "$(dirname "$0")/lib.sh"
 
 # ---- help, version, usage errors ----
@@ -304,4 +305,5 @@ run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
 
 echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && rm -rf "$T"
 [ "$fail" -eq 0 ]
