@@ -165,6 +165,19 @@ CNNF_CLONES static void finish_row(const plan *p, int f, const float *facc, cons
 	double num = k->scale_num[filter], den = k->scale_den[filter], bias = k->bias[filter];
 	int scaled = num != den, relu = p->post.relu, absv = p->post.abs, round = p->post.round != 0;
 	double offset = p->post.offset, top = p->post.round;
+	if (p->post.fast && facc && !scaled && !absv && !round && offset == 0) {
+		/* Network layers: bias and ReLU in float, as PyTorch adds its bias. */
+		float b = (float)bias;
+		if (relu)
+			for (int x = 0; x < n; x++) {
+				float v = facc[x] + b;
+				out[x] = v > 0 ? v : 0;
+			}
+		else
+			for (int x = 0; x < n; x++)
+				out[x] = facc[x] + b;
+		return;
+	}
 	for (int x = 0; x < n; x++) {
 		double v = facc ? (double)facc[x] : dacc[x];
 		v = scaled ? v * num / den : v;
@@ -346,6 +359,16 @@ static void scratch_free(scratch *s)
 	free(s->out);
 }
 
+/* Finish output row y of channel f into its destination. */
+static void emit(const plan *p, scratch *s, int f, int y, const float *facc, const double *dacc)
+{
+	const cnnf_conv_rows *io = p->io;
+	float *dst = io->dest ? io->dest(io->ctx, f, y) : s->out;
+	finish_row(p, f, facc, dacc, dst);
+	if (!io->dest)
+		io->write(io->ctx, f, y, dst, p->ow);
+}
+
 /* Input rows a band of `rows` output rows reads. */
 static long band_rows(const plan *p, int rows)
 {
@@ -440,7 +463,6 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 {
 	const cnnf_kernel *k = p->k;
 	const cnnf_conv_geom *g = p->g;
-	const cnnf_conv_rows *io = p->io;
 	fill_band(p, s, y0, rows);
 	if (p->path == PATH_SEPARABLE) {
 		/* Horizontal pass over every band row of every channel, then vertical per output row. */
@@ -459,8 +481,7 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 						    .rstep = (long)g->dil_y * p->ow, .ow = p->ow,
 						    .w = p->sep_col, .acc = s->acc};
 				p->kern(&a);
-				finish_row(p, f, s->acc, NULL, s->out);
-				io->write(io->ctx, f, y0 + yl, s->out, p->ow);
+				emit(p, s, f, y0 + yl, s->acc, NULL);
 			}
 		}
 		return;
@@ -482,8 +503,7 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 					int f = b * CNNF_KERN_OCB + o;
 					if (f >= p->nout)
 						break;
-					finish_row(p, f, s->acc + (size_t)o * p->ow, NULL, s->out);
-					io->write(io->ctx, f, y0 + yl, s->out, p->ow);
+					emit(p, s, f, y0 + yl, s->acc + (size_t)o * p->ow, NULL);
 				}
 			}
 			break;
@@ -493,16 +513,14 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 				a.cin = p->cin;
 				a.w = p->packed + (p->depthwise ? 0 : (size_t)f * p->cin * k->height * k->width);
 				p->kern(&a);
-				finish_row(p, f, s->acc, NULL, s->out);
-				io->write(io->ctx, f, y0 + yl, s->out, p->ow);
+				emit(p, s, f, y0 + yl, s->acc, NULL);
 			}
 			break;
 		default:
 			for (int f = 0; f < p->nout; f++) {
 				int dbl = p->path == PATH_DOUBLE;
 				generic_row(p, s, f, yl, dbl);
-				finish_row(p, f, dbl ? NULL : s->acc, dbl ? s->dacc : NULL, s->out);
-				io->write(io->ctx, f, y0 + yl, s->out, p->ow);
+				emit(p, s, f, y0 + yl, dbl ? NULL : s->acc, dbl ? s->dacc : NULL);
 			}
 			break;
 		}
@@ -576,10 +594,10 @@ static void tensor_read(void *ctx, int c, int r, float *dst)
 	memcpy(dst, t->data + ((size_t)c * t->h + r) * t->w, sizeof(float) * (size_t)t->w);
 }
 
-static void tensor_write(void *ctx, int f, int y, const float *row, int ow)
+static float *tensor_dest(void *ctx, int f, int y)
 {
 	cnnf_tensor *t = ((cnnf_tensor **)ctx)[1];
-	memcpy(t->data + ((size_t)f * t->h + y) * t->w, row, sizeof(float) * (size_t)ow);
+	return t->data + ((size_t)f * t->h + y) * t->w;
 }
 
 int cnnf_conv_apply(const cnnf_tensor *in, const cnnf_kernel *k, const cnnf_conv_geom *g,
@@ -588,11 +606,11 @@ int cnnf_conv_apply(const cnnf_tensor *in, const cnnf_kernel *k, const cnnf_conv
 	int oc, oh, ow;
 	if (cnnf_conv_shape(in->c, in->h, in->w, k, g, name, &oc, &oh, &ow) < 0)
 		return -1;
-	cnnf_tensor *t = cnnf_tensor_new(oc, oh, ow);
+	cnnf_tensor *t = cnnf_tensor_new_uninit(oc, oh, ow);
 	if (!t)
 		return -1;
 	const void *pair[2] = {in, t};
-	cnnf_conv_rows io = {in->c, in->h, in->w, tensor_read, tensor_write, (void *)pair};
+	cnnf_conv_rows io = {in->c, in->h, in->w, tensor_read, NULL, tensor_dest, (void *)pair};
 	if (cnnf_conv_run(&io, k, g, post, threads, name) < 0) {
 		cnnf_tensor_free(t);
 		return -1;

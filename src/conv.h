@@ -81,6 +81,8 @@ typedef struct cnnf_conv_rows {
 	void (*read)(void *ctx, int c, int r, float *dst);
 	/* Take output row y of channel f: ow finished values (post applied). */
 	void (*write)(void *ctx, int f, int y, const float *row, int ow);
+	/* Or, when not NULL, where to put those values directly (write is then not called). */
+	float *(*dest)(void *ctx, int f, int y);
 	void *ctx;
 } cnnf_conv_rows;
 

@@ -172,7 +172,7 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 			post.round = img->maxval;
 		stream st = {img, result};
 		cnnf_conv_rows io = {img->channels, img->height, img->width, stream_read,
-				     stream_write, &st};
+				     stream_write, NULL, &st};
 		if (cnnf_conv_run(&io, k, &g, &post, o->threads, kname) < 0) {
 			cnnf_image_free(result);
 			goto out;

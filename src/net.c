@@ -83,7 +83,35 @@ void cnnf_net_batchnorm(cnnf_tensor *t, const cnnf_layer *l)
 
 int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out)
 {
+	return cnnf_net_forward_group(n, in, 1, out);
+}
+
+int cnnf_net_groupable(const cnnf_model *m)
+{
+	for (int i = 0; i < m->nlayers; i++)
+		if (m->layers[i].type == CNNF_LAYER_CONV && m->layers[i].stride != 1)
+			return 0;
+	return 1;
+}
+
+/* Softmax over the channels at every position of t. */
+static void softmax_positions(cnnf_tensor *t, float *v)
+{
+	size_t plane = (size_t)t->h * t->w;
+	for (size_t p = 0; p < plane; p++) {
+		for (int c = 0; c < t->c; c++)
+			v[c] = t->data[c * plane + p];
+		cnnf_net_softmax(v, t->c);
+		for (int c = 0; c < t->c; c++)
+			t->data[c * plane + p] = v[c];
+	}
+}
+
+int cnnf_net_forward_group(const cnnf_net *n, const cnnf_tensor *in, int group,
+			   cnnf_tensor **out)
+{
 	const cnnf_model *m = n->model;
+	const int G = group;
 	cnnf_tensor *cur = NULL; /* owned activations; NULL while the input is still current */
 	const cnnf_tensor *x = in;
 	for (int i = 0; i < m->nlayers; i++) {
@@ -93,14 +121,19 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
 		case CNNF_LAYER_CONV:
 		case CNNF_LAYER_FC: {
 			int fc = l->type == CNNF_LAYER_FC, li = i;
+			/*
+			 * With a group, columns are G inputs interleaved: a tap j
+			 * columns away is j * G away, and each input's zero padding
+			 * lies outside the whole row (stride 1 only).
+			 */
 			cnnf_conv_geom g = {.pad_top = fc ? 0 : l->pad,
 					    .pad_bottom = fc ? 0 : l->pad,
-					    .pad_left = fc ? 0 : l->pad,
-					    .pad_right = fc ? 0 : l->pad,
+					    .pad_left = fc ? 0 : l->pad * G,
+					    .pad_right = fc ? 0 : l->pad * G,
 					    .stride_y = fc ? 1 : l->stride,
 					    .stride_x = fc ? 1 : l->stride,
 					    .dil_y = fc ? 1 : l->dilation,
-					    .dil_x = fc ? 1 : l->dilation,
+					    .dil_x = fc ? G : l->dilation * G,
 					    .border = CNNF_BORDER_ZERO};
 			/* A ReLU right after is applied as the values are stored. */
 			cnnf_conv_out post = {.fast = 1};
@@ -115,10 +148,9 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
 		}
 		case CNNF_LAYER_MAXPOOL:
 		case CNNF_LAYER_AVGPOOL:
-			if (cnnf_pool_apply(x,
-					    l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX : CNNF_POOL_AVG,
-					    l->kh, l->kw, l->stride, l->stride,
-					    cnnf_model_layer_name(l->type), &next) < 0)
+			if (cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX : CNNF_POOL_AVG,
+					  l->kh, l->kw, l->stride, l->stride, 1, 1, G, 1,
+					  cnnf_model_layer_name(l->type), &next) < 0)
 				goto fail;
 			break;
 		case CNNF_LAYER_RELU:
@@ -140,7 +172,14 @@ int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out
 				} else if (l->type == CNNF_LAYER_BATCHNORM) {
 					cnnf_net_batchnorm(t, l);
 				} else {
-					cnnf_net_softmax(t->data, (int)size);
+					float *v = malloc(sizeof(float) * (size_t)t->c);
+					if (!v) {
+						cnnf_tensor_free(next);
+						cnnf_error("out of memory");
+						goto fail;
+					}
+					softmax_positions(t, v);
+					free(v);
 				}
 			}
 			break;

@@ -28,6 +28,18 @@ void cnnf_net_free(cnnf_net *n);
 int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out);
 
 /*
+ * The same for `group` inputs at once, side by side with their columns
+ * interleaved (column x of input n at x * group + n): the output is
+ * K x 1 x group, each input's result identical to cnnf_net_forward's. Only
+ * for models cnnf_net_groupable() accepts.
+ */
+int cnnf_net_forward_group(const cnnf_net *n, const cnnf_tensor *in, int group,
+			   cnnf_tensor **out);
+
+/* Whether every conv layer has stride 1, which cnnf_net_forward_group() needs. */
+int cnnf_net_groupable(const cnnf_model *m);
+
+/*
  * Softmax over the K values of v in place (max subtracted first, computed
  * in double).
  */

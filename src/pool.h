@@ -18,9 +18,12 @@ int cnnf_pool_apply(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, 
 /*
  * The same with the window's taps dy, dx apart (dilation: dense segmentation
  * runs a pooling layer of stride s as stride 1 with the later windows spread
- * out) and the rows split among `threads` threads (0: all cores).
+ * out), `group` inputs side by side with their columns interleaved (column x
+ * of input n at x * group + n, in the output too: patch segmentation pools a
+ * batch of patches at once; 1 for one input), and the rows split among
+ * `threads` threads (0: all cores).
  */
 int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
-		  int dy, int dx, int threads, const char *name, cnnf_tensor **out);
+		  int dy, int dx, int group, int threads, const char *name, cnnf_tensor **out);
 
 #endif

@@ -26,56 +26,87 @@ typedef struct job {
 	float *probs;            /* H x W x K, or NULL */
 } job;
 
-/* Fill patch with the model's input around (y, x). */
-static void gather(const job *j, cnnf_tensor *patch, int y, int x)
+/* Patches evaluated together in patch mode, when the model allows it. */
+#define PATCH_BATCH 128
+
+/*
+ * Fill `batch` with the model's inputs around pixels (y, x0) .. (y, x0+n-1),
+ * columns interleaved: column k of patch b at k * n + b.
+ */
+static void gather(const job *j, cnnf_tensor *batch, int y, int x0, int n)
 {
+	const cnnf_model *m = j->net->model;
 	const cnnf_tensor *img = j->norm;
-	int top = y - patch->h / 2, left = x - patch->w / 2;
+	int ph = m->height, pw = m->width;
+	int top = y - ph / 2, left = x0 - pw / 2;
 	size_t plane = (size_t)img->h * img->w;
-	for (int c = 0; c < patch->c; c++) {
-		float *dst = patch->data + (size_t)c * patch->h * patch->w;
+	for (int c = 0; c < m->channels; c++) {
 		const float *src = img->data + c * plane;
-		for (int i = 0; i < patch->h; i++) {
+		for (int i = 0; i < ph; i++) {
 			long r = cnnf_conv_border_index(top + i, img->h, j->border);
-			for (int k = 0; k < patch->w; k++) {
-				long q = r < 0 ? -1 : cnnf_conv_border_index(left + k, img->w, j->border);
-				*dst++ = q < 0 ? j->zero[c] : src[(size_t)r * img->w + q];
-			}
+			float *dst = batch->data + ((size_t)c * ph + i) * (size_t)pw * n;
+			for (int k = 0; k < pw; k++)
+				for (int b = 0; b < n; b++) {
+					long q = r < 0 ? -1
+						       : cnnf_conv_border_index(left + b + k, img->w,
+										j->border);
+					dst[(size_t)k * n + b] =
+						q < 0 ? j->zero[c] : src[(size_t)r * img->w + q];
+				}
 		}
 	}
 }
 
+/*
+ * Image rows begin..end of the block: patches of a row in batches of up to
+ * PATCH_BATCH, the network run on each batch with its columns interleaved,
+ * which computes every patch's output exactly as on its own.
+ */
 static int classify_rows(void *ctx, size_t begin, size_t end)
 {
 	const job *j = ctx;
 	const cnnf_model *m = j->net->model;
 	int k = m->classes, w = j->norm->w;
 	int softmaxed = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
-	cnnf_tensor *patch = cnnf_tensor_new(m->channels, m->height, m->width);
-	if (!patch)
+	int most = cnnf_net_groupable(m) ? PATCH_BATCH : 1;
+	cnnf_tensor *batch = cnnf_tensor_new(m->channels, m->height, m->width * most);
+	float *v = malloc(sizeof(float) * (size_t)k);
+	if (!batch || !v) {
+		cnnf_tensor_free(batch);
+		free(v);
 		return -1;
+	}
 	for (size_t row = j->row0 + begin; row < j->row0 + end; row++)
-		for (int x = 0; x < w; x++) {
+		for (int x0 = 0; x0 < w; x0 += most) {
+			int n = x0 + most > w ? w - x0 : most;
 			cnnf_tensor *out;
-			gather(j, patch, (int)row, x);
-			if (cnnf_net_forward(j->net, patch, &out) < 0) {
-				cnnf_tensor_free(patch);
+			/* The batch tensor is viewed with n columns per patch column. */
+			cnnf_tensor view = {m->channels, m->height, m->width * n, batch->data};
+			gather(j, &view, (int)row, x0, n);
+			if (cnnf_net_forward_group(j->net, &view, n, &out) < 0) {
+				cnnf_tensor_free(batch);
+				free(v);
 				return -1;
 			}
-			int best = 0;
-			for (int c = 1; c < k; c++)
-				if (out->data[c] > out->data[best])
-					best = c;
-			size_t pixel = row * (size_t)w + x;
-			j->labels[pixel] = (uint8_t)best;
-			if (j->probs) {
-				if (!softmaxed)
-					cnnf_net_softmax(out->data, k);
-				memcpy(j->probs + pixel * k, out->data, sizeof(float) * (size_t)k);
+			for (int b = 0; b < n; b++) {
+				for (int c = 0; c < k; c++)
+					v[c] = out->data[(size_t)c * n + b];
+				int best = 0;
+				for (int c = 1; c < k; c++)
+					if (v[c] > v[best])
+						best = c;
+				size_t pixel = row * (size_t)w + x0 + b;
+				j->labels[pixel] = (uint8_t)best;
+				if (j->probs) {
+					if (!softmaxed)
+						cnnf_net_softmax(v, k);
+					memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
+				}
 			}
 			cnnf_tensor_free(out);
 		}
-	cnnf_tensor_free(patch);
+	cnnf_tensor_free(batch);
+	free(v);
 	return 0;
 }
 
@@ -179,7 +210,7 @@ static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor *
 		case CNNF_LAYER_AVGPOOL:
 			status = cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX
 										: CNNF_POOL_AVG,
-					       l->kh, l->kw, 1, 1, dil, dil, threads,
+					       l->kh, l->kw, 1, 1, dil, dil, 1, threads,
 					       cnnf_model_layer_name(l->type), &next);
 			dil *= l->stride;
 			break;

@@ -6,13 +6,13 @@
 
 #include "error.h"
 
-cnnf_tensor *cnnf_tensor_new(int c, int h, int w)
+static cnnf_tensor *alloc(int c, int h, int w, int zero)
 {
 	size_t bytes;
 	if (cnnf_image_bytes("tensor", w, h, c, sizeof(float), &bytes) < 0)
 		return NULL;
 	cnnf_tensor *t = malloc(sizeof *t);
-	float *data = calloc(1, bytes);
+	float *data = zero ? calloc(1, bytes) : malloc(bytes);
 	if (!t || !data) {
 		free(t);
 		free(data);
@@ -32,6 +32,16 @@ void cnnf_tensor_free(cnnf_tensor *t)
 		return;
 	free(t->data);
 	free(t);
+}
+
+cnnf_tensor *cnnf_tensor_new(int c, int h, int w)
+{
+	return alloc(c, h, w, 1);
+}
+
+cnnf_tensor *cnnf_tensor_new_uninit(int c, int h, int w)
+{
+	return alloc(c, h, w, 0);
 }
 
 size_t cnnf_tensor_size(const cnnf_tensor *t)

@@ -15,6 +15,9 @@ typedef struct cnnf_tensor {
 
 /* A zero-filled tensor; NULL (with a message) on a bad size or no memory. */
 cnnf_tensor *cnnf_tensor_new(int c, int h, int w);
+/* The same with undefined contents, for results that write every element. */
+cnnf_tensor *cnnf_tensor_new_uninit(int c, int h, int w);
+
 void cnnf_tensor_free(cnnf_tensor *t);
 
 /* Number of elements, c*h*w (sizes were checked when it was made). */
