@@ -124,6 +124,7 @@ typedef struct plan {
 	float *packed;   /* float weights: BLOCK8 [blocks][cin][kh][kw][8]; SINGLE [count][cin][kh][kw] */
 	float *sep_col, *sep_row; /* SEPARABLE factors: kh and kw */
 	int nblocks;     /* BLOCK8 */
+	int float_finish; /* exact integer sums may be scaled and rounded in float */
 } plan;
 
 int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_geom *g,
@@ -154,48 +155,108 @@ int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_g
 
 /*
  * The values stored for one output row of channel f from its accumulators
- * (float or double): scale, bias, then post, all in double. One loop whose
- * options are loop-invariant selects, so that it compiles to vector code.
+ * (float facc or double dacc): scale, bias, then post. Each step is a loop
+ * without branches so that it compiles to vector code; v is a scratch row of
+ * doubles (it may be dacc itself).
  */
 CNNF_CLONES static void finish_row(const plan *p, int f, const float *facc, const double *dacc,
-				   float *out)
+				   double *v, float *out)
 {
 	const cnnf_kernel *k = p->k;
 	int filter = p->depthwise ? 0 : f, n = p->ow;
 	double num = k->scale_num[filter], den = k->scale_den[filter], bias = k->bias[filter];
 	int scaled = num != den, relu = p->post.relu, absv = p->post.abs, round = p->post.round != 0;
 	double offset = p->post.offset, top = p->post.round;
-	if (p->post.fast && facc && !scaled && !absv && !round && offset == 0) {
+	if (facc && p->float_finish) {
+		/*
+		 * Exact in float (see prepare()): the quotient of an exact integer
+		 * sum, correctly rounded, is too close to its true value to round
+		 * differently, and ties are representable.
+		 */
+		float d = (float)den, t = (float)top;
+		/* ReLU changes nothing here: the clamp to 0..top follows. */
+		if (absv)
+			for (int x = 0; x < n; x++) {
+				float q = fabsf(facc[x] / d);
+				q = q < t ? q : t;
+				out[x] = (float)(int)(q + 0.5f);
+			}
+		else
+			for (int x = 0; x < n; x++) {
+				float q = facc[x] / d;
+				q = q > 0 ? q : 0;
+				q = q < t ? q : t;
+				out[x] = (float)(int)(q + 0.5f);
+			}
+		return;
+	}
+	if (facc && p->post.fast && !scaled && !absv && !round && offset == 0) {
 		/* Network layers: bias and ReLU in float, as PyTorch adds its bias. */
 		float b = (float)bias;
 		if (relu)
 			for (int x = 0; x < n; x++) {
-				float v = facc[x] + b;
-				out[x] = v > 0 ? v : 0;
+				float q = facc[x] + b;
+				out[x] = q > 0 ? q : 0;
 			}
 		else
 			for (int x = 0; x < n; x++)
 				out[x] = facc[x] + b;
 		return;
 	}
-	for (int x = 0; x < n; x++) {
-		double v = facc ? (double)facc[x] : dacc[x];
-		v = scaled ? v * num / den : v;
-		v += bias;
-		v = relu && !(v > 0) ? 0 : v;
-		v = absv ? fabs(v) : v;
-		v += offset;
-		if (round) {
-			/*
-			 * Half up: clamp to 0..top (NaN becomes 0), then truncate
-			 * v + 0.5 > 0, which is its floor.
-			 */
-			double t = v > 0 ? v : 0;
+	if (facc)
+		for (int x = 0; x < n; x++)
+			v[x] = facc[x];
+	else if (v != dacc)
+		for (int x = 0; x < n; x++)
+			v[x] = dacc[x];
+	double mul = scaled ? num : 1, div = scaled ? den : 1;
+	for (int x = 0; x < n; x++)
+		v[x] = v[x] * mul / div + bias;
+	if (relu)
+		for (int x = 0; x < n; x++)
+			v[x] = v[x] > 0 ? v[x] : 0;
+	if (absv)
+		for (int x = 0; x < n; x++)
+			v[x] = fabs(v[x]);
+	if (offset != 0)
+		for (int x = 0; x < n; x++)
+			v[x] += offset;
+	if (round) {
+		/* Half up: clamp to 0..top (NaN becomes 0), then truncate t + 0.5 > 0: its floor. */
+		for (int x = 0; x < n; x++) {
+			double t = v[x] > 0 ? v[x] : 0;
 			t = t < top ? t : top;
-			v = (double)(int)(t + 0.5);
+			out[x] = (float)(int)(t + 0.5);
 		}
-		out[x] = (float)v;
+	} else {
+		for (int x = 0; x < n; x++)
+			out[x] = (float)v[x];
 	}
+}
+
+/*
+ * Whether rounding sum / den in float gives what double would, for exact
+ * integer sums: no numerator, bias or offset, a whole positive den, and
+ * quotients so small that float's relative error (2^-24) stays far below the
+ * 1/(2 den) that separates a quotient from a rounding boundary.
+ */
+static int float_finish_exact(const cnnf_kernel *k, const cnnf_conv_out *post)
+{
+	if (!post->round || post->offset != 0 || !(post->int_max > 0))
+		return 0;
+	size_t per = (size_t)k->depth * k->height * k->width;
+	for (int f = 0; f < k->count; f++) {
+		double den = k->scale_den[f], mag = 0;
+		if (k->scale_num[f] != 1 || k->bias[f] != 0 || !(den >= 1) || den != floor(den) ||
+		    den > 65536)
+			return 0;
+		for (size_t i = 0; i < per; i++)
+			mag += fabs(k->weights[(size_t)f * per + i]);
+		/* Largest quotient times den below 2^20: error < 2^-4 of the margin. */
+		if (mag * post->int_max >= 1048576.0)
+			return 0;
+	}
+	return 1;
 }
 
 /* Whether every weight of k is an integer and the sums stay exact in float. */
@@ -283,6 +344,7 @@ static int prepare(plan *p)
 		p->path = PATH_DOUBLE;
 		return 0;
 	}
+	p->float_finish = !p->post.fast && float_finish_exact(k, &p->post);
 	if (g->stride_x != 1) {
 		p->path = PATH_FLOAT_GEN;
 	} else if (k->count == 1 || p->depthwise) {
@@ -364,7 +426,7 @@ static void emit(const plan *p, scratch *s, int f, int y, const float *facc, con
 {
 	const cnnf_conv_rows *io = p->io;
 	float *dst = io->dest ? io->dest(io->ctx, f, y) : s->out;
-	finish_row(p, f, facc, dacc, dst);
+	finish_row(p, f, facc, dacc, dacc ? (double *)dacc : s->dacc, dst);
 	if (!io->dest)
 		io->write(io->ctx, f, y, dst, p->ow);
 }
