@@ -48,6 +48,7 @@ enum {
 	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --outdir, --quiet */
 	G_READ = 1 << 13,    /* --max-pixels */
 	G_QUALITY = 1 << 14, /* --quality */
+	G_MODEL = 1 << 15,   /* --max-activations */
 };
 
 enum {
@@ -79,6 +80,7 @@ enum {
 	O_OVERLAY,
 	O_OUTDIR,
 	O_QUIET,
+	O_MAXACT,
 	O_MODEL = 'm',
 };
 
@@ -119,6 +121,8 @@ static const optdesc optdescs[] = {
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger inputs (default 268435456; 0: no limit)"},
+	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
+	 "refuse models with a larger layer (C*H*W; default 67108864)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
 	{"help", 0, O_HELP, ~0u, NULL, "describe the command and exit"},
 	{"version", 0, O_VERSION, ~0u, NULL, "print the version and exit"},
@@ -141,6 +145,7 @@ typedef struct options {
 	const char *model, *probs, *overlay, *outdir;
 	int quiet;
 	int nops; /* operands given (segment) */
+	cnnf_model_limits limits;
 	cnnf_segment_opts seg;
 } options;
 
@@ -210,12 +215,12 @@ static const command commands[] = {
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
-	 G_SEGMENT | G_BORDER | G_THREADS | G_READ | G_QUALITY, 0, run_segment},
+	 G_SEGMENT | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL, 0, run_segment},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch.",
-	 0, 1, run_info},
+	 G_MODEL, 1, run_info},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -481,6 +486,11 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_QUIET:
 		o->quiet = 1;
 		return 0;
+	case O_MAXACT:
+		if (parse_long(d->name, arg, 1, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->limits.max_activations = (size_t)ll;
+		return 0;
 	case O_MAXPIX:
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
 			return -1;
@@ -709,10 +719,9 @@ out:
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
-	(void)o;
 	int status = -1;
 	if (cnnf_describe_is_model(ops[0])) {
-		cnnf_model *m = cnnf_model_load(ops[0], NULL);
+		cnnf_model *m = cnnf_model_load(ops[0], &o->limits);
 		if (m)
 			status = cnnf_describe_model(stdout, ops[0], m);
 		cnnf_model_free(m);
@@ -845,7 +854,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
 					   o->overlay);
 	}
-	cnnf_model *m = cnnf_model_load(o->model, NULL);
+	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
 	if (!m) {
 		print_error();
 		return EXIT_FAIL;
@@ -931,6 +940,7 @@ int main(int argc, char **argv)
 	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS};
 	cnnf_filter_opts_init(&o.f);
 	cnnf_segment_opts_init(&o.seg);
+	cnnf_model_limits_init(&o.limits);
 	cnnf_io_write_opts_init(&o.w);
 	int help = 0;
 	opterr = 0;

@@ -247,7 +247,7 @@ static int check_size(const reader *r, const char *word, const char *what, uint6
 	if (h > INT_MAX || w > INT_MAX || over(mul(mul(c, h), w), r->max_act))
 		return fail(r, r->line,
 		            "%s: the %s %llux%llux%llu is more than the %zu values a "
-		            "layer may hold",
+		            "layer may hold (see --max-activations)",
 		            word, what, (unsigned long long)c, (unsigned long long)h,
 		            (unsigned long long)w, r->max_act);
 	return 0;
