@@ -1,0 +1,215 @@
+/* labels.c: reads label maps: palette indices and gray values as they are in the file. */
+#include "labels.h"
+
+#include <errno.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "image.h"
+#include "io.h"
+
+void cnnf_labels_free(cnnf_labels *l)
+{
+	if (!l)
+		return;
+	free(l->data);
+	free(l);
+}
+
+static cnnf_labels *labels_new(const char *name, long long w, long long h,
+                               unsigned long long max_pixels)
+{
+	if (cnnf_image_check(name, w, h, 1, CNNF_U16, max_pixels) < 0)
+		return NULL;
+	cnnf_labels *l = malloc(sizeof *l);
+	uint16_t *data = malloc((size_t)w * (size_t)h * sizeof *data);
+	if (!l || !data) {
+		free(l);
+		free(data);
+		cnnf_error("%s: out of memory for a %lldx%lld label map", name, w, h);
+		return NULL;
+	}
+	l->width = (int)w;
+	l->height = (int)h;
+	l->data = data;
+	return l;
+}
+
+/* What libpng's callbacks get back through their io and error pointers. */
+struct png_io {
+	FILE *fp;
+	const char *name;
+	int told; /* the message is already set: keep it */
+};
+
+static void on_error(png_structp png, png_const_charp msg)
+{
+	struct png_io *io = png_get_error_ptr(png);
+	if (!io->told)
+		cnnf_error("%s: %s", io->name, msg);
+	png_longjmp(png, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp msg)
+{
+	/* Only ancillary chunks cause warnings, and library code does not print. */
+	(void)png;
+	(void)msg;
+}
+
+_Noreturn static void fail(png_structp png)
+{
+	struct png_io *io = png_get_error_ptr(png);
+	io->told = 1;
+	png_error(png, "failed");
+}
+
+static void read_data(png_structp png, png_bytep data, size_t len)
+{
+	struct png_io *io = png_get_io_ptr(png);
+	if (fread(data, 1, len, io->fp) == len)
+		return;
+	if (ferror(io->fp))
+		cnnf_error("%s: read error: %s", io->name, strerror(errno));
+	else
+		cnnf_error("%s: truncated file", io->name);
+	fail(png);
+}
+
+static const char *color_name(int color_type)
+{
+	switch (color_type) {
+	case PNG_COLOR_TYPE_RGB:
+		return "RGB";
+	case PNG_COLOR_TYPE_RGB_ALPHA:
+		return "RGBA";
+	case PNG_COLOR_TYPE_GRAY_ALPHA:
+		return "gray with alpha";
+	default:
+		return "of an unknown colour type";
+	}
+}
+
+/* A palette or gray PNG: indices and gray values unpacked to one sample each, never scaled. */
+static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_pixels)
+{
+	struct png_io io = {fp, name, 0};
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		cnnf_error("%s: out of memory", name);
+		return NULL;
+	}
+	cnnf_labels *volatile l = NULL;
+	png_bytep *volatile rows = NULL;
+	unsigned char *volatile buf = NULL;
+	if (setjmp(png_jmpbuf(png))) {
+		free(rows);
+		free(buf);
+		cnnf_labels_free(l);
+		png_destroy_read_struct(&png, &info, NULL);
+		return NULL;
+	}
+	png_set_read_fn(png, &io, read_data);
+	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	png_read_info(png, info);
+	png_uint_32 w, h;
+	int depth, color_type;
+	png_get_IHDR(png, info, &w, &h, &depth, &color_type, NULL, NULL, NULL);
+	if (color_type != PNG_COLOR_TYPE_PALETTE && color_type != PNG_COLOR_TYPE_GRAY) {
+		cnnf_error("%s: a label map must be a palette or gray PNG; this one is %s", name,
+		           color_name(color_type));
+		fail(png);
+	}
+	if (!(l = labels_new(name, w, h, max_pixels)))
+		fail(png);
+	/* Indices and gray values below 8 bits become one byte each, unscaled; no tRNS expansion.
+	 */
+	if (depth < 8)
+		png_set_packing(png);
+	png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	size_t bytes = depth == 16 ? 2 : 1, stride = (size_t)w * bytes;
+	if (png_get_channels(png, info) != 1 || png_get_rowbytes(png, info) != stride) {
+		cnnf_error("%s: unexpected PNG layout after unpacking", name);
+		fail(png);
+	}
+	buf = malloc(stride * h);
+	rows = calloc(h, sizeof *rows);
+	if (!buf || !rows) {
+		cnnf_error("%s: out of memory for a %ux%u label map", name, (unsigned)w,
+		           (unsigned)h);
+		fail(png);
+	}
+	for (png_uint_32 y = 0; y < h; y++)
+		rows[y] = buf + y * stride;
+	png_read_image(png, rows);
+	png_read_end(png, NULL);
+	size_t n = (size_t)w * h;
+	for (size_t i = 0; i < n; i++)
+		/* 16-bit samples are big-endian in the file. */
+		l->data[i] = bytes == 2 ? (uint16_t)(buf[2 * i] << 8 | buf[2 * i + 1]) : buf[i];
+	cnnf_labels *out = l;
+	free(rows);
+	free(buf);
+	png_destroy_read_struct(&png, &info, NULL);
+	return out;
+}
+
+/* A gray PNM through the image reader: its samples are the ids. */
+static cnnf_labels *read_pnm(const char *path, unsigned long long max_pixels)
+{
+	cnnf_image *img = cnnf_io_read(path, max_pixels);
+	if (!img)
+		return NULL;
+	cnnf_labels *l = NULL;
+	if (img->channels != 1) {
+		cnnf_error("%s: a label map must have one channel; this one has %d", path,
+		           img->channels);
+		goto out;
+	}
+	if (!(l = labels_new(path, img->width, img->height, max_pixels)))
+		goto out;
+	size_t n = (size_t)img->width * img->height;
+	for (size_t i = 0; i < n; i++)
+		l->data[i] = img->type == CNNF_U8 ? ((const uint8_t *)img->data)[i]
+		                                  : ((const uint16_t *)img->data)[i];
+out:
+	cnnf_image_free(img);
+	return l;
+}
+
+cnnf_labels *cnnf_labels_read(const char *path, unsigned long long max_pixels)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp) {
+		cnnf_error("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	unsigned char head[16];
+	size_t got = fread(head, 1, sizeof head, fp);
+	if (ferror(fp)) {
+		cnnf_error("%s: read error: %s", path, strerror(errno));
+		fclose(fp);
+		return NULL;
+	}
+	cnnf_format f = cnnf_io_format_sniff(head, got);
+	cnnf_labels *l = NULL;
+	if (f == CNNF_FORMAT_PNG) {
+		rewind(fp);
+		l = read_png(fp, path, max_pixels);
+	} else if (f == CNNF_FORMAT_PNM) {
+		l = read_pnm(path, max_pixels);
+	} else {
+		cnnf_error("%s: a label map must be a palette or gray PNG, or a gray PNM%s", path,
+		           f == CNNF_FORMAT_JPEG  ? " (JPEG is lossy)"
+		           : f == CNNF_FORMAT_NPY ? " (not NPY)"
+		                                  : "");
+	}
+	fclose(fp);
+	return l;
+}
