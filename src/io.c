@@ -85,6 +85,17 @@ cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len)
 	return CNNF_FORMAT_NONE;
 }
 
+long long cnnf_io_remaining(FILE *fp)
+{
+	off_t here = ftello(fp);
+	if (here < 0 || fseeko(fp, 0, SEEK_END) < 0)
+		return -1;
+	off_t end = ftello(fp);
+	if (fseeko(fp, here, SEEK_SET) < 0 || end < here)
+		return -1;
+	return (long long)(end - here);
+}
+
 /*
  * The whole of fp in a malloc'ed buffer (*out, *len), for streams that cannot
  * be rewound after sniffing. Returns 0 or -1.

@@ -54,6 +54,14 @@ int cnnf_io_format_parse(const char *s, cnnf_format *out);
 cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len);
 
 /*
+ * Bytes from fp's position to its end, or -1 when the stream cannot tell (it
+ * does not seek; cnnf_io_read() gives readers streams that do). Readers
+ * compare it with the data a header promises, so that a short file is
+ * refused before memory is allocated for the promise.
+ */
+long long cnnf_io_remaining(FILE *fp);
+
+/*
  * Per-format readers and writers (io_png.c, io_jpeg.c, io_pnm.c, io_npy.c).
  * Readers get a stream positioned at the start of the file and the name for
  * messages; they check the header against max_pixels with cnnf_image_check()

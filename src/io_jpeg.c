@@ -51,6 +51,24 @@ static void no_output(j_common_ptr cinfo)
 	(void)cinfo;
 }
 
+/*
+ * A progressive JPEG may have any number of scans, and each one revisits the
+ * whole image: a few kilobytes of tiny scans keep the decoder busy for minutes.
+ * Real encoders write about ten; libjpeg-turbo's own tools stop at 500.
+ */
+#define MAX_SCANS 500
+
+/* Called by the decoder as it reads the input: stops a file with too many scans. */
+static void on_progress(j_common_ptr cinfo)
+{
+	j_decompress_ptr d = (j_decompress_ptr)cinfo;
+	if (d->input_scan_number > MAX_SCANS) {
+		struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+		cnnf_error("%s: JPEG has more than %d scans", fail->name, MAX_SCANS);
+		longjmp(fail->jump, 1);
+	}
+}
+
 static void fail_init(struct jpeg_fail *fail, const char *name)
 {
 	jpeg_std_error(&fail->pub);
@@ -64,6 +82,7 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_fail fail;
+	struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
 	cnnf_image *volatile img = NULL;
 	fail_init(&fail, name);
 	cinfo.err = &fail.pub;
@@ -73,6 +92,7 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 		return NULL;
 	}
 	jpeg_create_decompress(&cinfo);
+	cinfo.progress = &progress;
 	jpeg_stdio_src(&cinfo, fp);
 	jpeg_read_header(&cinfo, TRUE);
 

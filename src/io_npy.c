@@ -32,7 +32,11 @@ static void skip_space(const char **p)
 		(*p)++;
 }
 
-/* A quoted Python string without escapes into out; returns 0 or -1. */
+/*
+ * A quoted Python string without escapes into out; returns 0 or -1. numpy
+ * writes the header with repr(), which gives printable ASCII only: anything
+ * else is damage, and must not reach a message.
+ */
 static int parse_string(const char **p, char *out, size_t cap)
 {
 	char quote = **p;
@@ -41,6 +45,9 @@ static int parse_string(const char **p, char *out, size_t cap)
 	const char *end = strchr(*p + 1, quote);
 	if (!end || (size_t)(end - *p - 1) >= cap)
 		return -1;
+	for (const char *c = *p + 1; c < end; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return -1;
 	memcpy(out, *p + 1, (size_t)(end - *p - 1));
 	out[end - *p - 1] = '\0';
 	*p = end + 1;
@@ -229,10 +236,19 @@ cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pix
 		return NULL;
 	}
 	long long height = h.shape[0], width = h.shape[1], channels = h.ndim == 3 ? h.shape[2] : 1;
-	size_t row_bytes;
+	size_t row_bytes, data_bytes;
 	if (cnnf_image_check(name, width, height, channels, type, max_pixels) < 0 ||
-	    cnnf_image_bytes(name, width, 1, channels, size, &row_bytes) < 0)
+	    cnnf_image_bytes(name, width, 1, channels, size, &row_bytes) < 0 ||
+	    cnnf_image_bytes(name, width, height, channels, size, &data_bytes) < 0)
 		return NULL;
+	/* Before allocating: a small file must not get memory for the array its header claims. */
+	long long have = cnnf_io_remaining(fp);
+	if (have >= 0 && (unsigned long long)have < data_bytes) {
+		cnnf_error("%s: truncated file: a %lldx%lldx%lld array of '%s' needs %zu bytes, the "
+		           "file has %lld",
+		           name, height, width, channels, h.descr, data_bytes, have);
+		return NULL;
+	}
 
 	cnnf_image *img = cnnf_image_new((int)width, (int)height, (int)channels, type);
 	unsigned char *row = malloc(row_bytes);

@@ -2,6 +2,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +95,28 @@ static int expanded_channels(png_structp png, png_infop info, int color_type)
 	}
 }
 
+/*
+ * Deflate expands at most 1032 to 1, so the rest of the file must hold at least
+ * 1/1032 of the image's rows as stored (depth and channels as in the file, before
+ * expansion). A file that cannot is refused before memory is allocated for what
+ * its header claims: a 100-byte PNG does not get a gigabyte. Returns 0 or -1.
+ */
+static int check_data_size(png_structp png, png_infop info, FILE *fp, const char *name)
+{
+	png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+	unsigned long long bits = (unsigned long long)png_get_bit_depth(png, info) *
+	                          png_get_channels(png, info);
+	unsigned long long row = ((unsigned long long)w * bits + 7) / 8;
+	unsigned long long raw = h > ULLONG_MAX / row ? ULLONG_MAX : row * h;
+	long long have = cnnf_io_remaining(fp);
+	if (have < 0 || raw / 1032 <= (unsigned long long)have)
+		return 0;
+	cnnf_error("%s: truncated file: a %ux%u PNG needs at least %llu bytes of image data, "
+	           "the file has %lld",
+	           name, (unsigned)w, (unsigned)h, raw / 1032, have);
+	return -1;
+}
+
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
 	struct png_io io = {fp, name, 0};
@@ -123,7 +146,8 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 	int channels = expanded_channels(png, info, color_type);
 	cnnf_type type = depth == 16 ? CNNF_U16 : CNNF_U8;
 	/* Before png_read_update_info(), which allocates row buffers. */
-	if (cnnf_image_check(name, w, h, channels, type, max_pixels) < 0)
+	if (cnnf_image_check(name, w, h, channels, type, max_pixels) < 0 ||
+	    check_data_size(png, info, io.fp, name) < 0)
 		fail(png);
 
 	/* Palette to RGB, gray below 8 bits scaled to 0..255, tRNS to alpha. */

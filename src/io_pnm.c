@@ -2,6 +2,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,8 +152,13 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 		           magic[1]);
 		return NULL;
 	default:
-		cnnf_error("%s: P%c images are not supported (only P2, P3, P5 and P6)", name,
-		           magic[1]);
+		/* The sniffer lets only P1..P7 through; called directly, the byte can be anything. */
+		if (magic[0] == 'P' && magic[1] >= 0x20 && magic[1] < 0x7f)
+			cnnf_error("%s: P%c images are not supported (only P2, P3, P5 and P6)", name,
+			           magic[1]);
+		else
+			cnnf_error("%s: not a PNM image (it does not start with P2, P3, P5 or P6)",
+			           name);
 		return NULL;
 	}
 	unsigned long long w, h, maxval;
@@ -166,6 +172,20 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 	cnnf_type type = maxval > 255 ? CNNF_U16 : CNNF_U8;
 	if (cnnf_image_check(name, (long long)w, (long long)h, channels, type, max_pixels) < 0)
 		return NULL;
+	/*
+	 * A binary raster has its exact size; a plain one at least a digit and a
+	 * separator per sample. Both fit in 64 bits after cnnf_image_check().
+	 */
+	unsigned long long samples = w * h * (unsigned)channels;
+	unsigned long long need = !plain ? samples * type
+	                          : samples > ULLONG_MAX / 2 ? ULLONG_MAX : 2 * samples - 1;
+	long long have = cnnf_io_remaining(fp);
+	if (have >= 0 && (unsigned long long)have < need) {
+		cnnf_error("%s: truncated file: a %llux%llu image needs %s%llu bytes of samples, "
+		           "the file has %lld",
+		           name, w, h, plain ? "at least " : "", need, have);
+		return NULL;
+	}
 	cnnf_image *img = cnnf_image_new((int)w, (int)h, channels, type);
 	if (!img) {
 		cnnf_error("%s: out of memory for a %llux%llu image", name, w, h);

@@ -675,11 +675,12 @@ cnnf_kernel *cnnf_kernel_parse_mat(const char *text, const char *name)
 	}
 	ps.p = p;
 
-	cnnf_kernel *k = cnnf_kernel_new(1, 1, height, width);
-	if (!k)
-		return NULL;
-	k->scale_den[0] = head[2];
-	k->bias[0] = head[3];
+	/*
+	 * The weights grow with the rows read, not with what the header claims:
+	 * "4096 4096" alone does not get 128 MiB.
+	 */
+	double *w = NULL;
+	size_t cap = 0, total = (size_t)height * width;
 	int rows = 0;
 	for (;;) {
 		if (*ps.p == '\n')
@@ -691,7 +692,18 @@ cnnf_kernel *cnnf_kernel_parse_mat(const char *text, const char *name)
 			fail(&ps, ps.p, "more rows than the %d of the header", height);
 			goto fail;
 		}
-		double *row = k->weights + (size_t)rows * width;
+		if ((size_t)(rows + 1) * width > cap) {
+			size_t grown = cap ? 2 * cap : (size_t)width * 16;
+			grown = grown > total ? total : grown;
+			double *more = realloc(w, grown * sizeof *w);
+			if (!more) {
+				cnnf_error("%s: out of memory", ps.name);
+				goto fail;
+			}
+			w = more;
+			cap = grown;
+		}
+		double *row = w + (size_t)rows * width;
 		const char *last_end = ps.p;
 		int got = 0;
 		for (p = ps.p; *p && *p != '\n'; p = mat_skip(p)) {
@@ -723,9 +735,20 @@ cnnf_kernel *cnnf_kernel_parse_mat(const char *text, const char *name)
 		            height);
 		goto fail;
 	}
-	return k;
+	double *num = malloc(sizeof *num), *den = malloc(sizeof *den), *bias = malloc(sizeof *bias);
+	if (!num || !den || !bias) {
+		free(num);
+		free(den);
+		free(bias);
+		cnnf_error("%s: out of memory", ps.name);
+		goto fail;
+	}
+	*num = 1;
+	*den = head[2];
+	*bias = head[3];
+	return adopt(1, 1, height, width, w, num, den, bias, ps.name);
 fail:
-	cnnf_kernel_free(k);
+	free(w);
 	return NULL;
 }
 
