@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/run.sh: runs every Check program given, then the command-line tests,
-# and ends with one line "N passed, N failed". Exits 1 if anything failed.
+# tests/run.sh: runs every Check program given, then the command-line tests and the
+# bad-input tests, and ends with one line "N passed, N failed". Exits 1 if anything failed.
 passed=0
 failed=0
 for t in "$@"; do
@@ -31,6 +31,17 @@ if [ -z "$cp" ]; then
 else
 	passed=$((passed + cp))
 	failed=$((failed + cf))
+fi
+bad=$(sh tests/bad/run.sh 2>&1)
+printf '%s\n' "$bad"
+bp=$(printf '%s\n' "$bad" | sed -n -E 's/^bad: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+bf=$(printf '%s\n' "$bad" | sed -n -E 's/^bad: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+if [ -z "$bp" ]; then
+	echo "tests/bad/run.sh did not finish"
+	failed=$((failed + 1))
+else
+	passed=$((passed + bp))
+	failed=$((failed + bf))
 fi
 # The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.
 tools=$(sh tests/tools/run.sh 2>&1)
