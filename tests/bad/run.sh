@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/bad/run.sh: bad input for every reader and parser, made on the fly with printf, head,
-# dd, od and gzip. Each case runs cnnf twice, once with no output file and once over an
+# dd, od and gzip (one file is kept in tests/bad/data/, with the script that made it). Each case runs cnnf twice, once with no output file and once over an
 # existing one, each time in a subshell under `ulimit -v` and `timeout`, and passes when both
 # runs exit with the status expected (1 for bad input, 2 for a bad option), print exactly one
 # line on stderr that starts with "cnnf: " and names the file, create no output (nor any
@@ -352,6 +352,8 @@ image "jpeg: corrupt entropy-coded data" "$I/entropy.jpg"
 head -c $((size - 2)) "$I/ok.jpg" >"$I/no-eoi.jpg"
 image "jpeg: no EOI" "$I/no-eoi.jpg"
 image "jpeg: CMYK" "$D/io/cmyk.jpg"
+# A valid progressive JPEG of 704 scans (made by data/many-scans.py): over the 500 allowed.
+image "jpeg: 704 progressive scans" "$(pwd)/tests/bad/data/many-scans.jpg"
 
 # ---- PNM ----
 : >"$I/empty.pgm"
@@ -405,12 +407,31 @@ printf 'P5 # a comment that never ends' >"$I/comment.pgm"
 image "pnm: comment to the end of the file" "$I/comment.pgm"
 printf 'P5\n2\0012\n255\n\000\000\000\000' >"$I/ctrl.pgm"
 image "pnm: control byte in the header" "$I/ctrl.pgm"
+{
+	printf 'P6\n'
+	noise 500
+} >"$I/noise.ppm"
+image "pnm: random bytes after P6" "$I/noise.ppm"
 
 # ---- NPY ----
 : >"$I/empty.npy"
 image "npy: empty" "$I/empty.npy"
 printf '\223NUMPY\001' >"$I/magic.npy"
 image "npy: magic only" "$I/magic.npy"
+cp "$I/ok.npy" "$I/badmagic.npy"
+patch "$I/badmagic.npy" 5 90
+image "npy: bad magic" "$I/badmagic.npy"
+{
+	printf '\223NUMPY\001\000'
+	noise 500
+} >"$I/noise.npy"
+image "npy: random bytes after the magic" "$I/noise.npy"
+{
+	printf '\223NUMPY\003\000'
+	le32 1000
+	printf "{'descr': '<u1', 'fortran_order': False, 'shape': (1, 1), }"
+} >"$I/hlen3.npy"
+image "npy: version 3 header length past the end of the file" "$I/hlen3.npy"
 for v in 0 4 255; do
 	cp "$I/ok.npy" "$I/version$v.npy"
 	patch "$I/version$v.npy" 6 "$v"
