@@ -16,10 +16,12 @@
 #include "kernel.h"
 #include "point.h"
 #include "model.h"
+#include "model_save.h"
 #include "net.h"
 #include "pool.h"
 #include "segment.h"
 #include "tensor.h"
+#include "train.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +51,9 @@ enum {
 	G_READ = 1 << 13,    /* --max-pixels */
 	G_QUALITY = 1 << 14, /* --quality */
 	G_MODEL = 1 << 15,   /* --max-activations */
+	G_TRAIN = 1 << 16,   /* --output, --epochs, ... */
+	G_QUIET = 1 << 17,   /* --quiet */
+	G_NET = 1 << 18,     /* --model */
 };
 
 enum {
@@ -81,7 +86,18 @@ enum {
 	O_OUTDIR,
 	O_QUIET,
 	O_MAXACT,
+	O_EPOCHS,
+	O_BATCH,
+	O_LR,
+	O_MOMENTUM,
+	O_DECAY,
+	O_VALSPLIT,
+	O_SEED,
+	O_BALANCE,
+	O_IGNORE,
+	O_CHECKPOINT,
 	O_MODEL = 'm',
+	O_OUTPUT = 'o',
 };
 
 typedef struct optdesc {
@@ -111,12 +127,24 @@ static const optdesc optdescs[] = {
 	{"flip", 0, O_FLIP, G_GEOM, NULL, "rotate the kernel 180 degrees (true convolution)"},
 	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
 	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
-	{"model", 1, O_MODEL, G_SEGMENT, "FILE", "the model file (cnnf-model(5))"},
+	{"model", 1, O_MODEL, G_NET, "FILE", "the model file (cnnf-model(5))"},
+	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
+	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
+	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
+	{"lr", 1, O_LR, G_TRAIN, "R", "learning rate (default 0.01)"},
+	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "SGD momentum, 0 <= M < 1 (default 0.9)"},
+	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
+	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
+	 "fraction of columns, on the right, held back (default 0.1)"},
+	{"seed", 1, O_SEED, G_TRAIN, "N", "seeds weights, patch order, dropout (default 1)"},
+	{"balance", 0, O_BALANCE, G_TRAIN, NULL, "draw every class equally often"},
+	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
+	{"checkpoint", 1, O_CHECKPOINT, G_TRAIN, "FILE", "also write the best epoch's model here"},
 	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch (the reference) or dense (default)"},
 	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy", "also write the class probabilities (H, W, K)"},
 	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
 	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
-	{"quiet", 0, O_QUIET, G_SEGMENT, NULL, "no progress line on a terminal"},
+	{"quiet", 0, O_QUIET, G_QUIET, NULL, "no progress line on a terminal"},
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
@@ -146,6 +174,8 @@ typedef struct options {
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
+	cnnf_train_opts train;
+	const char *output;
 	cnnf_segment_opts seg;
 } options;
 
@@ -157,7 +187,8 @@ typedef struct command {
 	const char *summary; /* one line for cnnf --help */
 	const char *about;   /* a paragraph for cnnf COMMAND --help */
 	unsigned groups;
-	int operands; /* 1: FILE; 2: INPUT OUTPUT; 0: INPUT OUTPUT, or INPUT... with --outdir */
+	int operands; /* 1: FILE; 2: INPUT OUTPUT; 0: INPUT OUTPUT, or INPUT... with --outdir;
+			 3: LIST (train) */
 	runner run;
 } command;
 
@@ -166,6 +197,7 @@ static int run_point(const command *cmd, options *o, char **ops);
 static int run_pool(const command *cmd, options *o, char **ops);
 static int run_info(const command *cmd, options *o, char **ops);
 static int run_segment(const command *cmd, options *o, char **ops);
+static int run_train(const command *cmd, options *o, char **ops);
 
 #define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS)
 static const command commands[] = {
@@ -215,7 +247,15 @@ static const command commands[] = {
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
-	 G_SEGMENT | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL, 0, run_segment},
+	 G_SEGMENT | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL, 0,
+	 run_segment},
+	{"train", "learn a patch classifier (--model) from images and label maps",
+	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
+	 "trained one to fine-tune) by mini-batch SGD with momentum on the patches around "
+	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
+	 "and writes the result to --output. Patches are made exactly as segment makes "
+	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
+	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL, 3, run_train},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
@@ -283,6 +323,8 @@ static void print_command_help(const command *c)
 		printf("Usage: cnnf %s --model MODEL [OPTION]... INPUT OUTPUT.png\n"
 		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
 		       c->name, c->name);
+	else if (c->operands == 3)
+		printf("Usage: cnnf %s --model ARCH --output OUT [OPTION]... LIST\n", c->name);
 	else
 		printf("Usage: cnnf %s FILE\n", c->name);
 	print_wrapped(c->about);
@@ -426,7 +468,8 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_BORDER:
 		if (cnnf_conv_border_parse(arg, &o->f.border) < 0 ||
-		    cnnf_conv_border_parse(arg, &o->seg.border) < 0) {
+		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
+		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
 			fprintf(stderr,
 				"cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
 				"wrap\n",
@@ -445,6 +488,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		if (parse_int(d->name, arg, 0, 256, &o->f.threads) < 0)
 			return -1;
 		o->seg.threads = o->f.threads;
+		o->train.threads = o->f.threads;
 		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
@@ -486,6 +530,58 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_QUIET:
 		o->quiet = 1;
 		return 0;
+	case O_OUTPUT:
+		o->output = arg;
+		return 0;
+	case O_EPOCHS:
+		return parse_int(d->name, arg, 1, 1000000, &o->train.epochs);
+	case O_BATCH:
+		return parse_int(d->name, arg, 1, 65536, &o->train.batch);
+	case O_LR:
+		if (parse_double(d->name, arg, &o->train.lr) < 0)
+			return -1;
+		if (!(o->train.lr > 0)) {
+			fprintf(stderr, "cnnf: --lr: '%s' is not a positive number\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_MOMENTUM:
+		if (parse_double(d->name, arg, &o->train.momentum) < 0)
+			return -1;
+		if (!(o->train.momentum >= 0 && o->train.momentum < 1)) {
+			fprintf(stderr, "cnnf: --momentum: '%s' is not in 0 <= M < 1\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_DECAY:
+		if (parse_double(d->name, arg, &o->train.weight_decay) < 0)
+			return -1;
+		if (!(o->train.weight_decay >= 0)) {
+			fprintf(stderr, "cnnf: --weight-decay: '%s' is negative\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_VALSPLIT:
+		if (parse_double(d->name, arg, &o->train.val_split) < 0)
+			return -1;
+		if (!(o->train.val_split >= 0 && o->train.val_split < 1)) {
+			fprintf(stderr, "cnnf: --val-split: '%s' is not in 0 <= F < 1\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_SEED:
+		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->train.seed = (uint64_t)ll;
+		return 0;
+	case O_BALANCE:
+		o->train.balance = 1;
+		return 0;
+	case O_IGNORE:
+		return parse_int(d->name, arg, 0, 65535, &o->train.ignore);
+	case O_CHECKPOINT:
+		o->train.checkpoint = arg;
+		return 0;
 	case O_MAXACT:
 		if (parse_long(d->name, arg, 1, LLONG_MAX, &ll) < 0)
 			return -1;
@@ -495,6 +591,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
 			return -1;
 		o->max_pixels = (unsigned long long)ll;
+		o->train.max_pixels = o->max_pixels;
 		return 0;
 	}
 	return -1;
@@ -893,6 +990,75 @@ out:
 	return status;
 }
 
+/* One line per epoch on stdout; the progress bar on a terminal goes to stderr. */
+typedef struct train_ui {
+	int bar;      /* show the progress bar */
+	int last;     /* percent shown last */
+	int failed;   /* stdout failed */
+} train_ui;
+
+static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+{
+	train_ui *ui = ctx;
+	if (ui->bar) {
+		fputs("\r\033[K", stderr);
+		ui->last = -1;
+	}
+	printf("epoch %d/%d  loss %.4f  train %.2f%%", e->epoch, e->epochs, e->loss,
+	       100 * e->train_acc);
+	if (e->val_pixels)
+		printf("  val %.2f%%  mIoU %.4f", 100 * e->val_acc, e->val_miou);
+	else
+		printf("  val -  mIoU -");
+	printf("  %.1f s%s\n", e->seconds, e->best ? "  *" : "");
+	if (fflush(stdout) != 0)
+		ui->failed = 1;
+}
+
+static void train_progress(void *ctx, size_t done, size_t total)
+{
+	train_ui *ui = ctx;
+	int pct = (int)(100.0 * done / (total ? total : 1));
+	if (!ui->bar || pct == ui->last)
+		return;
+	ui->last = pct;
+	int filled = pct * 30 / 100;
+	fprintf(stderr, "\r[%.*s%*s] %3d%%", filled, "==============================", 30 - filled,
+		"", pct);
+}
+
+static int run_train(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return usage_error("%s: --model ARCH is required%s", cmd->name, "");
+	if (!o->output)
+		return usage_error("%s: --output OUT is required%s", cmd->name, "");
+	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
+	if (!m) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1};
+	o->train.epoch_cb = train_epoch;
+	o->train.progress_cb = train_progress;
+	o->train.cb_ctx = &ui;
+	int status = EXIT_FAIL;
+	if (cnnf_train_run(m, ops[0], &o->train) < 0 || cnnf_model_save(m, o->output) < 0) {
+		if (ui.bar)
+			fputs("\r\033[K", stderr);
+		print_error();
+		goto out;
+	}
+	if (ui.failed || ferror(stdout)) {
+		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	cnnf_model_free(m);
+	return status;
+}
+
 static const command *find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -941,6 +1107,7 @@ int main(int argc, char **argv)
 	cnnf_filter_opts_init(&o.f);
 	cnnf_segment_opts_init(&o.seg);
 	cnnf_model_limits_init(&o.limits);
+	cnnf_train_opts_init(&o.train);
 	cnnf_io_write_opts_init(&o.w);
 	int help = 0;
 	opterr = 0;
@@ -980,6 +1147,10 @@ int main(int argc, char **argv)
 					   "'cnnf %s --help'",
 					   cmd->name, cmd->name);
 		o.nops = nops;
+	} else if (cmd->operands == 3) {
+		if (nops != 1)
+			return usage_error("%s: needs one LIST file; see 'cnnf %s --help'", cmd->name,
+					   cmd->name);
 	} else if (nops != cmd->operands) {
 		if (cmd->operands == 2)
 			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
