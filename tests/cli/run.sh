@@ -15,7 +15,7 @@ run --help
 expect_status "help" 0
 help=$out
 expect_eq "help lists box" "$(printf '%s\n' "$help" | grep -c '^  box  *box blur')" 1
-for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment info; do
+for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment train info; do
 	printf '%s\n' "$help" | grep -q "^  $c  *[a-z(]" && ok || bad "help does not list $c"
 	run "$c" --help
 	expect_status "$c --help" 0
@@ -303,6 +303,36 @@ run segment --model "$S/models/coins.cnnf" --quiet "$S/coins.png" "$T/coins-labe
 expect_status "coins segment" 0
 run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
+
+# ---- train ----
+D="$(pwd)/tests/data/train"
+run train -m "$D/squares-arch.cnnf" -o "$T/sq.cnnf" --epochs 20 --lr 0.05 --quiet "$D/squares.list"
+expect_status "train" 0
+expect_eq "train prints one line per epoch" "$(printf '%s\n' "$out" | grep -c '^epoch [0-9]*/20  loss ')" 20
+case "$(printf '%s\n' "$out" | tail -n 1)" in *"train 100.00%"*) ok ;; *) bad "squares not learned to 100%: $(printf '%s\n' "$out" | tail -n 1)" ;; esac
+run info "$T/sq.cnnf"
+expect_status "trained model loads" 0
+run train -m "$D/squares-arch.cnnf" -o "$T/sq2.cnnf" --epochs 20 --lr 0.05 --threads 1 --quiet "$D/squares.list"
+expect_same "same seed, other thread count: same bytes" "$T/sq.cnnf" "$T/sq2.cnnf"
+run train -m "$D/squares-arch.cnnf" -o "$T/sq3.cnnf" --epochs 20 --lr 0.05 --seed 7 --quiet "$D/squares.list"
+cmp -s "$T/sq.cnnf" "$T/sq3.cnnf" && bad "another seed gave the same model" || ok
+run segment -m "$T/sq.cnnf" "$D/squares.png" "$T/sq-labels.png"
+expect_status "a trained model segments" 0
+run train -o "$T/x.cnnf" "$D/squares.list"
+expect_error "train without model" 2 "model"
+run train -m "$D/squares-arch.cnnf" "$D/squares.list"
+expect_error "train without output" 2 "output"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --lr 0 "$D/squares.list"
+expect_error "zero learning rate" 2 "lr"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --val-split 1 "$D/squares.list"
+expect_error "val-split 1" 2 "val-split"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" "$D/bad-size.list"
+expect_error "label map of another size" 1 "bad-size.list"
+expect_absent "failed training writes nothing" "$T/x.cnnf"
+echo "keep me" >"$T/keep.cnnf"
+run train -m "$D/squares-arch.cnnf" -o "$T/keep.cnnf" "$D/bad-label.list"
+expect_error "label out of range" 1 "bad-label.list"
+expect_eq "failed training leaves the old output" "$(cat "$T/keep.cnnf")" "keep me"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ] && rm -rf "$T"
