@@ -14,14 +14,24 @@
 #include "rng.h"
 #include "tensor.h"
 
-/* At most this many gradient buffers, and at most this many floats in them all. */
-#define MAX_GROUPS       32
+/*
+ * Samples per group. A group is the unit of work: its samples go through the
+ * engine side by side, their columns interleaved as cnnf_net_forward_group()
+ * does (wide rows keep the engine's vector loops busy where one patch's rows
+ * are short), and their parameter gradients are summed into the group's own
+ * buffer. Groups depend on the batch size (and, for huge models, the
+ * parameter count) only.
+ */
+#define GROUP 8
+
+/* At most this many floats in all the gradient buffers together (wider groups beyond). */
 #define MAX_GROUP_FLOATS ((size_t)1 << 25)
 
 struct cnnf_backprop {
 	cnnf_model *m;
 	int batch, threads;
 	int nl;        /* layers run: all but a final softmax */
+	int has_bn;    /* a batchnorm layer needs the whole batch between layers */
 	int *in, *out; /* [nl]: slot of each layer's input and output */
 	int nslots;
 	size_t *size;                /* [nslots]: floats of one sample in the slot */
@@ -119,10 +129,11 @@ static void group_range(const cnnf_backprop *b, int g, int *s0, int *s1)
 	*s1 = (int)((long long)(g + 1) * b->n / b->groups);
 }
 
-/* Number of gradient buffers for a batch of n: depends on n and the model only. */
+/* Number of groups for a batch of n: depends on n and the model only. */
 static int groups_for(const cnnf_backprop *b, int n)
 {
-	return n < b->max_groups ? n : b->max_groups;
+	int g = (n + GROUP - 1) / GROUP;
+	return g < b->max_groups ? g : b->max_groups;
 }
 
 cnnf_backprop *cnnf_backprop_new(cnnf_model *m, int batch, int threads)
@@ -179,6 +190,7 @@ cnnf_backprop *cnnf_backprop_new(cnnf_model *m, int batch, int threads)
 			if (w > b->work_size)
 				b->work_size = w;
 		} else if (l->type == CNNF_LAYER_BATCHNORM) {
+			b->has_bn = 1;
 			if (!(b->xhat[i] = alloc((size_t)batch, in_size * sizeof(float))) ||
 			    !(b->istd[i] = alloc((size_t)l->in_c, sizeof(double))))
 				goto oom;
@@ -193,7 +205,7 @@ cnnf_backprop *cnnf_backprop_new(cnnf_model *m, int batch, int threads)
 			goto oom;
 	b->input = b->act[0];
 	size_t np = m->nparams ? m->nparams : 1;
-	b->max_groups = batch < MAX_GROUPS ? batch : MAX_GROUPS;
+	b->max_groups = (batch + GROUP - 1) / GROUP;
 	while (b->max_groups > 1 && (size_t)b->max_groups * np > MAX_GROUP_FLOATS)
 		b->max_groups--;
 	if (!(b->gbuf = alloc((size_t)b->max_groups, np * sizeof(float))) ||
@@ -211,61 +223,139 @@ fail:
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-static cnnf_tensor view(const cnnf_layer *l, float *data)
+/* Sample s's activations of layer i's input and output. */
+static float *input_of(const cnnf_backprop *b, int i, int s)
 {
-	return (cnnf_tensor){l->in_c, l->in_h, l->in_w, data};
+	return b->act[b->in[i]] + s * b->size[b->in[i]];
 }
 
-/* Layer i on sample s. Returns 0 or -1. */
-static int forward_layer(cnnf_backprop *b, int i, int s)
+static float *output_of(const cnnf_backprop *b, int i, int s)
 {
-	cnnf_layer *l = &b->m->layers[i];
-	float *x = b->act[b->in[i]] + s * b->size[b->in[i]];
-	float *y = b->act[b->out[i]] + s * b->size[b->out[i]];
-	size_t n = b->size[b->out[i]];
-	cnnf_tensor in = view(l, x), *t = NULL;
-	switch (l->type) {
-	case CNNF_LAYER_CONV:
-	case CNNF_LAYER_FC: {
+	return b->act[b->out[i]] + s * b->size[b->out[i]];
+}
+
+/*
+ * The interleaved activations of a group that the last engine layer made:
+ * the next engine layer takes them as they are instead of interleaving its
+ * input again. slot is -1 when there are none (or they are out of date).
+ */
+typedef struct side {
+	cnnf_tensor *t;
+	int slot;
+} side;
+
+static void side_drop(side *c)
+{
+	cnnf_tensor_free(c->t);
+	c->t = NULL;
+	c->slot = -1;
+}
+
+/*
+ * A conv, fc or pooling layer on samples s0..s0+g-1 at once, on the engine:
+ * their columns interleaved (column x of sample n at x * g + n), so that a
+ * tap j columns away is j * g away and each sample's zero padding lies
+ * outside the whole row. Every sample's output is what it would be alone.
+ * The outputs go to the samples' own buffers, for the backward pass.
+ */
+static int engine_layer(cnnf_backprop *b, int i, int s0, int g, side *c)
+{
+	const cnnf_layer *l = &b->m->layers[i];
+	size_t isize = b->size[b->in[i]], osize = b->size[b->out[i]];
+	cnnf_tensor *in = NULL, *t = NULL;
+	cnnf_tensor view = {l->in_c, l->in_h, l->in_w, input_of(b, i, s0)};
+	const cnnf_tensor *x = &view;
+	if (g > 1 && c->slot == b->in[i]) {
+		x = c->t;
+	} else if (g > 1) {
+		if (!(in = cnnf_tensor_new_uninit(l->in_c, l->in_h, l->in_w * g)))
+			return -1;
+		for (int n = 0; n < g; n++) {
+			const float *src = input_of(b, i, s0 + n);
+			for (size_t q = 0; q < isize; q++)
+				in->data[q * g + n] = src[q];
+		}
+		x = in;
+	}
+	int rc;
+	const char *name = cnnf_model_layer_name(l->type);
+	if (l->type == CNNF_LAYER_CONV || l->type == CNNF_LAYER_FC) {
 		int fc = l->type == CNNF_LAYER_FC;
 		int pad = fc ? 0 : l->pad, st = fc ? 1 : l->stride, d = fc ? 1 : l->dilation;
-		cnnf_conv_geom g = {pad, pad, pad, pad, st, st, d, d, CNNF_BORDER_ZERO};
+		cnnf_conv_geom geo = {pad, pad, pad * g, pad * g,         st,
+		                      st,  d,   d * g,   CNNF_BORDER_ZERO};
 		/* As cnnf_net_forward() runs it: float accumulation, the same bits. */
 		cnnf_conv_out post = {.relu = b->fused[i], .fast = 1};
-		if (cnnf_conv_apply(&in, b->kernels[i], &g, &post, 1,
-		                    cnnf_model_layer_name(l->type), &t) < 0)
-			return -1;
-		break;
+		rc = cnnf_conv_apply(x, b->kernels[i], &geo, &post, 1, name, &t);
+	} else {
+		rc = cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX : CNNF_POOL_AVG,
+		                   l->kh, l->kw, l->stride, l->stride, 1, 1, g, 1, name, &t);
 	}
+	cnnf_tensor_free(in);
+	side_drop(c);
+	if (rc < 0)
+		return -1;
+	for (int n = 0; n < g; n++) {
+		float *dst = output_of(b, i, s0 + n);
+		for (size_t q = 0; q < osize; q++)
+			dst[q] = t->data[q * g + n];
+	}
+	if (g > 1) {
+		c->t = t;
+		c->slot = b->out[i];
+	} else {
+		cnnf_tensor_free(t);
+	}
+	return 0;
+}
+
+/* Layer i on samples s0..s1-1. Returns 0 or -1. */
+static int forward_layer(cnnf_backprop *b, int i, int s0, int s1, side *c)
+{
+	cnnf_layer *l = &b->m->layers[i];
+	size_t n = b->size[b->out[i]];
+	switch (l->type) {
+	case CNNF_LAYER_CONV:
+		/* Side by side needs stride 1: a strided layer takes its samples one at a time. */
+		if (l->stride != 1) {
+			for (int s = s0; s < s1; s++)
+				if (engine_layer(b, i, s, 1, c) < 0)
+					return -1;
+			return 0;
+		}
+		return engine_layer(b, i, s0, s1 - s0, c);
+	case CNNF_LAYER_FC:
 	case CNNF_LAYER_MAXPOOL:
 	case CNNF_LAYER_AVGPOOL:
-		if (cnnf_pool_apply(
-		        &in, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX : CNNF_POOL_AVG, l->kh,
-		        l->kw, l->stride, l->stride, cnnf_model_layer_name(l->type), &t) < 0)
-			return -1;
-		break;
+		return engine_layer(b, i, s0, s1 - s0, c);
 	case CNNF_LAYER_RELU:
 		/* Right after a conv or fc the engine has applied it already. */
-		if (!(i > 0 && b->fused[i - 1]))
+		if (i > 0 && b->fused[i - 1])
+			return 0;
+		side_drop(c);
+		for (int s = s0; s < s1; s++) {
+			float *y = output_of(b, i, s);
 			for (size_t j = 0; j < n; j++)
 				if (!(y[j] > 0))
 					y[j] = 0;
+		}
 		return 0;
 	case CNNF_LAYER_DROPOUT:
-		if (l->p > 0) {
+		if (!(l->p > 0))
+			return 0;
+		side_drop(c);
+		for (int s = s0; s < s1; s++) {
 			cnnf_rng r;
 			float *mask = b->mask[i] + s * n;
 			cnnf_rng_derive(&r, b->pass->seed, b->pass->key, (uint64_t)i, (uint64_t)s);
 			cnnf_grad_dropout_mask(l->p, &r, mask, n);
-			cnnf_grad_scale(mask, y, n);
+			cnnf_grad_scale(mask, output_of(b, i, s), n);
 		}
 		return 0;
 	case CNNF_LAYER_BATCHNORM: /* over the whole batch, in forward_bn() */
 	case CNNF_LAYER_SOFTMAX:   /* left out of training */
 		return 0;
 	}
-	memcpy(y, t->data, n * sizeof(float));
-	cnnf_tensor_free(t);
 	return 0;
 }
 
@@ -283,20 +373,29 @@ static void loss_of(cnnf_backprop *b, int s)
 	    cnnf_grad_softmax_xent(z, k, label, 1.0 / b->n, b->grad[slot] + s * b->size[slot]);
 }
 
+/* Group g's samples through the layers [first, last), then, after the last layer, the loss. */
+static int forward_group(cnnf_backprop *b, int g)
+{
+	int s0, s1;
+	group_range(b, g, &s0, &s1);
+	side c = {NULL, -1};
+	for (int i = b->first; i < b->last; i++)
+		if (forward_layer(b, i, s0, s1, &c) < 0) {
+			side_drop(&c);
+			return -1;
+		}
+	side_drop(&c);
+	if (b->last == b->nl)
+		for (int s = s0; s < s1; s++)
+			loss_of(b, s);
+	return 0;
+}
+
 static int forward_groups(void *ctx, size_t g0, size_t g1)
 {
-	cnnf_backprop *b = ctx;
-	for (size_t g = g0; g < g1; g++) {
-		int s0, s1;
-		group_range(b, (int)g, &s0, &s1);
-		for (int s = s0; s < s1; s++) {
-			for (int i = b->first; i < b->last; i++)
-				if (forward_layer(b, i, s) < 0)
-					return -1;
-			if (b->last == b->nl)
-				loss_of(b, s);
-		}
-	}
+	for (size_t g = g0; g < g1; g++)
+		if (forward_group(ctx, (int)g) < 0)
+			return -1;
 	return 0;
 }
 
@@ -349,17 +448,35 @@ static void backward_layer(cnnf_backprop *b, int i, int s, float *gw, float *wor
 	}
 }
 
+/* Group g's samples back through the layers [first, last), into the group's buffer. */
+static void backward_group(cnnf_backprop *b, int g)
+{
+	int s0, s1;
+	group_range(b, g, &s0, &s1);
+	float *gw = b->gbuf + (size_t)g * b->m->nparams, *work = b->work + (size_t)g * b->work_size;
+	for (int s = s0; s < s1; s++)
+		for (int i = b->last - 1; i >= b->first; i--)
+			backward_layer(b, i, s, gw, work);
+}
+
 static int backward_groups(void *ctx, size_t g0, size_t g1)
 {
+	for (size_t g = g0; g < g1; g++)
+		backward_group(ctx, (int)g);
+	return 0;
+}
+
+/* Without batchnorm, a group goes forward and straight back while its activations are warm. */
+static int whole_groups(void *ctx, size_t g0, size_t g1)
+{
 	cnnf_backprop *b = ctx;
-	size_t np = b->m->nparams;
 	for (size_t g = g0; g < g1; g++) {
-		int s0, s1;
-		group_range(b, (int)g, &s0, &s1);
-		float *gw = b->gbuf + g * np, *work = b->work + g * b->work_size;
-		for (int s = s0; s < s1; s++)
-			for (int i = b->last - 1; i >= b->first; i--)
-				backward_layer(b, i, s, gw, work);
+		if (forward_group(b, (int)g) < 0)
+			return -1;
+		if (b->pass->grad) {
+			memset(b->gbuf + g * b->m->nparams, 0, b->m->nparams * sizeof(float));
+			backward_group(b, (int)g);
+		}
 	}
 	return 0;
 }
@@ -399,18 +516,16 @@ static int stretch_end(const cnnf_backprop *b, int i)
 	return i;
 }
 
-int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
+/* With batchnorm: stretches of per-group layers, split by the batchnorm layers, there and back. */
+static int run_stretches(cnnf_backprop *b)
 {
 	const cnnf_model *m = b->m;
-	b->pass = p;
-	b->n = p->n;
-	b->groups = groups_for(b, p->n);
-	/* Forward: stretches of per-sample layers, split by batchnorm layers. */
+	size_t groups = (size_t)b->groups;
 	for (int i = 0;;) {
 		b->first = i;
 		b->last = stretch_end(b, i);
 		if ((b->last > i || b->last == b->nl) &&
-		    cnnf_parallel_for((size_t)b->groups, b->threads, forward_groups, b) < 0)
+		    cnnf_parallel_for(groups, b->threads, forward_groups, b) < 0)
 			return -1;
 		if (b->last == b->nl)
 			break;
@@ -421,24 +536,16 @@ int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
 		/* After a final batchnorm the next round runs no layers, only the loss. */
 		i = b->last + 1;
 	}
-	p->loss = 0;
-	p->correct = 0;
-	for (int s = 0; s < p->n; s++) {
-		p->loss += b->loss[s];
-		p->correct += b->correct[s];
-	}
-	if (!p->grad)
+	if (!b->pass->grad)
 		return 0;
-	/* Backward: the same stretches from the end. */
-	memset(b->gbuf, 0, (size_t)b->groups * m->nparams * sizeof(float));
+	memset(b->gbuf, 0, groups * m->nparams * sizeof(float));
 	for (int end = b->nl; end > 0;) {
 		int i = end;
 		while (i > 0 && m->layers[i - 1].type != CNNF_LAYER_BATCHNORM)
 			i--;
 		b->first = i;
 		b->last = end;
-		if (end > i &&
-		    cnnf_parallel_for((size_t)b->groups, b->threads, backward_groups, b) < 0)
+		if (end > i && cnnf_parallel_for(groups, b->threads, backward_groups, b) < 0)
 			return -1;
 		if (i == 0)
 			break;
@@ -448,7 +555,31 @@ int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
 			return -1;
 		end = i - 1;
 	}
-	if (m->nparams && cnnf_parallel_for(m->nparams, b->threads, reduce, b) < 0)
+	return 0;
+}
+
+int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
+{
+	const cnnf_model *m = b->m;
+	b->pass = p;
+	b->n = p->n;
+	b->groups = groups_for(b, p->n);
+	if (b->has_bn) {
+		if (run_stretches(b) < 0)
+			return -1;
+	} else {
+		b->first = 0;
+		b->last = b->nl;
+		if (cnnf_parallel_for((size_t)b->groups, b->threads, whole_groups, b) < 0)
+			return -1;
+	}
+	p->loss = 0;
+	p->correct = 0;
+	for (int s = 0; s < p->n; s++) {
+		p->loss += b->loss[s];
+		p->correct += b->correct[s];
+	}
+	if (p->grad && m->nparams && cnnf_parallel_for(m->nparams, b->threads, reduce, b) < 0)
 		return -1;
 	return 0;
 }

@@ -227,7 +227,8 @@ double cnnf_grad_softmax_xent(const float *z, int k, int y, double scale, float 
 	return lse - z[y];
 }
 
-CNNF_CLONES void cnnf_grad_relu(const float *y, const float *dy, float *dx, size_t n)
+/* CNNF_CLONES only on static functions: Clang's clones of external ones do not link. */
+CNNF_CLONES static void relu_mask(const float *y, const float *dy, float *dx, size_t n)
 {
 	size_t i = 0;
 	for (; i + 16 <= n; i += 16) {
@@ -240,6 +241,11 @@ CNNF_CLONES void cnnf_grad_relu(const float *y, const float *dy, float *dx, size
 	}
 	for (; i < n; i++)
 		dx[i] = y[i] > 0 ? dy[i] : 0.0f;
+}
+
+void cnnf_grad_relu(const float *y, const float *dy, float *dx, size_t n)
+{
+	relu_mask(y, dy, dx, n);
 }
 
 void cnnf_grad_maxpool(const cnnf_layer *l, const float *x, const float *dy, float *dx)
@@ -295,7 +301,7 @@ void cnnf_grad_dropout_mask(double p, cnnf_rng *r, float *mask, size_t n)
 		mask[i] = cnnf_rng_uniform(r) < p ? 0.0f : keep;
 }
 
-CNNF_CLONES void cnnf_grad_scale(const float *mask, float *v, size_t n)
+CNNF_CLONES static void scale(const float *mask, float *v, size_t n)
 {
 	size_t i = 0;
 	for (; i + 16 <= n; i += 16) {
@@ -307,6 +313,11 @@ CNNF_CLONES void cnnf_grad_scale(const float *mask, float *v, size_t n)
 	}
 	for (; i < n; i++)
 		v[i] *= mask[i];
+}
+
+void cnnf_grad_scale(const float *mask, float *v, size_t n)
+{
+	scale(mask, v, n);
 }
 
 void cnnf_grad_batchnorm_forward(cnnf_layer *l, int n, int c0, int c1, const float *x, float *y,

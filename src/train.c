@@ -156,36 +156,57 @@ static unsigned char *param_kinds(const cnnf_model *m)
 
 /* ---- validation ------------------------------------------------------------------------- */
 
+/*
+ * Validation pixels one inference call takes side by side (columns
+ * interleaved, as cnnf segment runs patches): each result is the pixel's own.
+ */
+#define VAL_GROUP 128
+
 typedef struct val_job {
 	const cnnf_net *net;
 	const cnnf_train_set *set;
 	cnnf_border border;
+	int group;      /* VAL_GROUP, or 1 when the model cannot run grouped */
 	uint16_t *pred; /* [set->nval] */
 } val_job;
 
+/* Groups begin..end-1 of the validation pixels. */
 static int classify(void *ctx, size_t begin, size_t end)
 {
 	const val_job *j = ctx;
 	const cnnf_model *m = j->net->model;
-	cnnf_tensor *patch = cnnf_tensor_new(m->channels, m->height, m->width);
-	if (!patch)
-		return -1;
-	for (size_t i = begin; i < end; i++) {
-		cnnf_tensor *out;
-		cnnf_train_set_patch(j->set, m, j->border, &j->set->val[i], patch->data);
-		if (cnnf_net_forward(j->net, patch, &out) < 0) {
-			cnnf_tensor_free(patch);
-			return -1;
+	size_t insize = (size_t)m->channels * m->height * m->width, nval = j->set->nval;
+	float *patch = malloc(insize * sizeof *patch);
+	cnnf_tensor *batch = cnnf_tensor_new(m->channels, m->height, m->width * j->group);
+	int rc = -1;
+	if (!patch || !batch)
+		goto out;
+	for (size_t g = begin; g < end; g++) {
+		size_t first = g * (size_t)j->group;
+		int n = nval - first < (size_t)j->group ? (int)(nval - first) : j->group;
+		/* Column x of patch b at x * n + b. */
+		for (int b = 0; b < n; b++) {
+			cnnf_train_set_patch(j->set, m, j->border, &j->set->val[first + b], patch);
+			for (size_t q = 0; q < insize; q++)
+				batch->data[q * n + b] = patch[q];
 		}
-		int best = 0;
-		for (int c = 1; c < m->classes; c++)
-			if (out->data[c] > out->data[best])
-				best = c;
-		j->pred[i] = (uint16_t)best;
+		cnnf_tensor view = {m->channels, m->height, m->width * n, batch->data}, *out;
+		if (cnnf_net_forward_group(j->net, &view, n, &out) < 0)
+			goto out;
+		for (int b = 0; b < n; b++) {
+			int best = 0;
+			for (int c = 1; c < m->classes; c++)
+				if (out->data[(size_t)c * n + b] > out->data[(size_t)best * n + b])
+					best = c;
+			j->pred[first + b] = (uint16_t)best;
+		}
 		cnnf_tensor_free(out);
 	}
-	cnnf_tensor_free(patch);
-	return 0;
+	rc = 0;
+out:
+	free(patch);
+	cnnf_tensor_free(batch);
+	return rc;
 }
 
 /* Accuracy and mean IoU of the model on the validation pixels, in inference mode. */
@@ -204,8 +225,9 @@ static int validate(const cnnf_model *m, const cnnf_train_set *set, const cnnf_t
 		cnnf_error("out of memory");
 		goto out;
 	}
-	val_job j = {net, set, o->border, pred};
-	if (cnnf_parallel_for(set->nval, o->threads, classify, &j) < 0)
+	val_job j = {net, set, o->border, cnnf_net_groupable(m) ? VAL_GROUP : 1, pred};
+	size_t groups = (set->nval + (size_t)j.group - 1) / (size_t)j.group;
+	if (cnnf_parallel_for(groups, o->threads, classify, &j) < 0)
 		goto out;
 	size_t right = 0;
 	for (size_t i = 0; i < set->nval; i++) {

@@ -7,6 +7,7 @@
 #include "grad.h"
 #include "kernel.h"
 #include "model.h"
+#include "net.h"
 #include "pool.h"
 #include "rng.h"
 #include "testutil.h"
@@ -606,6 +607,53 @@ START_TEST(test_threads_same_bits)
 }
 END_TEST
 
+/*
+ * Training runs patches side by side through the engine; each one's scores
+ * are exactly those of cnnf_net_forward() on that patch alone, so the loss
+ * is the same to the bit.
+ */
+START_TEST(test_forward_matches_inference)
+{
+	cnnf_model *m = model_from("cnnf-model 1\ninput channels=3 height=11 width=10\n"
+	                           "conv out=5 kernel=3 pad=2 dilation=2\nrelu\n"
+	                           "maxpool kernel=2\n"
+	                           "conv out=4 kernel=2x3 stride=2 pad=1\nrelu\n"
+	                           "avgpool kernel=2 stride=1\n"
+	                           "fc out=3\nweights init\n");
+	fill(m->params, m->nparams, -0.5, 0.5, 40);
+	enum { B = 21 };
+	size_t nin = 3 * 11 * 10;
+	cnnf_backprop *b = cnnf_backprop_new(m, B, 2);
+	float *in = cnnf_backprop_input(b);
+	fill(in, B * nin, -1, 1, 41);
+	int labels[B];
+	for (int i = 0; i < B; i++)
+		labels[i] = i % 3;
+	cnnf_backprop_pass p = {.n = B, .labels = labels, .seed = 1, .key = 1};
+	ck_assert_int_eq(cnnf_backprop_run(b, &p), 0);
+	cnnf_net *net = cnnf_net_new(m);
+	double loss = 0;
+	int correct = 0;
+	for (int s = 0; s < B; s++) {
+		cnnf_tensor t = {3, 11, 10, in + s * nin}, *out;
+		ck_assert_int_eq(cnnf_net_forward(net, &t, &out), 0);
+		float dz[3];
+		loss += cnnf_grad_softmax_xent(out->data, 3, labels[s], 1, dz);
+		int best = 0;
+		for (int c = 1; c < 3; c++)
+			if (out->data[c] > out->data[best])
+				best = c;
+		correct += best == labels[s];
+		cnnf_tensor_free(out);
+	}
+	ck_assert_double_eq(p.loss, loss);
+	ck_assert_int_eq(p.correct, correct);
+	cnnf_net_free(net);
+	cnnf_backprop_free(b);
+	cnnf_model_free(m);
+}
+END_TEST
+
 static Suite *grad_suite(void)
 {
 	Suite *s = suite_create("grad");
@@ -622,6 +670,7 @@ static Suite *grad_suite(void)
 	tcase_add_test(tc, test_softmax_xent);
 	tcase_add_test(tc, test_whole_network);
 	tcase_add_test(tc, test_threads_same_bits);
+	tcase_add_test(tc, test_forward_matches_inference);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""compare_train_torch.py: trains the sample architecture in PyTorch the way `cnnf train` does,
+and reports time and accuracy, so that the two can be quoted side by side (run from the top
+of the tree; Debian: python3-torch python3-numpy python3-pil).
+
+The task is that of samples/models: label every pixel of samples/coins.png background (0)
+or coin (1) from its 18x18 patch, against samples/models/coins-truth.png. As
+`cnnf train --val-split 0.4`, the columns x < ceil(0.6 * W) train and the others are held
+back; the architecture, mean and std come from tests/data/train/coins-arch.cnnf:
+
+    conv 16 3x3, relu, maxpool 2, conv 32 3x3, relu, maxpool 2, fc 2   (5,378 parameters)
+
+What is the same as cnnf train:
+- patches: top-left corner at (y - 9, x - 9), the raw image reflected outside
+  (dcb|abcd|cba), raw / 255, then (v - mean) / std;
+- an epoch visits every training pixel once in a random order, in steps of --batch;
+- the mean softmax cross-entropy; torch.optim.SGD with --lr and --momentum, the weight
+  decay on conv and fc weights only (not biases);
+- initialisation: kaiming (He) normal for the layers followed by relu, Xavier normal for
+  the last, biases 0;
+- after every epoch, every held-back pixel is classified in evaluation mode.
+Random streams differ, so the two do not give the same numbers, only comparable ones.
+
+    /usr/bin/python3 tools/compare_train_torch.py [--epochs 5] [--batch 64] [--lr 0.01]
+        [--momentum 0.9] [--weight-decay 5e-4] [--seed 1] [--threads 2]
+        [--evaluate MODEL.cnnf ...]
+
+--evaluate classifies the held-back pixels with the float32 weights of cnnf model files
+of this architecture (e.g. what cnnf train wrote), with the same code, and prints their
+accuracy, so that both trainers are measured by one yardstick.
+"""
+import argparse
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+ARCH = "tests/data/train/coins-arch.cnnf"
+IMAGE = "samples/coins.png"
+TRUTH = "samples/models/coins-truth.png"
+PATCH = 18
+
+
+def arch_mean_std(path):
+    """mean and std of the input line of a cnnf model file."""
+    with open(path, "rb") as f:
+        for line in f:
+            words = line.decode("ascii", "replace").split("#")[0].split()
+            if words and words[0] == "input":
+                kv = dict(w.split("=", 1) for w in words[1:])
+                return float(kv.get("mean", "0")), float(kv.get("std", "1"))
+    raise SystemExit("compare_train_torch: %s: no input line" % path)
+
+
+def make_net():
+    # 1x18x18 -> 16x16x16 -> 16x8x8 -> 32x6x6 -> 32x3x3 -> 2 (scores; the softmax is in the loss)
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 3 * 3, 2))
+
+
+def init_like_cnnf(net):
+    """He normal before a relu, Xavier normal otherwise; biases 0 (train.h)."""
+    layers = list(net)
+    for i, m in enumerate(layers):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nxt = next((l for l in layers[i + 1:] if not isinstance(l, (nn.Flatten, nn.Dropout))), None)
+            if isinstance(nxt, nn.ReLU):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.xavier_normal_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def padded(img, mean, std):
+    top = PATCH // 2
+    raw = np.pad(img.astype(np.float64), ((top, PATCH - 1 - top), (top, PATCH - 1 - top)), "reflect")
+    return torch.from_numpy(((raw / 255.0 - mean) / std).astype(np.float32))
+
+
+def patches(P, ys, xs):
+    d = torch.arange(PATCH)
+    return P[(ys[:, None, None] + d[None, :, None]), (xs[:, None, None] + d[None, None, :])][:, None]
+
+
+def evaluate(net, P, ys, xs, truth):
+    """Accuracy and mean IoU of net on the pixels (ys, xs), in evaluation mode."""
+    net.eval()
+    pred = []
+    with torch.no_grad():
+        for i in range(0, len(ys), 4096):
+            pred.append(net(patches(P, ys[i:i + 4096], xs[i:i + 4096])).argmax(1))
+    net.train()
+    pred = torch.cat(pred)
+    acc = (pred == truth).double().mean().item()
+    ious = []
+    for c in range(2):
+        tp = ((pred == c) & (truth == c)).sum().item()
+        u = ((pred == c) | (truth == c)).sum().item()
+        if u:
+            ious.append(tp / u)
+    return acc, sum(ious) / len(ious)
+
+
+def load_cnnf(path, net):
+    """The float32 weights of a cnnf model file of this architecture into net."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, count = 0, None
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        words = data[pos:end].split(b"#")[0].split()
+        pos = end + 1
+        if words[:2] == [b"weights", b"float32"]:
+            count = int(words[2])
+            break
+    if count is None:
+        raise SystemExit("compare_train_torch: %s: no 'weights float32' line" % path)
+    values = struct.unpack("<%df" % count, data[pos:pos + 4 * count])
+    params = [p for p in net.parameters()]
+    if sum(p.numel() for p in params) != count:
+        raise SystemExit("compare_train_torch: %s: %d values, the architecture has %d"
+                         % (path, count, sum(p.numel() for p in params)))
+    at = 0
+    with torch.no_grad():
+        for p in params:
+            n = p.numel()
+            p.copy_(torch.tensor(values[at:at + n]).reshape(p.shape))
+            at += n
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--val-split", type=float, default=0.4)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--evaluate", nargs="*", default=[], metavar="MODEL.cnnf")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+
+    mean, std = arch_mean_std(ARCH)
+    img = np.asarray(Image.open(IMAGE).convert("L"))
+    truth = torch.from_numpy(np.asarray(Image.open(TRUTH)).astype(np.int64))
+    h, w = img.shape
+    P = padded(img, mean, std)
+    split = math.ceil((1.0 - a.val_split) * w)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    train = xx < split
+    ty, tx = yy[train], xx[train]
+    vy, vx = yy[~train], xx[~train]
+    tt, vt = truth[ty, tx], truth[vy, vx]
+    n = len(ty)
+
+    for path in a.evaluate:
+        net = make_net()
+        load_cnnf(path, net)
+        acc, miou = evaluate(net, P, vy, vx, vt)
+        print("%s: held-back accuracy %.2f%% (%d pixels), mean IoU %.4f"
+              % (path, 100 * acc, len(vy), miou))
+    if a.evaluate:
+        return
+
+    net = make_net()
+    init_like_cnnf(net)
+    decay = [p for name, p in net.named_parameters() if name.endswith("weight")]
+    plain = [p for name, p in net.named_parameters() if not name.endswith("weight")]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.weight_decay},
+                           {"params": plain, "weight_decay": 0.0}],
+                          lr=a.lr, momentum=a.momentum)
+    lossf = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(a.seed)
+    print("PyTorch %s, %d threads: %d training patches an epoch (columns x < %d), %d held back, "
+          "batch %d, lr %g, momentum %g, weight decay %g"
+          % (torch.__version__, a.threads, n, split, len(vy), a.batch, a.lr, a.momentum,
+             a.weight_decay))
+    train_time = val_time = 0.0
+    for epoch in range(1, a.epochs + 1):
+        t0 = time.time()
+        order = torch.randperm(n, generator=gen)
+        loss_sum = 0.0
+        right = 0
+        for i in range(0, n, a.batch):
+            idx = order[i:i + a.batch]
+            x = patches(P, ty[idx], tx[idx])
+            out = net(x)
+            loss = lossf(out, tt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            right += (out.argmax(1) == tt[idx]).sum().item()
+        t1 = time.time()
+        acc, miou = evaluate(net, P, vy, vx, vt)
+        t2 = time.time()
+        train_time += t1 - t0
+        val_time += t2 - t1
+        print("epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  mIoU %.4f  %.1f s (validation %.1f s)"
+              % (epoch, a.epochs, loss_sum / n, 100 * right / n, 100 * acc, miou, t2 - t0, t2 - t1),
+              flush=True)
+    print("PyTorch: training %.1f s, validation %.1f s, total %.1f s; final held-back accuracy %.2f%%"
+          % (train_time, val_time, train_time + val_time, 100 * acc))
+
+
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True
+    main()
