@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "kernel.h"
 #include "model_weights.h"
 
 /*
@@ -411,6 +412,26 @@ static int pool_shape(const reader *r, const char *word, cnnf_layer *L, const sp
 	return 0;
 }
 
+/*
+ * The forward pass runs a conv or fc layer as a kernel bank (net.c): a layer
+ * beyond what cnnf_kernel_new() takes is refused here, where the file and line
+ * can be named, rather than when the model is run.
+ */
+static int check_bank(const reader *r, const char *word, const cnnf_layer *L)
+{
+	int fc = L->type == CNNF_LAYER_FC;
+	uint64_t kh = (uint64_t)(fc ? L->in_h : L->kh), kw = (uint64_t)(fc ? L->in_w : L->kw);
+	uint64_t n = mul(mul((uint64_t)L->out, (uint64_t)L->in_c), mul(kh, kw));
+	if (L->out <= CNNF_KERNEL_MAX_DIM && L->in_c <= CNNF_KERNEL_MAX_DIM &&
+	    kh <= CNNF_KERNEL_MAX_DIM && kw <= CNNF_KERNEL_MAX_DIM && !over(n, CNNF_KERNEL_MAX_WEIGHTS))
+		return 0;
+	return fail(r, r->line,
+	            "%s: %d filters of %dx%llux%llu (in x height x width) are more than a layer "
+	            "may have: each at most %d, at most %llu weights",
+	            word, L->out, L->in_c, (unsigned long long)kh, (unsigned long long)kw,
+	            CNNF_KERNEL_MAX_DIM, CNNF_KERNEL_MAX_WEIGHTS);
+}
+
 /* A layer line: its keys, its shapes from the layer before, its parameter count. */
 static int read_layer(reader *r, cnnf_layer_type t, span rest)
 {
@@ -479,6 +500,8 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 		            "%s: the layers up to here need %s parameters; at most %zu are allowed",
 		            word, count, r->max_params);
 	}
+	if ((t == CNNF_LAYER_CONV || t == CNNF_LAYER_FC) && check_bank(r, word, &L) < 0)
+		return -1;
 	if (m->nlayers == MAX_LAYERS)
 		return fail(r, r->line, "%s: more than %d layers", word, MAX_LAYERS);
 	if (m->nlayers == r->cap) {

@@ -763,10 +763,25 @@ static const struct refusal {
      "cnnf-model 1\ninput channels=1 height=4096 width=4096\n"
      "fc out=65536\nweights init\n",
      "m.cnnf:3: fc: the layers up to here need 1099511693312 parameters"},
+    /* Each layer at the most the engine takes (2^26 weights), four of them over 2^28. */
     {"sum over max_params",
+     "cnnf-model 1\ninput channels=4096 height=128 width=128\n"
+     "conv out=4096 kernel=2\nconv out=4096 kernel=2\nconv out=4096 kernel=2\n"
+     "conv out=4096 kernel=2\nfc out=2\nweights init\n",
+     "m.cnnf:6: conv: the layers up to here need 268451840 parameters; at most 268435456"},
+    /* Within the parameter limit, but more than the engine's kernel banks hold. */
+    {"conv over the engine's bank",
      "cnnf-model 1\ninput channels=1024 height=8 width=8\n"
-     "conv out=2048 kernel=8\nfc out=65536\nfc out=2\nweights init\n",
-     "m.cnnf:4: fc: the layers up to here need 268503040 parameters; at most 268435456"},
+     "conv out=2048 kernel=8\nfc out=2\nweights init\n",
+     "m.cnnf:3: conv: 2048 filters of 1024x8x8 (in x height x width) are more than a layer "
+     "may have: each at most 4096, at most 67108864 weights"},
+    {"fc over the engine's bank",
+     "cnnf-model 1\ninput channels=1 height=4096 width=4096\nfc out=15\nweights init\n",
+     "m.cnnf:3: fc: 15 filters of 1x4096x4096"},
+    {"conv side over the engine's bank",
+     "cnnf-model 1\ninput channels=1 height=8192 width=2\nconv out=2 kernel=8192x1\n"
+     "fc out=2\nweights init\n",
+     "m.cnnf:3: conv: 2 filters of 1x8192x1"},
 };
 #define NREFUSALS ((int)(sizeof refusals / sizeof refusals[0]))
 
@@ -975,19 +990,19 @@ START_TEST(test_bomb)
 END_TEST
 
 /*
- * A header within the limits that counts 67108876 values (256 MiB; 2*8192*4095
- * + 2 and 2*2*4098 + 2) followed by three: refused before the parameters are
+ * A header within the limits that counts 67108878 values (256 MiB; 4*4096*4096
+ * + 4 and 2*4 + 2) followed by three: refused before the parameters are
  * allocated, for text and float32 weights alike.
  */
 START_TEST(test_short_weights_bomb)
 {
 #define BIG                                                                                        \
-	"cnnf-model 1\ninput channels=1 height=8192 width=8192\n"                                  \
-	"conv out=2 kernel=8192x4095\nconv out=2 kernel=1x4098\n"
-	refuse_capped(BIG "weights text 67108876\n1 2 3\n",
-	              "m.cnnf:6: weights: the text ends after 3 of 67108876 values");
-	refuse_capped(BIG "weights float32 67108876\n123456789012",
-	              "m.cnnf: weights: file ends after 3 of 67108876 values");
+	"cnnf-model 1\ninput channels=1 height=4096 width=4096\n"                                  \
+	"conv out=4 kernel=4096\nfc out=2\n"
+	refuse_capped(BIG "weights text 67108878\n1 2 3\n",
+	              "m.cnnf:6: weights: the text ends after 3 of 67108878 values");
+	refuse_capped(BIG "weights float32 67108878\n123456789012",
+	              "m.cnnf: weights: file ends after 3 of 67108878 values");
 #undef BIG
 }
 END_TEST

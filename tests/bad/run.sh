@@ -671,6 +671,8 @@ m bomb3.cnnf 'input channels=64 height=1024 width=1024' 'fc out=65536' 'weights 
 model "model: fc with 2^42 weights" "$I/bomb3.cnnf"
 m bomb4.cnnf "$head_lines" 'conv out=65536 kernel=1' 'conv out=65536 kernel=1' 'fc out=2' 'weights init'
 model "model: 2^32 weights over two layers" "$I/bomb4.cnnf"
+m bank.cnnf 'input channels=1 height=4096 width=4096' 'fc out=15' 'weights init'
+model "model: fc of 15 x 4096 x 4096 weights, over the engine's 2^26" "$I/bank.cnnf"
 m act.cnnf 'input channels=1 height=8192 width=8192' 'conv out=64 kernel=1' 'fc out=2' 'weights init'
 model "model: 2^32 activations" "$I/act.cnnf"
 m bigsize.cnnf 'input channels=1 height=65537 width=1' 'fc out=2' 'weights init'
