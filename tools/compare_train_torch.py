@@ -27,11 +27,13 @@ Random streams differ, so the two do not give the same numbers, only comparable 
 
 --evaluate classifies the held-back pixels with the float32 weights of cnnf model files
 of this architecture (e.g. what cnnf train wrote), with the same code, and prints their
-accuracy, so that both trainers are measured by one yardstick.
+accuracy, so that both trainers are measured by one yardstick. With --labels-pgm OUT it
+also writes the label map PyTorch computes in float64 for the whole image from the (last)
+model's weights, as tools/train_coins.py writes samples/models/coins-torch-labels.pgm:
+what `cnnf segment --border reflect` must reproduce.
 """
 import argparse
 import math
-import os
 import struct
 import sys
 import time
@@ -79,10 +81,11 @@ def init_like_cnnf(net):
             nn.init.zeros_(m.bias)
 
 
-def padded(img, mean, std):
+def padded(img, mean, std, dtype=torch.float32):
+    """The normalised image, reflect-padded so that patch (y, x) = P[y:y+18, x:x+18]."""
     top = PATCH // 2
     raw = np.pad(img.astype(np.float64), ((top, PATCH - 1 - top), (top, PATCH - 1 - top)), "reflect")
-    return torch.from_numpy(((raw / 255.0 - mean) / std).astype(np.float32))
+    return torch.from_numpy((raw / 255.0 - mean) / std).to(dtype)
 
 
 def patches(P, ys, xs):
@@ -147,6 +150,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--evaluate", nargs="*", default=[], metavar="MODEL.cnnf")
+    ap.add_argument("--labels-pgm", metavar="OUT.pgm")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -168,8 +172,19 @@ def main():
         net = make_net()
         load_cnnf(path, net)
         acc, miou = evaluate(net, P, vy, vx, vt)
-        print("%s: held-back accuracy %.2f%% (%d pixels), mean IoU %.4f"
-              % (path, 100 * acc, len(vy), miou))
+        all_acc, _ = evaluate(net, P, yy.reshape(-1), xx.reshape(-1), truth.reshape(-1))
+        print("%s: held-back accuracy %.2f%% (%d pixels), mean IoU %.4f; whole image %.2f%%"
+              % (path, 100 * acc, len(vy), miou, 100 * all_acc))
+    if a.evaluate and a.labels_pgm:
+        net64 = net.double().eval()
+        P64 = padded(img, mean, std, torch.float64)
+        with torch.no_grad():
+            pred = [net64(patches(P64, torch.full((w,), y, dtype=torch.long), torch.arange(w)))
+                    .argmax(1).numpy().astype(np.uint8) for y in range(h)]
+        with open(a.labels_pgm, "wb") as f:
+            f.write(b"P5\n%d %d\n255\n" % (w, h))
+            f.write(np.stack(pred).tobytes())
+        print("%s: PyTorch's float64 label map of %s" % (a.labels_pgm, a.evaluate[-1]))
     if a.evaluate:
         return
 
