@@ -21,6 +21,7 @@
 #endif
 typedef float vf16 __attribute__((vector_size(64)));
 typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf4 __attribute__((vector_size(16)));
 typedef int vi16 __attribute__((vector_size(64)));
 
 /* Unaligned loads and stores; macros, because passing vectors by value depends on the target. */
@@ -83,6 +84,18 @@ CNNF_CLONES static void gemm_acc(int m, int n, int kk, const float *a, size_t ai
 			}
 			STOREV(c0, s0);
 		}
+	for (; j + 4 <= n; j += 4)
+		for (int i = 0; i < m; i++) {
+			float *c0 = c + (size_t)i * ldc + j;
+			vf4 s0, bv;
+			LOADV(s0, c0);
+			const float *a0 = a + (size_t)i * ai;
+			for (int k = 0; k < kk; k++) {
+				LOADV(bv, b + (size_t)k * ldb + j);
+				s0 += a0[(size_t)k * ak] * bv;
+			}
+			STOREV(c0, s0);
+		}
 	for (; j < n; j++)
 		for (int i = 0; i < m; i++) {
 			const float *a0 = a + (size_t)i * ai;
@@ -91,6 +104,30 @@ CNNF_CLONES static void gemm_acc(int m, int n, int kk, const float *a, size_t ai
 				s += a0[(size_t)k * ak] * b[(size_t)k * ldb + j];
 			c[(size_t)i * ldc + j] = s;
 		}
+}
+
+/*
+ * sums[i] += the sum of row i of v (m rows of len values): 16 partial sums
+ * (value k into lane k % 16) added in lane order, then the values past the
+ * last full 16, in order. The same bits whatever the vector width.
+ */
+CNNF_CLONES static void row_sums(int m, int len, const float *v, float *sums)
+{
+	int full = len / 16 * 16;
+	for (int i = 0; i < m; i++) {
+		const float *r = v + (size_t)i * len;
+		vf16 acc = {0}, x;
+		for (int k = 0; k < full; k += 16) {
+			LOADV(x, r + k);
+			acc += x;
+		}
+		float t = acc[0];
+		for (int k = 1; k < 16; k++)
+			t += acc[k];
+		for (int k = full; k < len; k++)
+			t += r[k];
+		sums[i] += t;
+	}
 }
 
 struct cnnf_grad_conv_plan {
@@ -188,13 +225,7 @@ void cnnf_grad_conv(const cnnf_grad_conv_plan *p, const float *x, const float *d
 			for (int r = 0; r < p->r; r++)
 				dw[(size_t)f * p->r + r] += dwT[(size_t)r * p->f + f];
 	}
-	for (int f = 0; f < p->f; f++) {
-		const float *d = dy + (size_t)f * p->p;
-		float s = 0;
-		for (int q = 0; q < p->p; q++)
-			s += d[q];
-		db[f] += s;
-	}
+	row_sums(p->f, p->p, dy, db);
 	if (!dx)
 		return;
 	/* dcolT[q][r] = sum_f dy[f][q] * w[f][r], then each tap's gradient goes back to its input.
