@@ -2,10 +2,12 @@
 #include "labels.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "image.h"
@@ -93,6 +95,35 @@ static const char *color_name(int color_type)
 	}
 }
 
+/*
+ * Deflate expands at most 1032 to 1, so the rest of the file must hold at
+ * least 1/1032 of the rows as stored: a 100-byte file does not get a
+ * gigabyte allocated for what its header claims (as io_png.c checks).
+ * Streams that cannot seek are not checked. Returns 0 or -1.
+ */
+static int check_data_size(png_structp png, png_infop info, FILE *fp, const char *name)
+{
+	png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+	unsigned long long bits =
+	    (unsigned long long)png_get_bit_depth(png, info) * png_get_channels(png, info);
+	unsigned long long row = ((unsigned long long)w * bits + 7) / 8;
+	unsigned long long raw = h > ULLONG_MAX / row ? ULLONG_MAX : row * h;
+	off_t here = ftello(fp), end;
+	if (here < 0 || fseeko(fp, 0, SEEK_END) < 0)
+		return 0;
+	end = ftello(fp);
+	if (fseeko(fp, here, SEEK_SET) < 0) {
+		cnnf_error("%s: cannot seek: %s", name, strerror(errno));
+		return -1;
+	}
+	if (end < here || raw / 1032 <= (unsigned long long)(end - here))
+		return 0;
+	cnnf_error("%s: truncated file: a %ux%u PNG needs at least %llu bytes of image data, "
+	           "the file has %lld",
+	           name, (unsigned)w, (unsigned)h, raw / 1032, (long long)(end - here));
+	return -1;
+}
+
 /* A palette or gray PNG: indices and gray values unpacked to one sample each, never scaled. */
 static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_pixels)
 {
@@ -125,7 +156,9 @@ static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_
 		           color_name(color_type));
 		fail(png);
 	}
-	if (!(l = labels_new(name, w, h, max_pixels)))
+	/* The limits, then whether the file can hold that much, then the memory. */
+	if (cnnf_image_check(name, w, h, 1, CNNF_U16, max_pixels) < 0 ||
+	    check_data_size(png, info, fp, name) < 0 || !(l = labels_new(name, w, h, max_pixels)))
 		fail(png);
 	/* Indices and gray values below 8 bits become one byte each, unscaled; no tRNS expansion.
 	 */

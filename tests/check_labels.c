@@ -129,6 +129,14 @@ START_TEST(test_truncated)
 }
 END_TEST
 
+/* A header that promises far more than the file holds is refused before the memory is taken. */
+START_TEST(test_huge_header)
+{
+	refused(fixture("bad-huge.png"), "bad-huge.png: truncated file: a 30000x30000 PNG needs "
+	                                 "at least ");
+}
+END_TEST
+
 START_TEST(test_missing)
 {
 	refused(fixture("nothere.png"), "nothere.png: No such file or directory");
@@ -171,6 +179,7 @@ static Suite *labels_suite(void)
 	tcase_add_test(tc, test_rgb);
 	tcase_add_test(tc, test_gray_alpha);
 	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_huge_header);
 	tcase_add_test(tc, test_missing);
 	tcase_add_test(tc, test_other_formats);
 	tcase_add_test(tc, test_max_pixels);

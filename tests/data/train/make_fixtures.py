@@ -15,7 +15,8 @@ squares.list         "squares.png squares-labels.png"
 squares-arch.cnnf    a small untrained model for 5x5 patches
 labels-*.png         label maps of every accepted kind: palette 1/2/4/8-bit, gray
                      1/2/4/8/16-bit, value (x + 3y) % 2^depth (16-bit: 1000 + x + 3y)
-bad-*.png, bad-*.list  for the errors tcases
+bad-*.png, bad-*.list  for the errors tcases (bad-huge.png: a 30000x30000 header, 100
+                     bytes of data)
 """
 import struct
 import zlib
@@ -101,6 +102,10 @@ def main():
     whole = open("labels-gray8.png", "rb").read()
     with open("bad-truncated.png", "wb") as f:
         f.write(whole[:len(whole) - 20])
+    # A header that promises 30000x30000 pixels, and 100 bytes of data.
+    with open("bad-huge.png", "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(bytes(100))[:100]) + chunk(b"IEND", b""))
     png("bad-small.png", [row[:W - 1] for row in lab], 8, 0)
     big = [row[:] for row in lab]
     big[7][11] = 2
