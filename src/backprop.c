@@ -373,6 +373,22 @@ static void loss_of(cnnf_backprop *b, int s)
 	    cnnf_grad_softmax_xent(z, k, label, 1.0 / b->n, b->grad[slot] + s * b->size[slot]);
 }
 
+/* The inputs of group g's samples, when the caller left that to the workers. */
+static void fill_group(cnnf_backprop *b, int g)
+{
+	int s0, s1;
+	group_range(b, g, &s0, &s1);
+	for (int s = s0; s < s1; s++)
+		b->pass->fill(b->pass->fill_ctx, s, b->input + s * b->size[0]);
+}
+
+static int fill_groups(void *ctx, size_t g0, size_t g1)
+{
+	for (size_t g = g0; g < g1; g++)
+		fill_group(ctx, (int)g);
+	return 0;
+}
+
 /* Group g's samples through the layers [first, last), then, after the last layer, the loss. */
 static int forward_group(cnnf_backprop *b, int g)
 {
@@ -471,6 +487,8 @@ static int whole_groups(void *ctx, size_t g0, size_t g1)
 {
 	cnnf_backprop *b = ctx;
 	for (size_t g = g0; g < g1; g++) {
+		if (b->pass->fill)
+			fill_group(b, (int)g);
 		if (forward_group(b, (int)g) < 0)
 			return -1;
 		if (b->pass->grad) {
@@ -521,6 +539,8 @@ static int run_stretches(cnnf_backprop *b)
 {
 	const cnnf_model *m = b->m;
 	size_t groups = (size_t)b->groups;
+	if (b->pass->fill && cnnf_parallel_for(groups, b->threads, fill_groups, b) < 0)
+		return -1;
 	for (int i = 0;;) {
 		b->first = i;
 		b->last = stretch_end(b, i);
@@ -579,7 +599,9 @@ int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
 		p->loss += b->loss[s];
 		p->correct += b->correct[s];
 	}
-	if (p->grad && m->nparams && cnnf_parallel_for(m->nparams, b->threads, reduce, b) < 0)
+	/* Threads only where the sums are worth starting them for. */
+	int threads = (size_t)b->groups * m->nparams < ((size_t)1 << 20) ? 1 : b->threads;
+	if (p->grad && m->nparams && cnnf_parallel_for(m->nparams, threads, reduce, b) < 0)
 		return -1;
 	return 0;
 }

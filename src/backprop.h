@@ -46,6 +46,11 @@ typedef struct cnnf_backprop_pass {
 	/* [m->nparams] or NULL (forward only): receives the gradient of the mean
 	   loss over the batch; 0 for batchnorm running statistics. */
 	float *grad;
+	/* NULL when the caller has filled the input buffer; else called from the
+	   worker threads to put sample s's input in dst, its block of the input
+	   buffer, before the sample is used (each s once). */
+	void (*fill)(void *ctx, int s, float *dst);
+	void *fill_ctx;
 	double loss; /* out: sum of the n samples' cross-entropy */
 	int correct; /* out: samples whose highest score (lowest index on ties) is their label */
 } cnnf_backprop_pass;

@@ -267,10 +267,11 @@ typedef struct run {
 	const cnnf_train_opts *o;
 	cnnf_train_set *set;
 	cnnf_backprop *bp;
-	float *grad, *vel;   /* [nparams] */
-	unsigned char *kind; /* [nparams], see param_kinds() */
-	size_t *order;       /* [ntrain]: the epoch's visiting order */
-	int *labels;         /* [batch] */
+	float *grad, *vel;               /* [nparams] */
+	unsigned char *kind;             /* [nparams], see param_kinds() */
+	size_t *order;                   /* [ntrain]: the epoch's visiting order */
+	int *labels;                     /* [batch] */
+	const cnnf_train_pixel **pixels; /* [batch]: the step\'s pixels */
 	uint64_t step;
 } run;
 
@@ -303,12 +304,19 @@ static const cnnf_train_pixel *pick(const run *r, cnnf_rng *rng, size_t j, const
 	return &s->train[s->class_start[c] + cnnf_rng_below(rng, n)];
 }
 
+/* The patch of the step's sample s, made in the worker threads. */
+static void fill(void *ctx, int s, float *dst)
+{
+	const run *r = ctx;
+	cnnf_train_set_patch(r->set, r->m, r->o->border, r->pixels[s], dst);
+}
+
 static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epoch *out)
 {
 	const cnnf_train_opts *o = r->o;
 	const cnnf_model *m = r->m;
 	const cnnf_train_set *s = r->set;
-	size_t total = s->ntrain, insize = (size_t)m->channels * m->height * m->width;
+	size_t total = s->ntrain;
 	double t0 = now(), loss = 0;
 	size_t correct = 0;
 	cnnf_rng rng;
@@ -323,20 +331,20 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 			r->order[j] = t;
 		}
 	}
-	float *input = cnnf_backprop_input(r->bp);
 	for (size_t done = 0; done < total;) {
 		int n = total - done < (size_t)o->batch ? (int)(total - done) : o->batch;
 		for (int i = 0; i < n; i++) {
-			const cnnf_train_pixel *px = pick(r, &rng, done + i, present, npresent);
-			cnnf_train_set_patch(s, m, o->border, px, input + i * insize);
-			r->labels[i] = (int)px->label;
+			r->pixels[i] = pick(r, &rng, done + i, present, npresent);
+			r->labels[i] = (int)r->pixels[i]->label;
 		}
 		cnnf_backprop_pass p = {.n = n,
 		                        .labels = r->labels,
 		                        .seed = o->seed,
 		                        .key = r->step,
 		                        .bn_momentum = BN_MOMENTUM,
-		                        .grad = r->grad};
+		                        .grad = r->grad,
+		                        .fill = fill,
+		                        .fill_ctx = r};
 		if (cnnf_backprop_run(r->bp, &p) < 0)
 			return -1;
 		if (!isfinite(p.loss)) {
@@ -388,8 +396,9 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	r.vel = calloc(np, sizeof *r.vel);
 	r.order = malloc(r.set->ntrain * sizeof *r.order);
 	r.labels = malloc((size_t)o->batch * sizeof *r.labels);
+	r.pixels = malloc((size_t)o->batch * sizeof *r.pixels);
 	present = malloc((size_t)m->classes * sizeof *present);
-	if (!r.grad || !r.vel || !r.order || !r.labels || !present) {
+	if (!r.grad || !r.vel || !r.order || !r.labels || !r.pixels || !present) {
 		cnnf_error("out of memory");
 		goto out;
 	}
@@ -425,6 +434,7 @@ out:
 	free(r.kind);
 	free(r.order);
 	free(r.labels);
+	free(r.pixels);
 	free(present);
 	return rc;
 }
