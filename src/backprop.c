@@ -1,5 +1,4 @@
-/* backprop.c: forward and backward passes over a batch, threaded, with gradients summed in a fixed
- * order. */
+/* backprop.c: a batch forward and back, threaded, its gradients summed in a fixed order. */
 #include "backprop.h"
 
 #include <stdlib.h>

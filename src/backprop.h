@@ -1,5 +1,4 @@
-/* backprop.h: a model in training mode over a batch: the forward pass on the conv engine, the
- * backward pass through grad.c. */
+/* backprop.h: a model in training mode over a batch: forward on the engine, backward via grad. */
 #ifndef CNNF_BACKPROP_H
 #define CNNF_BACKPROP_H
 

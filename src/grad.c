@@ -1,5 +1,4 @@
-/* grad.c: backward passes of every layer type, and the training-mode forward of batchnorm and
- * dropout. */
+/* grad.c: every layer's backward pass; batchnorm and dropout in training mode. */
 #include "grad.h"
 
 #include <math.h>

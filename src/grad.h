@@ -1,5 +1,4 @@
-/* grad.h: what training adds to each layer type: the backward passes, and batchnorm and dropout in
- * training mode. */
+/* grad.h: what training adds to each layer: backward passes, batchnorm and dropout training. */
 #ifndef CNNF_GRAD_H
 #define CNNF_GRAD_H
 

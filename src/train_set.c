@@ -1,5 +1,4 @@
-/* train_set.c: reads the list of images and label maps, splits the labelled pixels, makes patches.
- */
+/* train_set.c: reads the list of images and label maps, splits the pixels, makes patches. */
 #include "train_set.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
-/* train_set.h: what cnnf train learns from: the list file, images and label maps, the training and
- * validation pixels, patches. */
+/* train_set.h: what cnnf train learns from: the list, images, label maps, pixels, patches. */
 #ifndef CNNF_TRAIN_SET_H
 #define CNNF_TRAIN_SET_H
 
