@@ -624,8 +624,8 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 	p.band = fit < 1 ? 1 : fit > p.oh ? p.oh : (int)fit;
 	/* Enough bands for every thread to have work. */
 	int nt = cnnf_parallel_threads(threads);
-	if ((p.oh + p.band - 1) / p.band < 4 * nt && p.oh >= 4 * nt)
-		p.band = (p.oh + 4 * nt - 1) / (4 * nt);
+	if ((p.oh + p.band - 1) / p.band < 8 * nt && p.oh >= 8 * nt)
+		p.band = (p.oh + 8 * nt - 1) / (8 * nt);
 	int status = -1;
 	p.colmap = malloc(sizeof(long) * (size_t)p.wp);
 	if (!p.colmap) {
