@@ -29,6 +29,23 @@ typedef struct job {
 /* Patches evaluated together in patch mode, when the model allows it. */
 #define PATCH_BATCH 128
 
+void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
+			int pw, int y, int x, float *dst, size_t stride)
+{
+	int top = y - ph / 2, left = x - pw / 2;
+	size_t plane = (size_t)norm->h * norm->w, at = 0;
+	for (int c = 0; c < norm->c; c++) {
+		const float *src = norm->data + c * plane;
+		for (int i = 0; i < ph; i++) {
+			long r = cnnf_conv_border_index(top + i, norm->h, border);
+			for (int k = 0; k < pw; k++, at += stride) {
+				long q = r < 0 ? -1 : cnnf_conv_border_index(left + k, norm->w, border);
+				dst[at] = q < 0 ? zero[c] : src[(size_t)r * norm->w + q];
+			}
+		}
+	}
+}
+
 /*
  * Fill `batch` with the model's inputs around pixels (y, x0) .. (y, x0+n-1),
  * columns interleaved: column k of patch b at k * n + b.
@@ -36,25 +53,9 @@ typedef struct job {
 static void gather(const job *j, cnnf_tensor *batch, int y, int x0, int n)
 {
 	const cnnf_model *m = j->net->model;
-	const cnnf_tensor *img = j->norm;
-	int ph = m->height, pw = m->width;
-	int top = y - ph / 2, left = x0 - pw / 2;
-	size_t plane = (size_t)img->h * img->w;
-	for (int c = 0; c < m->channels; c++) {
-		const float *src = img->data + c * plane;
-		for (int i = 0; i < ph; i++) {
-			long r = cnnf_conv_border_index(top + i, img->h, j->border);
-			float *dst = batch->data + ((size_t)c * ph + i) * (size_t)pw * n;
-			for (int k = 0; k < pw; k++)
-				for (int b = 0; b < n; b++) {
-					long q = r < 0 ? -1
-						       : cnnf_conv_border_index(left + b + k, img->w,
-										j->border);
-					dst[(size_t)k * n + b] =
-						q < 0 ? j->zero[c] : src[(size_t)r * img->w + q];
-				}
-		}
-	}
+	for (int b = 0; b < n; b++)
+		cnnf_segment_patch(j->norm, j->zero, j->border, m->height, m->width, y, x0 + b,
+				   batch->data + b, (size_t)n);
 }
 
 /*
@@ -110,8 +111,7 @@ static int classify_rows(void *ctx, size_t begin, size_t end)
 	return 0;
 }
 
-/* The image as the network sees it: (v / scale - mean) / std per channel. */
-static cnnf_tensor *normalise(const cnnf_image *img, const cnnf_model *m, float *zero)
+cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero)
 {
 	cnnf_tensor *t = cnnf_tensor_from_image(img);
 	if (!t)
@@ -320,7 +320,7 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
 			cnnf_error("out of memory");
 		goto out;
 	}
-	if (!(norm = normalise(img, m, zero)))
+	if (!(norm = cnnf_segment_normalise(img, m, zero)))
 		goto out;
 	job j = {.net = net,
 		 .norm = norm,

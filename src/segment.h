@@ -7,6 +7,7 @@
 #include "conv.h"
 #include "image.h"
 #include "net.h"
+#include "tensor.h"
 
 /* Label maps are 8-bit palette images: at most this many classes. */
 #define CNNF_SEGMENT_MAX_CLASSES 256
@@ -42,6 +43,23 @@ void cnnf_segment_opts_init(cnnf_segment_opts *o);
  */
 int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
 		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs);
+
+/*
+ * The image as the network sees it: a C x H x W tensor of
+ * (v / scale - mean[c]) / std[c], scale the image's maxval (1 for float
+ * images without one); zero[c] receives what a raw 0 becomes (the zero
+ * border). segment and train build their patches from it. NULL on failure.
+ */
+cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero);
+
+/*
+ * The ph x pw patch of pixel (y, x) of a normalised image: top-left corner at
+ * (y - ph/2, x - pw/2), samples outside from `border`. Element (c, i, k) goes
+ * to dst[((c * ph + i) * pw + k) * stride]: stride 1 for one patch, n for
+ * patches side by side with interleaved columns.
+ */
+void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
+			int pw, int y, int x, float *dst, size_t stride);
 
 /* Fill rgb[3*k] with k distinct colours, class 0 first. k <= CNNF_SEGMENT_MAX_CLASSES. */
 void cnnf_segment_palette(int k, unsigned char *rgb);

@@ -10,62 +10,18 @@
 #include "error.h"
 #include "io.h"
 #include "labels.h"
+#include "segment.h"
 
 /* Longest list file line accepted: two paths. */
 #define MAX_LINE 65536
 
-/*
- * ---- TEMPORARY: copies of segment.c's normalise() and gather() -------------------------
- * Training must see exactly the patches cnnf segment sees. These two
- * functions repeat segment.c's private ones line for line until segment.h
- * exports them (proposed: cnnf_segment_normalise() and cnnf_segment_patch());
- * then this block goes and the callers below use those.
- */
-
-/* The image as the network sees it: (v / scale - mean) / std per channel. */
-static cnnf_tensor *normalise(const cnnf_image *img, const cnnf_model *m, float *zero)
-{
-	cnnf_tensor *t = cnnf_tensor_from_image(img);
-	if (!t)
-		return NULL;
-	double scale = img->maxval ? img->maxval : 1.0;
-	size_t plane = (size_t)t->h * t->w;
-	for (int c = 0; c < t->c; c++) {
-		float *v = t->data + c * plane;
-		for (size_t i = 0; i < plane; i++)
-			v[i] = (float)(((double)v[i] / scale - m->mean[c]) / m->std[c]);
-		zero[c] = (float)((0.0 - m->mean[c]) / m->std[c]);
-	}
-	return t;
-}
-
-/* Fill the ph x pw patch dst (c planes) with the input around (y, x). */
-static void gather(const cnnf_tensor *img, const float *zero, cnnf_border border, int pc, int ph,
-                   int pw, float *dst, int y, int x)
-{
-	int top = y - ph / 2, left = x - pw / 2;
-	size_t plane = (size_t)img->h * img->w;
-	for (int c = 0; c < pc; c++) {
-		const float *src = img->data + c * plane;
-		for (int i = 0; i < ph; i++) {
-			long r = cnnf_conv_border_index(top + i, img->h, border);
-			for (int k = 0; k < pw; k++) {
-				long q =
-				    r < 0 ? -1 : cnnf_conv_border_index(left + k, img->w, border);
-				*dst++ = q < 0 ? zero[c] : src[(size_t)r * img->w + q];
-			}
-		}
-	}
-}
-
-/* ---- end of TEMPORARY ------------------------------------------------------------------ */
 
 void cnnf_train_set_patch(const cnnf_train_set *s, const cnnf_model *m, cnnf_border border,
                           const cnnf_train_pixel *px, float *dst)
 {
 	const cnnf_train_image *im = &s->images[px->image];
-	gather(im->norm, im->zero, border, m->channels, m->height, m->width, dst, (int)px->y,
-	       (int)px->x);
+	cnnf_segment_patch(im->norm, im->zero, border, m->height, m->width, (int)px->y, (int)px->x,
+			   dst, 1);
 }
 
 void cnnf_train_set_free(cnnf_train_set *s)
@@ -175,7 +131,7 @@ static int add_pair(cnnf_train_set *s, const where *w, const cnnf_model *m, char
 		cnnf_error("out of memory");
 		goto out;
 	}
-	if (!(im->norm = normalise(img, m, im->zero))) {
+	if (!(im->norm = cnnf_segment_normalise(img, m, im->zero))) {
 		prefixed(w);
 		goto out;
 	}
