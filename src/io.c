@@ -291,8 +291,7 @@ static mode_t current_umask(void)
 }
 
 /* Write to something that is not a regular file (/dev/null, a FIFO) in place. */
-static int write_special(const cnnf_image *img, const char *path, cnnf_format format,
-                         const cnnf_write_opts *o)
+static int write_special(const char *path, cnnf_io_writer fn, void *ctx)
 {
 	FILE *fp = fopen(path, "wb");
 	if (!fp) {
@@ -300,7 +299,7 @@ static int write_special(const cnnf_image *img, const char *path, cnnf_format fo
 		return -1;
 	}
 	errno = 0;
-	int rc = write_stream(img, fp, path, format, o);
+	int rc = fn(ctx, fp, path);
 	if (rc == 0)
 		rc = check_stream(fp, path);
 	if (fclose(fp) != 0 && rc == 0) {
@@ -311,8 +310,7 @@ static int write_special(const cnnf_image *img, const char *path, cnnf_format fo
 }
 
 /* Write to a temporary file next to path, then rename it over path. */
-static int write_file(const cnnf_image *img, const char *path, cnnf_format format,
-                      const cnnf_write_opts *o)
+static int write_file(const char *path, cnnf_io_writer fn, void *ctx)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
@@ -322,6 +320,7 @@ static int write_file(const cnnf_image *img, const char *path, cnnf_format forma
 		cnnf_error("%s: out of memory", path);
 		return -1;
 	}
+	/* A hidden name next to path: the rename stays within one file system. */
 	snprintf(tmp, len + sizeof "/..XXXXXX", "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
 	int rc = -1;
 	FILE *fp = NULL;
@@ -343,7 +342,7 @@ static int write_file(const cnnf_image *img, const char *path, cnnf_format forma
 		goto out;
 	}
 	errno = 0;
-	if (write_stream(img, fp, path, format, o) < 0 || check_stream(fp, path) < 0)
+	if (fn(ctx, fp, path) < 0 || check_stream(fp, path) < 0)
 		goto out;
 	/* Without this a crash soon after the rename can leave an empty file. */
 	if (fsync(fd) < 0 && errno != EINVAL) {
@@ -370,6 +369,34 @@ out:
 	return rc;
 }
 
+int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			cnnf_error("%s: is a directory", path);
+			return -1;
+		}
+		/* Renaming over /dev/null would replace the device with a file. */
+		if (!S_ISREG(st.st_mode))
+			return write_special(path, fn, ctx);
+	}
+	return write_file(path, fn, ctx);
+}
+
+/* An image and how to write it, for cnnf_io_write_file(). */
+typedef struct image_job {
+	const cnnf_image *img;
+	cnnf_format format;
+	const cnnf_write_opts *o;
+} image_job;
+
+static int write_image(void *ctx, FILE *fp, const char *name)
+{
+	const image_job *j = ctx;
+	return write_stream(j->img, fp, name, j->format, j->o);
+}
+
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o)
 {
 	cnnf_write_opts defaults;
@@ -392,15 +419,6 @@ int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts
 			return -1;
 		return check_stream(stdout, name);
 	}
-	struct stat st;
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			cnnf_error("%s: is a directory", path);
-			return -1;
-		}
-		/* Renaming over /dev/null would replace the device with a file. */
-		if (!S_ISREG(st.st_mode))
-			return write_special(img, path, format, o);
-	}
-	return write_file(img, path, format, o);
+	image_job j = {img, format, o};
+	return cnnf_io_write_file(path, write_image, &j);
 }

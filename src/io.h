@@ -44,6 +44,21 @@ cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels);
  */
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o);
 
+/*
+ * Something that writes a whole file's contents to fp (name for messages);
+ * 0, or -1 with a message. cnnf_io_write_file() checks the stream after it.
+ */
+typedef int (*cnnf_io_writer)(void *ctx, FILE *fp, const char *name);
+
+/*
+ * Write the file at path with fn: to a temporary file in the same directory,
+ * flushed, synced and renamed over path only when complete, so on failure
+ * path is untouched and nothing is left behind. Something that is not a
+ * regular file (/dev/null, a FIFO) is written in place; a directory is an
+ * error. Used for images and for models. Returns 0 or -1.
+ */
+int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx);
+
 /* The format a file name's extension asks for (.png .jpg .jpeg .pnm .pgm .ppm .npy), or NONE. */
 cnnf_format cnnf_io_format_from_name(const char *path);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io.h"
 
 _Static_assert(sizeof(float) == 4 && FLT_MANT_DIG == 24, "float must be IEEE binary32");
 
@@ -151,118 +152,12 @@ int cnnf_model_write(const cnnf_model *m, FILE *fp, const char *name)
 	return 0;
 }
 
-/*
- * The process umask. /proc tells it without changing it; umask() can only
- * read it by setting it, which briefly changes it for every thread.
- */
-static mode_t current_umask(void)
+static int write_model(void *ctx, FILE *fp, const char *name)
 {
-	FILE *fp = fopen("/proc/self/status", "r");
-	if (fp) {
-		char line[256];
-		unsigned mask;
-		while (fgets(line, sizeof line, fp)) {
-			if (sscanf(line, "Umask: %o", &mask) == 1) {
-				fclose(fp);
-				return (mode_t)mask & 0777;
-			}
-		}
-		fclose(fp);
-	}
-	mode_t mask = umask(022);
-	umask(mask);
-	return mask;
-}
-
-/* Write to something that is not a regular file (/dev/null, a FIFO) in place. */
-static int write_special(const cnnf_model *m, const char *path)
-{
-	FILE *fp = fopen(path, "wb");
-	if (!fp) {
-		cnnf_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	errno = 0;
-	int rc = cnnf_model_write(m, fp, path);
-	if (rc == 0 && fflush(fp) != 0) {
-		cnnf_error("%s: write error: %s", path, strerror(errno));
-		rc = -1;
-	}
-	if (fclose(fp) != 0 && rc == 0) {
-		cnnf_error("%s: write error: %s", path, strerror(errno));
-		rc = -1;
-	}
-	return rc;
+	return cnnf_model_write(ctx, fp, name);
 }
 
 int cnnf_model_save(const cnnf_model *m, const char *path)
 {
-	struct stat st;
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			cnnf_error("%s: is a directory", path);
-			return -1;
-		}
-		/* Renaming over /dev/null would replace the device with a file. */
-		if (!S_ISREG(st.st_mode))
-			return write_special(m, path);
-	}
-	const char *slash = strrchr(path, '/');
-	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	size_t size = strlen(path) + sizeof "..XXXXXX";
-	char *tmp = malloc(size);
-	if (!tmp) {
-		cnnf_error("%s: out of memory", path);
-		return -1;
-	}
-	/* A hidden name next to path: the rename stays within one file system. */
-	snprintf(tmp, size, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
-	int rc = -1;
-	FILE *fp = NULL;
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		cnnf_error("%s: cannot create a temporary file: %s", path, strerror(errno));
-		free(tmp);
-		return -1;
-	}
-	if (fchmod(fd, 0666 & ~current_umask()) < 0) {
-		cnnf_error("%s: %s", path, strerror(errno));
-		close(fd);
-		goto out;
-	}
-	if (!(fp = fdopen(fd, "wb"))) {
-		cnnf_error("%s: %s", path, strerror(errno));
-		close(fd);
-		goto out;
-	}
-	errno = 0;
-	if (cnnf_model_write(m, fp, path) < 0)
-		goto out;
-	if (fflush(fp) != 0) {
-		cnnf_error("%s: write error: %s", path, strerror(errno));
-		goto out;
-	}
-	/* Without this a crash soon after the rename can leave an empty file. */
-	if (fsync(fd) < 0 && errno != EINVAL) {
-		cnnf_error("%s: write error: %s", path, strerror(errno));
-		goto out;
-	}
-	int closed = fclose(fp);
-	fp = NULL;
-	if (closed != 0) {
-		cnnf_error("%s: write error: %s", path, strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, path) < 0) {
-		cnnf_error("%s: cannot replace: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fp)
-		fclose(fp);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
+	return cnnf_io_write_file(path, write_model, (void *)m);
 }
