@@ -9,13 +9,7 @@
 #include <string.h>
 
 #include "error.h"
-
-/* What libpng's callbacks get back through their io and error pointers. */
-struct png_io {
-	FILE *fp;
-	const char *name; /* the file, for messages */
-	int told;         /* the message is already in cnnf_error(): keep it */
-};
+#include "io_png_hooks.h"
 
 static int host_is_little_endian(void)
 {
@@ -23,53 +17,13 @@ static int host_is_little_endian(void)
 	return *(const unsigned char *)&one == 1;
 }
 
-static void on_error(png_structp png, png_const_charp msg)
-{
-	struct png_io *io = png_get_error_ptr(png);
-	if (!io->told)
-		cnnf_error("%s: %s", io->name, msg);
-	png_longjmp(png, 1);
-}
-
-/*
- * Warnings are not failures, and library code does not print: libpng already
- * turns damage to the image data (bad IDAT CRC, missing data) into errors and
- * warns only about ancillary chunks, which cnnf does not use.
- */
-static void on_warning(png_structp png, png_const_charp msg)
-{
-	(void)png;
-	(void)msg;
-}
-
-/* Fail with a message already set: on_error() keeps it and unwinds. */
-_Noreturn static void fail(png_structp png)
-{
-	struct png_io *io = png_get_error_ptr(png);
-	io->told = 1;
-	png_error(png, "failed");
-}
-
-/* libpng's own reader says only "Read Error"; this one tells a short file apart. */
-static void read_data(png_structp png, png_bytep data, size_t len)
-{
-	struct png_io *io = png_get_io_ptr(png);
-	if (fread(data, 1, len, io->fp) == len)
-		return;
-	if (ferror(io->fp))
-		cnnf_error("%s: read error: %s", io->name, strerror(errno));
-	else
-		cnnf_error("%s: truncated file", io->name);
-	fail(png);
-}
-
 static void write_data(png_structp png, png_bytep data, size_t len)
 {
-	struct png_io *io = png_get_io_ptr(png);
+	cnnf_png_io *io = png_get_io_ptr(png);
 	if (fwrite(data, 1, len, io->fp) == len)
 		return;
 	cnnf_error("%s: write error: %s", io->name, strerror(errno));
-	fail(png);
+	cnnf_png_fail(png);
 }
 
 /* cnnf_io_write() flushes the stream once the whole file is written. */
@@ -119,8 +73,9 @@ static int check_data_size(png_structp png, png_infop info, FILE *fp, const char
 
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	struct png_io io = {fp, name, 0};
-	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	cnnf_png_io io = {fp, name, 0};
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
+	                                         cnnf_png_on_warning);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	if (!info) {
 		png_destroy_read_struct(&png, NULL, NULL);
@@ -135,7 +90,7 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 		png_destroy_read_struct(&png, &info, NULL);
 		return NULL;
 	}
-	png_set_read_fn(png, &io, read_data);
+	png_set_read_fn(png, &io, cnnf_png_read_data);
 	/* The pixel limit is checked below with a clearer message than libpng's. */
 	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
 	png_read_info(png, info);
@@ -148,7 +103,7 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 	/* Before png_read_update_info(), which allocates row buffers. */
 	if (cnnf_image_check(name, w, h, channels, type, max_pixels) < 0 ||
 	    check_data_size(png, info, io.fp, name) < 0)
-		fail(png);
+		cnnf_png_fail(png);
 
 	/* Palette to RGB, gray below 8 bits scaled to 0..255, tRNS to alpha. */
 	png_set_expand(png);
@@ -159,14 +114,14 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 	size_t stride = (size_t)w * channels * type;
 	if (png_get_channels(png, info) != channels || png_get_rowbytes(png, info) != stride) {
 		cnnf_error("%s: unexpected PNG layout after expansion", name);
-		fail(png);
+		cnnf_png_fail(png);
 	}
 
 	img = cnnf_image_new((int)w, (int)h, channels, type);
 	rows = calloc(h, sizeof *rows);
 	if (!img || !rows) {
 		cnnf_error("%s: out of memory for a %ux%u image", name, (unsigned)w, (unsigned)h);
-		fail(png);
+		cnnf_png_fail(png);
 	}
 	for (png_uint_32 y = 0; y < h; y++)
 		rows[y] = (png_bytep)img->data + y * stride;
@@ -199,8 +154,9 @@ static int encode(const cnnf_image *img, FILE *fp, const char *name, const cnnf_
 {
 	static const int color_types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
 	                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
-	struct png_io io = {fp, name, 0};
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	cnnf_png_io io = {fp, name, 0};
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
+	                                          cnnf_png_on_warning);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	if (!info) {
 		png_destroy_write_struct(&png, NULL);
@@ -233,7 +189,7 @@ static int encode(const cnnf_image *img, FILE *fp, const char *name, const cnnf_
 	rows = calloc((size_t)img->height, sizeof *rows);
 	if (!rows) {
 		cnnf_error("%s: out of memory", name);
-		fail(png);
+		cnnf_png_fail(png);
 	}
 	size_t stride = (size_t)img->width * img->channels * img->type;
 	for (int y = 0; y < img->height; y++)

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "io_png_hooks.h"
 #include "image.h"
 #include "io.h"
 
@@ -38,47 +39,6 @@ static cnnf_labels *labels_new(const char *name, long long w, long long h,
 	l->height = (int)h;
 	l->data = data;
 	return l;
-}
-
-/* What libpng's callbacks get back through their io and error pointers. */
-struct png_io {
-	FILE *fp;
-	const char *name;
-	int told; /* the message is already set: keep it */
-};
-
-static void on_error(png_structp png, png_const_charp msg)
-{
-	struct png_io *io = png_get_error_ptr(png);
-	if (!io->told)
-		cnnf_error("%s: %s", io->name, msg);
-	png_longjmp(png, 1);
-}
-
-static void on_warning(png_structp png, png_const_charp msg)
-{
-	/* Only ancillary chunks cause warnings, and library code does not print. */
-	(void)png;
-	(void)msg;
-}
-
-_Noreturn static void fail(png_structp png)
-{
-	struct png_io *io = png_get_error_ptr(png);
-	io->told = 1;
-	png_error(png, "failed");
-}
-
-static void read_data(png_structp png, png_bytep data, size_t len)
-{
-	struct png_io *io = png_get_io_ptr(png);
-	if (fread(data, 1, len, io->fp) == len)
-		return;
-	if (ferror(io->fp))
-		cnnf_error("%s: read error: %s", io->name, strerror(errno));
-	else
-		cnnf_error("%s: truncated file", io->name);
-	fail(png);
 }
 
 static const char *color_name(int color_type)
@@ -127,8 +87,9 @@ static int check_data_size(png_structp png, png_infop info, FILE *fp, const char
 /* A palette or gray PNG: indices and gray values unpacked to one sample each, never scaled. */
 static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	struct png_io io = {fp, name, 0};
-	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+	cnnf_png_io io = {fp, name, 0};
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
+	                                         cnnf_png_on_warning);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	if (!info) {
 		png_destroy_read_struct(&png, NULL, NULL);
@@ -145,7 +106,7 @@ static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_
 		png_destroy_read_struct(&png, &info, NULL);
 		return NULL;
 	}
-	png_set_read_fn(png, &io, read_data);
+	png_set_read_fn(png, &io, cnnf_png_read_data);
 	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
 	png_read_info(png, info);
 	png_uint_32 w, h;
@@ -154,12 +115,12 @@ static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_
 	if (color_type != PNG_COLOR_TYPE_PALETTE && color_type != PNG_COLOR_TYPE_GRAY) {
 		cnnf_error("%s: a label map must be a palette or gray PNG; this one is %s", name,
 		           color_name(color_type));
-		fail(png);
+		cnnf_png_fail(png);
 	}
 	/* The limits, then whether the file can hold that much, then the memory. */
 	if (cnnf_image_check(name, w, h, 1, CNNF_U16, max_pixels) < 0 ||
 	    check_data_size(png, info, fp, name) < 0 || !(l = labels_new(name, w, h, max_pixels)))
-		fail(png);
+		cnnf_png_fail(png);
 	/* Indices and gray values below 8 bits become one byte each, unscaled; no tRNS expansion.
 	 */
 	if (depth < 8)
@@ -169,14 +130,14 @@ static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_
 	size_t bytes = depth == 16 ? 2 : 1, stride = (size_t)w * bytes;
 	if (png_get_channels(png, info) != 1 || png_get_rowbytes(png, info) != stride) {
 		cnnf_error("%s: unexpected PNG layout after unpacking", name);
-		fail(png);
+		cnnf_png_fail(png);
 	}
 	buf = malloc(stride * h);
 	rows = calloc(h, sizeof *rows);
 	if (!buf || !rows) {
 		cnnf_error("%s: out of memory for a %ux%u label map", name, (unsigned)w,
 		           (unsigned)h);
-		fail(png);
+		cnnf_png_fail(png);
 	}
 	for (png_uint_32 y = 0; y < h; y++)
 		rows[y] = buf + y * stride;

@@ -1,0 +1,30 @@
+/* io_png_hooks.h: the libpng callbacks cnnf's PNG readers share (io_png.c, labels.c). */
+#ifndef CNNF_IO_PNG_HOOKS_H
+#define CNNF_IO_PNG_HOOKS_H
+
+#include <png.h>
+#include <stdio.h>
+
+/* What libpng's callbacks get back through their io and error pointers. */
+typedef struct cnnf_png_io {
+	FILE *fp;
+	const char *name; /* the file, for messages */
+	int told;         /* the message is already in cnnf_error(): keep it */
+} cnnf_png_io;
+
+/* Error handler: set "NAME: libpng's message" unless one is set, and unwind. */
+void cnnf_png_on_error(png_structp png, png_const_charp msg);
+
+/*
+ * Warning handler: nothing. Warnings are not failures, and library code does
+ * not print: libpng already turns damage to the image data into errors.
+ */
+void cnnf_png_on_warning(png_structp png, png_const_charp msg);
+
+/* Fail with a message already set: the error handler keeps it and unwinds. */
+_Noreturn void cnnf_png_fail(png_structp png);
+
+/* Read callback that tells a short file ("truncated file") from a read error. */
+void cnnf_png_read_data(png_structp png, png_bytep data, size_t len);
+
+#endif
