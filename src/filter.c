@@ -58,9 +58,17 @@ CNNF_CLONES static void stream_read(void *ctx, int c, int r, float *dst)
 	size_t base = (size_t)r * w * nc + (size_t)c;
 	switch (img->type) {
 	case CNNF_U8: {
+		/* Gray and RGB with a constant stride, so that the loops vectorise. */
 		const uint8_t *src = (const uint8_t *)img->data + base;
-		for (size_t x = 0; x < w; x++)
-			dst[x] = src[x * nc];
+		if (nc == 1)
+			for (size_t x = 0; x < w; x++)
+				dst[x] = src[x];
+		else if (nc == 3)
+			for (size_t x = 0; x < w; x++)
+				dst[x] = src[3 * x];
+		else
+			for (size_t x = 0; x < w; x++)
+				dst[x] = src[x * nc];
 		break;
 	}
 	case CNNF_U16: {
@@ -87,8 +95,15 @@ CNNF_CLONES static void stream_write(void *ctx, int f, int y, const float *row, 
 	switch (img->type) {
 	case CNNF_U8: {
 		uint8_t *dst = (uint8_t *)img->data + base;
-		for (int x = 0; x < ow; x++)
-			dst[x * nc] = (uint8_t)row[x];
+		if (nc == 1)
+			for (int x = 0; x < ow; x++)
+				dst[x] = (uint8_t)row[x];
+		else if (nc == 3)
+			for (int x = 0; x < ow; x++)
+				dst[3 * x] = (uint8_t)row[x];
+		else
+			for (int x = 0; x < ow; x++)
+				dst[x * nc] = (uint8_t)row[x];
 		break;
 	}
 	case CNNF_U16: {
