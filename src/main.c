@@ -389,6 +389,24 @@ static int parse_double(const char *opt, const char *s, double *out)
 	return 0;
 }
 
+/*
+ * A number within lo..hi; lo_open / hi_open exclude that end. `what` says
+ * the range in the message ("a positive number", "in 0 <= M < 1").
+ */
+static int parse_range(const char *opt, const char *s, double lo, int lo_open, double hi,
+		       int hi_open, const char *what, double *out)
+{
+	double v;
+	if (parse_double(opt, s, &v) < 0)
+		return -1;
+	if (v < lo || (lo_open && v == lo) || v > hi || (hi_open && v == hi)) {
+		fprintf(stderr, "cnnf: --%s: '%s' is not %s\n", opt, s, what);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 /* The largest padding, stride or dilation accepted: far beyond any image, still no overflow. */
 #define GEOM_MAX (1 << 20)
 #define SIZE_MAX_K 4095
@@ -433,13 +451,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_double(d->name, arg, &o->factor);
 	case O_GAMMA:
 		o->gamma_set = 1;
-		if (parse_double(d->name, arg, &o->gamma) < 0)
-			return -1;
-		if (o->gamma <= 0) {
-			fprintf(stderr, "cnnf: --gamma: '%s' is not a positive number\n", arg);
-			return -1;
-		}
-		return 0;
+		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
 	case O_OFFSET:
 		return parse_double(d->name, arg, &o->f.offset);
 	case O_PAD:
@@ -538,37 +550,15 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_BATCH:
 		return parse_int(d->name, arg, 1, 65536, &o->train.batch);
 	case O_LR:
-		if (parse_double(d->name, arg, &o->train.lr) < 0)
-			return -1;
-		if (!(o->train.lr > 0)) {
-			fprintf(stderr, "cnnf: --lr: '%s' is not a positive number\n", arg);
-			return -1;
-		}
-		return 0;
+		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number",
+				   &o->train.lr);
 	case O_MOMENTUM:
-		if (parse_double(d->name, arg, &o->train.momentum) < 0)
-			return -1;
-		if (!(o->train.momentum >= 0 && o->train.momentum < 1)) {
-			fprintf(stderr, "cnnf: --momentum: '%s' is not in 0 <= M < 1\n", arg);
-			return -1;
-		}
-		return 0;
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= M < 1", &o->train.momentum);
 	case O_DECAY:
-		if (parse_double(d->name, arg, &o->train.weight_decay) < 0)
-			return -1;
-		if (!(o->train.weight_decay >= 0)) {
-			fprintf(stderr, "cnnf: --weight-decay: '%s' is negative\n", arg);
-			return -1;
-		}
-		return 0;
+		return parse_range(d->name, arg, 0, 0, HUGE_VAL, 0, "0 or more",
+				   &o->train.weight_decay);
 	case O_VALSPLIT:
-		if (parse_double(d->name, arg, &o->train.val_split) < 0)
-			return -1;
-		if (!(o->train.val_split >= 0 && o->train.val_split < 1)) {
-			fprintf(stderr, "cnnf: --val-split: '%s' is not in 0 <= F < 1\n", arg);
-			return -1;
-		}
-		return 0;
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= F < 1", &o->train.val_split);
 	case O_SEED:
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
 			return -1;

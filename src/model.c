@@ -90,21 +90,6 @@ static int over(uint64_t n, size_t limit)
 	return n == UINT64_MAX || n > limit;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(const reader *r, long line, const char *fmt,
-                                                      ...)
-{
-	char msg[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		cnnf_error("%s:%ld: %s", r->name, line, msg);
-	else
-		cnnf_error("%s: %s", r->name, msg);
-	return -1;
-}
-
 static int is(span t, const char *word)
 {
 	size_t n = strlen(word);
@@ -185,10 +170,10 @@ static int read_keys(const reader *r, const char *word, span rest, const char *c
 	while (next_token(&rest, &tok)) {
 		const char *eq = memchr(tok.s, '=', tok.n);
 		if (!nkeys)
-			return fail(r, r->line, "%s: unexpected '%s' (%s takes no keys)", word,
+			return cnnf_model_fail(r->name, r->line, "%s: unexpected '%s' (%s takes no keys)", word,
 			            shown(a, tok), word);
 		if (!eq || eq == tok.s || eq == tok.s + tok.n - 1)
-			return fail(r, r->line,
+			return cnnf_model_fail(r->name, r->line,
 			            "%s: '%s' is not key=value (no blanks around the '=')", word,
 			            shown(a, tok));
 		span key = {tok.s, (size_t)(eq - tok.s)};
@@ -200,11 +185,11 @@ static int read_keys(const reader *r, const char *word, span rest, const char *c
 			for (int k = 0; k < nkeys; k++)
 				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 				         k ? ", " : "", keys[k]);
-			return fail(r, r->line, "%s: unknown key '%s' (it takes %s)", word,
+			return cnnf_model_fail(r->name, r->line, "%s: unknown key '%s' (it takes %s)", word,
 			            shown(a, key), list);
 		}
 		if (vals[i].s)
-			return fail(r, r->line, "%s: '%s' is given twice", word, keys[i]);
+			return cnnf_model_fail(r->name, r->line, "%s: '%s' is given twice", word, keys[i]);
 		vals[i] = (span){eq + 1, (size_t)(tok.s + tok.n - eq - 1)};
 	}
 	return 0;
@@ -217,12 +202,12 @@ static int int_key(const reader *r, const char *word, const char *key, span v, i
 	char a[48];
 	if (!v.s) {
 		if (def < 0)
-			return fail(r, r->line, "%s: needs %s=N", word, key);
+			return cnnf_model_fail(r->name, r->line, "%s: needs %s=N", word, key);
 		*out = def;
 		return 0;
 	}
 	if (parse_int(v, lo, MAX_SIZE, out) < 0)
-		return fail(r, r->line, "%s: %s=%s is not a whole number from %d to %d", word, key,
+		return cnnf_model_fail(r->name, r->line, "%s: %s=%s is not a whole number from %d to %d", word, key,
 		            shown(a, v), lo, MAX_SIZE);
 	return 0;
 }
@@ -237,7 +222,7 @@ static int real_key(const reader *r, const char *word, const char *key, span v, 
 		return 0;
 	}
 	if (cnnf_model_number(v.s, v.n, out) < 0 || !isfinite(*out))
-		return fail(r, r->line, "%s: %s=%s is not a finite number", word, key, shown(a, v));
+		return cnnf_model_fail(r->name, r->line, "%s: %s=%s is not a finite number", word, key, shown(a, v));
 	return 0;
 }
 
@@ -246,7 +231,7 @@ static int check_size(const reader *r, const char *word, const char *what, uint6
                       uint64_t w)
 {
 	if (h > INT_MAX || w > INT_MAX || over(mul(mul(c, h), w), r->max_act))
-		return fail(r, r->line,
+		return cnnf_model_fail(r->name, r->line,
 		            "%s: the %s %llux%llux%llu is more than the %zu values a "
 		            "layer may hold (see --max-activations)",
 		            word, what, (unsigned long long)c, (unsigned long long)h,
@@ -268,9 +253,9 @@ static int read_list(const reader *r, const char *key, span v, float def, float 
 	for (size_t i = 0; i < v.n; i++)
 		n += v.s[i] == ',';
 	if (n != 1 && n != (size_t)c && c == 1)
-		return fail(r, r->line, "input: %s has %zu values for 1 channel", key, n);
+		return cnnf_model_fail(r->name, r->line, "input: %s has %zu values for 1 channel", key, n);
 	if (n != 1 && n != (size_t)c)
-		return fail(r, r->line, "input: %s has %zu values for %d channels (give 1 or %d)",
+		return cnnf_model_fail(r->name, r->line, "input: %s has %zu values for %d channels (give 1 or %d)",
 		            key, n, c, c);
 	const char *p = v.s, *end = v.s + v.n;
 	for (size_t i = 0; i < n; i++) {
@@ -278,11 +263,11 @@ static int read_list(const reader *r, const char *key, span v, float def, float 
 		span item = {p, (size_t)((comma ? comma : end) - p)};
 		int rc = cnnf_model_float(item.s, item.n, &vals[i]);
 		if (rc == -1)
-			return fail(r, r->line, "input: %s value '%s' is not a number", key,
+			return cnnf_model_fail(r->name, r->line, "input: %s value '%s' is not a number", key,
 			            shown(a, item));
 		/* A std that is zero as a float32 would divide by zero. */
 		if (rc < 0 || (is_std && vals[i] == 0))
-			return fail(r, r->line, "input: %s value %s is not a finite%s float32", key,
+			return cnnf_model_fail(r->name, r->line, "input: %s value %s is not a finite%s float32", key,
 			            shown(a, item), is_std ? " nonzero" : "");
 		p += item.n + 1;
 	}
@@ -298,7 +283,7 @@ static int read_input(reader *r, span rest)
 	cnnf_model *m = r->m;
 	span v[5];
 	if (r->input_line)
-		return fail(r, r->line, "input: a second 'input' line (the first is line %ld)",
+		return cnnf_model_fail(r->name, r->line, "input: a second 'input' line (the first is line %ld)",
 		            r->input_line);
 	if (read_keys(r, "input", rest, keys, v) < 0 ||
 	    int_key(r, "input", "channels", v[0], 1, -1, &m->channels) < 0 ||
@@ -310,7 +295,7 @@ static int read_input(reader *r, span rest)
 	m->mean = malloc((size_t)m->channels * sizeof *m->mean);
 	m->std = malloc((size_t)m->channels * sizeof *m->std);
 	if (!m->mean || !m->std)
-		return fail(r, 0, "out of memory");
+		return cnnf_model_fail(r->name, 0, "out of memory");
 	if (read_list(r, "mean", v[3], 0, m->mean) < 0 || read_list(r, "std", v[4], 1, m->std) < 0)
 		return -1;
 	r->input_line = r->line;
@@ -322,28 +307,28 @@ static int read_labels(reader *r, span rest)
 {
 	char a[48];
 	if (r->labels_line)
-		return fail(r, r->line, "labels: a second 'labels' line (the first is line %ld)",
+		return cnnf_model_fail(r->name, r->line, "labels: a second 'labels' line (the first is line %ld)",
 		            r->labels_line);
 	if (r->m->nlayers)
-		return fail(r, r->line, "labels: must come before the layers");
+		return cnnf_model_fail(r->name, r->line, "labels: must come before the layers");
 	r->labels = rest;
 	r->nlabels = 0;
 	span tok;
 	while (next_token(&rest, &tok)) {
 		if (r->nlabels == MAX_SIZE)
-			return fail(r, r->line, "labels: more than %d names", MAX_SIZE);
+			return cnnf_model_fail(r->name, r->line, "labels: more than %d names", MAX_SIZE);
 		if (tok.n > MAX_LABEL_BYTES)
-			return fail(r, r->line, "labels: '%s' is longer than %d bytes",
+			return cnnf_model_fail(r->name, r->line, "labels: '%s' is longer than %d bytes",
 			            shown(a, tok), MAX_LABEL_BYTES);
 		/* Names are printed and written into files; no control characters. */
 		for (size_t i = 0; i < tok.n; i++)
 			if ((unsigned char)tok.s[i] < 0x20 || tok.s[i] == 0x7F)
-				return fail(r, r->line, "labels: '%s' has a control character",
+				return cnnf_model_fail(r->name, r->line, "labels: '%s' has a control character",
 				            shown(a, tok));
 		r->nlabels++;
 	}
 	if (!r->nlabels)
-		return fail(r, r->line, "labels: no names");
+		return cnnf_model_fail(r->name, r->line, "labels: no names");
 	r->labels_line = r->line;
 	return 0;
 }
@@ -355,7 +340,7 @@ static int conv_shape(const reader *r, cnnf_layer *L, const span *v)
 	if (int_key(r, "conv", "out", v[0], 1, -1, &L->out) < 0)
 		return -1;
 	if (!v[1].s)
-		return fail(r, r->line, "conv: needs kernel=K or kernel=KHxKW");
+		return cnnf_model_fail(r->name, r->line, "conv: needs kernel=K or kernel=KHxKW");
 	const char *x = memchr(v[1].s, 'x', v[1].n);
 	span kh = v[1], kw = v[1];
 	if (x) {
@@ -364,7 +349,7 @@ static int conv_shape(const reader *r, cnnf_layer *L, const span *v)
 		kw.n = v[1].n - kh.n - 1;
 	}
 	if (parse_int(kh, 1, MAX_SIZE, &L->kh) < 0 || parse_int(kw, 1, MAX_SIZE, &L->kw) < 0)
-		return fail(r, r->line, "conv: kernel=%s is not K or KHxKW with sides from 1 to %d",
+		return cnnf_model_fail(r->name, r->line, "conv: kernel=%s is not K or KHxKW with sides from 1 to %d",
 		            shown(a, v[1]), MAX_SIZE);
 	if (int_key(r, "conv", "stride", v[2], 1, 1, &L->stride) < 0 ||
 	    int_key(r, "conv", "pad", v[3], 0, 0, &L->pad) < 0 ||
@@ -383,7 +368,7 @@ static int conv_shape(const reader *r, cnnf_layer *L, const span *v)
 			snprintf(k + n, sizeof k - (size_t)n,
 			         " at dilation %d (spanning %llux%llu)", L->dilation,
 			         (unsigned long long)sh, (unsigned long long)sw);
-		return fail(r, r->line, "conv: kernel %s does not fit the %dx%d input (pad %d)", k,
+		return cnnf_model_fail(r->name, r->line, "conv: kernel %s does not fit the %dx%d input (pad %d)", k,
 		            L->in_h, L->in_w, L->pad);
 	}
 	uint64_t oh = (nh - sh) / (uint64_t)L->stride + 1, ow = (nw - sw) / (uint64_t)L->stride + 1;
@@ -403,7 +388,7 @@ static int pool_shape(const reader *r, const char *word, cnnf_layer *L, const sp
 	    int_key(r, word, "stride", v[1], 1, k, &L->stride) < 0)
 		return -1;
 	if (k > L->in_h || k > L->in_w)
-		return fail(r, r->line, "%s: kernel %d does not fit the %dx%d input", word, k,
+		return cnnf_model_fail(r->name, r->line, "%s: kernel %d does not fit the %dx%d input", word, k,
 		            L->in_h, L->in_w);
 	L->kh = L->kw = k;
 	L->dilation = 1;
@@ -425,7 +410,7 @@ static int check_bank(const reader *r, const char *word, const cnnf_layer *L)
 	if (L->out <= CNNF_KERNEL_MAX_DIM && L->in_c <= CNNF_KERNEL_MAX_DIM &&
 	    kh <= CNNF_KERNEL_MAX_DIM && kw <= CNNF_KERNEL_MAX_DIM && !over(n, CNNF_KERNEL_MAX_WEIGHTS))
 		return 0;
-	return fail(r, r->line,
+	return cnnf_model_fail(r->name, r->line,
 	            "%s: %d filters of %dx%llux%llu (in x height x width) are more than a layer "
 	            "may have: each at most %d, at most %llu weights",
 	            word, L->out, L->in_c, (unsigned long long)kh, (unsigned long long)kw,
@@ -439,10 +424,10 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 	const char *word = kinds[t].name;
 	span v[5];
 	if (!r->input_line)
-		return fail(r, r->line, "%s: the 'input' line must come before the first layer",
+		return cnnf_model_fail(r->name, r->line, "%s: the 'input' line must come before the first layer",
 		            word);
 	if (m->nlayers && m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX)
-		return fail(r, m->layers[m->nlayers - 1].line,
+		return cnnf_model_fail(r->name, m->layers[m->nlayers - 1].line,
 		            "softmax: must be the last layer, but line %ld has %s", r->line, word);
 	if (read_keys(r, word, rest, kinds[t].keys, v) < 0)
 		return -1;
@@ -470,14 +455,14 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 		if (real_key(r, word, "eps", v[0], 1e-5, &L.eps) < 0)
 			return -1;
 		if (!(L.eps > 0))
-			return fail(r, r->line, "batchnorm: eps=%g must be greater than 0", L.eps);
+			return cnnf_model_fail(r->name, r->line, "batchnorm: eps=%g must be greater than 0", L.eps);
 		n = 4 * (uint64_t)L.in_c;
 		break;
 	case CNNF_LAYER_DROPOUT:
 		if (real_key(r, word, "p", v[0], 0.5, &L.p) < 0)
 			return -1;
 		if (!(L.p >= 0 && L.p < 1))
-			return fail(r, r->line, "dropout: p=%g is not from 0 to below 1", L.p);
+			return cnnf_model_fail(r->name, r->line, "dropout: p=%g is not from 0 to below 1", L.p);
 		break;
 	case CNNF_LAYER_FC:
 		if (int_key(r, word, "out", v[0], 1, -1, &L.out) < 0 ||
@@ -496,19 +481,19 @@ static int read_layer(reader *r, cnnf_layer_type t, span rest)
 		char count[32] = "more than 2^64";
 		if (total != UINT64_MAX)
 			snprintf(count, sizeof count, "%llu", (unsigned long long)total);
-		return fail(r, r->line,
+		return cnnf_model_fail(r->name, r->line,
 		            "%s: the layers up to here need %s parameters; at most %zu are allowed",
 		            word, count, r->max_params);
 	}
 	if ((t == CNNF_LAYER_CONV || t == CNNF_LAYER_FC) && check_bank(r, word, &L) < 0)
 		return -1;
 	if (m->nlayers == MAX_LAYERS)
-		return fail(r, r->line, "%s: more than %d layers", word, MAX_LAYERS);
+		return cnnf_model_fail(r->name, r->line, "%s: more than %d layers", word, MAX_LAYERS);
 	if (m->nlayers == r->cap) {
 		int cap = r->cap ? 2 * r->cap : 16;
 		cnnf_layer *grown = realloc(m->layers, (size_t)cap * sizeof *grown);
 		if (!grown)
-			return fail(r, 0, "out of memory");
+			return cnnf_model_fail(r->name, 0, "out of memory");
 		m->layers = grown;
 		r->cap = cap;
 	}
@@ -524,18 +509,18 @@ static int read_magic(const reader *r, int found, span line)
 	char a[48];
 	span word, version, extra;
 	if (!found || !next_token(&line, &word))
-		return fail(r, 0, "empty: a model file starts with 'cnnf-model 1'");
+		return cnnf_model_fail(r->name, 0, "empty: a model file starts with 'cnnf-model 1'");
 	if (!is(word, "cnnf-model"))
-		return fail(r, r->line,
+		return cnnf_model_fail(r->name, r->line,
 		            "not a cnnf model file: it must start with 'cnnf-model 1', not '%s'",
 		            shown(a, word));
 	if (!next_token(&line, &version))
-		return fail(r, r->line,
+		return cnnf_model_fail(r->name, r->line,
 		            "cnnf-model: no version (the first line is 'cnnf-model 1')");
 	if (!is(version, "1"))
-		return fail(r, r->line, "unsupported model version %s", shown(a, version));
+		return cnnf_model_fail(r->name, r->line, "unsupported model version %s", shown(a, version));
 	if (next_token(&line, &extra))
-		return fail(r, r->line, "cnnf-model: unexpected '%s' after the version",
+		return cnnf_model_fail(r->name, r->line, "cnnf-model: unexpected '%s' after the version",
 		            shown(a, extra));
 	return 0;
 }
@@ -552,8 +537,8 @@ static int read_line(reader *r, span word, span rest)
 		if (is(word, kinds[t].name))
 			return read_layer(r, (cnnf_layer_type)t, rest);
 	if (is(word, "cnnf-model"))
-		return fail(r, r->line, "cnnf-model: only the first line may say it");
-	return fail(r, r->line, "unknown keyword '%s'", shown(a, word));
+		return cnnf_model_fail(r->name, r->line, "cnnf-model: only the first line may say it");
+	return cnnf_model_fail(r->name, r->line, "unknown keyword '%s'", shown(a, word));
 }
 
 /* What the whole header must satisfy, checked once the weights line is reached. */
@@ -561,22 +546,22 @@ static int check_network(reader *r, long weights_line)
 {
 	cnnf_model *m = r->m;
 	if (!r->input_line)
-		return fail(r, weights_line, "weights: no 'input' line before it");
+		return cnnf_model_fail(r->name, weights_line, "weights: no 'input' line before it");
 	if (!m->nlayers)
-		return fail(r, weights_line, "weights: no layers before it; a model needs one");
+		return cnnf_model_fail(r->name, weights_line, "weights: no layers before it; a model needs one");
 	const cnnf_layer *L = &m->layers[m->nlayers - 1];
 	const char *word = kinds[L->type].name;
 	if (L->out_h != 1 || L->out_w != 1)
-		return fail(r, L->line,
+		return cnnf_model_fail(r->name, L->line,
 		            "%s: the network's output is %dx%dx%d; it must be K x 1 x 1 "
 		            "(one score for each of K classes)",
 		            word, L->out_c, L->out_h, L->out_w);
 	if (L->out_c < 2)
-		return fail(r, L->line, "%s: the network's output has 1 class; it needs at least 2",
+		return cnnf_model_fail(r->name, L->line, "%s: the network's output has 1 class; it needs at least 2",
 		            word);
 	m->classes = L->out_c;
 	if (r->labels_line && r->nlabels != m->classes)
-		return fail(r, r->labels_line, "labels: %d name%s for the %d classes of the output",
+		return cnnf_model_fail(r->name, r->labels_line, "labels: %d name%s for the %d classes of the output",
 		            r->nlabels, r->nlabels == 1 ? "" : "s", m->classes);
 	return 0;
 }
@@ -589,12 +574,12 @@ static int make_labels(reader *r)
 		return 0;
 	m->labels = calloc((size_t)r->nlabels, sizeof *m->labels);
 	if (!m->labels)
-		return fail(r, 0, "out of memory");
+		return cnnf_model_fail(r->name, 0, "out of memory");
 	span rest = r->labels, tok;
 	while (next_token(&rest, &tok)) {
 		char *s = malloc(tok.n + 1);
 		if (!s)
-			return fail(r, 0, "out of memory");
+			return cnnf_model_fail(r->name, 0, "out of memory");
 		memcpy(s, tok.s, tok.n);
 		s[tok.n] = '\0';
 		m->labels[m->nlabels++] = s;
@@ -610,7 +595,7 @@ static int read_weights(reader *r, span rest)
 	span format, count, extra;
 	cnnf_weights_format f;
 	if (!next_token(&rest, &format))
-		return fail(r, r->line, "weights: needs float32 COUNT, text COUNT or init");
+		return cnnf_model_fail(r->name, r->line, "weights: needs float32 COUNT, text COUNT or init");
 	if (is(format, "float32"))
 		f = CNNF_WEIGHTS_FLOAT32;
 	else if (is(format, "text"))
@@ -618,12 +603,12 @@ static int read_weights(reader *r, span rest)
 	else if (is(format, "init"))
 		f = CNNF_WEIGHTS_INIT;
 	else
-		return fail(r, r->line, "weights: unknown format '%s' (float32, text or init)",
+		return cnnf_model_fail(r->name, r->line, "weights: unknown format '%s' (float32, text or init)",
 		            shown(a, format));
 	if (f != CNNF_WEIGHTS_INIT && !next_token(&rest, &count))
-		return fail(r, r->line, "weights: %s needs the number of values", shown(a, format));
+		return cnnf_model_fail(r->name, r->line, "weights: %s needs the number of values", shown(a, format));
 	if (next_token(&rest, &extra))
-		return fail(r, r->line, "weights: unexpected '%s' after '%s'", shown(a, extra),
+		return cnnf_model_fail(r->name, r->line, "weights: unexpected '%s' after '%s'", shown(a, extra),
 		            shown(b, f == CNNF_WEIGHTS_INIT ? format : count));
 	m->nparams = (size_t)r->nparams;
 	m->weights_init = f == CNNF_WEIGHTS_INIT;
@@ -633,14 +618,14 @@ static int read_weights(reader *r, span rest)
 		for (size_t i = 0; digits && i < count.n; i++)
 			digits = isdigit((unsigned char)count.s[i]);
 		if (!digits)
-			return fail(r, r->line, "weights: count '%s' is not a whole number",
+			return cnnf_model_fail(r->name, r->line, "weights: count '%s' is not a whole number",
 			            shown(a, count));
 		memcpy(buf, count.s, count.n);
 		buf[count.n] = '\0';
 		errno = 0;
 		unsigned long long said = strtoull(buf, NULL, 10);
 		if (errno || said != r->nparams)
-			return fail(r, r->line,
+			return cnnf_model_fail(r->name, r->line,
 			            "weights: the layers need %zu values, the file says %s",
 			            m->nparams, shown(a, count));
 	}
@@ -687,7 +672,7 @@ cnnf_model *cnnf_model_parse(const char *buf, size_t len, const char *name,
 		goto fail;
 	for (;;) {
 		if (!next_line(&r, &line)) {
-			fail(&r, 0,
+			cnnf_model_fail(r.name, 0,
 			     "no 'weights' line: the header ends with 'weights float32 "
 			     "COUNT', 'weights text COUNT' or 'weights init'");
 			goto fail;

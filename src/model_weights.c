@@ -26,8 +26,7 @@ typedef struct source {
 	cnnf_model *m;
 } source;
 
-__attribute__((format(printf, 3, 4))) static int fail(const source *s, long line, const char *fmt,
-                                                      ...)
+int cnnf_model_fail(const char *name, long line, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -35,9 +34,9 @@ __attribute__((format(printf, 3, 4))) static int fail(const source *s, long line
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		cnnf_error("%s:%ld: %s", s->name, line, msg);
+		cnnf_error("%s:%ld: %s", name, line, msg);
 	else
-		cnnf_error("%s: %s", s->name, msg);
+		cnnf_error("%s: %s", name, msg);
 	return -1;
 }
 
@@ -121,7 +120,7 @@ static const char *which(const cnnf_model *m, size_t i, char *buf, size_t size)
 static int bad_value(const source *s, long line, size_t i, const char *value)
 {
 	char at[128];
-	return fail(s, line, "weights: values[%zu] is %s, not a finite float32 (%s)", i, value,
+	return cnnf_model_fail(s->name, line, "weights: values[%zu] is %s, not a finite float32 (%s)", i, value,
 	            which(s->m, i, at, sizeof at));
 }
 
@@ -163,13 +162,13 @@ static int count_text(source *s)
 	const char *w;
 	while (next_word(s, &w, &len)) {
 		if (got == n)
-			return fail(s, s->line,
+			return cnnf_model_fail(s->name, s->line,
 			            "weights: more values than the %zu the header gives", n);
 		got++;
 		last = s->line;
 	}
 	if (got < n)
-		return fail(s, last, "weights: the text ends after %zu of %zu values", got, n);
+		return cnnf_model_fail(s->name, last, "weights: the text ends after %zu of %zu values", got, n);
 	*s = start;
 	return 0;
 }
@@ -183,7 +182,7 @@ static int read_text(source *s)
 		next_word(s, &w, &n);
 		int rc = cnnf_model_float(w, n, &s->m->params[i]);
 		if (rc == -1)
-			return fail(s, s->line, "weights: '%s' (values[%zu]) is not a number",
+			return cnnf_model_fail(s->name, s->line, "weights: '%s' (values[%zu]) is not a number",
 			            cnnf_model_shown(a, w, n), i);
 		if (rc < 0)
 			return bad_value(s, s->line, i, cnnf_model_shown(a, w, n));
@@ -244,10 +243,10 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 	switch (format) {
 	case CNNF_WEIGHTS_FLOAT32:
 		if (have / 4 < n)
-			return fail(&s, 0, "weights: file ends after %zu of %zu values%s", have / 4,
+			return cnnf_model_fail(s.name, 0, "weights: file ends after %zu of %zu values%s", have / 4,
 			            n, have % 4 ? " and part of the next" : "");
 		if (have > n * 4)
-			return fail(&s, 0, "weights: %zu byte%s after the %zu values", have - n * 4,
+			return cnnf_model_fail(s.name, 0, "weights: %zu byte%s after the %zu values", have - n * 4,
 			            have - n * 4 == 1 ? "" : "s", n);
 		break;
 	case CNNF_WEIGHTS_TEXT:
@@ -256,14 +255,14 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 		break;
 	case CNNF_WEIGHTS_INIT:
 		if (next_word(&s, &w, &len))
-			return fail(&s, s.line, "weights: unexpected '%s' after 'weights init'",
+			return cnnf_model_fail(s.name, s.line, "weights: unexpected '%s' after 'weights init'",
 			            cnnf_model_shown(a, w, len));
 		break;
 	}
 	if (n) {
 		m->params = calloc(n, sizeof *m->params);
 		if (!m->params)
-			return fail(&s, 0, "out of memory for %zu parameters", n);
+			return cnnf_model_fail(s.name, 0, "out of memory for %zu parameters", n);
 	}
 	assign(m);
 	if ((format == CNNF_WEIGHTS_FLOAT32 && read_binary(&s) < 0) ||
@@ -273,7 +272,7 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
 		const cnnf_layer *L = &m->layers[l];
 		for (int c = 0; L->type == CNNF_LAYER_BATCHNORM && c < L->in_c; c++)
 			if (L->var[c] < 0)
-				return fail(&s, L->line,
+				return cnnf_model_fail(s.name, L->line,
 				            "batchnorm: running_var[%d] is %g; a "
 				            "variance cannot be negative",
 				            c, (double)L->var[c]);

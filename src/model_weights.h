@@ -25,6 +25,13 @@ int cnnf_model_weights_read(cnnf_model *m, cnnf_weights_format format, const cha
                             const char *p, const char *end, long line);
 
 /*
+ * Set the message "NAME:LINE: ..." (or "NAME: ..." when line is 0) and
+ * return -1: every error of a model file is reported through this.
+ */
+__attribute__((format(printf, 3, 4))) int cnnf_model_fail(const char *name, long line,
+							  const char *fmt, ...);
+
+/*
  * All of s[0..n) as a number in *out: strtod's syntax with '.' as the decimal
  * point whatever the locale. Returns 0, or -1 without a message when it is
  * not a number (the caller says what the number was for).
