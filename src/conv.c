@@ -115,6 +115,7 @@ typedef struct plan {
 	int cin;         /* input channels one output reads (1 when depthwise) */
 	int oh, ow;      /* output size */
 	long wp;         /* padded input row as the outputs read it */
+	long ws;         /* floats between band rows: wp rounded up to whole cache lines */
 	long *colmap;    /* wp entries: input column of each padded column, -1 for zero */
 	long in0, in1;   /* padded columns [in0, in1) are input columns 0..w-1 in order, when
 			    the whole input row lies within the padded row; else in0 == in1 */
@@ -402,8 +403,8 @@ nomem:
 
 /* One worker's buffers. */
 typedef struct scratch {
-	float *band;   /* cin planes of brows rows of wp floats */
-	size_t plane;  /* brows * wp */
+	float *band;   /* cin planes of brows rows of ws floats, cache-line aligned */
+	size_t plane;  /* brows * ws */
 	float *line;   /* one input row as read (w floats) */
 	float *acc;    /* 8 * ow floats */
 	double *dacc;  /* ow doubles */
@@ -442,8 +443,9 @@ static int scratch_new(const plan *p, scratch *s)
 	*s = (scratch){0};
 	long brows = band_rows(p, p->band);
 	int planes = p->depthwise ? p->nout : p->k->depth;
-	s->plane = (size_t)brows * p->wp;
-	s->band = malloc(sizeof(float) * s->plane * planes);
+	s->plane = (size_t)brows * p->ws;
+	size_t bytes = sizeof(float) * s->plane * planes;
+	s->band = aligned_alloc(64, (bytes + 63) / 64 * 64);
 	s->line = malloc(sizeof(float) * (size_t)p->io->w);
 	s->acc = malloc(sizeof(float) * CNNF_KERN_OCB * (size_t)p->ow);
 	s->dacc = malloc(sizeof(double) * (size_t)p->ow);
@@ -458,17 +460,19 @@ static int scratch_new(const plan *p, scratch *s)
 	return 0;
 }
 
-/* Fill the band for output rows y0.. with padded input rows, borders made. */
-static void fill_band(const plan *p, scratch *s, int y0, int rows)
+/*
+ * Fill rows r0..r1-1 of the band whose output rows begin at y0 with padded
+ * input rows, borders made.
+ */
+static void fill_rows(const plan *p, scratch *s, int y0, long r0, long r1)
 {
 	const cnnf_conv_rows *io = p->io;
 	const cnnf_conv_geom *g = p->g;
-	long brows = band_rows(p, rows);
 	long first = (long)y0 * g->stride_y - g->pad_top;
 	int planes = p->depthwise ? p->nout : p->k->depth;
 	for (int c = 0; c < planes; c++)
-		for (long r = 0; r < brows; r++) {
-			float *dst = s->band + c * s->plane + r * p->wp;
+		for (long r = r0; r < r1; r++) {
+			float *dst = s->band + c * s->plane + r * p->ws;
 			long src = cnnf_conv_border_index(first + r, io->h, g->border);
 			if (src < 0) {
 				memset(dst, 0, sizeof(float) * (size_t)p->wp);
@@ -503,7 +507,7 @@ static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 	for (int c = 0; c < nc; c++)
 		for (int i = 0; i < k->height; i++) {
 			const float *src = s->band + (c0 + c) * s->plane +
-					   ((long)yl * g->stride_y + (long)i * g->dil_y) * p->wp;
+					   ((long)yl * g->stride_y + (long)i * g->dil_y) * p->ws;
 			for (int j = 0; j < k->width; j++) {
 				size_t t = ((size_t)filter * k->depth + c) * slice + (size_t)i * k->width + j;
 				const float *q = src + (long)j * g->dil_x;
@@ -525,13 +529,13 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 {
 	const cnnf_kernel *k = p->k;
 	const cnnf_conv_geom *g = p->g;
-	fill_band(p, s, y0, rows);
 	if (p->path == PATH_SEPARABLE) {
 		/* Horizontal pass over every band row of every channel, then vertical per output row. */
 		long brows = band_rows(p, rows);
+		fill_rows(p, s, y0, 0, brows);
 		for (int f = 0; f < p->nout; f++) {
 			for (long r = 0; r < brows; r++) {
-				cnnf_kern_args a = {.in = s->band + f * s->plane + r * p->wp,
+				cnnf_kern_args a = {.in = s->band + f * s->plane + r * p->ws,
 						    .cin = 1, .kh = 1, .kw = k->width,
 						    .dx = g->dil_x, .ow = p->ow, .w = p->sep_row,
 						    .acc = s->tmp + r * p->ow};
@@ -548,9 +552,17 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 		}
 		return;
 	}
+	/*
+	 * Input rows are copied in just before the first output row that reads
+	 * them, so they are still in the cache when the kernels read them.
+	 */
+	long filled = 0;
 	for (int yl = 0; yl < rows; yl++) {
-		long r0 = (long)yl * g->stride_y * p->wp;
-		cnnf_kern_args a = {.plane = s->plane, .rstep = (long)g->dil_y * p->wp,
+		long need = band_rows(p, yl + 1);
+		fill_rows(p, s, y0, filled, need);
+		filled = need;
+		long r0 = (long)yl * g->stride_y * p->ws;
+		cnnf_kern_args a = {.plane = s->plane, .rstep = (long)g->dil_y * p->ws,
 				    .dx = g->dil_x, .kh = k->height, .kw = k->width, .ow = p->ow,
 				    .acc = s->acc};
 		switch (p->path) {
@@ -616,9 +628,11 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 	p.depthwise = k->depth != io->c;
 	p.cin = p.depthwise ? 1 : k->depth;
 	p.wp = (long)(p.ow - 1) * g->stride_x + (long)(k->width - 1) * g->dil_x + 1;
+	/* Rows start on cache lines, so the vector loads of the first tap are not split. */
+	p.ws = (p.wp + 15) / 16 * 16;
 	int planes = p.depthwise ? p.nout : k->depth;
 	/* Rows per band: the band's input fits BAND_FLOATS, at least one row. */
-	long per_row = (long)planes * p.wp;
+	long per_row = (long)planes * p.ws;
 	long fit = BAND_FLOATS / (per_row > 0 ? per_row : 1) - (long)(k->height - 1) * g->dil_y;
 	fit = fit / g->stride_y;
 	p.band = fit < 1 ? 1 : fit > p.oh ? p.oh : (int)fit;

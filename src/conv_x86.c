@@ -21,6 +21,19 @@
 	}                                                                                    \
 	}
 
+/*
+ * The same walk with the output offset x folded into the row pointers (p
+ * points at the tap of output x), which keeps the address arithmetic out of
+ * the innermost loop.
+ */
+#define TAPS_FROM(x)                                                                         \
+	const float *w = a->w;                                                               \
+	for (int c = 0; c < a->cin; c++)                                                     \
+		for (int i = 0; i < a->kh; i++) {                                            \
+			const float *row = a->in + c * a->plane + i * a->rstep + (x);        \
+			for (int j = 0; j < a->kw; j++) {                                    \
+				const float *p = row + j * a->dx;
+
 /* Scalar tails of the AVX2 versions: outputs x0..ow-1 (fmaf is one instruction here). */
 __attribute__((target("avx2,fma"))) static void block8_tail(const cnnf_kern_args *a, int x0)
 {
@@ -71,8 +84,8 @@ __attribute__((target("avx512f"))) void cnnf_kern_block8_avx512(const cnnf_kern_
 		__m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,
 		       a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00,
 		       a60 = a00, a61 = a00, a70 = a00, a71 = a00;
-		TAPS_BEGIN
-		__m512 v0 = _mm512_loadu_ps(p + x), v1 = _mm512_loadu_ps(p + x + 16);
+		TAPS_FROM(x)
+		__m512 v0 = _mm512_loadu_ps(p), v1 = _mm512_loadu_ps(p + 16);
 		FMA512(0, v0, v1);
 		FMA512(1, v0, v1);
 		FMA512(2, v0, v1);
@@ -100,8 +113,8 @@ __attribute__((target("avx512f"))) void cnnf_kern_block8_avx512(const cnnf_kern_
 		__m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,
 		       a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00,
 		       a60 = a00, a61 = a00, a70 = a00, a71 = a00;
-		TAPS_BEGIN
-		__m512 v0 = _mm512_maskz_loadu_ps(m0, p + x), v1 = _mm512_maskz_loadu_ps(m1, p + x + 16);
+		TAPS_FROM(x)
+		__m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
 		FMA512(0, v0, v1);
 		FMA512(1, v0, v1);
 		FMA512(2, v0, v1);
@@ -135,12 +148,12 @@ __attribute__((target("avx512f"))) void cnnf_kern_single_avx512(const cnnf_kern_
 	int x = 0;
 	for (; x + 64 <= ow; x += 64) {
 		__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-		TAPS_BEGIN
+		TAPS_FROM(x)
 		__m512 b = _mm512_set1_ps(*w);
-		s0 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + x), s0);
-		s1 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + x + 16), s1);
-		s2 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + x + 32), s2);
-		s3 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + x + 48), s3);
+		s0 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p), s0);
+		s1 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + 16), s1);
+		s2 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + 32), s2);
+		s3 = _mm512_fmadd_ps(b, _mm512_loadu_ps(p + 48), s3);
 		w++;
 		TAPS_END
 		_mm512_storeu_ps(a->acc + x, s0);
@@ -152,8 +165,8 @@ __attribute__((target("avx512f"))) void cnnf_kern_single_avx512(const cnnf_kern_
 		int n = ow - x;
 		__mmask16 m = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
 		__m512 s = _mm512_setzero_ps();
-		TAPS_BEGIN
-		s = _mm512_fmadd_ps(_mm512_set1_ps(*w), _mm512_maskz_loadu_ps(m, p + x), s);
+		TAPS_FROM(x)
+		s = _mm512_fmadd_ps(_mm512_set1_ps(*w), _mm512_maskz_loadu_ps(m, p), s);
 		w++;
 		TAPS_END
 		_mm512_mask_storeu_ps(a->acc + x, m, s);
@@ -172,8 +185,8 @@ __attribute__((target("avx2,fma"))) void cnnf_kern_block8_avx2(const cnnf_kern_a
 	for (; x + 8 <= ow; x += 8) {
 		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
 		       a6 = a0, a7 = a0;
-		TAPS_BEGIN
-		__m256 v = _mm256_loadu_ps(p + x);
+		TAPS_FROM(x)
+		__m256 v = _mm256_loadu_ps(p);
 		FMA256(0);
 		FMA256(1);
 		FMA256(2);
@@ -203,12 +216,12 @@ __attribute__((target("avx2,fma"))) void cnnf_kern_single_avx2(const cnnf_kern_a
 	int x = 0;
 	for (; x + 32 <= ow; x += 32) {
 		__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-		TAPS_BEGIN
+		TAPS_FROM(x)
 		__m256 b = _mm256_broadcast_ss(w);
-		s0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + x), s0);
-		s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + x + 8), s1);
-		s2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + x + 16), s2);
-		s3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + x + 24), s3);
+		s0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p), s0);
+		s1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + 8), s1);
+		s2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + 16), s2);
+		s3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(p + 24), s3);
 		w++;
 		TAPS_END
 		_mm256_storeu_ps(a->acc + x, s0);
