@@ -6,14 +6,18 @@
 #     make && sh bench/run.sh          (from the top of the tree; `make bench` does this)
 #
 # Everything runs on 2 threads. Each command is timed with GNU time (wall seconds and peak
-# RSS), best of BENCH_RUNS runs (default 3); a run that takes longer than BENCH_LONG seconds
+# RSS), best of BENCH_RUNS runs (default 5); a run that takes longer than BENCH_LONG seconds
 # (default 10) is not repeated, so that a slow build cannot make the run take forever.
+# The 32->32 layer takes about 5 ms a call, so it is timed in-process, best of
+# BENCH_LAYER_RUNS calls (default 50) for cnnf and PyTorch alike: on a shared virtual
+# machine a burst of a few calls can all land in a slow moment.
 # BENCH_FULL=1 adds patch-mode segmentation of 512x512. PYTHON picks the Python with
 # torch (default /usr/bin/python3, Debian's python3-torch). bench/README.md explains the rows.
 set -u
 
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 LONG=${BENCH_LONG:-10}
+LAYER_RUNS=${BENCH_LAYER_RUNS:-50}
 FULL=${BENCH_FULL:-0}
 PY=${PYTHON:-/usr/bin/python3}
 THREADS=2
@@ -66,29 +70,40 @@ timed() {
 	fi
 }
 
-# bench NAME CMD...: best wall time -> NAME.s, largest peak RSS in KB -> NAME.kb
-bench() {
-	b_name=$1
+# once NAME CMD...: one timed run of CMD; keeps the best wall time in NAME.s and the largest
+# peak RSS in KB in NAME.kb. After a run longer than $LONG s, NAME is not run again (NAME.long).
+# A failure is reported and recorded as NAME.s = fail, and NAME is not run again.
+once() {
+	o_name=$1
 	shift
+	[ -e "$TMP/r/$o_name.long" ] && return 0
+	if ! timed "$@" >"$TMP/out" 2>"$TMP/err"; then
+		say "$o_name failed: $*"
+		tail -n 5 "$TMP/err" | sed 's/^/    /' >&2
+		put "$o_name.s" fail
+		: >"$TMP/r/$o_name.long"
+		return 1
+	fi
+	read -r o_t o_kb <"$TMP/time"
+	o_best=$(get "$o_name.s")
+	isnum "$o_best" || o_best=
+	put "$o_name.s" "$(awk -v a="$o_best" -v b="$o_t" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }')"
+	if [ -n "$GNUTIME" ]; then
+		o_peak=$(get "$o_name.kb")
+		isnum "$o_peak" && [ "$o_peak" -gt "$o_kb" ] && o_kb=$o_peak
+		put "$o_name.kb" "$o_kb"
+	fi
+	awk -v t="$o_t" -v l="$LONG" 'BEGIN { exit !(t > l) }' && : >"$TMP/r/$o_name.long"
+	return 0
+}
+
+# bench NAME CMD...: $RUNS runs of CMD in a row (best time, largest peak RSS)
+bench() {
 	b_i=0
-	b_best=
-	b_peak=0
 	while [ "$b_i" -lt "$RUNS" ]; do
 		b_i=$((b_i + 1))
-		if ! timed "$@" >"$TMP/out" 2>"$TMP/err"; then
-			say "$b_name failed: $*"
-			tail -n 5 "$TMP/err" | sed 's/^/    /' >&2
-			put "$b_name.s" fail
-			return 1
-		fi
-		read -r b_t b_kb <"$TMP/time"
-		b_best=$(awk -v a="$b_best" -v b="$b_t" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }')
-		[ "$b_kb" -gt "$b_peak" ] && b_peak=$b_kb
-		awk -v t="$b_t" -v l="$LONG" 'BEGIN { exit !(t > l) }' && break
+		once "$@" || return 1
 	done
-	put "$b_name.s" "$b_best"
-	[ -n "$GNUTIME" ] && put "$b_name.kb" "$b_peak"
-	return 0
 }
 
 HAVE_VIPS=0
@@ -165,6 +180,57 @@ awk 'BEGIN { for (i = 0; i < 15; i++) { r = ""; for (j = 0; j < 15; j++) {
 IMK_box3="3x3:1,1,1,1,1,1,1,1,1"
 IMK_tent15="15x15:$(tr -s ' \n' ',,' <"$TMP/tent15.rows" | sed 's/,$//')"
 
+# ------------------------------------------------------------------ the 32->32 layer and the peak
+
+say "layer 32->32: building bench/layer.c and bench/peak.c"
+# the flags the library was built with (sanitizers, -pthread, the image libraries)
+# shellcheck disable=SC2016
+printf 'bench-print-flags:\n\t@echo "$(CC)"\n\t@echo "$(CFLAGS) $(SAN_FLAGS)"\n\t@echo "$(ALL_LDFLAGS) $(LIBS)"\n' |
+	make -s --no-print-directory -f Makefile -f - bench-print-flags >"$TMP/flags" 2>/dev/null
+if [ "$(wc -l <"$TMP/flags")" -eq 3 ]; then
+	BCC=$(sed -n 1p "$TMP/flags")
+	BCFLAGS=$(sed -n 2p "$TMP/flags")
+	BLIBS=$(sed -n 3p "$TMP/flags")
+else
+	BCC=${CC:-cc}
+	BCFLAGS=-O2
+	BLIBS="$(pkg-config --libs libpng libjpeg 2>/dev/null || echo -lpng -ljpeg) -lm"
+fi
+LAYER=
+# shellcheck disable=SC2086
+if $BCC $BCFLAGS -std=c11 -Isrc bench/layer.c src/libcnnf.a $BLIBS -lm -pthread -o "$TMP/layer" \
+	2>"$TMP/err"; then
+	LAYER=$TMP/layer
+else
+	say "bench/layer.c does not build:"
+	sed 's/^/    /' "$TMP/err" >&2
+fi
+
+# putkv_best PREFIX FILE: putkv, when FILE's layer_seconds beats the one stored
+putkv_best() {
+	pb_new=$(awk '$1 == "layer_seconds" { print $2 }' "$2")
+	pb_old=$(get "$1.layer_seconds")
+	isnum "$pb_new" || return 0
+	if ! isnum "$pb_old" || awk -v a="$pb_new" -v b="$pb_old" 'BEGIN { exit !(a + 0 < b + 0) }'; then
+		putkv "$1" "$2"
+	fi
+}
+
+# layer_round: $LAYER_RUNS calls of the layer in cnnf, then in PyTorch; the best is kept.
+# There are three rounds, at the start, the middle and the end of the run, so that the
+# layer is not timed in one slow moment of a shared machine only.
+layer_round() {
+	if [ -n "$LAYER" ]; then
+		say "layer 32->32: cnnf, round $1"
+		"$LAYER" $THREADS "$LAYER_RUNS" >"$TMP/kv" && putkv_best layer.cnnf "$TMP/kv"
+	fi
+	if [ "$HAVE_TORCH" = 1 ]; then
+		say "layer 32->32: PyTorch, round $1"
+		"$PY" "$TB" layer --runs "$LAYER_RUNS" >"$TMP/kv" && putkv_best layer.torch "$TMP/kv"
+	fi
+}
+layer_round 1
+
 # ------------------------------------------------------------------ filters
 
 # filter KERNEL: every tool on the 4000x3000 image, then the exactness check
@@ -175,29 +241,33 @@ filter() {
 	else
 		f_cmd="conv -k $TMP/$f_k.txt"
 	fi
-	say "$f_k: cnnf"
-	# shellcheck disable=SC2086
-	bench "$f_k.cnnf8" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.ppm"
-	# shellcheck disable=SC2086
-	bench "$f_k.cnnff" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.npy"
-	if [ "$HAVE_VIPS" = 1 ]; then
-		say "$f_k: vips"
-		bench "$f_k.vipsi" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vi.ppm" \
-			"$TMP/$f_k.mat" --precision integer
-		# --precision float gives float samples whatever the output format: .ppm is
-		# written as PFM (4 bytes a sample, like cnnf's .npy), not cast to 8 bits.
-		# Writing the vips format (.v) instead costs about the same.
-		bench "$f_k.vipsf" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vf.ppm" \
-			"$TMP/$f_k.mat" --precision float
-	fi
-	if [ -n "$IM" ]; then
-		say "$f_k: ImageMagick"
-		if [ "$f_k" = box3 ]; then f_imk=$IMK_box3; else f_imk=$IMK_tent15; fi
-		# convolve:scale=! divides by the kernel's sum (a fraction such as 1/9 is not
-		# understood and would mean 1)
-		bench "$f_k.im" $IM -limit thread $THREADS "$BIG" -define 'convolve:scale=!' \
-			-morphology Convolve "$f_imk" "$TMP/o_im.ppm"
-	fi
+	if [ "$f_k" = box3 ]; then f_imk=$IMK_box3; else f_imk=$IMK_tent15; fi
+	# The tools take turns, one run each a round, so that a slow moment of the machine
+	# does not fall on one tool's runs only.
+	say "$f_k: cnnf, vips and ImageMagick in turn, $RUNS rounds"
+	f_r=0
+	while [ "$f_r" -lt "$RUNS" ]; do
+		f_r=$((f_r + 1))
+		# shellcheck disable=SC2086
+		once "$f_k.cnnf8" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.ppm"
+		# shellcheck disable=SC2086
+		once "$f_k.cnnff" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.npy"
+		if [ "$HAVE_VIPS" = 1 ]; then
+			once "$f_k.vipsi" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vi.ppm" \
+				"$TMP/$f_k.mat" --precision integer
+			# --precision float gives float samples whatever the output format: .ppm is
+			# written as PFM (4 bytes a sample, like cnnf's .npy), not cast to 8 bits.
+			# Writing the vips format (.v) instead costs about the same.
+			once "$f_k.vipsf" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vf.ppm" \
+				"$TMP/$f_k.mat" --precision float
+		fi
+		if [ -n "$IM" ]; then
+			# convolve:scale=! divides by the kernel's sum (a fraction such as 1/9 is
+			# not understood and would mean 1)
+			once "$f_k.im" $IM -limit thread $THREADS "$BIG" -define 'convolve:scale=!' \
+				-morphology Convolve "$f_imk" "$TMP/o_im.ppm"
+		fi
+	done
 	if [ "$HAVE_TORCH" = 1 ]; then
 		say "$f_k: PyTorch"
 		"$PY" "$TB" filter "$BIG" "$f_k" --runs "$RUNS" --tmpdir "$TMP" >"$TMP/kv" &&
@@ -217,6 +287,8 @@ filter() {
 }
 filter box3
 filter tent15
+
+layer_round 2
 
 # ------------------------------------------------------------------ segmentation
 
@@ -254,41 +326,13 @@ for s in 256 512; do
 	fi
 done
 
-# ------------------------------------------------------------------ the 32->32 layer and the peak
-
-say "layer 32->32: building bench/layer.c and bench/peak.c"
-# the flags the library was built with (sanitizers, -pthread, the image libraries)
-# shellcheck disable=SC2016
-printf 'bench-print-flags:\n\t@echo "$(CC)"\n\t@echo "$(CFLAGS) $(SAN_FLAGS)"\n\t@echo "$(ALL_LDFLAGS) $(LIBS)"\n' |
-	make -s --no-print-directory -f Makefile -f - bench-print-flags >"$TMP/flags" 2>/dev/null
-if [ "$(wc -l <"$TMP/flags")" -eq 3 ]; then
-	BCC=$(sed -n 1p "$TMP/flags")
-	BCFLAGS=$(sed -n 2p "$TMP/flags")
-	BLIBS=$(sed -n 3p "$TMP/flags")
-else
-	BCC=${CC:-cc}
-	BCFLAGS=-O2
-	BLIBS="$(pkg-config --libs libpng libjpeg 2>/dev/null || echo -lpng -ljpeg) -lm"
-fi
-# shellcheck disable=SC2086
-if $BCC $BCFLAGS -std=c11 -Isrc bench/layer.c src/libcnnf.a $BLIBS -lm -pthread -o "$TMP/layer" \
-	2>"$TMP/err"; then
-	say "layer 32->32: cnnf"
-	"$TMP/layer" $THREADS 5 >"$TMP/kv" && putkv layer.cnnf "$TMP/kv"
-else
-	say "bench/layer.c does not build:"
-	sed 's/^/    /' "$TMP/err" >&2
-fi
+layer_round 3
 if ${CC:-cc} -O2 bench/peak.c -o "$TMP/peak" -pthread 2>"$TMP/err"; then
 	say "peak FLOP/s on $THREADS threads"
 	"$TMP/peak" $THREADS >"$TMP/kv" && putkv peak "$TMP/kv"
 else
 	say "bench/peak.c does not build:"
 	sed 's/^/    /' "$TMP/err" >&2
-fi
-if [ "$HAVE_TORCH" = 1 ]; then
-	say "layer 32->32: PyTorch"
-	"$PY" "$TB" layer --runs 5 >"$TMP/kv" && putkv layer.torch "$TMP/kv"
 fi
 
 # ------------------------------------------------------------------ the report

@@ -2,6 +2,7 @@
 #include "parallel.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -9,17 +10,30 @@
 
 #define MAX_THREADS 256
 
-typedef struct job {
+/*
+ * The items are dealt out in chunks, several per thread, from a shared
+ * counter: a thread that starts late or is descheduled (on a shared virtual
+ * machine, a vCPU may be away for milliseconds) takes fewer chunks instead of
+ * holding up the others. Which thread does a chunk never changes its result.
+ */
+typedef struct pool {
 	cnnf_parallel_fn fn;
 	void *ctx;
-	size_t begin, end;
-	int status;
-} job;
+	size_t n, chunks;   /* chunk i is items [n * i / chunks, n * (i + 1) / chunks) */
+	atomic_size_t next; /* the next chunk to take */
+	atomic_int failed;
+} pool;
 
 static void *run(void *arg)
 {
-	job *j = arg;
-	j->status = j->fn(j->ctx, j->begin, j->end);
+	pool *p = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+		if (i >= p->chunks)
+			break;
+		if (p->fn(p->ctx, p->n * i / p->chunks, p->n * (i + 1) / p->chunks) < 0)
+			atomic_store(&p->failed, 1);
+	}
 	return NULL;
 }
 
@@ -47,25 +61,22 @@ int cnnf_parallel_for(size_t n, int threads, cnnf_parallel_fn fn, void *ctx)
 		}
 		return 0;
 	}
-	job jobs[MAX_THREADS];
+	pool p = {.fn = fn, .ctx = ctx, .n = n};
+	p.chunks = n < t * CNNF_PARALLEL_CHUNKS ? n : t * CNNF_PARALLEL_CHUNKS;
+	atomic_init(&p.next, 0);
+	atomic_init(&p.failed, 0);
 	pthread_t tids[MAX_THREADS];
 	int started[MAX_THREADS];
-	for (size_t i = 0; i < t; i++) {
-		jobs[i] = (job){fn, ctx, n * i / t, n * (i + 1) / t, 0};
-		/* Range 0 runs here, in the calling thread, once the others are started. */
-		started[i] = i > 0 && pthread_create(&tids[i], NULL, run, &jobs[i]) == 0;
-	}
-	for (size_t i = 0; i < t; i++)
-		if (!started[i])
-			run(&jobs[i]);
-	int status = 0;
-	for (size_t i = 0; i < t; i++) {
+	for (size_t i = 1; i < t; i++)
+		started[i] = pthread_create(&tids[i], NULL, run, &p) == 0;
+	/* The calling thread works too; if no thread could be started it does everything. */
+	run(&p);
+	for (size_t i = 1; i < t; i++)
 		if (started[i])
 			pthread_join(tids[i], NULL);
-		if (jobs[i].status < 0)
-			status = -1;
-	}
-	if (status < 0)
+	if (atomic_load(&p.failed)) {
 		cnnf_error("out of memory");
-	return status;
+		return -1;
+	}
+	return 0;
 }
