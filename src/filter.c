@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "error.h"
 #include "simd.h"
@@ -114,8 +115,14 @@ CNNF_CLONES static void stream_write(void *ctx, int f, int y, const float *row, 
 	}
 	default: {
 		float *dst = (float *)img->data + base;
-		for (int x = 0; x < ow; x++)
-			dst[x * nc] = row[x];
+		if (nc == 1)
+			memcpy(dst, row, sizeof(float) * (size_t)ow);
+		else if (nc == 3)
+			for (int x = 0; x < ow; x++)
+				dst[3 * x] = row[x];
+		else
+			for (int x = 0; x < ow; x++)
+				dst[x * nc] = row[x];
 		break;
 	}
 	}

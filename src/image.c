@@ -95,16 +95,37 @@ void cnnf_image_free(cnnf_image *img)
 	free(img);
 }
 
+/* Sample i of samples of the given type at p, as a float. */
+static float sample(cnnf_type type, const void *p, size_t i)
+{
+	switch (type) {
+	case CNNF_U8:
+		return ((const uint8_t *)p)[i];
+	case CNNF_U16:
+		return ((const uint16_t *)p)[i];
+	default:
+		return ((const float *)p)[i];
+	}
+}
+
 float cnnf_image_getf(const cnnf_image *img, size_t i)
 {
-	switch (img->type) {
-	case CNNF_U8:
-		return ((const uint8_t *)img->data)[i];
-	case CNNF_U16:
-		return ((const uint16_t *)img->data)[i];
-	default:
-		return ((const float *)img->data)[i];
-	}
+	return sample(img->type, img->data, i);
+}
+
+static const void *image_row(void *ctx, int y)
+{
+	const cnnf_image *img = ctx;
+	return (const unsigned char *)img->data +
+	       (size_t)y * img->width * img->channels * (size_t)img->type;
+}
+
+void cnnf_image_rows(const cnnf_image *img, cnnf_rows *out)
+{
+	out->info = *img;
+	out->info.data = NULL;
+	out->row = image_row;
+	out->ctx = (void *)img;
 }
 
 unsigned cnnf_image_round(double v, unsigned maxval)
@@ -116,32 +137,37 @@ unsigned cnnf_image_round(double v, unsigned maxval)
 	return (unsigned)floor(v + 0.5);
 }
 
+void cnnf_image_convert_samples(const cnnf_image *from, const void *src, cnnf_type type,
+				unsigned maxval, void *dst, size_t n)
+{
+	if (type == CNNF_F32) {
+		float *d = dst;
+		for (size_t i = 0; i < n; i++)
+			d[i] = sample(from->type, src, i);
+		return;
+	}
+	/* A float image that remembers its scale is rescaled like an integer one. */
+	int rescale = from->maxval != maxval && from->maxval != 0;
+	for (size_t i = 0; i < n; i++) {
+		double v = sample(from->type, src, i);
+		if (rescale)
+			v = v * maxval / from->maxval;
+		unsigned s = cnnf_image_round(v, maxval);
+		if (type == CNNF_U8)
+			((uint8_t *)dst)[i] = (uint8_t)s;
+		else
+			((uint16_t *)dst)[i] = (uint16_t)s;
+	}
+}
+
 cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned maxval)
 {
 	cnnf_image *dst = cnnf_image_new(src->width, src->height, src->channels, type);
 	if (!dst)
 		return NULL;
 	dst->alpha = src->alpha;
-	size_t n = (size_t)src->width * src->height * src->channels;
-	if (type == CNNF_F32) {
-		dst->maxval = src->maxval;
-		float *d = dst->data;
-		for (size_t i = 0; i < n; i++)
-			d[i] = cnnf_image_getf(src, i);
-		return dst;
-	}
-	dst->maxval = maxval;
-	/* A float image that remembers its scale is rescaled like an integer one. */
-	int rescale = src->maxval != maxval && src->maxval != 0;
-	for (size_t i = 0; i < n; i++) {
-		double v = cnnf_image_getf(src, i);
-		if (rescale)
-			v = v * maxval / src->maxval;
-		unsigned s = cnnf_image_round(v, maxval);
-		if (type == CNNF_U8)
-			((uint8_t *)dst->data)[i] = (uint8_t)s;
-		else
-			((uint16_t *)dst->data)[i] = (uint16_t)s;
-	}
+	dst->maxval = type == CNNF_F32 ? src->maxval : maxval;
+	cnnf_image_convert_samples(src, src->data, type, maxval, dst->data,
+				   (size_t)src->width * src->height * src->channels);
 	return dst;
 }

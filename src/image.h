@@ -67,6 +67,25 @@ void cnnf_image_free(cnnf_image *img);
 float cnnf_image_getf(const cnnf_image *img, size_t i);
 
 /*
+ * An image handed over a row at a time, top to bottom, so that it can be
+ * written while it is still being made. info describes the image (its data
+ * is not used).
+ */
+typedef struct cnnf_rows {
+	cnnf_image info;
+	/*
+	 * The info.width * info.channels samples of row y, of info.type. Asked
+	 * for y = 0, 1, 2, ... in order; the pointer stays good until the next
+	 * call. NULL, with a message, when the row could not be made.
+	 */
+	const void *(*row)(void *ctx, int y);
+	void *ctx;
+} cnnf_rows;
+
+/* The rows of img: row() points into img, which must outlive *out. */
+void cnnf_image_rows(const cnnf_image *img, cnnf_rows *out);
+
+/*
  * Round a value half up and clamp it to 0..maxval (NaN becomes 0): how every
  * float becomes an integer sample in cnnf.
  */
@@ -82,5 +101,13 @@ unsigned cnnf_image_round(double v, unsigned maxval);
  * and clamped. Returns NULL on failure.
  */
 cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned maxval);
+
+/*
+ * The same conversion for n samples: src holds samples of from->type on
+ * from->maxval's scale (from's data is not used); dst gets them as type on
+ * 0..maxval. Writers convert a row at a time with it.
+ */
+void cnnf_image_convert_samples(const cnnf_image *from, const void *src, cnnf_type type,
+				unsigned maxval, void *dst, size_t n);
 
 #endif

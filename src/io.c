@@ -239,18 +239,18 @@ cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels)
 	return read_file(path, max_pixels);
 }
 
-static int write_stream(const cnnf_image *img, FILE *fp, const char *name, cnnf_format format,
+static int write_stream(const cnnf_rows *src, FILE *fp, const char *name, cnnf_format format,
                         const cnnf_write_opts *o)
 {
 	switch (format) {
 	case CNNF_FORMAT_PNG:
-		return cnnf_png_write(img, fp, name, o);
+		return cnnf_png_write(src, fp, name, o);
 	case CNNF_FORMAT_JPEG:
-		return cnnf_jpeg_write(img, fp, name, o);
+		return cnnf_jpeg_write(src, fp, name, o);
 	case CNNF_FORMAT_PNM:
-		return cnnf_pnm_write(img, fp, name, o);
+		return cnnf_pnm_write(src, fp, name, o);
 	case CNNF_FORMAT_NPY:
-		return cnnf_npy_write(img, fp, name, o);
+		return cnnf_npy_write(src, fp, name, o);
 	default:
 		cnnf_error("%s: unknown output format (use --format)", name);
 		return -1;
@@ -386,7 +386,7 @@ int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx)
 
 /* An image and how to write it, for cnnf_io_write_file(). */
 typedef struct image_job {
-	const cnnf_image *img;
+	const cnnf_rows *src;
 	cnnf_format format;
 	const cnnf_write_opts *o;
 } image_job;
@@ -394,10 +394,17 @@ typedef struct image_job {
 static int write_image(void *ctx, FILE *fp, const char *name)
 {
 	const image_job *j = ctx;
-	return write_stream(j->img, fp, name, j->format, j->o);
+	return write_stream(j->src, fp, name, j->format, j->o);
 }
 
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o)
+{
+	cnnf_rows src;
+	cnnf_image_rows(img, &src);
+	return cnnf_io_write_rows(&src, path, o);
+}
+
+int cnnf_io_write_rows(const cnnf_rows *src, const char *path, const cnnf_write_opts *o)
 {
 	cnnf_write_opts defaults;
 	if (!o) {
@@ -415,10 +422,10 @@ int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts
 	}
 	if (to_stdout) {
 		errno = 0;
-		if (write_stream(img, stdout, name, format, o) < 0)
+		if (write_stream(src, stdout, name, format, o) < 0)
 			return -1;
 		return check_stream(stdout, name);
 	}
-	image_job j = {img, format, o};
+	image_job j = {src, format, o};
 	return cnnf_io_write_file(path, write_image, &j);
 }

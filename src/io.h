@@ -45,6 +45,14 @@ cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels);
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o);
 
 /*
+ * cnnf_io_write() for an image handed over a row at a time: the file is
+ * written as the rows come, so the whole image never needs to be in memory.
+ * When a row cannot be made (row() returns NULL) the write fails like any
+ * other, keeping row()'s message.
+ */
+int cnnf_io_write_rows(const cnnf_rows *src, const char *path, const cnnf_write_opts *o);
+
+/*
  * Something that writes a whole file's contents to fp (name for messages);
  * 0, or -1 with a message. cnnf_io_write_file() checks the stream after it.
  */
@@ -81,17 +89,18 @@ long long cnnf_io_remaining(FILE *fp);
  * Readers get a stream positioned at the start of the file and the name for
  * messages; they check the header against max_pixels with cnnf_image_check()
  * before allocating, and treat truncated or corrupt data as an error.
- * Writers write the whole image to fp and check nothing beyond their own
- * calls: cnnf_io_write() flushes and checks the stream. A writer refuses a
+ * Writers take the image a row at a time, in order, converting each row to
+ * the samples the format stores; they write to fp and check nothing beyond
+ * their own calls: cnnf_io_write_rows() flushes and checks the stream. A writer refuses a
  * channel count its format cannot hold, with a message that says so.
  */
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels);
-int cnnf_png_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
-int cnnf_jpeg_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels);
-int cnnf_pnm_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pixels);
-int cnnf_npy_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_npy_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 
 #endif

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jerror.h>
@@ -185,16 +186,28 @@ static void sink_term(j_compress_ptr cinfo)
 	sink_put(cinfo, sizeof sink->buf - sink->pub.free_in_buffer);
 }
 
-/* Encode an image of 1 or 3 channels of 8-bit samples. */
-static int encode(const cnnf_image *img, FILE *fp, const char *name, int quality)
+/*
+ * Encode the rows of src (1 or 3 channels) as 8-bit samples, converting a row
+ * at a time when they are not already 8-bit.
+ */
+static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality)
 {
+	const cnnf_image *info = &src->info;
 	struct jpeg_compress_struct cinfo;
 	struct jpeg_fail fail;
 	struct jpeg_sink sink;
+	size_t n = (size_t)info->width * info->channels;
+	int convert = !(info->type == CNNF_U8 && info->maxval == 255);
+	JSAMPLE *volatile buf = NULL;
+	if (convert && !(buf = malloc(n))) {
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
 	fail_init(&fail, name);
 	cinfo.err = &fail.pub;
 	if (setjmp(fail.jump)) {
 		jpeg_destroy_compress(&cinfo);
+		free(buf);
 		return -1;
 	}
 	jpeg_create_compress(&cinfo);
@@ -203,34 +216,31 @@ static int encode(const cnnf_image *img, FILE *fp, const char *name, int quality
 	sink.pub.term_destination = sink_term;
 	sink.fp = fp;
 	cinfo.dest = &sink.pub;
-	cinfo.image_width = (JDIMENSION)img->width;
-	cinfo.image_height = (JDIMENSION)img->height;
-	cinfo.input_components = img->channels;
-	cinfo.in_color_space = img->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	cinfo.image_width = (JDIMENSION)info->width;
+	cinfo.image_height = (JDIMENSION)info->height;
+	cinfo.input_components = info->channels;
+	cinfo.in_color_space = info->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
 	jpeg_set_defaults(&cinfo);
 	jpeg_set_quality(&cinfo, quality, TRUE);
 	jpeg_start_compress(&cinfo, TRUE);
-	size_t stride = (size_t)img->width * img->channels;
 	while (cinfo.next_scanline < cinfo.image_height) {
-		JSAMPROW row = (JSAMPROW)img->data + cinfo.next_scanline * stride;
-		jpeg_write_scanlines(&cinfo, &row, 1);
+		const void *row = src->row(src->ctx, (int)cinfo.next_scanline);
+		if (!row) /* the message is set */
+			longjmp(fail.jump, 1);
+		if (convert)
+			cnnf_image_convert_samples(info, row, CNNF_U8, 255, buf, n);
+		JSAMPROW r = convert ? buf : (JSAMPROW)row;
+		jpeg_write_scanlines(&cinfo, &r, 1);
 	}
 	jpeg_finish_compress(&cinfo);
 	jpeg_destroy_compress(&cinfo);
+	free(buf);
 	return 0;
 }
 
-/* img as 8-bit samples: img itself when it already is, else a copy left in *copy. */
-static const cnnf_image *as_u8(const cnnf_image *img, cnnf_image **copy)
+int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o)
 {
-	*copy = NULL;
-	if (img->type == CNNF_U8 && img->maxval == 255)
-		return img;
-	return *copy = cnnf_image_convert(img, CNNF_U8, 255);
-}
-
-int cnnf_jpeg_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
-{
+	const cnnf_image *img = &src->info;
 	if (img->channels == 2 || img->channels == 4) {
 		cnnf_error("%s: JPEG has no alpha channel (the image has %d channels); write .png "
 		           "instead",
@@ -246,13 +256,5 @@ int cnnf_jpeg_write(const cnnf_image *img, FILE *fp, const char *name, const cnn
 		cnnf_error("%s: JPEG quality %d is not in 1..100", name, o->quality);
 		return -1;
 	}
-	cnnf_image *copy;
-	const cnnf_image *src = as_u8(img, &copy);
-	if (!src) {
-		cnnf_error("%s: out of memory", name);
-		return -1;
-	}
-	int rc = encode(src, fp, name, o->quality);
-	cnnf_image_free(copy);
-	return rc;
+	return encode(src, fp, name, o->quality);
 }

@@ -287,9 +287,10 @@ fail:
 	return NULL;
 }
 
-int cnnf_npy_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+int cnnf_npy_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o)
 {
 	(void)o;
+	const cnnf_image *img = &src->info;
 	char dict[128];
 	int len = snprintf(dict, sizeof dict,
 	                   "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }",
@@ -306,26 +307,38 @@ int cnnf_npy_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf
 		goto write_error;
 
 	size_t row_samples = (size_t)img->width * img->channels;
-	unsigned char *row = malloc(row_samples * 4);
-	if (!row) {
+	unsigned char *buf = malloc(row_samples * 4);
+	if (!buf) {
 		cnnf_error("%s: out of memory", name);
 		return -1;
 	}
+	/* Float samples on a little-endian host are already in the file's byte order. */
+	const uint32_t one = 1;
+	unsigned char first;
+	memcpy(&first, &one, 1);
+	int direct = img->type == CNNF_F32 && first == 1;
 	for (int y = 0; y < img->height; y++) {
-		size_t base = (size_t)y * row_samples;
-		for (size_t i = 0; i < row_samples; i++) {
-			float f = cnnf_image_getf(img, base + i);
-			uint32_t bits;
-			memcpy(&bits, &f, 4);
-			for (int k = 0; k < 4; k++)
-				row[4 * i + k] = (unsigned char)(bits >> (8 * k));
+		const void *row = src->row(src->ctx, y);
+		if (!row) { /* the message is set */
+			free(buf);
+			return -1;
 		}
-		if (fwrite(row, 4, row_samples, fp) != row_samples) {
-			free(row);
+		if (!direct) {
+			cnnf_image_convert_samples(img, row, CNNF_F32, 0, buf, row_samples);
+			/* Little-endian whatever the host: byte by byte from the bits, in place. */
+			for (size_t i = 0; i < row_samples; i++) {
+				uint32_t bits;
+				memcpy(&bits, buf + 4 * i, 4);
+				for (int k = 0; k < 4; k++)
+					buf[4 * i + k] = (unsigned char)(bits >> (8 * k));
+			}
+		}
+		if (fwrite(direct ? row : buf, 4, row_samples, fp) != row_samples) {
+			free(buf);
 			goto write_error;
 		}
 	}
-	free(row);
+	free(buf);
 	return 0;
 write_error:
 	cnnf_error("%s: write error: %s", name, strerror(errno));

@@ -137,43 +137,36 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 }
 
 /*
- * img as samples of type on the scale 0..maxval: img itself when it already
- * is, else a converted copy left in *copy for the caller to free.
+ * Encode the rows of src as depth-bit PNG samples (8 or 16), converting a row
+ * at a time when src's samples are not already on that scale.
  */
-static const cnnf_image *as_samples(const cnnf_image *img, cnnf_type type, unsigned maxval,
-                                    cnnf_image **copy)
-{
-	*copy = NULL;
-	if (img->type == type && img->maxval == maxval)
-		return img;
-	return *copy = cnnf_image_convert(img, type, maxval);
-}
-
-/* Encode an image whose samples are already 8-bit (U8) or 16-bit (U16) PNG samples. */
-static int encode(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
+                  const cnnf_write_opts *o)
 {
 	static const int color_types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
 	                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+	const cnnf_image *info = &src->info;
 	cnnf_png_io io = {fp, name, 0};
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
 	                                          cnnf_png_on_warning);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	if (!info) {
+	png_infop pinfo = png ? png_create_info_struct(png) : NULL;
+	if (!pinfo) {
 		png_destroy_write_struct(&png, NULL);
 		cnnf_error("%s: out of memory", name);
 		return -1;
 	}
-	png_bytep *volatile rows = NULL;
+	void *volatile buf = NULL;
 	if (setjmp(png_jmpbuf(png))) {
-		free(rows);
-		png_destroy_write_struct(&png, &info);
+		free(buf);
+		png_destroy_write_struct(&png, &pinfo);
 		return -1;
 	}
 	png_set_write_fn(png, &io, write_data, flush_data);
-	int depth = img->type == CNNF_U16 ? 16 : 8;
-	int indexed = o->palette_size > 0 && img->channels == 1 && depth == 8;
-	png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, depth,
-	             indexed ? PNG_COLOR_TYPE_PALETTE : color_types[img->channels - 1],
+	cnnf_type type = depth == 16 ? CNNF_U16 : CNNF_U8;
+	unsigned maxval = depth == 16 ? 65535 : 255;
+	int indexed = o->palette_size > 0 && info->channels == 1 && depth == 8;
+	png_set_IHDR(png, pinfo, (png_uint_32)info->width, (png_uint_32)info->height, depth,
+	             indexed ? PNG_COLOR_TYPE_PALETTE : color_types[info->channels - 1],
 	             PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	if (indexed) {
 		png_color pal[256];
@@ -181,52 +174,49 @@ static int encode(const cnnf_image *img, FILE *fp, const char *name, const cnnf_
 		for (int i = 0; i < n; i++)
 			pal[i] = (png_color){o->palette[3 * i], o->palette[3 * i + 1],
 			                     o->palette[3 * i + 2]};
-		png_set_PLTE(png, info, pal, n);
+		png_set_PLTE(png, pinfo, pal, n);
 	}
-	png_write_info(png, info);
+	png_write_info(png, pinfo);
 	if (depth == 16 && host_is_little_endian())
 		png_set_swap(png);
-	rows = calloc((size_t)img->height, sizeof *rows);
-	if (!rows) {
+	size_t n = (size_t)info->width * info->channels;
+	int convert = !(info->type == type && info->maxval == maxval);
+	if (convert && !(buf = malloc(n * type))) {
 		cnnf_error("%s: out of memory", name);
 		cnnf_png_fail(png);
 	}
-	size_t stride = (size_t)img->width * img->channels * img->type;
-	for (int y = 0; y < img->height; y++)
-		rows[y] = (png_bytep)img->data + (size_t)y * stride;
-	png_write_image(png, rows);
+	for (int y = 0; y < info->height; y++) {
+		const void *row = src->row(src->ctx, y);
+		if (!row)
+			cnnf_png_fail(png);
+		if (convert)
+			cnnf_image_convert_samples(info, row, type, maxval, buf, n);
+		png_write_row(png, (png_const_bytep)(convert ? buf : row));
+	}
 	png_write_end(png, NULL);
-	free(rows);
-	png_destroy_write_struct(&png, &info);
+	free(buf);
+	png_destroy_write_struct(&png, &pinfo);
 	return 0;
 }
 
-int cnnf_png_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o)
 {
-	if (img->channels < 1 || img->channels > 4) {
+	const cnnf_image *info = &src->info;
+	if (info->channels < 1 || info->channels > 4) {
 		cnnf_error("%s: PNG holds 1 to 4 channels, not %d; write .npy instead", name,
-		           img->channels);
+		           info->channels);
 		return -1;
 	}
 	int depth = o->depth;
 	if (depth == 0) {
-		if (img->type == CNNF_F32)
-			depth = img->maxval <= 255 ? 8 : 16;
+		if (info->type == CNNF_F32)
+			depth = info->maxval <= 255 ? 8 : 16;
 		else
-			depth = img->type == CNNF_U16 ? 16 : 8;
+			depth = info->type == CNNF_U16 ? 16 : 8;
 	}
 	if (depth != 8 && depth != 16) {
 		cnnf_error("%s: PNG bit depth %d is not 8 or 16", name, depth);
 		return -1;
 	}
-	cnnf_image *copy;
-	const cnnf_image *src =
-	    as_samples(img, depth == 16 ? CNNF_U16 : CNNF_U8, depth == 16 ? 65535 : 255, &copy);
-	if (!src) {
-		cnnf_error("%s: out of memory", name);
-		return -1;
-	}
-	int rc = encode(src, fp, name, o);
-	cnnf_image_free(copy);
-	return rc;
+	return encode(src, depth, fp, name, o);
 }

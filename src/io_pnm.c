@@ -200,9 +200,10 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 	return img;
 }
 
-int cnnf_pnm_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf_write_opts *o)
+int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o)
 {
 	(void)o;
+	const cnnf_image *img = &src->info;
 	if (img->channels != 1 && img->channels != 3) {
 		cnnf_error("%s: PNM holds 1 (PGM) or 3 (PPM) channels, not %d; write .png or .npy "
 		           "instead",
@@ -221,35 +222,36 @@ int cnnf_pnm_write(const cnnf_image *img, FILE *fp, const char *name, const cnnf
 
 	size_t row_samples = (size_t)img->width * img->channels;
 	size_t bytes = maxval > 255 ? 2 : 1;
-	if (img->type == CNNF_U8 && maxval == 255) {
-		if (fwrite(img->data, 1, row_samples * img->height, fp) !=
-		    row_samples * img->height)
-			goto write_error;
-		return 0;
-	}
-	unsigned char *row = malloc(row_samples * bytes);
-	if (!row) {
+	int direct = img->type == CNNF_U8 && maxval == 255;
+	unsigned char *buf = direct ? NULL : malloc(row_samples * bytes);
+	if (!direct && !buf) {
 		cnnf_error("%s: out of memory", name);
 		return -1;
 	}
 	for (int y = 0; y < img->height; y++) {
-		size_t base = (size_t)y * row_samples;
-		for (size_t i = 0; i < row_samples; i++) {
+		const void *row = src->row(src->ctx, y);
+		if (!row) { /* the message is set */
+			free(buf);
+			return -1;
+		}
+		if (!direct) {
 			/* Exact for integer samples; rounds and clamps float ones. */
-			unsigned s = cnnf_image_round(cnnf_image_getf(img, base + i), maxval);
-			if (bytes == 2) {
-				row[2 * i] = (unsigned char)(s >> 8);
-				row[2 * i + 1] = (unsigned char)s;
-			} else {
-				row[i] = (unsigned char)s;
+			cnnf_image_convert_samples(img, row, bytes == 2 ? CNNF_U16 : CNNF_U8, maxval,
+						   buf, row_samples);
+			/* 16-bit samples are big-endian in the file. */
+			for (size_t i = 0; bytes == 2 && i < row_samples; i++) {
+				uint16_t s;
+				memcpy(&s, buf + 2 * i, 2);
+				buf[2 * i] = (unsigned char)(s >> 8);
+				buf[2 * i + 1] = (unsigned char)s;
 			}
 		}
-		if (fwrite(row, bytes, row_samples, fp) != row_samples) {
-			free(row);
+		if (fwrite(direct ? row : buf, bytes, row_samples, fp) != row_samples) {
+			free(buf);
 			goto write_error;
 		}
 	}
-	free(row);
+	free(buf);
 	return 0;
 write_error:
 	cnnf_error("%s: write error: %s", name, strerror(errno));
