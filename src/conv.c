@@ -114,6 +114,7 @@ typedef struct plan {
 	int nout;        /* output channels */
 	int cin;         /* input channels one output reads (1 when depthwise) */
 	int oh, ow;      /* output size */
+	int ylo, yhi;    /* the output rows to make */
 	long wp;         /* padded input row as the outputs read it */
 	long ws;         /* floats between band rows: wp rounded up to whole cache lines */
 	long *colmap;    /* wp entries: input column of each padded column, -1 for zero */
@@ -609,8 +610,8 @@ static int work(void *ctx, size_t begin, size_t end)
 	if (scratch_new(p, &s) < 0)
 		return -1;
 	for (size_t b = begin; b < end; b++) {
-		int y0 = (int)b * p->band;
-		int rows = y0 + p->band > p->oh ? p->oh - y0 : p->band;
+		int y0 = p->ylo + (int)b * p->band;
+		int rows = y0 + p->band > p->yhi ? p->yhi - y0 : p->band;
 		run_band(p, &s, y0, rows);
 	}
 	scratch_free(&s);
@@ -625,6 +626,16 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 		p.post = *post;
 	if (cnnf_conv_shape(io->c, io->h, io->w, k, g, name, &p.nout, &p.oh, &p.ow) < 0)
 		return -1;
+	p.ylo = 0, p.yhi = p.oh;
+	if (io->y1 > 0) {
+		if (io->y0 < 0 || io->y0 >= io->y1 || io->y1 > p.oh) {
+			cnnf_error("%s: output rows %d..%d are not within 0..%d", name, io->y0,
+				   io->y1 - 1, p.oh - 1);
+			return -1;
+		}
+		p.ylo = io->y0, p.yhi = io->y1;
+	}
+	int nrows = p.yhi - p.ylo;
 	p.depthwise = k->depth != io->c;
 	p.cin = p.depthwise ? 1 : k->depth;
 	p.wp = (long)(p.ow - 1) * g->stride_x + (long)(k->width - 1) * g->dil_x + 1;
@@ -635,11 +646,11 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 	long per_row = (long)planes * p.ws;
 	long fit = BAND_FLOATS / (per_row > 0 ? per_row : 1) - (long)(k->height - 1) * g->dil_y;
 	fit = fit / g->stride_y;
-	p.band = fit < 1 ? 1 : fit > p.oh ? p.oh : (int)fit;
+	p.band = fit < 1 ? 1 : fit > nrows ? nrows : (int)fit;
 	/* Enough bands for every thread to have work. */
 	int nt = cnnf_parallel_threads(threads);
-	if ((p.oh + p.band - 1) / p.band < 8 * nt && p.oh >= 8 * nt)
-		p.band = (p.oh + 8 * nt - 1) / (8 * nt);
+	if ((nrows + p.band - 1) / p.band < 8 * nt && nrows >= 8 * nt)
+		p.band = (nrows + 8 * nt - 1) / (8 * nt);
 	int status = -1;
 	p.colmap = malloc(sizeof(long) * (size_t)p.wp);
 	if (!p.colmap) {
@@ -653,7 +664,7 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 		p.in0 = g->pad_left, p.in1 = (long)g->pad_left + io->w;
 	if (prepare(&p) < 0)
 		goto out;
-	size_t nbands = (size_t)((p.oh + p.band - 1) / p.band);
+	size_t nbands = (size_t)((nrows + p.band - 1) / p.band);
 	status = cnnf_parallel_for(nbands, threads, work, &p);
 out:
 	free(p.colmap);
@@ -686,7 +697,7 @@ int cnnf_conv_apply(const cnnf_tensor *in, const cnnf_kernel *k, const cnnf_conv
 	if (!t)
 		return -1;
 	const void *pair[2] = {in, t};
-	cnnf_conv_rows io = {in->c, in->h, in->w, tensor_read, NULL, tensor_dest, (void *)pair};
+	cnnf_conv_rows io = {in->c, in->h, in->w, tensor_read, NULL, tensor_dest, (void *)pair, 0, 0};
 	if (cnnf_conv_run(&io, k, g, post, threads, name) < 0) {
 		cnnf_tensor_free(t);
 		return -1;

@@ -84,6 +84,8 @@ typedef struct cnnf_conv_rows {
 	/* Or, when not NULL, where to put those values directly (write is then not called). */
 	float *(*dest)(void *ctx, int f, int y);
 	void *ctx;
+	/* With y1 > 0: make output rows y0..y1-1 only (0 <= y0 < y1 <= output rows). */
+	int y0, y1;
 } cnnf_conv_rows;
 
 /*
@@ -96,7 +98,8 @@ int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_g
 
 /*
  * cnnf_conv_apply() over rows from io->read to io->write. Every output row
- * is written exactly once; which thread computes it does not change it.
+ * (of io's range) is written exactly once; which thread computes it, and
+ * which range it is computed in, does not change it.
  * Returns 0, or -1 (shape errors as cnnf_conv_shape(), or no memory).
  */
 int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,

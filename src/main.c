@@ -693,7 +693,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		return usage ? EXIT_USAGE : EXIT_FAIL;
 	}
 	int status = EXIT_FAIL;
-	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels);
 	if (!img) {
 		print_error();
 		goto out;
@@ -708,11 +708,17 @@ static int run_filter(const command *cmd, options *o, char **ops)
 			   ops[1]) < 0)
 		goto out;
 	o->f.float_out = fmt == CNNF_FORMAT_NPY;
-	if (cnnf_filter_apply(img, k, &o->f, kname, &res) < 0) {
+	/* The result is made a strip at a time while it is written. */
+	cnnf_filter_stream *fs;
+	if (cnnf_filter_open(img, k, &o->f, kname, 0, &fs) < 0) {
 		print_error();
 		goto out;
 	}
-	status = write_result(res, o, ops[1]);
+	if (cnnf_io_write_rows(cnnf_filter_rows(fs), ops[1], &o->w) < 0)
+		print_error();
+	else
+		status = EXIT_OK;
+	cnnf_filter_close(fs);
 out:
 	cnnf_image_free(img);
 	cnnf_kernel_free(k);

@@ -1115,6 +1115,80 @@ START_TEST(test_ref_threads)
 }
 END_TEST
 
+/* Rows of a tensor for cnnf_conv_run(), and a record of which output rows were written. */
+typedef struct range_io {
+	const cnnf_tensor *in;
+	cnnf_tensor *out;
+	int *written; /* per output row, how many channel rows came */
+} range_io;
+
+static void range_read(void *ctx, int c, int r, float *dst)
+{
+	const cnnf_tensor *t = ((range_io *)ctx)->in;
+	memcpy(dst, t->data + ((size_t)c * t->h + r) * t->w, sizeof(float) * (size_t)t->w);
+}
+
+static void range_write(void *ctx, int f, int y, const float *row, int ow)
+{
+	range_io *r = ctx;
+	memcpy(r->out->data + ((size_t)f * r->out->h + y) * r->out->w, row, sizeof(float) * (size_t)ow);
+	__atomic_fetch_add(&r->written[y], 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A range of output rows (y0, y1) gives exactly those rows, equal to the same
+ * rows of the whole output, for a stride, a dilation and every thread count.
+ */
+START_TEST(test_row_range)
+{
+	cnnf_tensor *in = tensor_of(3, 41, 30, NULL);
+	fill_input(in, 0);
+	cnnf_kernel *k = kernel_of(5, 3, 3, 5, NULL, 1, 1);
+	fill_weights(k, W_REAL);
+	cnnf_conv_geom g = {2, 1, 3, 1, 2, 1, 1, 2, CNNF_BORDER_SYMMETRIC};
+	cnnf_tensor *whole = apply(in, k, &g, NULL, 1);
+	static const int ranges[][2] = {{0, 1}, {0, 21}, {5, 6}, {3, 17}, {20, 21}};
+	static const int threads[] = {1, 2, 3};
+	for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++)
+		for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++) {
+			int y0 = ranges[ri][0], y1 = ranges[ri][1];
+			cnnf_tensor *out = cnnf_tensor_new(whole->c, whole->h, whole->w);
+			int written[64] = {0};
+			ck_assert_int_eq(whole->h, 21);
+			range_io r = {in, out, written};
+			cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write, NULL, &r, y0, y1};
+			ck_assert_msg(cnnf_conv_run(&io, k, &g, NULL, threads[ti], "range") == 0, "%s",
+			              cnnf_error_get());
+			for (int y = 0; y < whole->h; y++) {
+				int inside = y >= y0 && y < y1;
+				ck_assert_msg(written[y] == (inside ? whole->c : 0),
+				              "rows %d..%d, %d threads: row %d written %d times", y0, y1 - 1,
+				              threads[ti], y, written[y]);
+				for (int c = 0; inside && c < whole->c; c++)
+					ck_assert_msg(memcmp(out->data + ((size_t)c * whole->h + y) * whole->w,
+					                     whole->data + ((size_t)c * whole->h + y) * whole->w,
+					                     sizeof(float) * (size_t)whole->w) == 0,
+					              "rows %d..%d, %d threads: row %d channel %d differs", y0,
+					              y1 - 1, threads[ti], y, c);
+			}
+			cnnf_tensor_free(out);
+		}
+	/* A range outside the output is refused. */
+	static const int bad[][2] = {{-1, 3}, {4, 4}, {5, 2}, {0, 22}};
+	for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+		range_io r = {in, NULL, NULL};
+		cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write, NULL, &r, bad[b][0],
+		                     bad[b][1]};
+		cnnf_error_clear();
+		ck_assert_int_eq(cnnf_conv_run(&io, k, &g, NULL, 1, "range"), -1);
+		ck_assert_error_has("range");
+	}
+	cnnf_tensor_free(whole);
+	cnnf_kernel_free(k);
+	cnnf_tensor_free(in);
+}
+END_TEST
+
 /*
  * Random cases mixing everything: channels, banks or depthwise, shapes,
  * padding up to beyond the input, strides, dilations, scales, biases, posts.
@@ -1304,6 +1378,7 @@ static Suite *conv_suite(void)
 	tcase_add_test(ref, test_ref_depthwise);
 	tcase_add_test(ref, test_ref_post);
 	tcase_add_test(ref, test_ref_threads);
+	tcase_add_test(ref, test_row_range);
 	tcase_add_test(ref, test_ref_random);
 	suite_add_tcase(s, ref);
 

@@ -573,6 +573,148 @@ END_TEST
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
+/* ---- streaming: strips of rows ------------------------------------------------------------- */
+
+/* A fixed pseudo-random sequence (xorshift) for test images and weights. */
+static unsigned long long strip_rng = 88172645463325252ULL;
+static double strip_rand(void)
+{
+	strip_rng ^= strip_rng << 13;
+	strip_rng ^= strip_rng >> 7;
+	strip_rng ^= strip_rng << 17;
+	return (double)(strip_rng >> 11) / (double)(1ULL << 53);
+}
+
+/*
+ * The rows of cnnf_filter_open() with strips of strip_rows rows are the rows
+ * of cnnf_filter_apply(), byte for byte.
+ */
+static void assert_strips_equal(const cnnf_image *img, const cnnf_kernel *k,
+                                const cnnf_filter_opts *o, int strip_rows, const char *what)
+{
+	cnnf_image *whole = NULL;
+	ck_assert_msg(cnnf_filter_apply(img, k, o, "k", &whole) == 0, "%s: %s", what,
+	              cnnf_error_get());
+	cnnf_filter_stream *fs = NULL;
+	ck_assert_msg(cnnf_filter_open(img, k, o, "k", strip_rows, &fs) == 0, "%s: %s", what,
+	              cnnf_error_get());
+	const cnnf_rows *r = cnnf_filter_rows(fs);
+	ck_assert_int_eq(r->info.width, whole->width);
+	ck_assert_int_eq(r->info.height, whole->height);
+	ck_assert_int_eq(r->info.channels, whole->channels);
+	ck_assert_int_eq(r->info.type, whole->type);
+	ck_assert_uint_eq(r->info.maxval, whole->maxval);
+	ck_assert_int_eq(r->info.alpha, whole->alpha);
+	size_t bytes = (size_t)whole->width * whole->channels * whole->type;
+	for (int y = 0; y < whole->height; y++) {
+		const void *row = r->row(r->ctx, y);
+		ck_assert_msg(row != NULL, "%s: row %d: %s", what, y, cnnf_error_get());
+		ck_assert_msg(memcmp(row, (const unsigned char *)whole->data + y * bytes, bytes) == 0,
+		              "%s, strips of %d rows: row %d differs", what, strip_rows, y);
+	}
+	cnnf_filter_close(fs);
+	cnnf_image_free(whole);
+}
+
+START_TEST(test_strips_equal_whole)
+{
+	static const int strips[] = {1, 2, 5, 0};
+	static const int threads[] = {1, 3};
+	/* gray 8-bit, RGB 16-bit, RGBA 8-bit with varying alpha (premultiplied: made whole) */
+	static const struct {
+		int c, alpha;
+		cnnf_type type;
+	} images[] = {{1, 0, CNNF_U8}, {3, 0, CNNF_U16}, {4, 1, CNNF_U8}};
+	for (size_t im = 0; im < sizeof images / sizeof *images; im++) {
+		int w = 37, h = 29, c = images[im].c;
+		double top = images[im].type == CNNF_U16 ? 65535 : 255;
+		double *v = malloc(sizeof(double) * (size_t)w * h * c);
+		ck_assert_ptr_nonnull(v);
+		for (size_t i = 0; i < (size_t)w * h * c; i++)
+			v[i] = floor(strip_rand() * (top + 1));
+		cnnf_image *img = image_of(w, h, c, images[im].type, images[im].alpha, v);
+		free(v);
+
+		/* box 3x3 / 9; a separable 5x5 integer tent / 81; a float 3x3 with stride 2, valid */
+		double box[9], tent[25], rnd[9];
+		for (int i = 0; i < 9; i++)
+			box[i] = 1, rnd[i] = strip_rand() - 0.3;
+		for (int i = 0; i < 25; i++)
+			tent[i] = (double)((3 - abs(i / 5 - 2)) * (3 - abs(i % 5 - 2)));
+		cnnf_kernel *ks[3] = {kernel_of(1, 1, 3, 3, box, 1, 9), kernel_of(1, 1, 5, 5, tent, 1, 81),
+		                      kernel_of(1, 1, 3, 3, rnd, 1, 1)};
+		for (int ki = 0; ki < 3; ki++)
+			for (size_t si = 0; si < sizeof strips / sizeof *strips; si++)
+				for (size_t ti = 0; ti < sizeof threads / sizeof *threads; ti++)
+					for (int fo = 0; fo < 2; fo++) {
+						cnnf_filter_opts o = defaults();
+						o.threads = threads[ti];
+						o.float_out = fo;
+						if (ki == 2) {
+							o.stride = 2;
+							o.pad_mode = CNNF_PAD_VALID;
+							o.border = CNNF_BORDER_WRAP;
+						}
+						if (ki == 1)
+							o.dilation = 2;
+						char what[96];
+						snprintf(what, sizeof what,
+						         "image %zu kernel %d threads %d float %d", im, ki,
+						         threads[ti], fo);
+						assert_strips_equal(img, ks[ki], &o, strips[si], what);
+					}
+		for (int ki = 0; ki < 3; ki++)
+			cnnf_kernel_free(ks[ki]);
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+/* A bank of 2 filters of depth 3 on RGB: 2 output channels, strips equal the whole. */
+START_TEST(test_strips_bank)
+{
+	int w = 23, h = 17;
+	double *v = malloc(sizeof(double) * (size_t)w * h * 3);
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < (size_t)w * h * 3; i++)
+		v[i] = floor(strip_rand() * 256);
+	cnnf_image *img = image_of(w, h, 3, CNNF_U8, 0, v);
+	free(v);
+	double wt[2 * 3 * 3 * 3];
+	for (int i = 0; i < 54; i++)
+		wt[i] = floor(strip_rand() * 7) - 3;
+	cnnf_kernel *k = kernel_of(2, 3, 3, 3, wt, 1, 8);
+	cnnf_filter_opts o = defaults();
+	o.float_out = 1;
+	o.abs = 1;
+	o.offset = 0.5;
+	for (int strip = 1; strip <= 4; strip++)
+		assert_strips_equal(img, k, &o, strip, "bank");
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* Errors about the kernel and the shape come from cnnf_filter_open(), before any row. */
+START_TEST(test_open_errors)
+{
+	static const double ones[25] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	                                1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	cnnf_image *img = image_of(3, 3, 1, CNNF_U8, 0, box_in);
+	cnnf_kernel *k = kernel_of(1, 1, 5, 5, ones, 1, 25);
+	cnnf_filter_opts o = defaults();
+	o.pad_mode = CNNF_PAD_VALID;
+	cnnf_filter_stream *fs = NULL;
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_filter_open(img, k, &o, "blur5.k", 0, &fs), -1);
+	ck_assert_ptr_null(fs);
+	ck_assert_error_has("blur5.k");
+	cnnf_filter_close(NULL);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
 /* A depth-2 kernel on RGB: refused, naming the kernel as the caller called it. */
 START_TEST(test_depth_mismatch)
 {
@@ -637,11 +779,14 @@ static Suite *filter_suite(void)
 	tcase_add_test(core, test_abs_offset);
 	tcase_add_test(core, test_alpha_float_unscaled);
 	tcase_add_test(core, test_offset_spares_alpha);
+	tcase_add_test(core, test_strips_equal_whole);
+	tcase_add_test(core, test_strips_bank);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");
 	tcase_add_test(errors, test_depth_mismatch);
 	tcase_add_test(errors, test_no_output);
+	tcase_add_test(errors, test_open_errors);
 	suite_add_tcase(s, errors);
 	return s;
 }

@@ -1188,6 +1188,76 @@ START_TEST(test_write_keeps_existing)
 }
 END_TEST
 
+/* A row source that fails at row fail_at, as a filter that runs out of memory would. */
+typedef struct failing_rows {
+	const cnnf_image *img;
+	int fail_at;
+	int asked; /* rows asked for, in order */
+} failing_rows;
+
+static const void *failing_row(void *ctx, int y)
+{
+	failing_rows *f = ctx;
+	ck_assert_int_eq(y, f->asked);
+	f->asked++;
+	if (y == f->fail_at) {
+		cnnf_error("made-up failure at row %d", y);
+		return NULL;
+	}
+	return (const unsigned char *)f->img->data +
+	       (size_t)y * f->img->width * f->img->channels * f->img->type;
+}
+
+/*
+ * Every writer takes rows in order and stops at a row that cannot be made:
+ * the write fails with that row's message, an existing file is untouched and
+ * nothing is left behind. The same source without the failure writes the
+ * bytes cnnf_io_write() writes.
+ */
+START_TEST(test_write_rows)
+{
+	static const char *names[] = {"rows.png", "rows.jpg", "rows.ppm", "rows.npy"};
+	cnnf_image *img = pattern(5, 7, 3, CNNF_U8, 255);
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		const char *path = tmp(names[i]);
+		spit_str(path, "precious");
+		failing_rows f = {img, 4, 0};
+		cnnf_rows src;
+		cnnf_image_rows(img, &src);
+		src.row = failing_row;
+		src.ctx = &f;
+		cnnf_error_clear();
+		ck_assert_int_eq(cnnf_io_write_rows(&src, path, NULL), -1);
+		ck_assert_msg(strstr(cnnf_error_get(), "made-up failure at row 4") != NULL, "%s: %s",
+		              names[i], cnnf_error_get());
+		ck_assert_int_eq(f.asked, 5);
+		size_t n;
+		unsigned char *buf = slurp(path, &n);
+		ck_assert_msg(n == 8 && memcmp(buf, "precious", 8) == 0, "%s was changed", names[i]);
+		free(buf);
+		ck_assert_int_eq(leftovers(names[i]), 0);
+
+		/* Without the failure: the same file as from the whole image. */
+		f = (failing_rows){img, -1, 0};
+		ck_assert_int_eq(cnnf_io_write_rows(&src, path, NULL), 0);
+		ck_assert_int_eq(f.asked, 7);
+		const char *ref = tmp("rows_ref");
+		cnnf_write_opts o;
+		cnnf_io_write_opts_init(&o);
+		o.format = cnnf_io_format_from_name(path);
+		ck_assert_int_eq(cnnf_io_write(img, ref, &o), 0);
+		size_t m;
+		unsigned char *a = slurp(path, &n), *b = slurp(ref, &m);
+		ck_assert_msg(n == m && memcmp(a, b, n) == 0, "%s: rows and image differ", names[i]);
+		free(a);
+		free(b);
+		unlink(path);
+		unlink(ref);
+	}
+	cnnf_image_free(img);
+}
+END_TEST
+
 START_TEST(test_write_missing_dir)
 {
 	cnnf_image *img = pattern(2, 2, 1, CNNF_U8, 255);
@@ -1281,6 +1351,7 @@ static Suite *io_suite(void)
 	tcase_add_test(errors, test_npy_errors);
 	tcase_add_test(errors, test_write_bad_channels);
 	tcase_add_test(errors, test_write_keeps_existing);
+	tcase_add_test(errors, test_write_rows);
 	tcase_add_test(errors, test_write_missing_dir);
 	tcase_add_test(errors, test_write_full);
 	suite_add_tcase(s, errors);
