@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "error.h"
 #include "io_png_hooks.h"
@@ -162,6 +163,12 @@ static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
 		return -1;
 	}
 	png_set_write_fn(png, &io, write_data, flush_data);
+	/*
+	 * zlib's run-length strategy after libpng's filters: on photos it
+	 * writes files within a few percent of the default's size (often
+	 * smaller), 4 to 6 times as fast.
+	 */
+	png_set_compression_strategy(png, Z_RLE);
 	cnnf_type type = depth == 16 ? CNNF_U16 : CNNF_U8;
 	unsigned maxval = depth == 16 ? 65535 : 255;
 	int indexed = o->palette_size > 0 && info->channels == 1 && depth == 8;
