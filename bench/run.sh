@@ -56,18 +56,22 @@ else
 	GNUTIME=
 	say "GNU time (/usr/bin/time) not found: wall times from date, no peak memory"
 fi
-# timed CMD...: runs CMD, its "seconds peak-KB" into $TMP/time
+# timed CMD...: runs CMD, its "seconds peak-KB" into $TMP/time. The wall time comes from
+# date(1) to the nanosecond (GNU time's %e has 10 ms steps, too coarse for 0.1 s jobs); it
+# includes starting GNU time and date, about a millisecond, alike for every tool.
 timed() {
+	t0=$(date +%s.%N)
 	if [ -n "$GNUTIME" ]; then
-		"$GNUTIME" -f '%e %M' -o "$TMP/time" "$@"
+		"$GNUTIME" -f '%M' -o "$TMP/rss" "$@"
 	else
-		t0=$(date +%s.%N)
 		"$@"
-		rc=$?
-		t1=$(date +%s.%N)
-		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f 0\n", b - a }' >"$TMP/time"
-		return $rc
 	fi
+	rc=$?
+	t1=$(date +%s.%N)
+	kb=0
+	[ -n "$GNUTIME" ] && kb=$(tail -n 1 "$TMP/rss")
+	awk -v a="$t0" -v b="$t1" -v kb="$kb" 'BEGIN { printf "%.4f %s\n", b - a, kb }' >"$TMP/time"
+	return $rc
 }
 
 # once NAME CMD...: one timed run of CMD; keeps the best wall time in NAME.s and the largest
@@ -346,7 +350,7 @@ ratio() {
 		echo n/a
 	fi
 }
-sec() { if isnum "$1"; then awk -v t="$1" 'BEGIN { printf (t < 0.1 ? "%.3f" : "%.2f"), t }'; else echo "$1"; fi; }
+sec() { if isnum "$1"; then awk -v t="$1" 'BEGIN { printf (t < 1 ? "%.3f" : "%.2f"), t }'; else echo "$1"; fi; }
 # row TASK CNNF_S CNNF_KB VIPSI_S VIPSF_S VIPS_KB IM_S TORCH_S
 row() {
 	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" \

@@ -309,6 +309,9 @@ static int write_special(const char *path, cnnf_io_writer fn, void *ctx)
 	return rc;
 }
 
+/* The stdio buffer of a file being written. */
+#define WRITE_BUFFER (1 << 20)
+
 /* Write to a temporary file next to path, then rename it over path. */
 static int write_file(const char *path, cnnf_io_writer fn, void *ctx)
 {
@@ -324,6 +327,7 @@ static int write_file(const char *path, cnnf_io_writer fn, void *ctx)
 	snprintf(tmp, len + sizeof "/..XXXXXX", "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
 	int rc = -1;
 	FILE *fp = NULL;
+	char *buf = NULL;
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		cnnf_error("%s: cannot create a temporary file: %s", path, strerror(errno));
@@ -341,6 +345,13 @@ static int write_file(const char *path, cnnf_io_writer fn, void *ctx)
 		close(fd);
 		goto out;
 	}
+	/*
+	 * Large writes: with stdio's default of a few KiB, a 36 MB image takes
+	 * thousands of write calls, which cost more than making it. Without the
+	 * memory the default buffer does.
+	 */
+	if ((buf = malloc(WRITE_BUFFER)) != NULL)
+		setvbuf(fp, buf, _IOFBF, WRITE_BUFFER);
 	errno = 0;
 	if (fn(ctx, fp, path) < 0 || check_stream(fp, path) < 0)
 		goto out;
@@ -363,6 +374,7 @@ static int write_file(const char *path, cnnf_io_writer fn, void *ctx)
 out:
 	if (fp)
 		fclose(fp);
+	free(buf);
 	if (rc < 0)
 		unlink(tmp);
 	free(tmp);
