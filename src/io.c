@@ -416,8 +416,31 @@ int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts
 	return cnnf_io_write_rows(&src, path, o);
 }
 
-int cnnf_io_write_rows(const cnnf_rows *src, const char *path, const cnnf_write_opts *o)
+/* A row source whose failures are reported as the output's: "OUTPUT: what went wrong". */
+typedef struct named_rows {
+	const cnnf_rows *src;
+	const char *name;
+} named_rows;
+
+static const void *named_row(void *ctx, int y)
 {
+	const named_rows *n = ctx;
+	const void *row = n->src->row(n->src->ctx, y);
+	if (!row) {
+		char why[1024]; /* the size of the error buffer */
+		snprintf(why, sizeof why, "%s", cnnf_error_get());
+		cnnf_error("%s: %s", n->name, why[0] ? why : "a row could not be made");
+	}
+	return row;
+}
+
+int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o)
+{
+	named_rows named = {rows, strcmp(path, "-") == 0 ? "stdout" : path};
+	cnnf_rows wrapped = *rows;
+	wrapped.row = named_row;
+	wrapped.ctx = &named;
+	const cnnf_rows *src = &wrapped;
 	cnnf_write_opts defaults;
 	if (!o) {
 		cnnf_io_write_opts_init(&defaults);
