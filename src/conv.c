@@ -2,6 +2,7 @@
 #include "conv.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,7 @@ typedef struct plan {
 	long in0, in1;   /* padded columns [in0, in1) are input columns 0..w-1 in order, when
 			    the whole input row lies within the padded row; else in0 == in1 */
 	int band;        /* output rows per band */
+	size_t band_bytes; /* a worker's band buffer, whole cache lines */
 	path path;
 	cnnf_kern_fn kern;
 	float *packed;   /* float weights: BLOCK8 [blocks][cin][kh][kw][8]; SINGLE [count][cin][kh][kw] */
@@ -439,14 +441,37 @@ static long band_rows(const plan *p, int rows)
 	return (long)(rows - 1) * p->g->stride_y + (long)(p->k->height - 1) * p->g->dil_y + 1;
 }
 
+/*
+ * The bytes of a worker's band buffer in p->band_bytes, checked for overflow:
+ * a huge dilation or padding can ask for more than size_t holds. -1 with a
+ * message naming the kernel `name` when it does not fit.
+ */
+static int band_size(plan *p, const char *name)
+{
+	size_t brows = (size_t)band_rows(p, p->band), planes = (size_t)(p->depthwise ? p->nout
+										: p->k->depth);
+	size_t plane, floats, bytes, acc;
+	/* The row buffers hold at most 8 output rows of floats, or one of doubles. */
+	if (__builtin_mul_overflow((size_t)p->ow, CNNF_KERN_OCB * sizeof(float), &acc) ||
+	    __builtin_mul_overflow(brows, (size_t)p->ws, &plane) ||
+	    __builtin_mul_overflow(plane, planes, &floats) ||
+	    __builtin_mul_overflow(floats, sizeof(float), &bytes) || bytes > SIZE_MAX - 63) {
+		cnnf_error("%s: a band of %zu input rows of %ld samples in %zu channels is too "
+			   "large for memory",
+			   name, brows, p->ws, planes);
+		return -1;
+	}
+	p->band_bytes = (bytes + 63) / 64 * 64;
+	return 0;
+}
+
 static int scratch_new(const plan *p, scratch *s)
 {
 	*s = (scratch){0};
 	long brows = band_rows(p, p->band);
-	int planes = p->depthwise ? p->nout : p->k->depth;
+	/* The products were checked by band_size(); brows * ow <= brows * ws. */
 	s->plane = (size_t)brows * p->ws;
-	size_t bytes = sizeof(float) * s->plane * planes;
-	s->band = aligned_alloc(64, (bytes + 63) / 64 * 64);
+	s->band = aligned_alloc(64, p->band_bytes);
 	s->line = malloc(sizeof(float) * (size_t)p->io->w);
 	s->acc = malloc(sizeof(float) * CNNF_KERN_OCB * (size_t)p->ow);
 	s->dacc = malloc(sizeof(double) * (size_t)p->ow);
@@ -618,39 +643,64 @@ static int work(void *ctx, size_t begin, size_t end)
 	return 0;
 }
 
+/*
+ * Everything about a run that can be worked out and checked before any
+ * memory is allocated: the shape, the row range, the bands and their sizes.
+ */
+static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
+		     const cnnf_conv_geom *g, const cnnf_conv_out *post, int threads,
+		     const char *name)
+{
+	*p = (plan){.io = io, .k = k, .g = g};
+	if (post)
+		p->post = *post;
+	if (cnnf_conv_shape(io->c, io->h, io->w, k, g, name, &p->nout, &p->oh, &p->ow) < 0)
+		return -1;
+	p->ylo = 0, p->yhi = p->oh;
+	if (io->y1 > 0) {
+		if (io->y0 < 0 || io->y0 >= io->y1 || io->y1 > p->oh) {
+			cnnf_error("%s: output rows %d..%d are not within 0..%d", name, io->y0,
+				   io->y1 - 1, p->oh - 1);
+			return -1;
+		}
+		p->ylo = io->y0, p->yhi = io->y1;
+	}
+	int nrows = p->yhi - p->ylo;
+	p->depthwise = k->depth != io->c;
+	p->cin = p->depthwise ? 1 : k->depth;
+	p->wp = (long)(p->ow - 1) * g->stride_x + (long)(k->width - 1) * g->dil_x + 1;
+	/* Rows start on cache lines, so the vector loads of the first tap are not split. */
+	p->ws = (p->wp + 15) / 16 * 16;
+	if ((unsigned long)p->ws > SIZE_MAX / sizeof(long)) {
+		cnnf_error("%s: a padded row of %ld samples is too large for memory", name, p->wp);
+		return -1;
+	}
+	int planes = p->depthwise ? p->nout : k->depth;
+	/* Rows per band: the band's input fits BAND_FLOATS, at least one row. */
+	long per_row = (long)planes * p->ws;
+	long fit = BAND_FLOATS / (per_row > 0 ? per_row : 1) - (long)(k->height - 1) * g->dil_y;
+	fit = fit / g->stride_y;
+	p->band = fit < 1 ? 1 : fit > nrows ? nrows : (int)fit;
+	/* Enough bands for every thread to have work. */
+	int nt = cnnf_parallel_threads(threads);
+	if ((nrows + p->band - 1) / p->band < 8 * nt && nrows >= 8 * nt)
+		p->band = (nrows + 8 * nt - 1) / (8 * nt);
+	return band_size(p, name);
+}
+
+int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
+		    int threads, const char *name)
+{
+	plan p;
+	return plan_init(&p, io, k, g, NULL, threads, name);
+}
+
 int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
 		  const cnnf_conv_out *post, int threads, const char *name)
 {
-	plan p = {.io = io, .k = k, .g = g};
-	if (post)
-		p.post = *post;
-	if (cnnf_conv_shape(io->c, io->h, io->w, k, g, name, &p.nout, &p.oh, &p.ow) < 0)
+	plan p;
+	if (plan_init(&p, io, k, g, post, threads, name) < 0)
 		return -1;
-	p.ylo = 0, p.yhi = p.oh;
-	if (io->y1 > 0) {
-		if (io->y0 < 0 || io->y0 >= io->y1 || io->y1 > p.oh) {
-			cnnf_error("%s: output rows %d..%d are not within 0..%d", name, io->y0,
-				   io->y1 - 1, p.oh - 1);
-			return -1;
-		}
-		p.ylo = io->y0, p.yhi = io->y1;
-	}
-	int nrows = p.yhi - p.ylo;
-	p.depthwise = k->depth != io->c;
-	p.cin = p.depthwise ? 1 : k->depth;
-	p.wp = (long)(p.ow - 1) * g->stride_x + (long)(k->width - 1) * g->dil_x + 1;
-	/* Rows start on cache lines, so the vector loads of the first tap are not split. */
-	p.ws = (p.wp + 15) / 16 * 16;
-	int planes = p.depthwise ? p.nout : k->depth;
-	/* Rows per band: the band's input fits BAND_FLOATS, at least one row. */
-	long per_row = (long)planes * p.ws;
-	long fit = BAND_FLOATS / (per_row > 0 ? per_row : 1) - (long)(k->height - 1) * g->dil_y;
-	fit = fit / g->stride_y;
-	p.band = fit < 1 ? 1 : fit > nrows ? nrows : (int)fit;
-	/* Enough bands for every thread to have work. */
-	int nt = cnnf_parallel_threads(threads);
-	if ((nrows + p.band - 1) / p.band < 8 * nt && nrows >= 8 * nt)
-		p.band = (nrows + 8 * nt - 1) / (8 * nt);
 	int status = -1;
 	p.colmap = malloc(sizeof(long) * (size_t)p.wp);
 	if (!p.colmap) {
@@ -664,7 +714,7 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
 		p.in0 = g->pad_left, p.in1 = (long)g->pad_left + io->w;
 	if (prepare(&p) < 0)
 		goto out;
-	size_t nbands = (size_t)((nrows + p.band - 1) / p.band);
+	size_t nbands = (size_t)((p.yhi - p.ylo + p.band - 1) / p.band);
 	status = cnnf_parallel_for(nbands, threads, work, &p);
 out:
 	free(p.colmap);

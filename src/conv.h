@@ -97,6 +97,14 @@ int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_g
 		    const char *name, int *oc, int *oh, int *ow);
 
 /*
+ * The checks cnnf_conv_run() makes before it allocates anything (the shape,
+ * io's row range, and buffer sizes that overflow), without running: 0, or -1
+ * with the message cnnf_conv_run() would give. The callbacks are not called.
+ */
+int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
+		    int threads, const char *name);
+
+/*
  * cnnf_conv_apply() over rows from io->read to io->write. Every output row
  * (of io's range) is written exactly once; which thread computes it, and
  * which range it is computed in, does not change it.

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char buffer[1024];
+static _Thread_local char buffer[CNNF_ERROR_MAX];
 
 void cnnf_error(const char *fmt, ...)
 {

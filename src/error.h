@@ -11,6 +11,9 @@
  */
 void cnnf_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The longest message kept, with its terminating NUL; longer ones are cut. */
+#define CNNF_ERROR_MAX 1024
+
 /* The current message, or "" when none has been set. Never NULL. */
 const char *cnnf_error_get(void);
 

@@ -333,7 +333,7 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 		/* The whole result at once; the rows are served from it. */
 		if (!(s->strip = run_tensor(&s->j)))
 			goto fail;
-		cnnf_image_rows(s->strip, &s->rows);
+		cnnf_image_to_rows(s->strip, &s->rows);
 		*out = s;
 		return 0;
 	}
@@ -344,7 +344,12 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 		strip_rows = r < 64 ? 64 : r > s->j.oh ? s->j.oh : (int)r;
 	}
 	s->strip_rows = strip_rows < s->j.oh ? strip_rows : s->j.oh;
-	if (!(s->strip = result_new(&s->j, s->strip_rows)))
+	/* What the engine would refuse is refused here, before anything is written. */
+	const cnnf_image *in = s->j.img;
+	cnnf_conv_rows io = {in->channels, in->height, in->width, stream_read, stream_write, NULL,
+			     NULL, 0, 0};
+	if (cnnf_conv_check(&io, k, &s->j.g, o->threads, kname) < 0 ||
+	    !(s->strip = result_new(&s->j, s->strip_rows)))
 		goto fail;
 	s->rows.info = *s->strip;
 	s->rows.info.height = s->j.oh;
@@ -358,7 +363,7 @@ fail:
 	return -1;
 }
 
-const cnnf_rows *cnnf_filter_rows(const cnnf_filter_stream *s)
+const cnnf_rows *cnnf_filter_get_rows(const cnnf_filter_stream *s)
 {
 	return &s->rows;
 }

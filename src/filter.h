@@ -37,17 +37,19 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
  * The same filtering, made a strip of rows at a time as a writer reads the
  * rows, so that the whole result is never in memory (when colour must be
  * premultiplied by alpha, the result is made whole at once). strip_rows is
- * the rows of a strip, 0 for a default of a few MiB. Errors about the
- * kernel, the shape or memory come here, before any row is made. img, k and
- * kname must outlive the stream. Returns 0 and sets *out, or -1.
+ * the rows of a strip, 0 for a default of a few MiB. Everything about the
+ * kernel and the shape is checked here, before any row is made; running out
+ * of memory while a strip is made fails that row. img, k and kname must
+ * outlive the stream. Returns 0 and sets *out, or -1.
  */
 typedef struct cnnf_filter_stream cnnf_filter_stream;
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
 		     const char *kname, int strip_rows, cnnf_filter_stream **out);
 
 /* The result's rows, for cnnf_io_write_rows(); good until cnnf_filter_close(). */
-const cnnf_rows *cnnf_filter_rows(const cnnf_filter_stream *s);
+const cnnf_rows *cnnf_filter_get_rows(const cnnf_filter_stream *s);
 
+/* Free the stream and its strip; NULL is a no-op. */
 void cnnf_filter_close(cnnf_filter_stream *s);
 
 #endif

@@ -120,7 +120,7 @@ static const void *image_row(void *ctx, int y)
 	       (size_t)y * img->width * img->channels * (size_t)img->type;
 }
 
-void cnnf_image_rows(const cnnf_image *img, cnnf_rows *out)
+void cnnf_image_to_rows(const cnnf_image *img, cnnf_rows *out)
 {
 	out->info = *img;
 	out->info.data = NULL;

@@ -83,7 +83,7 @@ typedef struct cnnf_rows {
 } cnnf_rows;
 
 /* The rows of img: row() points into img, which must outlive *out. */
-void cnnf_image_rows(const cnnf_image *img, cnnf_rows *out);
+void cnnf_image_to_rows(const cnnf_image *img, cnnf_rows *out);
 
 /*
  * Round a value half up and clamp it to 0..maxval (NaN becomes 0): how every

@@ -412,7 +412,7 @@ static int write_image(void *ctx, FILE *fp, const char *name)
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o)
 {
 	cnnf_rows src;
-	cnnf_image_rows(img, &src);
+	cnnf_image_to_rows(img, &src);
 	return cnnf_io_write_rows(&src, path, o);
 }
 
@@ -427,7 +427,7 @@ static const void *named_row(void *ctx, int y)
 	const named_rows *n = ctx;
 	const void *row = n->src->row(n->src->ctx, y);
 	if (!row) {
-		char why[1024]; /* the size of the error buffer */
+		char why[CNNF_ERROR_MAX];
 		snprintf(why, sizeof why, "%s", cnnf_error_get());
 		cnnf_error("%s: %s", n->name, why[0] ? why : "a row could not be made");
 	}

@@ -48,9 +48,11 @@ int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts
  * cnnf_io_write() for an image handed over a row at a time: the file is
  * written as the rows come, so the whole image never needs to be in memory.
  * When a row cannot be made (row() returns NULL) the write fails like any
- * other, keeping row()'s message.
+ * other, with row()'s message given as the output's ("OUT: message"). A
+ * file is then left untouched, but standard output or a pipe may already
+ * have part of the image.
  */
-int cnnf_io_write_rows(const cnnf_rows *src, const char *path, const cnnf_write_opts *o);
+int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o);
 
 /*
  * Something that writes a whole file's contents to fp (name for messages);

@@ -148,7 +148,7 @@ static const optdesc optdescs[] = {
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
-	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger inputs (default 268435456; 0: no limit)"},
+	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; default 67108864)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
@@ -714,7 +714,15 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
-	if (cnnf_io_write_rows(cnnf_filter_rows(fs), ops[1], &o->w) < 0)
+	/*
+	 * Padding can make the output far larger than the input, and only a
+	 * strip of it is ever in memory: the pixel limit keeps a typo in --pad
+	 * from filling the disk.
+	 */
+	const cnnf_rows *rows = cnnf_filter_get_rows(fs);
+	if (cnnf_image_check(ops[1], rows->info.width, rows->info.height, rows->info.channels,
+			     rows->info.type, o->max_pixels) < 0 ||
+	    cnnf_io_write_rows(rows, ops[1], &o->w) < 0)
 		print_error();
 	else
 		status = EXIT_OK;

@@ -27,7 +27,8 @@ typedef struct pool {
 static void *run(void *arg)
 {
 	pool *p = arg;
-	for (;;) {
+	/* After a failure the call fails anyway: the chunks left are not started. */
+	while (!atomic_load(&p->failed)) {
 		size_t i = atomic_fetch_add(&p->next, 1);
 		if (i >= p->chunks)
 			break;

@@ -24,7 +24,7 @@ int cnnf_parallel_threads(int n);
  * exactly one call, so results that are computed per item do not depend on
  * the thread count or on which thread took which chunk. If a thread cannot be
  * started the others do its share. Returns 0, or -1 with "out of memory" when
- * a worker failed.
+ * a worker failed (the chunks not yet started are then left undone).
  */
 int cnnf_parallel_for(size_t n, int threads, cnnf_parallel_fn fn, void *ctx);
 

@@ -1346,6 +1346,36 @@ START_TEST(test_no_output)
 }
 END_TEST
 
+/*
+ * Buffer sizes that overflow size_t are refused before anything is
+ * allocated: a 3642x5 filter dilated 294903 times on 32768 channels asks for
+ * a band of 1073741824 rows of 1179648 samples per channel, 2^66 bytes.
+ */
+START_TEST(test_band_overflow)
+{
+	cnnf_kernel *k = kernel_of(1, 1, 3642, 5, NULL, 1, 1);
+	cnnf_conv_geom g = geom_pad(0, 0, 0, 0, CNNF_BORDER_ZERO);
+	g.dil_y = g.dil_x = 294903;
+	cnnf_conv_pad(CNNF_PAD_SAME, 0, 1, 3642, 1, 294903, &g.pad_top, &g.pad_bottom);
+	cnnf_conv_pad(CNNF_PAD_SAME, 0, 36, 5, 1, 294903, &g.pad_left, &g.pad_right);
+	cnnf_conv_rows io = {32768, 1, 36, NULL, NULL, NULL, NULL, 0, 0};
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, 1, "tall"), -1);
+	ck_assert_error_has("tall");
+	ck_assert_error_has("too large");
+	/* cnnf_conv_run() refuses it the same way, without calling the callbacks. */
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_conv_run(&io, k, &g, NULL, 1, "tall"), -1);
+	ck_assert_error_has("too large");
+	/* A sane geometry passes the check. */
+	g = geom_pad(1, 1, 2, 2, CNNF_BORDER_ZERO);
+	cnnf_kernel_free(k);
+	k = kernel_of(1, 1, 3, 5, NULL, 1, 1);
+	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, 1, "small"), 0);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
 static Suite *conv_suite(void)
 {
 	Suite *s = suite_create("conv");
@@ -1385,6 +1415,7 @@ static Suite *conv_suite(void)
 	TCase *errors = tcase_create("errors");
 	tcase_add_test(errors, test_depth_mismatch);
 	tcase_add_test(errors, test_no_output);
+	tcase_add_test(errors, test_band_overflow);
 	suite_add_tcase(s, errors);
 	return s;
 }

@@ -179,7 +179,7 @@ START_TEST(test_rows_interface)
 	cnnf_tensor *want;
 	ck_assert_int_eq(cnnf_conv_apply(in, k, &g, &post, 2, "k", &want), 0);
 	rows_ctx x = {in, cnnf_tensor_new(want->c, want->h, want->w), 0};
-	cnnf_conv_rows io = {3, 31, 29, rd, wr, NULL, &x};
+	cnnf_conv_rows io = {3, 31, 29, rd, wr, NULL, &x, 0, 0};
 	ck_assert_int_eq(cnnf_conv_run(&io, k, &g, &post, 3, "k"), 0);
 	ck_assert_int_eq(x.writes, want->c * want->h);
 	ck_assert_mem_eq(x.out->data, want->data, sizeof(float) * cnnf_tensor_size(want));

@@ -598,7 +598,7 @@ static void assert_strips_equal(const cnnf_image *img, const cnnf_kernel *k,
 	cnnf_filter_stream *fs = NULL;
 	ck_assert_msg(cnnf_filter_open(img, k, o, "k", strip_rows, &fs) == 0, "%s: %s", what,
 	              cnnf_error_get());
-	const cnnf_rows *r = cnnf_filter_rows(fs);
+	const cnnf_rows *r = cnnf_filter_get_rows(fs);
 	ck_assert_int_eq(r->info.width, whole->width);
 	ck_assert_int_eq(r->info.height, whole->height);
 	ck_assert_int_eq(r->info.channels, whole->channels);

@@ -1223,7 +1223,7 @@ START_TEST(test_write_rows)
 		spit_str(path, "precious");
 		failing_rows f = {img, 4, 0};
 		cnnf_rows src;
-		cnnf_image_rows(img, &src);
+		cnnf_image_to_rows(img, &src);
 		src.row = failing_row;
 		src.ctx = &f;
 		cnnf_error_clear();

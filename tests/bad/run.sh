@@ -739,6 +739,15 @@ P="$D/net/seg_small.input.pgm"
 usage "option: zero stride" "--stride" box --stride 0 "$P" OUT
 usage "option: negative pad" "--pad" box --pad -1 "$P" OUT
 usage "option: pad beyond the limit" "--pad" box --pad 99999999999 "$P" OUT
+# Only a strip of a filter's output is in memory, so the pixel limit guards the output too.
+expect "output: --pad making the output larger than the pixel limit" 1 "$T/out/result.png" png \
+	box --pad 200000 "$P" OUT
+# A band of 1073741824 rows of 1179648 samples in 32768 channels: 2^66 bytes, which wraps.
+npy "$I/deep.npy" '<f4' '(1, 36, 32768)'
+head -c $((36 * 32768 * 4)) /dev/zero >>"$I/deep.npy"
+awk 'BEGIN { for (i = 0; i < 3642; i++) print (i % 2 ? "0 1 0 1 0" : "1 0 0 0 1") }' >"$I/tall.txt"
+expect "kernel: band buffer size overflows" 1 "$I/tall.txt" npy conv -k "$I/tall.txt" \
+	--dilation 294903 -t 1 "$I/deep.npy" OUT
 usage "option: unknown border" "--border" box --border mirror "$P" OUT
 usage "option: zero size" "--size" box --size 0 "$P" OUT
 usage "option: size x" "--size" box --size x "$P" OUT
