@@ -448,8 +448,8 @@ static long band_rows(const plan *p, int rows)
  */
 static int band_size(plan *p, const char *name)
 {
-	size_t brows = (size_t)band_rows(p, p->band), planes = (size_t)(p->depthwise ? p->nout
-										: p->k->depth);
+	size_t brows = (size_t)band_rows(p, p->band),
+	       planes = (size_t)(p->depthwise ? p->nout : p->k->depth);
 	size_t plane, floats, bytes, acc;
 	/* The row buffers hold at most 8 output rows of floats, or one of doubles. */
 	if (__builtin_mul_overflow((size_t)p->ow, CNNF_KERN_OCB * sizeof(float), &acc) ||
@@ -457,8 +457,8 @@ static int band_size(plan *p, const char *name)
 	    __builtin_mul_overflow(plane, planes, &floats) ||
 	    __builtin_mul_overflow(floats, sizeof(float), &bytes) || bytes > SIZE_MAX - 63) {
 		cnnf_error("%s: a band of %zu input rows of %ld samples in %zu channels is too "
-			   "large for memory",
-			   name, brows, p->ws, planes);
+		           "large for memory",
+		           name, brows, p->ws, planes);
 		return -1;
 	}
 	p->band_bytes = (bytes + 63) / 64 * 64;
@@ -533,7 +533,7 @@ static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 	for (int c = 0; c < nc; c++)
 		for (int i = 0; i < k->height; i++) {
 			const float *src = s->band + (c0 + c) * s->plane +
-					   ((long)yl * g->stride_y + (long)i * g->dil_y) * p->ws;
+			                   ((long)yl * g->stride_y + (long)i * g->dil_y) * p->ws;
 			for (int j = 0; j < k->width; j++) {
 				size_t t = ((size_t)filter * k->depth + c) * slice + (size_t)i * k->width + j;
 				const float *q = src + (long)j * g->dil_x;
@@ -562,9 +562,13 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 		for (int f = 0; f < p->nout; f++) {
 			for (long r = 0; r < brows; r++) {
 				cnnf_kern_args a = {.in = s->band + f * s->plane + r * p->ws,
-						    .cin = 1, .kh = 1, .kw = k->width,
-						    .dx = g->dil_x, .ow = p->ow, .w = p->sep_row,
-						    .acc = s->tmp + r * p->ow};
+				                    .cin = 1,
+				                    .kh = 1,
+				                    .kw = k->width,
+				                    .dx = g->dil_x,
+				                    .ow = p->ow,
+				                    .w = p->sep_row,
+				                    .acc = s->tmp + r * p->ow};
 				p->kern(&a);
 			}
 			for (int yl = 0; yl < rows; yl++) {
@@ -588,9 +592,13 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 		fill_rows(p, s, y0, filled, need);
 		filled = need;
 		long r0 = (long)yl * g->stride_y * p->ws;
-		cnnf_kern_args a = {.plane = s->plane, .rstep = (long)g->dil_y * p->ws,
-				    .dx = g->dil_x, .kh = k->height, .kw = k->width, .ow = p->ow,
-				    .acc = s->acc};
+		cnnf_kern_args a = {.plane = s->plane,
+		                    .rstep = (long)g->dil_y * p->ws,
+		                    .dx = g->dil_x,
+		                    .kh = k->height,
+		                    .kw = k->width,
+		                    .ow = p->ow,
+		                    .acc = s->acc};
 		switch (p->path) {
 		case PATH_BLOCK8:
 			a.in = s->band + r0;
@@ -648,8 +656,8 @@ static int work(void *ctx, size_t begin, size_t end)
  * memory is allocated: the shape, the row range, the bands and their sizes.
  */
 static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
-		     const cnnf_conv_geom *g, const cnnf_conv_out *post, int threads,
-		     const char *name)
+                     const cnnf_conv_geom *g, const cnnf_conv_out *post, int threads,
+                     const char *name)
 {
 	*p = (plan){.io = io, .k = k, .g = g};
 	if (post)
@@ -660,7 +668,7 @@ static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
 	if (io->y1 > 0) {
 		if (io->y0 < 0 || io->y0 >= io->y1 || io->y1 > p->oh) {
 			cnnf_error("%s: output rows %d..%d are not within 0..%d", name, io->y0,
-				   io->y1 - 1, p->oh - 1);
+			           io->y1 - 1, p->oh - 1);
 			return -1;
 		}
 		p->ylo = io->y0, p->yhi = io->y1;
@@ -689,14 +697,14 @@ static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
 }
 
 int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
-		    int threads, const char *name)
+                    int threads, const char *name)
 {
 	plan p;
 	return plan_init(&p, io, k, g, NULL, threads, name);
 }
 
 int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
-		  const cnnf_conv_out *post, int threads, const char *name)
+                  const cnnf_conv_out *post, int threads, const char *name)
 {
 	plan p;
 	if (plan_init(&p, io, k, g, post, threads, name) < 0)
@@ -747,7 +755,8 @@ int cnnf_conv_apply(const cnnf_tensor *in, const cnnf_kernel *k, const cnnf_conv
 	if (!t)
 		return -1;
 	const void *pair[2] = {in, t};
-	cnnf_conv_rows io = {in->c, in->h, in->w, tensor_read, NULL, tensor_dest, (void *)pair, 0, 0};
+	cnnf_conv_rows io = {in->c,        in->h, in->w, tensor_read, NULL, tensor_dest,
+	                     (void *)pair, 0,     0};
 	if (cnnf_conv_run(&io, k, g, post, threads, name) < 0) {
 		cnnf_tensor_free(t);
 		return -1;

@@ -102,7 +102,7 @@ int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_g
  * with the message cnnf_conv_run() would give. The callbacks are not called.
  */
 int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
-		    int threads, const char *name);
+                    int threads, const char *name);
 
 /*
  * cnnf_conv_apply() over rows from io->read to io->write. Every output row

@@ -168,38 +168,41 @@ typedef struct job {
 	int threads;
 	cnnf_conv_geom g;
 	cnnf_conv_out post;
-	int oc, oh, ow;   /* the output's shape */
-	cnnf_type type;   /* the output's samples */
-	int has_alpha;    /* the output keeps the alpha channel */
-	int alpha;        /* colour is premultiplied by alpha around the engine */
-	int colour_post;  /* --abs and --offset are applied to colour after the engine */
+	int oc, oh, ow;  /* the output's shape */
+	cnnf_type type;  /* the output's samples */
+	int has_alpha;   /* the output keeps the alpha channel */
+	int alpha;       /* colour is premultiplied by alpha around the engine */
+	int colour_post; /* --abs and --offset are applied to colour after the engine */
 	double offset;
 	int abs;
 } job;
 
 static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
-		    const char *kname, job *j)
+                    const char *kname, job *j)
 {
-	*j = (job){.img = img, .k = k, .kname = kname, .threads = o->threads,
-		   .offset = o->offset, .abs = o->abs};
+	*j = (job){.img = img,
+	           .k = k,
+	           .kname = kname,
+	           .threads = o->threads,
+	           .offset = o->offset,
+	           .abs = o->abs};
 	int depthwise = !(k->depth == img->channels) && k->count == 1 && k->depth == 1;
 	int integer = img->type != CNNF_F32 && !o->float_out;
 	j->type = integer ? img->type : CNNF_F32;
 	j->has_alpha = img->alpha && depthwise;
 	j->alpha = j->has_alpha && mixes_pixels(k);
 	j->g = (cnnf_conv_geom){.stride_y = o->stride,
-				.stride_x = o->stride,
-				.dil_y = o->dilation,
-				.dil_x = o->dilation,
-				.border = o->border};
+	                        .stride_x = o->stride,
+	                        .dil_y = o->dilation,
+	                        .dil_x = o->dilation,
+	                        .border = o->border};
 	cnnf_conv_pad(o->pad_mode, o->pad, img->height, k->height, o->stride, o->dilation,
-		      &j->g.pad_top, &j->g.pad_bottom);
+	              &j->g.pad_top, &j->g.pad_bottom);
 	cnnf_conv_pad(o->pad_mode, o->pad, img->width, k->width, o->stride, o->dilation,
-		      &j->g.pad_left, &j->g.pad_right);
+	              &j->g.pad_left, &j->g.pad_right);
 	/* Integer samples let integer kernels run exactly in float. */
-	j->post = (cnnf_conv_out){.abs = o->abs,
-				  .offset = o->offset,
-				  .int_max = img->type != CNNF_F32 ? img->maxval : 0};
+	j->post = (cnnf_conv_out){
+	    .abs = o->abs, .offset = o->offset, .int_max = img->type != CNNF_F32 ? img->maxval : 0};
 	if (integer)
 		j->post.round = img->maxval;
 	if (j->alpha && opaque(img))
@@ -211,7 +214,7 @@ static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filt
 	 */
 	j->colour_post = j->has_alpha && (o->abs || o->offset != 0);
 	return cnnf_conv_shape(img->channels, img->height, img->width, k, &j->g, kname, &j->oc,
-			       &j->oh, &j->ow);
+	                       &j->oh, &j->ow);
 }
 
 /* Whether the job streams: the engine reads the image and writes the result directly. */
@@ -237,7 +240,7 @@ static int run_rows(const job *j, cnnf_image *strip, int y0, int y1)
 	const cnnf_image *img = j->img;
 	stream st = {img, strip, y0};
 	cnnf_conv_rows io = {img->channels, img->height, img->width, stream_read, stream_write,
-			     NULL, &st, y0, y1};
+	                     NULL,          &st,         y0,         y1};
 	return cnnf_conv_run(&io, j->k, &j->g, &j->post, j->threads, j->kname);
 }
 
@@ -265,7 +268,8 @@ static cnnf_image *run_tensor(const job *j)
 	if (j->colour_post) {
 		size_t n = (size_t)(res->c - 1) * res->h * res->w;
 		for (size_t i = 0; i < n; i++)
-			res->data[i] = (float)((j->abs ? fabs(res->data[i]) : res->data[i]) + j->offset);
+			res->data[i] =
+			    (float)((j->abs ? fabs(res->data[i]) : res->data[i]) + j->offset);
 	}
 	result = cnnf_tensor_to_image(res, j->type, img->maxval, j->has_alpha);
 out:
@@ -275,7 +279,7 @@ out:
 }
 
 int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
-		      const char *kname, cnnf_image **out)
+                      const char *kname, cnnf_image **out)
 {
 	job j;
 	if (plan_job(img, k, o, kname, &j) < 0)
@@ -296,10 +300,10 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 }
 
 struct cnnf_filter_stream {
-	cnnf_rows rows;     /* what the writer reads */
+	cnnf_rows rows; /* what the writer reads */
 	job j;
-	cnnf_image *strip;  /* streaming: rows y0..y1-1 of the output; else the whole output */
-	int strip_rows;     /* rows the strip holds */
+	cnnf_image *strip; /* streaming: rows y0..y1-1 of the output; else the whole output */
+	int strip_rows;    /* rows the strip holds */
 	int y0, y1;
 };
 
@@ -320,7 +324,7 @@ static const void *stream_row(void *ctx, int y)
 }
 
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
-		     const char *kname, int strip_rows, cnnf_filter_stream **out)
+                     const char *kname, int strip_rows, cnnf_filter_stream **out)
 {
 	cnnf_filter_stream *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -338,7 +342,8 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 		return 0;
 	}
 	if (strip_rows <= 0) {
-		/* About STRIP_SAMPLES samples, but at least 64 rows: enough bands for the threads. */
+		/* About STRIP_SAMPLES samples, but at least 64 rows: enough bands for the threads.
+		 */
 		long long per_row = (long long)s->j.ow * s->j.oc;
 		long long r = STRIP_SAMPLES / per_row;
 		strip_rows = r < 64 ? 64 : r > s->j.oh ? s->j.oh : (int)r;
@@ -347,7 +352,7 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	/* What the engine would refuse is refused here, before anything is written. */
 	const cnnf_image *in = s->j.img;
 	cnnf_conv_rows io = {in->channels, in->height, in->width, stream_read, stream_write, NULL,
-			     NULL, 0, 0};
+	                     NULL,         0,          0};
 	if (cnnf_conv_check(&io, k, &s->j.g, o->threads, kname) < 0 ||
 	    !(s->strip = result_new(&s->j, s->strip_rows)))
 		goto fail;

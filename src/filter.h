@@ -44,7 +44,7 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
  */
 typedef struct cnnf_filter_stream cnnf_filter_stream;
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
-		     const char *kname, int strip_rows, cnnf_filter_stream **out);
+                     const char *kname, int strip_rows, cnnf_filter_stream **out);
 
 /* The result's rows, for cnnf_io_write_rows(); good until cnnf_filter_close(). */
 const cnnf_rows *cnnf_filter_get_rows(const cnnf_filter_stream *s);

@@ -138,7 +138,7 @@ unsigned cnnf_image_round(double v, unsigned maxval)
 }
 
 void cnnf_image_convert_samples(const cnnf_image *from, const void *src, cnnf_type type,
-				unsigned maxval, void *dst, size_t n)
+                                unsigned maxval, void *dst, size_t n)
 {
 	if (type == CNNF_F32) {
 		float *d = dst;
@@ -168,6 +168,6 @@ cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned m
 	dst->alpha = src->alpha;
 	dst->maxval = type == CNNF_F32 ? src->maxval : maxval;
 	cnnf_image_convert_samples(src, src->data, type, maxval, dst->data,
-				   (size_t)src->width * src->height * src->channels);
+	                           (size_t)src->width * src->height * src->channels);
 	return dst;
 }

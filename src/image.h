@@ -108,6 +108,6 @@ cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned m
  * 0..maxval. Writers convert a row at a time with it.
  */
 void cnnf_image_convert_samples(const cnnf_image *from, const void *src, cnnf_type type,
-				unsigned maxval, void *dst, size_t n);
+                                unsigned maxval, void *dst, size_t n);
 
 #endif

@@ -236,8 +236,8 @@ int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_
 		}
 		if (!direct) {
 			/* Exact for integer samples; rounds and clamps float ones. */
-			cnnf_image_convert_samples(img, row, bytes == 2 ? CNNF_U16 : CNNF_U8, maxval,
-						   buf, row_samples);
+			cnnf_image_convert_samples(img, row, bytes == 2 ? CNNF_U16 : CNNF_U8,
+			                           maxval, buf, row_samples);
 			/* 16-bit samples are big-endian in the file. */
 			for (size_t i = 0; bytes == 2 && i < row_samples; i++) {
 				uint16_t s;

@@ -1131,7 +1131,8 @@ static void range_read(void *ctx, int c, int r, float *dst)
 static void range_write(void *ctx, int f, int y, const float *row, int ow)
 {
 	range_io *r = ctx;
-	memcpy(r->out->data + ((size_t)f * r->out->h + y) * r->out->w, row, sizeof(float) * (size_t)ow);
+	memcpy(r->out->data + ((size_t)f * r->out->h + y) * r->out->w, row,
+	       sizeof(float) * (size_t)ow);
 	__atomic_fetch_add(&r->written[y], 1, __ATOMIC_RELAXED);
 }
 
@@ -1156,20 +1157,23 @@ START_TEST(test_row_range)
 			int written[64] = {0};
 			ck_assert_int_eq(whole->h, 21);
 			range_io r = {in, out, written};
-			cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write, NULL, &r, y0, y1};
-			ck_assert_msg(cnnf_conv_run(&io, k, &g, NULL, threads[ti], "range") == 0, "%s",
-			              cnnf_error_get());
+			cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write,
+			                     NULL,  &r,    y0,    y1};
+			ck_assert_msg(cnnf_conv_run(&io, k, &g, NULL, threads[ti], "range") == 0,
+			              "%s", cnnf_error_get());
 			for (int y = 0; y < whole->h; y++) {
 				int inside = y >= y0 && y < y1;
 				ck_assert_msg(written[y] == (inside ? whole->c : 0),
-				              "rows %d..%d, %d threads: row %d written %d times", y0, y1 - 1,
-				              threads[ti], y, written[y]);
+				              "rows %d..%d, %d threads: row %d written %d times",
+				              y0, y1 - 1, threads[ti], y, written[y]);
 				for (int c = 0; inside && c < whole->c; c++)
-					ck_assert_msg(memcmp(out->data + ((size_t)c * whole->h + y) * whole->w,
-					                     whole->data + ((size_t)c * whole->h + y) * whole->w,
-					                     sizeof(float) * (size_t)whole->w) == 0,
-					              "rows %d..%d, %d threads: row %d channel %d differs", y0,
-					              y1 - 1, threads[ti], y, c);
+					ck_assert_msg(
+					    memcmp(
+					        out->data + ((size_t)c * whole->h + y) * whole->w,
+					        whole->data + ((size_t)c * whole->h + y) * whole->w,
+					        sizeof(float) * (size_t)whole->w) == 0,
+					    "rows %d..%d, %d threads: row %d channel %d differs",
+					    y0, y1 - 1, threads[ti], y, c);
 			}
 			cnnf_tensor_free(out);
 		}
@@ -1177,8 +1181,8 @@ START_TEST(test_row_range)
 	static const int bad[][2] = {{-1, 3}, {4, 4}, {5, 2}, {0, 22}};
 	for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
 		range_io r = {in, NULL, NULL};
-		cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write, NULL, &r, bad[b][0],
-		                     bad[b][1]};
+		cnnf_conv_rows io = {in->c, in->h, in->w,     range_read, range_write,
+		                     NULL,  &r,    bad[b][0], bad[b][1]};
 		cnnf_error_clear();
 		ck_assert_int_eq(cnnf_conv_run(&io, k, &g, NULL, 1, "range"), -1);
 		ck_assert_error_has("range");

@@ -609,7 +609,8 @@ static void assert_strips_equal(const cnnf_image *img, const cnnf_kernel *k,
 	for (int y = 0; y < whole->height; y++) {
 		const void *row = r->row(r->ctx, y);
 		ck_assert_msg(row != NULL, "%s: row %d: %s", what, y, cnnf_error_get());
-		ck_assert_msg(memcmp(row, (const unsigned char *)whole->data + y * bytes, bytes) == 0,
+		ck_assert_msg(memcmp(row, (const unsigned char *)whole->data + y * bytes, bytes) ==
+		                  0,
 		              "%s, strips of %d rows: row %d differs", what, strip_rows, y);
 	}
 	cnnf_filter_close(fs);
@@ -635,13 +636,15 @@ START_TEST(test_strips_equal_whole)
 		cnnf_image *img = image_of(w, h, c, images[im].type, images[im].alpha, v);
 		free(v);
 
-		/* box 3x3 / 9; a separable 5x5 integer tent / 81; a float 3x3 with stride 2, valid */
+		/* box 3x3 / 9; a separable 5x5 integer tent / 81; a float 3x3 with stride 2, valid
+		 */
 		double box[9], tent[25], rnd[9];
 		for (int i = 0; i < 9; i++)
 			box[i] = 1, rnd[i] = strip_rand() - 0.3;
 		for (int i = 0; i < 25; i++)
 			tent[i] = (double)((3 - abs(i / 5 - 2)) * (3 - abs(i % 5 - 2)));
-		cnnf_kernel *ks[3] = {kernel_of(1, 1, 3, 3, box, 1, 9), kernel_of(1, 1, 5, 5, tent, 1, 81),
+		cnnf_kernel *ks[3] = {kernel_of(1, 1, 3, 3, box, 1, 9),
+		                      kernel_of(1, 1, 5, 5, tent, 1, 81),
 		                      kernel_of(1, 1, 3, 3, rnd, 1, 1)};
 		for (int ki = 0; ki < 3; ki++)
 			for (size_t si = 0; si < sizeof strips / sizeof *strips; si++)
@@ -659,9 +662,10 @@ START_TEST(test_strips_equal_whole)
 							o.dilation = 2;
 						char what[96];
 						snprintf(what, sizeof what,
-						         "image %zu kernel %d threads %d float %d", im, ki,
-						         threads[ti], fo);
-						assert_strips_equal(img, ks[ki], &o, strips[si], what);
+						         "image %zu kernel %d threads %d float %d",
+						         im, ki, threads[ti], fo);
+						assert_strips_equal(img, ks[ki], &o, strips[si],
+						                    what);
 					}
 		for (int ki = 0; ki < 3; ki++)
 			cnnf_kernel_free(ks[ki]);

@@ -1236,7 +1236,8 @@ START_TEST(test_write_rows)
 		ck_assert_int_eq(f.asked, 5);
 		size_t n;
 		unsigned char *buf = slurp(path, &n);
-		ck_assert_msg(n == 8 && memcmp(buf, "precious", 8) == 0, "%s was changed", names[i]);
+		ck_assert_msg(n == 8 && memcmp(buf, "precious", 8) == 0, "%s was changed",
+		              names[i]);
 		free(buf);
 		ck_assert_int_eq(leftovers(names[i]), 0);
 
@@ -1251,7 +1252,8 @@ START_TEST(test_write_rows)
 		ck_assert_int_eq(cnnf_io_write(img, ref, &o), 0);
 		size_t m;
 		unsigned char *a = slurp(path, &n), *b = slurp(ref, &m);
-		ck_assert_msg(n == m && memcmp(a, b, n) == 0, "%s: rows and image differ", names[i]);
+		ck_assert_msg(n == m && memcmp(a, b, n) == 0, "%s: rows and image differ",
+		              names[i]);
 		free(a);
 		free(b);
 		unlink(path);
