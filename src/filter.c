@@ -311,6 +311,9 @@ struct cnnf_filter_stream {
 static const void *stream_row(void *ctx, int y)
 {
 	cnnf_filter_stream *s = ctx;
+	/* The strip is allocated here, so a size check after cnnf_filter_open() comes first. */
+	if (!s->strip && !(s->strip = result_new(&s->j, s->strip_rows)))
+		return NULL;
 	if (y < s->y0 || y >= s->y1) {
 		int y1 = y + s->strip_rows < s->j.oh ? y + s->strip_rows : s->j.oh;
 		if (run_rows(&s->j, s->strip, y, y1) < 0) {
@@ -342,8 +345,7 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 		return 0;
 	}
 	if (strip_rows <= 0) {
-		/* About STRIP_SAMPLES samples, but at least 64 rows: enough bands for the threads.
-		 */
+		/* About STRIP_SAMPLES samples; at least 64 rows, enough bands for the threads. */
 		long long per_row = (long long)s->j.ow * s->j.oc;
 		long long r = STRIP_SAMPLES / per_row;
 		strip_rows = r < 64 ? 64 : r > s->j.oh ? s->j.oh : (int)r;
@@ -353,12 +355,14 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	const cnnf_image *in = s->j.img;
 	cnnf_conv_rows io = {in->channels, in->height, in->width, stream_read, stream_write, NULL,
 	                     NULL,         0,          0};
-	if (cnnf_conv_check(&io, k, &s->j.g, o->threads, kname) < 0 ||
-	    !(s->strip = result_new(&s->j, s->strip_rows)))
+	if (cnnf_conv_check(&io, k, &s->j.g, o->threads, kname) < 0)
 		goto fail;
-	s->rows.info = *s->strip;
-	s->rows.info.height = s->j.oh;
-	s->rows.info.data = NULL;
+	s->rows.info = (cnnf_image){.width = s->j.ow,
+	                            .height = s->j.oh,
+	                            .channels = s->j.oc,
+	                            .type = s->j.type,
+	                            .maxval = img->maxval,
+	                            .alpha = s->j.has_alpha};
 	s->rows.row = stream_row;
 	s->rows.ctx = s;
 	*out = s;

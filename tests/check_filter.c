@@ -609,9 +609,9 @@ static void assert_strips_equal(const cnnf_image *img, const cnnf_kernel *k,
 	for (int y = 0; y < whole->height; y++) {
 		const void *row = r->row(r->ctx, y);
 		ck_assert_msg(row != NULL, "%s: row %d: %s", what, y, cnnf_error_get());
-		ck_assert_msg(memcmp(row, (const unsigned char *)whole->data + y * bytes, bytes) ==
-		                  0,
-		              "%s, strips of %d rows: row %d differs", what, strip_rows, y);
+		const unsigned char *want = (const unsigned char *)whole->data + y * bytes;
+		ck_assert_msg(memcmp(row, want, bytes) == 0, "%s, strips of %d rows: row %d differs",
+		              what, strip_rows, y);
 	}
 	cnnf_filter_close(fs);
 	cnnf_image_free(whole);
@@ -636,8 +636,7 @@ START_TEST(test_strips_equal_whole)
 		cnnf_image *img = image_of(w, h, c, images[im].type, images[im].alpha, v);
 		free(v);
 
-		/* box 3x3 / 9; a separable 5x5 integer tent / 81; a float 3x3 with stride 2, valid
-		 */
+		/* box 3x3 / 9; a separable 5x5 tent / 81; a float 3x3 with stride 2, valid */
 		double box[9], tent[25], rnd[9];
 		for (int i = 0; i < 9; i++)
 			box[i] = 1, rnd[i] = strip_rand() - 0.3;
