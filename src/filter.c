@@ -322,8 +322,7 @@ static const void *stream_row(void *ctx, int y)
 		}
 		s->y0 = y, s->y1 = y1;
 	}
-	return (const unsigned char *)s->strip->data +
-	       (size_t)(y - s->y0) * s->j.ow * s->j.oc * (size_t)s->j.type;
+	return cnnf_image_row(s->strip, y - s->y0);
 }
 
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,

@@ -113,11 +113,14 @@ float cnnf_image_getf(const cnnf_image *img, size_t i)
 	return sample(img->type, img->data, i);
 }
 
+void *cnnf_image_row(const cnnf_image *img, int y)
+{
+	return (unsigned char *)img->data + (size_t)y * img->width * img->channels * (size_t)img->type;
+}
+
 static const void *image_row(void *ctx, int y)
 {
-	const cnnf_image *img = ctx;
-	return (const unsigned char *)img->data +
-	       (size_t)y * img->width * img->channels * (size_t)img->type;
+	return cnnf_image_row(ctx, y);
 }
 
 void cnnf_image_to_rows(const cnnf_image *img, cnnf_rows *out)

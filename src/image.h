@@ -66,6 +66,9 @@ void cnnf_image_free(cnnf_image *img);
 /* Sample i of the image as a float, whatever its type. */
 float cnnf_image_getf(const cnnf_image *img, size_t i);
 
+/* The first sample of row y (0 <= y < height). */
+void *cnnf_image_row(const cnnf_image *img, int y);
+
 /*
  * An image handed over a row at a time, top to bottom, so that it can be
  * written while it is still being made. info describes the image (its data

@@ -409,6 +409,14 @@ static int write_image(void *ctx, FILE *fp, const char *name)
 	return write_stream(j->src, fp, name, j->format, j->o);
 }
 
+int cnnf_io_little_endian(void)
+{
+	const uint16_t one = 1;
+	unsigned char first;
+	memcpy(&first, &one, 1);
+	return first == 1;
+}
+
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o)
 {
 	cnnf_rows src;
@@ -436,7 +444,9 @@ static const void *named_row(void *ctx, int y)
 
 int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o)
 {
-	named_rows named = {rows, strcmp(path, "-") == 0 ? "stdout" : path};
+	int to_stdout = strcmp(path, "-") == 0;
+	const char *name = to_stdout ? "stdout" : path;
+	named_rows named = {rows, name};
 	cnnf_rows wrapped = *rows;
 	wrapped.row = named_row;
 	wrapped.ctx = &named;
@@ -446,8 +456,6 @@ int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write
 		cnnf_io_write_opts_init(&defaults);
 		o = &defaults;
 	}
-	int to_stdout = strcmp(path, "-") == 0;
-	const char *name = to_stdout ? "stdout" : path;
 	cnnf_format format = o->format;
 	if (format == CNNF_FORMAT_NONE)
 		format = to_stdout ? CNNF_FORMAT_PNG : cnnf_io_format_from_name(path);

@@ -69,6 +69,9 @@ typedef int (*cnnf_io_writer)(void *ctx, FILE *fp, const char *name);
  */
 int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx);
 
+/* 1 when the host stores the low byte of a number first (files fix their byte order). */
+int cnnf_io_little_endian(void);
+
 /* The format a file name's extension asks for (.png .jpg .jpeg .pnm .pgm .ppm .npy), or NONE. */
 cnnf_format cnnf_io_format_from_name(const char *path);
 

@@ -133,9 +133,8 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 		           cinfo.output_height);
 		longjmp(fail.jump, 1);
 	}
-	size_t stride = (size_t)cinfo.output_width * channels;
 	while (cinfo.output_scanline < cinfo.output_height) {
-		JSAMPROW row = (JSAMPROW)img->data + cinfo.output_scanline * stride;
+		JSAMPROW row = cnnf_image_row(img, (int)cinfo.output_scanline);
 		jpeg_read_scanlines(&cinfo, &row, 1);
 	}
 	/* Reads up to EOI, so that damage after the last row is noticed too. */

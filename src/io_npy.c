@@ -223,8 +223,7 @@ cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pix
 		           name, d);
 		return NULL;
 	}
-	const uint16_t one = 1;
-	int big = order == '>' || (order == '=' && *(const unsigned char *)&one == 0);
+	int big = order == '>' || (order == '=' && !cnnf_io_little_endian());
 	if (h.fortran_order) {
 		cnnf_error("%s: NPY array in Fortran order is not supported; save it in C order",
 		           name);
@@ -313,10 +312,7 @@ int cnnf_npy_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_
 		return -1;
 	}
 	/* Float samples on a little-endian host are already in the file's byte order. */
-	const uint32_t one = 1;
-	unsigned char first;
-	memcpy(&first, &one, 1);
-	int direct = img->type == CNNF_F32 && first == 1;
+	int direct = img->type == CNNF_F32 && cnnf_io_little_endian();
 	for (int y = 0; y < img->height; y++) {
 		const void *row = src->row(src->ctx, y);
 		if (!row) { /* the message is set */

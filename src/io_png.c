@@ -12,12 +12,6 @@
 #include "error.h"
 #include "io_png_hooks.h"
 
-static int host_is_little_endian(void)
-{
-	const uint16_t one = 1;
-	return *(const unsigned char *)&one == 1;
-}
-
 static void write_data(png_structp png, png_bytep data, size_t len)
 {
 	cnnf_png_io *io = png_get_io_ptr(png);
@@ -108,7 +102,7 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 
 	/* Palette to RGB, gray below 8 bits scaled to 0..255, tRNS to alpha. */
 	png_set_expand(png);
-	if (depth == 16 && host_is_little_endian())
+	if (depth == 16 && cnnf_io_little_endian())
 		png_set_swap(png);
 	png_set_interlace_handling(png);
 	png_read_update_info(png, info);
@@ -125,7 +119,7 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
 		cnnf_png_fail(png);
 	}
 	for (png_uint_32 y = 0; y < h; y++)
-		rows[y] = (png_bytep)img->data + y * stride;
+		rows[y] = cnnf_image_row(img, (int)y);
 	png_read_image(png, rows);
 	/* Reading to IEND checks the last CRCs and refuses a file cut after its image data. */
 	png_read_end(png, NULL);
@@ -184,7 +178,7 @@ static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
 		png_set_PLTE(png, pinfo, pal, n);
 	}
 	png_write_info(png, pinfo);
-	if (depth == 16 && host_is_little_endian())
+	if (depth == 16 && cnnf_io_little_endian())
 		png_set_swap(png);
 	size_t n = (size_t)info->width * info->channels;
 	int convert = !(info->type == type && info->maxval == maxval);

@@ -1204,8 +1204,7 @@ static const void *failing_row(void *ctx, int y)
 		cnnf_error("made-up failure at row %d", y);
 		return NULL;
 	}
-	return (const unsigned char *)f->img->data +
-	       (size_t)y * f->img->width * f->img->channels * f->img->type;
+	return cnnf_image_row(f->img, y);
 }
 
 /*
