@@ -769,6 +769,13 @@ usage "option: --kernel-string nan" "kernel-string" conv --kernel-string '1 nan'
 usage "option: --kernel-string ragged" "kernel-string" conv --kernel-string '1 2; 3' "$P" OUT
 usage "option: --dx x" "--dx" shift --dx x "$P" OUT
 
+# ---- Cases kept in files of their own, one per concern (tests/bad/cases/*.sh) ----
+# Each is sourced here with the helpers above; P is a small valid image.
+for f in "$(pwd)"/tests/bad/cases/*.sh; do
+	[ -f "$f" ] || continue
+	. "$f"
+done
+
 # ---- The fuzzers' findings: each input once through its harness, once through cnnf ----
 for dir in "$R"/*/; do
 	t=$(basename "$dir")
