@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "image.h"
+#include "output.h"
 
 typedef enum cnnf_format {
 	CNNF_FORMAT_NONE = 0,
@@ -37,10 +38,11 @@ void cnnf_io_write_opts_init(cnnf_write_opts *o);
 cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels);
 
 /*
- * Write img to path ("-" is standard output). A file is written to a
- * temporary file in the same directory and renamed over path only when
- * complete, so on failure path is untouched and nothing is left behind.
- * Returns 0 or -1.
+ * Write img to path ("-" is standard output) in the format o asks for (o
+ * may be NULL for the defaults): cnnf_output_open(), then the image, then
+ * cnnf_output_publish(); output.h says how files are replaced (atomically,
+ * through links, keeping their mode). On failure path is untouched and
+ * nothing is left behind. Returns 0 or -1.
  */
 int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o);
 
@@ -55,17 +57,22 @@ int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts
 int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o);
 
 /*
+ * The rows written to an output already open (cnnf_output_open()) in
+ * format, which must not be NONE; the caller publishes or discards it, so
+ * that commands with several outputs publish them together. Returns 0 or -1.
+ */
+int cnnf_io_write_to(cnnf_output *out, const cnnf_rows *rows, cnnf_format format,
+                     const cnnf_write_opts *o);
+
+/*
  * Something that writes a whole file's contents to fp (name for messages);
- * 0, or -1 with a message. cnnf_io_write_file() checks the stream after it.
+ * 0, or -1 with a message. Publishing checks the stream after it.
  */
 typedef int (*cnnf_io_writer)(void *ctx, FILE *fp, const char *name);
 
 /*
- * Write the file at path with fn: to a temporary file in the same directory,
- * flushed, synced and renamed over path only when complete, so on failure
- * path is untouched and nothing is left behind. Something that is not a
- * regular file (/dev/null, a FIFO) is written in place; a directory is an
- * error. Used for images and for models. Returns 0 or -1.
+ * Write the file at path with fn through an output (output.h): used for
+ * images and for models. Returns 0 or -1.
  */
 int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx);
 
@@ -74,6 +81,13 @@ int cnnf_io_little_endian(void);
 
 /* The format a file name's extension asks for (.png .jpg .jpeg .pnm .pgm .ppm .npy), or NONE. */
 cnnf_format cnnf_io_format_from_name(const char *path);
+
+/*
+ * The format an output at path is written in: o->format if set (o may be
+ * NULL), else the extension's; PNG for "-" and other streams (devices,
+ * FIFOs, /dev/stdout) without one. NONE when nothing says.
+ */
+cnnf_format cnnf_io_format_for(const char *path, const cnnf_write_opts *o);
 
 /* "png", "jpeg" (or "jpg"), "pnm", "npy" to a format; -1 for anything else. */
 int cnnf_io_format_parse(const char *s, cnnf_format *out);

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "model.h"
 #include "model_save.h"
 #include "net.h"
+#include "output.h"
 #include "pool.h"
 #include "segment.h"
 #include "tensor.h"
@@ -590,9 +592,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 /* The output format, checked before any work is done. */
 static int output_format(options *o, const char *path, cnnf_format *fmt)
 {
-	*fmt = o->w.format;
-	if (*fmt == CNNF_FORMAT_NONE)
-		*fmt = strcmp(path, "-") == 0 ? CNNF_FORMAT_PNG : cnnf_io_format_from_name(path);
+	*fmt = cnnf_io_format_for(path, &o->w);
 	if (*fmt == CNNF_FORMAT_NONE) {
 		fprintf(stderr,
 			"cnnf: %s: unknown output format; name it .png, .jpg, .pnm or .npy, or use "
@@ -652,14 +652,41 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 	return k;
 }
 
-/* Read, (work), write: the part every image command shares. */
-static int write_result(cnnf_image *res, options *o, const char *path)
+/*
+ * The output of a one-output command, opened before the input is read so
+ * that an output that cannot be written is refused before any work.
+ */
+static cnnf_output *open_output(const char *path)
 {
-	int status = EXIT_OK;
-	if (cnnf_io_write(res, path, &o->w) < 0) {
+	cnnf_output *out;
+	if (cnnf_output_open(path, &out) < 0) {
 		print_error();
-		status = EXIT_FAIL;
+		return NULL;
 	}
+	return out;
+}
+
+/* Write rows to out and publish it; out is gone after. */
+static int finish_output(cnnf_output *out, const cnnf_rows *rows, cnnf_format fmt, options *o)
+{
+	if (cnnf_io_write_to(out, rows, fmt, &o->w) < 0) {
+		print_error();
+		cnnf_output_discard(out);
+		return EXIT_FAIL;
+	}
+	if (cnnf_output_publish(&out, 1) < 0) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* finish_output() for a whole image, which it frees. */
+static int write_result(cnnf_output *out, cnnf_image *res, cnnf_format fmt, options *o)
+{
+	cnnf_rows rows;
+	cnnf_image_to_rows(res, &rows);
+	int status = finish_output(out, &rows, fmt, o);
 	cnnf_image_free(res);
 	return status;
 }
@@ -693,8 +720,11 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		return usage ? EXIT_USAGE : EXIT_FAIL;
 	}
 	int status = EXIT_FAIL;
-	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels);
-	if (!img) {
+	cnnf_image *img = NULL;
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
+		goto out;
+	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
 		print_error();
 		goto out;
 	}
@@ -721,13 +751,15 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	 */
 	const cnnf_rows *rows = cnnf_filter_get_rows(fs);
 	if (cnnf_image_check(ops[1], rows->info.width, rows->info.height, rows->info.channels,
-	                     rows->info.type, o->max_pixels) < 0 ||
-	    cnnf_io_write_rows(rows, ops[1], &o->w) < 0)
+	                     rows->info.type, o->max_pixels) < 0) {
 		print_error();
-	else
-		status = EXIT_OK;
+	} else {
+		status = finish_output(dst, rows, fmt, o);
+		dst = NULL;
+	}
 	cnnf_filter_close(fs);
 out:
+	cnnf_output_discard(dst);
 	cnnf_image_free(img);
 	cnnf_kernel_free(k);
 	return status;
@@ -761,20 +793,25 @@ static int run_point(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
+		return EXIT_FAIL;
 	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	int status = EXIT_FAIL;
 	if (!img) {
 		print_error();
-		return EXIT_FAIL;
+		goto out;
 	}
-	int status = EXIT_FAIL;
 	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
 		goto out;
 	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
 		print_error();
 		goto out;
 	}
-	status = write_result(res, o, ops[1]);
+	status = write_result(dst, res, fmt, o);
+	dst = NULL;
 out:
+	cnnf_output_discard(dst);
 	cnnf_image_free(img);
 	return status;
 }
@@ -786,13 +823,16 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
-	if (!img) {
-		print_error();
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
 		return EXIT_FAIL;
-	}
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
 	int status = EXIT_FAIL;
 	cnnf_tensor *in = NULL, *out = NULL;
+	if (!img) {
+		print_error();
+		goto out;
+	}
 	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
 		goto out;
 	char name[4200];
@@ -809,8 +849,10 @@ static int run_pool(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
-	status = write_result(res, o, ops[1]);
+	status = write_result(dst, res, fmt, o);
+	dst = NULL;
 out:
+	cnnf_output_discard(dst);
 	cnnf_tensor_free(in);
 	cnnf_tensor_free(out);
 	cnnf_image_free(img);
@@ -875,7 +917,24 @@ static char *outdir_name(const char *dir, const char *in)
 	return path;
 }
 
-/* Segment one image and write what was asked for. */
+/* Write img to out as fmt with w, leaving out open for publishing; print the error. */
+static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format fmt,
+			  const cnnf_write_opts *w)
+{
+	cnnf_rows rows;
+	cnnf_image_to_rows(img, &rows);
+	if (cnnf_io_write_to(out, &rows, fmt, w) < 0) {
+		print_error();
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Segment one image and write what was asked for. The outputs are opened
+ * before the work and published together after it, so either all of them
+ * are written or none is.
+ */
 static int segment_one(const cnnf_net *net, options *o, const char *in, const char *out,
 		       const char *probs_path, const char *overlay_path)
 {
@@ -883,9 +942,18 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 	const char *name = strcmp(in, "-") ? in : "stdin";
 	int status = EXIT_FAIL;
 	cnnf_image *img = NULL, *labels = NULL, *probs = NULL, *overlay = NULL;
+	enum { LABELS, PROBS, OVERLAY, NOUT };
+	cnnf_output *dst[NOUT] = {NULL, NULL, NULL};
+	const char *paths[NOUT] = {out, probs_path, overlay_path};
+	for (int i = 0; i < NOUT; i++) {
+		if (paths[i] && cnnf_output_open(paths[i], &dst[i]) < 0) {
+			print_error();
+			goto out;
+		}
+	}
 	if (!(img = cnnf_io_read(in, o->max_pixels))) {
 		print_error();
-		return EXIT_FAIL;
+		goto out;
 	}
 	progress p = {name, -1};
 	cnnf_segment_opts so = o->seg;
@@ -901,32 +969,34 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 	cnnf_segment_palette(m->classes, palette);
 	cnnf_write_opts w;
 	cnnf_io_write_opts_init(&w);
-	w.format = CNNF_FORMAT_PNG;
 	w.palette = palette;
 	w.palette_size = m->classes;
-	if (cnnf_io_write(labels, out, &w) < 0) {
+	if (write_image_to(dst[LABELS], labels, CNNF_FORMAT_PNG, &w) < 0)
+		goto out;
+	cnnf_io_write_opts_init(&w);
+	if (probs && write_image_to(dst[PROBS], probs, CNNF_FORMAT_NPY, &w) < 0)
+		goto out;
+	if (overlay_path) {
+		w.quality = o->w.quality;
+		if (!(overlay = cnnf_segment_overlay(img, labels, m->classes, 0.45))) {
+			print_error();
+			goto out;
+		}
+		if (write_image_to(dst[OVERLAY], overlay, cnnf_io_format_for(overlay_path, NULL),
+				   &w) < 0)
+			goto out;
+	}
+	int published = cnnf_output_publish(dst, NOUT);
+	for (int i = 0; i < NOUT; i++)
+		dst[i] = NULL;
+	if (published < 0) {
 		print_error();
 		goto out;
 	}
-	if (probs_path) {
-		cnnf_io_write_opts_init(&w);
-		w.format = CNNF_FORMAT_NPY;
-		if (cnnf_io_write(probs, probs_path, &w) < 0) {
-			print_error();
-			goto out;
-		}
-	}
-	if (overlay_path) {
-		cnnf_io_write_opts_init(&w);
-		w.quality = o->w.quality;
-		if (!(overlay = cnnf_segment_overlay(img, labels, m->classes, 0.45)) ||
-		    cnnf_io_write(overlay, overlay_path, &w) < 0) {
-			print_error();
-			goto out;
-		}
-	}
 	status = EXIT_OK;
 out:
+	for (int i = 0; i < NOUT; i++)
+		cnnf_output_discard(dst[i]);
 	cnnf_image_free(img);
 	cnnf_image_free(labels);
 	cnnf_image_free(probs);
@@ -950,7 +1020,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		return usage_error("%s: --probs %s: probabilities are written as .npy", cmd->name,
 				   o->probs);
 	if (o->overlay) {
-		cnnf_format f = cnnf_io_format_from_name(o->overlay);
+		cnnf_format f = cnnf_io_format_for(o->overlay, NULL);
 		if (f != CNNF_FORMAT_PNG && f != CNNF_FORMAT_JPEG && f != CNNF_FORMAT_PNM)
 			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
 					   o->overlay);
@@ -1047,7 +1117,16 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.progress_cb = train_progress;
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
-	if (cnnf_train_run(m, ops[0], &o->train) < 0 || cnnf_model_save(m, o->output) < 0) {
+	/* Both outputs are known writable before the first epoch, not after hours of it. */
+	cnnf_output *dst = NULL;
+	if ((o->train.checkpoint && cnnf_output_check(o->train.checkpoint) < 0) ||
+	    cnnf_output_open(o->output, &dst) < 0) {
+		print_error();
+		goto out;
+	}
+	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||
+	    cnnf_model_write(m, cnnf_output_stream(dst), cnnf_output_name(dst)) < 0 ||
+	    cnnf_output_publish(&dst, 1) < 0) {
 		if (ui.bar)
 			fputs("\r\033[K", stderr);
 		print_error();
@@ -1059,8 +1138,38 @@ static int run_train(const command *cmd, options *o, char **ops)
 	}
 	status = EXIT_OK;
 out:
+	cnnf_output_discard(dst);
 	cnnf_model_free(m);
 	return status;
+}
+
+/* A signal that ends cnnf: its temporary files go first, then it dies of the signal as before. */
+static void on_signal(int sig)
+{
+	cnnf_output_cleanup();
+	raise(sig); /* SA_RESETHAND restored the default; delivered when this returns */
+}
+
+/*
+ * The signals that end a process by default remove the temporary files
+ * first. One that was ignored when cnnf started (nohup) stays ignored.
+ * SIGXFSZ is ignored so that a write past the file size limit fails with
+ * EFBIG and is reported like any other write error ("File too large").
+ */
+static void install_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		struct sigaction old, sa;
+		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESETHAND;
+		sigaction(sigs[i], &sa, NULL);
+	}
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 static const command *find_command(const char *name)
@@ -1162,5 +1271,6 @@ int main(int argc, char **argv)
 		return usage_error("%s: needs one FILE; see 'cnnf %s --help'", cmd->name, cmd->name);
 	}
 	cnnf_error_clear();
+	install_signals();
 	return cmd->run(cmd, &o, sub_argv + optind);
 }

@@ -32,6 +32,17 @@ else
 	passed=$((passed + cp))
 	failed=$((failed + cf))
 fi
+outputs=$(sh tests/cli/output.sh 2>&1)
+printf '%s\n' "$outputs"
+op=$(printf '%s\n' "$outputs" | sed -n -E 's/^output: ([0-9]+) passed, ([0-9]+) failed.*$/\1/p')
+of=$(printf '%s\n' "$outputs" | sed -n -E 's/^output: ([0-9]+) passed, ([0-9]+) failed.*$/\2/p')
+if [ -z "$op" ]; then
+	echo "tests/cli/output.sh did not finish"
+	failed=$((failed + 1))
+else
+	passed=$((passed + op))
+	failed=$((failed + of))
+fi
 bad=$(sh tests/bad/run.sh 2>&1)
 printf '%s\n' "$bad"
 bp=$(printf '%s\n' "$bad" | sed -n -E 's/^bad: ([0-9]+) passed, ([0-9]+) failed$/\1/p')

@@ -81,5 +81,5 @@ values() {
 
 # no_temp_files NAME DIR: no .cnnf temporary file was left in DIR.
 no_temp_files() {
-	if ls -a "$2" | grep -q '^\..*\.[A-Za-z0-9]\{6\}$'; then bad "$1: temporary file left in $2: $(ls -a "$2")"; else ok; fi
+	if ls -a "$2" | grep -q -e '^\..*\.[A-Za-z0-9]\{6\}$' -e '^\.cnnf-'; then bad "$1: temporary file left in $2: $(ls -a "$2")"; else ok; fi
 }
