@@ -90,7 +90,8 @@ static int leftover(const char *name)
 	int found = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 ||
+		    strncmp(e->d_name, ".cnnf-", 6) == 0)
 			found = 1;
 	closedir(d);
 	return found;

@@ -718,7 +718,7 @@ m init.cnnf "$head_lines" 'fc out=2' 'weights init' '1 2 3'
 model "model: values after weights init" "$I/init.cnnf"
 m fmt.cnnf "$head_lines" 'fc out=2' 'weights float16 50'
 model "model: weights float16" "$I/fmt.cnnf"
-m channels.cnnf 'input channels=3 height=5 width=5' 'fc out=2' 'weights init'
+m channels.cnnf 'input channels=3 height=5 width=5' 'fc out=2' 'weights text 152' "$(good_w 152)"
 # The model is fine; the image does not fit it, and the message says so.
 expect "model: 3 channels for a 1-channel image" 1 "$D/net/seg_small.input.pgm" png \
 	segment --model "$I/channels.cnnf" "$D/net/seg_small.input.pgm" OUT
