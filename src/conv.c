@@ -1,6 +1,7 @@
 /* conv.c: the direct-loop convolution engine shared by the filter commands and network layers. */
 #include "conv.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,8 +104,16 @@ typedef enum path {
 	PATH_FLOAT_GEN, /* generic loops in float (fmaf): horizontal stride > 1 */
 	PATH_BLOCK8,    /* vector kernel, 8 output channels at a time */
 	PATH_SINGLE,    /* vector kernel, one output channel (a single filter, or per channel) */
-	PATH_SEPARABLE  /* two 1-D passes of the single kernel */
+	PATH_SEPARABLE, /* two 1-D passes of the single kernel */
+	PATH_BOX        /* running sums of a box: see "Box" below */
 } path;
+
+/* How a box's sums are kept (PATH_BOX). */
+typedef enum sums {
+	SUMS_NONE,  /* not a box, or sums that could not be trusted: the band loops */
+	SUMS_EXACT, /* 64-bit integers, modulo 2^64: every window sum is below 2^63 */
+	SUMS_DD     /* double-double: finite float samples, within rounding */
+} sums;
 
 typedef struct plan {
 	const cnnf_conv_rows *io;
@@ -116,11 +125,19 @@ typedef struct plan {
 	int cin;         /* input channels one output reads (1 when depthwise) */
 	int oh, ow;      /* output size */
 	int ylo, yhi;    /* the output rows to make */
-	long wp;         /* padded input row as the outputs read it */
+	long wp;         /* padded input row as the outputs read it (compacted: see gx) */
 	long ws;         /* floats between band rows: wp rounded up to whole cache lines */
 	long *colmap;    /* wp entries: input column of each padded column, -1 for zero */
 	long in0, in1;   /* padded columns [in0, in1) are input columns 0..w-1 in order, when
 			    the whole input row lies within the padded row; else in0 == in1 */
+	/*
+	 * Band columns between kernel columns, and band rows between kernel
+	 * rows: the dilation, or less when the outputs of one tap span less
+	 * than it (a huge dilation). Then the band holds only the columns
+	 * (rows) the taps read, one group per kernel column (row), and not
+	 * the padding between them that no output reads.
+	 */
+	long gx, gy;
 	int band;        /* output rows per band */
 	size_t band_bytes; /* a worker's band buffer, whole cache lines */
 	path path;
@@ -129,6 +146,18 @@ typedef struct plan {
 	float *sep_col, *sep_row; /* SEPARABLE factors: kh and kw */
 	int nblocks;     /* BLOCK8 */
 	int float_finish; /* exact integer sums may be scaled and rounded in float */
+	unsigned long long work; /* what cnnf_conv_job_work() says */
+	/* PATH_BOX */
+	sums sums;
+	double box_w;    /* the weight every tap has */
+	double unit;     /* SUMS_EXACT: what 1 in the sums stands for, 2^-exact_bits */
+	int classes;     /* running vertical sums kept per channel; 0: each row summed afresh */
+	long long shift; /* taps a window moves between two rows of one class */
+	int maxrows;     /* image rows a window reads at most: min(kh, h) */
+	int period;      /* horizontal: the border's period, 0 for zero and replicate */
+	int ncyc, cyclen; /* periodic: cycles of the dilated taps modulo the period */
+	int *cyc;        /* periodic: period image columns, cycle by cycle */
+	int *rec;        /* 4 per output column: how its window sum is made (box_prepare) */
 } plan;
 
 int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_geom *g,
@@ -438,7 +467,7 @@ static void emit(const plan *p, scratch *s, int f, int y, const float *facc, con
 /* Input rows a band of `rows` output rows reads. */
 static long band_rows(const plan *p, int rows)
 {
-	return (long)(rows - 1) * p->g->stride_y + (long)(p->k->height - 1) * p->g->dil_y + 1;
+	return (long)(rows - 1) * p->g->stride_y + (long)(p->k->height - 1) * p->gy + 1;
 }
 
 /*
@@ -455,7 +484,8 @@ static int band_size(plan *p, const char *name)
 	if (__builtin_mul_overflow((size_t)p->ow, CNNF_KERN_OCB * sizeof(float), &acc) ||
 	    __builtin_mul_overflow(brows, (size_t)p->ws, &plane) ||
 	    __builtin_mul_overflow(plane, planes, &floats) ||
-	    __builtin_mul_overflow(floats, sizeof(float), &bytes) || bytes > SIZE_MAX - 63) {
+	    __builtin_mul_overflow(floats, sizeof(float), &bytes) || bytes > SIZE_MAX - 63 ||
+	    bytes > CNNF_CONV_BAND_MAX) {
 		cnnf_error("%s: a band of %zu input rows of %ld samples in %zu channels is too "
 		           "large for memory",
 		           name, brows, p->ws, planes);
@@ -499,7 +529,8 @@ static void fill_rows(const plan *p, scratch *s, int y0, long r0, long r1)
 	for (int c = 0; c < planes; c++)
 		for (long r = r0; r < r1; r++) {
 			float *dst = s->band + c * s->plane + r * p->ws;
-			long src = cnnf_conv_border_index(first + r, io->h, g->border);
+			long pr = first + r / p->gy * g->dil_y + r % p->gy;
+			long src = cnnf_conv_border_index(pr, io->h, g->border);
 			if (src < 0) {
 				memset(dst, 0, sizeof(float) * (size_t)p->wp);
 				continue;
@@ -533,10 +564,10 @@ static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 	for (int c = 0; c < nc; c++)
 		for (int i = 0; i < k->height; i++) {
 			const float *src = s->band + (c0 + c) * s->plane +
-			                   ((long)yl * g->stride_y + (long)i * g->dil_y) * p->ws;
+			                   ((long)yl * g->stride_y + (long)i * p->gy) * p->ws;
 			for (int j = 0; j < k->width; j++) {
 				size_t t = ((size_t)filter * k->depth + c) * slice + (size_t)i * k->width + j;
-				const float *q = src + (long)j * g->dil_x;
+				const float *q = src + (long)j * p->gx;
 				if (dbl) {
 					double w = k->weights[t];
 					for (int x = 0; x < p->ow; x++)
@@ -565,7 +596,7 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 				                    .cin = 1,
 				                    .kh = 1,
 				                    .kw = k->width,
-				                    .dx = g->dil_x,
+				                    .dx = p->gx,
 				                    .ow = p->ow,
 				                    .w = p->sep_row,
 				                    .acc = s->tmp + r * p->ow};
@@ -574,7 +605,7 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 			for (int yl = 0; yl < rows; yl++) {
 				cnnf_kern_args a = {.in = s->tmp + (long)yl * g->stride_y * p->ow,
 						    .cin = 1, .kh = k->height, .kw = 1,
-						    .rstep = (long)g->dil_y * p->ow, .ow = p->ow,
+						    .rstep = p->gy * p->ow, .ow = p->ow,
 						    .w = p->sep_col, .acc = s->acc};
 				p->kern(&a);
 				emit(p, s, f, y0 + yl, s->acc, NULL);
@@ -593,8 +624,8 @@ static void run_band(const plan *p, scratch *s, int y0, int rows)
 		filled = need;
 		long r0 = (long)yl * g->stride_y * p->ws;
 		cnnf_kern_args a = {.plane = s->plane,
-		                    .rstep = (long)g->dil_y * p->ws,
-		                    .dx = g->dil_x,
+		                    .rstep = p->gy * p->ws,
+		                    .dx = p->gx,
 		                    .kh = k->height,
 		                    .kw = k->width,
 		                    .ow = p->ow,
@@ -651,6 +682,460 @@ static int work(void *ctx, size_t begin, size_t end)
 	return 0;
 }
 
+/* ---- Box: running sums ----
+ *
+ * A kernel whose taps are all equal is w times the sum of the samples under
+ * it, and that sum splits: a vertical sum per input column (the kernel's
+ * rows), then a horizontal sum of those (its columns). Vertically, a window
+ * moves down by a few taps from one output row to the next of its class
+ * (the rows whose taps fall on the same rows modulo the dilation), so its
+ * sums are kept and only the rows that leave and enter are read; taps that
+ * fall on the same image row (borders fold many onto one) are counted and
+ * read once. Horizontally, each output's taps are a run of positions
+ * a, a + d, ... on the padded row, which the border maps back into the
+ * image: periodic borders (reflect, symmetric, wrap) repeat every `period`
+ * padded columns, and the taps modulo the period go round cycles, so a sum
+ * is whole cycles times the cycle's sum plus a stretch of one cycle's prefix
+ * sums; zero and replicate borders take the taps inside the image from
+ * prefix sums along the dilation and count those beyond. Every output costs
+ * the same whatever the kernel's size and the dilation, and no padded row is
+ * ever made.
+ *
+ * With integer samples the sums are exact in 64-bit integers (modulo 2^64:
+ * the prefix sums may wrap, the window sums taken from them do not), so the
+ * result is the exact sum times w, finished as the double accumulator of the
+ * band loops finishes it: the same values they give. Float samples are
+ * summed in double-double, so that prefix sums of large values do not drown
+ * the small sums taken from them.
+ */
+
+/* Bytes of running vertical sums kept for all channels together before every row is summed afresh. */
+#define BOX_STATE_BYTES (64u << 20)
+
+typedef struct dd {
+	double hi, lo; /* the value is hi + lo; lo holds what hi's rounding lost */
+} dd;
+
+/* a + b, its rounding error in *e (Knuth's two-sum: exact in any rounding-to-nearest). */
+static inline double two_sum(double a, double b, double *e)
+{
+	double s = a + b, bb = s - a;
+	*e = (a - (s - bb)) + (b - bb);
+	return s;
+}
+
+static inline dd dd_add(dd a, double b)
+{
+	double e, s = two_sum(a.hi, b, &e);
+	return (dd){s, a.lo + e};
+}
+
+static inline dd dd_sum(dd a, dd b)
+{
+	double e, s = two_sum(a.hi, b.hi, &e);
+	return (dd){s, a.lo + b.lo + e};
+}
+
+static inline dd dd_diff(dd a, dd b)
+{
+	return dd_sum(a, (dd){-b.hi, -b.lo});
+}
+
+/* a times a small whole number m (the product of hi is exact with its fma error). */
+static inline dd dd_times(dd a, double m)
+{
+	double p = a.hi * m;
+	return (dd){p, fma(a.hi, m, -p) + a.lo * m};
+}
+
+/* Whole cycles gcd-style: gcd(0, n) is n. */
+static long long gcd_ll(long long a, long long b)
+{
+	while (b) {
+		long long t = a % b;
+		a = b, b = t;
+	}
+	return a;
+}
+
+/*
+ * How a box's sums can be kept, or SUMS_NONE when k is not a box the
+ * running sums do: a single 2-D filter of at least 2 equal, finite taps,
+ * filtering (not a network layer, whose float order is fixed).
+ */
+static sums box_sums(const cnnf_kernel *k, const cnnf_conv_out *post, double *unit)
+{
+	size_t taps = (size_t)k->height * k->width;
+	if (post->fast || k->count != 1 || k->depth != 1 || taps < 2 || !isfinite(k->weights[0]))
+		return SUMS_NONE;
+	for (size_t i = 1; i < taps; i++)
+		if (k->weights[i] != k->weights[0])
+			return SUMS_NONE;
+	double max = post->int_max > 0 ? post->int_max : post->exact_max;
+	int bits = post->int_max > 0 ? 0 : post->exact_bits;
+	/* Every sum of up to `taps` samples, each below max * 2^bits units, stays below 2^63. */
+	if (max > 0 && bits >= 0 && bits < 63 && ldexp(max, bits) * (double)taps < 0x1p63) {
+		*unit = ldexp(1.0, -bits);
+		return SUMS_EXACT;
+	}
+	return post->finite || max > 0 ? SUMS_DD : SUMS_NONE;
+}
+
+/* Bytes of one accumulator. */
+static size_t box_acc(const plan *p)
+{
+	return p->sums == SUMS_EXACT ? sizeof(uint64_t) : sizeof(dd);
+}
+
+/* The box's geometry that needs no memory: its classes, the border's period, the work. */
+static void box_plan(plan *p)
+{
+	const cnnf_conv_geom *g = p->g;
+	long long kh = p->k->height, h = p->io->h, w = p->io->w;
+	p->maxrows = (int)(kh < h ? kh : h);
+	/*
+	 * Rows y and y' read the same rows modulo the dilation when (y' - y) *
+	 * stride is a multiple of it: classes of dil / gcd rows, whose windows
+	 * move by stride / gcd taps. Sums are kept when moving beats summing
+	 * afresh and they fit BOX_STATE_BYTES.
+	 */
+	long long d = gcd_ll(g->stride_y, g->dil_y);
+	long long classes = g->dil_y / d;
+	p->shift = g->stride_y / d;
+	p->classes = 0;
+	if (2 * p->shift < kh &&
+	    (double)classes * w * p->nout * box_acc(p) <= (double)BOX_STATE_BYTES)
+		p->classes = (int)classes;
+	switch (g->border) {
+	case CNNF_BORDER_REFLECT:
+		p->period = w > 1 ? (int)(2 * w - 2) : 1;
+		break;
+	case CNNF_BORDER_SYMMETRIC:
+		p->period = (int)(2 * w);
+		break;
+	case CNNF_BORDER_WRAP:
+		p->period = (int)w;
+		break;
+	default:
+		p->period = 0;
+	}
+	if (p->period) {
+		long long e = g->dil_x % p->period;
+		p->ncyc = (int)gcd_ll(e, p->period);
+		p->cyclen = p->period / p->ncyc;
+	}
+	/* The work of making rows ylo..yhi-1 in order (cnnf_conv_job_work()). */
+	double rows = p->yhi - p->ylo, fresh = p->classes ? fmin(rows, p->classes) : rows;
+	double moved = fmin(2.0 * (double)p->shift, p->maxrows);
+	double vert = (fresh * p->maxrows + (rows - fresh) * moved) * (double)w;
+	double horiz = rows * (2.0 * (p->period ? p->period + p->ncyc : w) + 2.0 * p->ow);
+	double total = (vert + horiz) * p->nout;
+	p->work = total >= 0x1p64 ? ULLONG_MAX : (unsigned long long)total;
+}
+
+/*
+ * The tables of the horizontal sums (box_plan() first): for each output
+ * column x, rec[4x..4x+3] is, with zero and replicate borders, the prefix
+ * index of its last tap inside the image (-1: none), the prefix index to
+ * take from it (-1: none), and its taps left and right of the image; with
+ * a periodic border, the start of its cycle's prefix sums, its first tap's
+ * place in the cycle, the whole cycles and the taps left over.
+ */
+static int box_prepare(plan *p)
+{
+	const cnnf_conv_geom *g = p->g;
+	long long w = p->io->w, kw = p->k->width, dx = g->dil_x;
+	int *ord = NULL;
+	p->rec = malloc(sizeof(int) * 4 * (size_t)p->ow);
+	if (!p->rec)
+		goto nomem;
+	if (p->period) {
+		int L = p->period, T = p->cyclen;
+		long long e = dx % L;
+		p->cyc = malloc(sizeof(int) * (size_t)L);
+		ord = malloc(sizeof(int) * (size_t)L);
+		if (!p->cyc || !ord)
+			goto nomem;
+		for (int r = 0; r < p->ncyc; r++)
+			for (long long t = 0, q = r; t < T; t++, q = (q + e) % L) {
+				p->cyc[(size_t)r * T + t] = (int)cnnf_conv_border_index((long)q, (long)w, g->border);
+				ord[q] = (int)t;
+			}
+	}
+	for (long long x = 0; x < p->ow; x++) {
+		int *rec = p->rec + 4 * x;
+		long long a = x * g->stride_x - g->pad_left; /* the first tap's padded column */
+		if (p->period) {
+			long long q = wrapmod((long)a, p->period);
+			rec[0] = (int)(q % p->ncyc * (p->cyclen + 1));
+			rec[1] = ord[q];
+			rec[2] = (int)(kw / p->cyclen);
+			rec[3] = (int)(kw % p->cyclen);
+			continue;
+		}
+		/* Taps j < below are left of the image, j >= inside_end right of it. */
+		long long below = a >= 0 ? 0 : (-a + dx - 1) / dx;
+		long long inside_end = a > w - 1 ? 0 : (w - 1 - a) / dx + 1;
+		below = below < kw ? below : kw;
+		inside_end = inside_end < kw ? inside_end : kw;
+		long long first = a + below * dx;
+		rec[0] = inside_end > below ? (int)(a + (inside_end - 1) * dx) : -1;
+		rec[1] = inside_end > below && first - dx >= 0 ? (int)(first - dx) : -1;
+		rec[2] = (int)below;
+		rec[3] = (int)(kw - inside_end);
+	}
+	free(ord);
+	return 0;
+nomem:
+	free(ord);
+	cnnf_error("out of memory");
+	return -1;
+}
+
+/* One worker's buffers for the box. */
+typedef struct box_scratch {
+	float *line;  /* an input row as read */
+	int *count;   /* h: how many taps of the window being moved fall on each image row */
+	int *list;    /* kh: the rows with a count */
+	int nlist;
+	void *v;      /* w accumulators: the vertical sums when none are kept */
+	void *pre;    /* prefix sums of one row of vertical sums */
+	double *dacc; /* ow: the output row before finish_row() */
+	float *out;   /* ow finished values */
+} box_scratch;
+
+static void box_scratch_free(box_scratch *s)
+{
+	free(s->line);
+	free(s->count);
+	free(s->list);
+	free(s->v);
+	free(s->pre);
+	free(s->dacc);
+	free(s->out);
+}
+
+static int box_scratch_new(const plan *p, box_scratch *s)
+{
+	size_t w = (size_t)p->io->w, acc = box_acc(p);
+	size_t pre = p->period ? (size_t)p->period + (size_t)p->ncyc : w;
+	*s = (box_scratch){0};
+	s->line = malloc(sizeof(float) * w);
+	s->count = calloc((size_t)p->io->h, sizeof(int));
+	s->list = malloc(sizeof(int) * (size_t)p->k->height);
+	s->v = p->classes ? NULL : malloc(acc * w);
+	s->pre = malloc(acc * pre);
+	s->dacc = malloc(sizeof(double) * (size_t)p->ow);
+	s->out = malloc(sizeof(float) * (size_t)p->ow);
+	if (!s->line || !s->count || !s->list || (!p->classes && !s->v) || !s->pre || !s->dacc ||
+	    !s->out) {
+		box_scratch_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Count taps i0..i1-1 of output row y, each `sign` times, on the image rows they read. */
+static void box_taps(const plan *p, box_scratch *s, int y, long long i0, long long i1, int sign)
+{
+	const cnnf_conv_geom *g = p->g;
+	long long r0 = (long long)y * g->stride_y - g->pad_top;
+	for (long long i = i0; i < i1; i++) {
+		long src = cnnf_conv_border_index((long)(r0 + i * g->dil_y), p->io->h, g->border);
+		if (src < 0)
+			continue;
+		if (!s->count[src])
+			s->list[s->nlist++] = (int)src;
+		s->count[src] += sign;
+	}
+}
+
+/* Add the counted rows of input channel c, each times its count, to the vertical sums v. */
+CNNF_CLONES static void box_add_rows(const plan *p, box_scratch *s, int c, void *v)
+{
+	const cnnf_conv_rows *io = p->io;
+	int w = io->w;
+	double units = 1 / p->unit;
+	for (int n = 0; n < s->nlist; n++) {
+		int r = s->list[n], m = s->count[r];
+		s->count[r] = 0;
+		/* A row whose taps left and entered in equal numbers, or listed twice. */
+		if (!m)
+			continue;
+		io->read(io->ctx, c, r, s->line);
+		if (p->sums == SUMS_EXACT && units == 1) {
+			uint64_t *acc = v, um = (uint64_t)(int64_t)m;
+			for (int x = 0; x < w; x++)
+				acc[x] += um * (uint64_t)(int64_t)s->line[x];
+		} else if (p->sums == SUMS_EXACT) {
+			uint64_t *acc = v, um = (uint64_t)(int64_t)m;
+			for (int x = 0; x < w; x++)
+				acc[x] += um * (uint64_t)(int64_t)((double)s->line[x] * units);
+		} else {
+			dd *acc = v;
+			/* m * sample is exact: a float times a count below 2^13. */
+			for (int x = 0; x < w; x++)
+				acc[x] = dd_add(acc[x], (double)m * s->line[x]);
+		}
+	}
+	s->nlist = 0;
+}
+
+/* The window sums of one row of vertical sums v, times the weight, in s->dacc. */
+CNNF_CLONES static void box_row_exact(const plan *p, box_scratch *s, const uint64_t *v)
+{
+	const int *rec = p->rec;
+	uint64_t *pre = s->pre;
+	long w = p->io->w, dx = p->g->dil_x;
+	double scale = p->unit;
+	if (p->period) {
+		int T = p->cyclen;
+		for (int r = 0; r < p->ncyc; r++) {
+			uint64_t *c = pre + (size_t)r * (T + 1);
+			const int *cols = p->cyc + (size_t)r * T;
+			c[0] = 0;
+			for (int t = 0; t < T; t++)
+				c[t + 1] = c[t] + v[cols[t]];
+		}
+		for (int x = 0; x < p->ow; x++, rec += 4) {
+			const uint64_t *c = pre + rec[0];
+			int o = rec[1], rem = rec[3];
+			uint64_t sum = (uint64_t)rec[2] * c[T];
+			sum += o + rem <= T ? c[o + rem] - c[o] : c[T] - c[o] + c[o + rem - T];
+			s->dacc[x] = (double)(int64_t)sum * scale * p->box_w;
+		}
+		return;
+	}
+	for (long q = 0; q < w; q++)
+		pre[q] = v[q] + (q >= dx ? pre[q - dx] : 0);
+	int replicate = p->g->border == CNNF_BORDER_REPLICATE;
+	for (int x = 0; x < p->ow; x++, rec += 4) {
+		uint64_t sum = rec[0] >= 0 ? pre[rec[0]] - (rec[1] >= 0 ? pre[rec[1]] : 0) : 0;
+		if (replicate)
+			sum += (uint64_t)rec[2] * v[0] + (uint64_t)rec[3] * v[w - 1];
+		s->dacc[x] = (double)(int64_t)sum * scale * p->box_w;
+	}
+}
+
+static void box_row_dd(const plan *p, box_scratch *s, const dd *v)
+{
+	const int *rec = p->rec;
+	dd *pre = s->pre;
+	long w = p->io->w, dx = p->g->dil_x;
+	if (p->period) {
+		int T = p->cyclen;
+		for (int r = 0; r < p->ncyc; r++) {
+			dd *c = pre + (size_t)r * (T + 1);
+			const int *cols = p->cyc + (size_t)r * T;
+			c[0] = (dd){0, 0};
+			for (int t = 0; t < T; t++)
+				c[t + 1] = dd_sum(c[t], v[cols[t]]);
+		}
+		for (int x = 0; x < p->ow; x++, rec += 4) {
+			const dd *c = pre + rec[0];
+			int o = rec[1], rem = rec[3];
+			dd part = o + rem <= T ? dd_diff(c[o + rem], c[o])
+			                       : dd_sum(dd_diff(c[T], c[o]), c[o + rem - T]);
+			dd sum = dd_sum(dd_times(c[T], rec[2]), part);
+			s->dacc[x] = (sum.hi + sum.lo) * p->box_w;
+		}
+		return;
+	}
+	for (long q = 0; q < w; q++)
+		pre[q] = q >= dx ? dd_sum(pre[q - dx], v[q]) : v[q];
+	int replicate = p->g->border == CNNF_BORDER_REPLICATE;
+	for (int x = 0; x < p->ow; x++, rec += 4) {
+		dd sum = {0, 0};
+		if (rec[0] >= 0)
+			sum = rec[1] >= 0 ? dd_diff(pre[rec[0]], pre[rec[1]]) : pre[rec[0]];
+		if (replicate)
+			sum = dd_sum(sum, dd_sum(dd_times(v[0], rec[2]), dd_times(v[w - 1], rec[3])));
+		s->dacc[x] = (sum.hi + sum.lo) * p->box_w;
+	}
+}
+
+struct cnnf_conv_job {
+	cnnf_conv_rows io;
+	cnnf_conv_geom g;
+	plan p; /* its io and g point at the copies above */
+	int threads;
+	/* PATH_BOX with classes: per output channel and class, the vertical sums and their row */
+	void *vsum;
+	int *vrow; /* -1: none yet */
+};
+
+/* Output channels begin..end-1 of the box for rows p->ylo..p->yhi-1, moving the kept sums on. */
+static int box_work(void *ctx, size_t begin, size_t end)
+{
+	cnnf_conv_job *j = ctx;
+	const plan *p = &j->p;
+	const cnnf_conv_rows *io = p->io;
+	size_t acc = box_acc(p), w = (size_t)io->w;
+	long long kh = p->k->height;
+	box_scratch s;
+	if (box_scratch_new(p, &s) < 0)
+		return -1;
+	for (size_t f = begin; f < end; f++) {
+		int c = p->depthwise ? (int)f : 0;
+		for (int y = p->ylo; y < p->yhi; y++) {
+			void *v = s.v;
+			int *last = NULL;
+			long long moved = -1;
+			if (p->classes) {
+				size_t i = f * (size_t)p->classes + (size_t)(y % p->classes);
+				v = (char *)j->vsum + i * w * acc;
+				last = j->vrow + i;
+				if (*last >= 0 && *last < y)
+					moved = (long long)(y - *last) / p->classes * p->shift;
+			}
+			if (moved >= 0 && 2 * moved < kh) {
+				box_taps(p, &s, *last, 0, moved, -1);
+				box_taps(p, &s, y, kh - moved, kh, 1);
+			} else {
+				memset(v, 0, w * acc);
+				box_taps(p, &s, y, 0, kh, 1);
+			}
+			box_add_rows(p, &s, c, v);
+			if (last)
+				*last = y;
+			if (p->sums == SUMS_EXACT)
+				box_row_exact(p, &s, v);
+			else
+				box_row_dd(p, &s, v);
+			float *dst = io->dest ? io->dest(io->ctx, (int)f, y) : s.out;
+			finish_row(p, (int)f, NULL, s.dacc, s.dacc, dst);
+			if (!io->dest)
+				io->write(io->ctx, (int)f, y, dst, p->ow);
+		}
+	}
+	box_scratch_free(&s);
+	return 0;
+}
+
+/* Saturating a * b. */
+static unsigned long long mul_sat(unsigned long long a, unsigned long long b)
+{
+	unsigned long long r;
+	return __builtin_mul_overflow(a, b, &r) ? ULLONG_MAX : r;
+}
+
+/* The band loops' multiply-adds for rows ylo..yhi-1 (prepare() has chosen the path). */
+static unsigned long long band_work(const plan *p)
+{
+	const cnnf_kernel *k = p->k;
+	unsigned long long rows = (unsigned long long)(p->yhi - p->ylo), ow = (unsigned long long)p->ow;
+	if (p->path != PATH_SEPARABLE)
+		return mul_sat(mul_sat(mul_sat(rows * ow, (unsigned long long)p->nout),
+		                       (unsigned long long)p->cin),
+		               (unsigned long long)k->height * k->width);
+	unsigned long long full = rows / (unsigned long long)p->band, left = rows % p->band;
+	unsigned long long brows = mul_sat(full, (unsigned long long)band_rows(p, p->band)) +
+	                           (left ? (unsigned long long)band_rows(p, (int)left) : 0);
+	unsigned long long one = mul_sat(brows, ow * (unsigned long long)k->width) +
+	                         mul_sat(rows * ow, (unsigned long long)k->height);
+	return mul_sat(one, (unsigned long long)p->nout);
+}
+
 /*
  * Everything about a run that can be worked out and checked before any
  * memory is allocated: the shape, the row range, the bands and their sizes.
@@ -676,7 +1161,22 @@ static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
 	int nrows = p->yhi - p->ylo;
 	p->depthwise = k->depth != io->c;
 	p->cin = p->depthwise ? 1 : k->depth;
-	p->wp = (long)(p->ow - 1) * g->stride_x + (long)(k->width - 1) * g->dil_x + 1;
+	if ((p->sums = box_sums(k, &p->post, &p->unit)) != SUMS_NONE) {
+		/* No band: the running sums read the image's rows themselves. */
+		p->path = PATH_BOX;
+		p->box_w = k->weights[0];
+		box_plan(p);
+		return 0;
+	}
+	/* The columns one tap's outputs read; a dilation beyond them leaves a gap no output reads. */
+	long long span_x = (long long)(p->ow - 1) * g->stride_x + 1;
+	if (k->width > 1 && g->dil_x > span_x) {
+		p->gx = (long)span_x;
+		p->wp = (long)(span_x * k->width);
+	} else {
+		p->gx = g->dil_x;
+		p->wp = (long)(span_x + (long long)(k->width - 1) * g->dil_x);
+	}
 	/* Rows start on cache lines, so the vector loads of the first tap are not split. */
 	p->ws = (p->wp + 15) / 16 * 16;
 	if ((unsigned long)p->ws > SIZE_MAX / sizeof(long)) {
@@ -684,51 +1184,157 @@ static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
 		return -1;
 	}
 	int planes = p->depthwise ? p->nout : k->depth;
-	/* Rows per band: the band's input fits BAND_FLOATS, at least one row. */
-	long per_row = (long)planes * p->ws;
-	long fit = BAND_FLOATS / (per_row > 0 ? per_row : 1) - (long)(k->height - 1) * g->dil_y;
-	fit = fit / g->stride_y;
+	/*
+	 * Rows per band: the band's input fits BAND_FLOATS, at least one row;
+	 * with the padded rows between the kernel's rows (a contiguous band) or
+	 * without them (a huge dilation), whichever fits more.
+	 */
+	long long per_row = (long long)planes * p->ws, kh = k->height;
+	long long rows_fit = BAND_FLOATS / (per_row > 0 ? per_row : 1);
+	long long fit = (rows_fit - (kh - 1) * g->dil_y - 1) / g->stride_y + 1;
+	long long fit_gap = (rows_fit / kh - 1) / g->stride_y + 1;
+	if (kh > 1 && fit_gap > fit)
+		fit = fit_gap;
 	p->band = fit < 1 ? 1 : fit > nrows ? nrows : (int)fit;
 	/* Enough bands for every thread to have work. */
 	int nt = cnnf_parallel_threads(threads);
 	if ((nrows + p->band - 1) / p->band < 8 * nt && nrows >= 8 * nt)
 		p->band = (nrows + 8 * nt - 1) / (8 * nt);
+	long long span_y = (long long)(p->band - 1) * g->stride_y + 1;
+	p->gy = kh > 1 && g->dil_y > span_y ? (long)span_y : g->dil_y;
 	return band_size(p, name);
 }
 
+/* The buffers of a planned run: the column map, the path's weights or the box's tables. */
+static int plan_prepare(plan *p)
+{
+	const cnnf_conv_rows *io = p->io;
+	const cnnf_conv_geom *g = p->g;
+	if (p->path == PATH_BOX)
+		return box_prepare(p);
+	p->colmap = malloc(sizeof(long) * (size_t)p->wp);
+	if (!p->colmap) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	for (long q = 0; q < p->wp; q++)
+		p->colmap[q] = cnnf_conv_border_index(q / p->gx * g->dil_x + q % p->gx - g->pad_left,
+		                                      io->w, g->border);
+	/*
+	 * The reader fills the middle of a padded row in place when the row
+	 * holds all of it, in order (not when the columns are compacted).
+	 */
+	if (p->gx == g->dil_x && (long)g->pad_left + io->w <= p->wp)
+		p->in0 = g->pad_left, p->in1 = (long)g->pad_left + io->w;
+	if (prepare(p) < 0)
+		return -1;
+	p->work = band_work(p);
+	return 0;
+}
+
+static void plan_free(plan *p)
+{
+	free(p->colmap);
+	free(p->packed);
+	free(p->sep_col);
+	free(p->sep_row);
+	free(p->cyc);
+	free(p->rec);
+}
+
+void cnnf_conv_close(cnnf_conv_job *j)
+{
+	if (!j)
+		return;
+	plan_free(&j->p);
+	free(j->vsum);
+	free(j->vrow);
+	free(j);
+}
+
+int cnnf_conv_open(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
+                   const cnnf_conv_out *post, int threads, const char *name,
+                   cnnf_conv_job **out)
+{
+	cnnf_conv_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	j->io = *io;
+	j->g = *g;
+	j->threads = threads;
+	if (plan_init(&j->p, &j->io, k, &j->g, post, threads, name) < 0 || plan_prepare(&j->p) < 0)
+		goto fail;
+	if (j->p.path == PATH_BOX && j->p.classes) {
+		size_t n = (size_t)j->p.nout * (size_t)j->p.classes;
+		j->vsum = malloc(n * (size_t)io->w * box_acc(&j->p));
+		j->vrow = malloc(sizeof(int) * n);
+		if (!j->vsum || !j->vrow) {
+			cnnf_error("out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++)
+			j->vrow[i] = -1;
+	}
+	*out = j;
+	return 0;
+fail:
+	cnnf_conv_close(j);
+	return -1;
+}
+
+int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1)
+{
+	plan *p = &j->p;
+	if (y0 < 0 || y0 >= y1 || y1 > p->oh) {
+		cnnf_error("output rows %d..%d are not within 0..%d", y0, y1 - 1, p->oh - 1);
+		return -1;
+	}
+	p->ylo = y0, p->yhi = y1;
+	if (p->path == PATH_BOX)
+		/* One channel's rows in order in one thread: its sums move from row to row. */
+		return cnnf_parallel_for((size_t)p->nout, j->threads, box_work, j);
+	/* Bands no larger than the buffers were sized for, enough of them for the threads. */
+	int nrows = y1 - y0, band = p->band, nt = cnnf_parallel_threads(j->threads);
+	if ((nrows + band - 1) / band < 8 * nt && nrows >= 8 * nt)
+		band = (nrows + 8 * nt - 1) / (8 * nt);
+	int saved = p->band;
+	p->band = band < nrows ? band : nrows;
+	size_t nbands = (size_t)((nrows + p->band - 1) / p->band);
+	int status = cnnf_parallel_for(nbands, j->threads, work, p);
+	p->band = saved;
+	return status;
+}
+
+unsigned long long cnnf_conv_job_work(const cnnf_conv_job *j)
+{
+	return j->p.work;
+}
+
 int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
-                    int threads, const char *name)
+                    const cnnf_conv_out *post, int threads, const char *name,
+                    unsigned long long *work)
 {
 	plan p;
-	return plan_init(&p, io, k, g, NULL, threads, name);
+	int status = plan_init(&p, io, k, g, post, threads, name);
+	/* The path (and so the work) is known once the weights are looked at. */
+	if (status == 0 && work) {
+		status = plan_prepare(&p);
+		*work = p.work;
+	}
+	plan_free(&p);
+	return status;
 }
 
 int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
                   const cnnf_conv_out *post, int threads, const char *name)
 {
-	plan p;
-	if (plan_init(&p, io, k, g, post, threads, name) < 0)
+	cnnf_conv_job *j;
+	if (cnnf_conv_open(io, k, g, post, threads, name, &j) < 0)
 		return -1;
-	int status = -1;
-	p.colmap = malloc(sizeof(long) * (size_t)p.wp);
-	if (!p.colmap) {
-		cnnf_error("out of memory");
-		return -1;
-	}
-	for (long q = 0; q < p.wp; q++)
-		p.colmap[q] = cnnf_conv_border_index(q - g->pad_left, io->w, g->border);
-	/* The reader fills the middle of a padded row in place when the row holds all of it. */
-	if ((long)g->pad_left + io->w <= p.wp)
-		p.in0 = g->pad_left, p.in1 = (long)g->pad_left + io->w;
-	if (prepare(&p) < 0)
-		goto out;
-	size_t nbands = (size_t)((p.yhi - p.ylo + p.band - 1) / p.band);
-	status = cnnf_parallel_for(nbands, threads, work, &p);
-out:
-	free(p.colmap);
-	free(p.packed);
-	free(p.sep_col);
-	free(p.sep_row);
+	int status = cnnf_conv_make(j, j->p.ylo, j->p.yhi);
+	cnnf_conv_close(j);
 	return status;
 }
 

@@ -68,6 +68,17 @@ typedef struct cnnf_conv_out {
 	int fast;
 	/* Without fast: the input samples are integers of magnitude <= int_max (0: not known). */
 	double int_max;
+	/*
+	 * Without fast, for a box (a single 2-D filter whose weights are all
+	 * equal), which runs as running sums: the input samples are whole
+	 * multiples of 2^-exact_bits of magnitude <= exact_max (0: not known),
+	 * so that their sums are exact in 64-bit integers, as colour
+	 * premultiplied by alpha is. Integer samples (int_max) need neither.
+	 */
+	double exact_max;
+	int exact_bits;
+	/* Without fast: every input sample is finite (lets a box sum float samples). */
+	int finite;
 } cnnf_conv_out;
 
 /*
@@ -98,11 +109,55 @@ int cnnf_conv_shape(int c, int h, int w, const cnnf_kernel *k, const cnnf_conv_g
 
 /*
  * The checks cnnf_conv_run() makes before it allocates anything (the shape,
- * io's row range, and buffer sizes that overflow), without running: 0, or -1
- * with the message cnnf_conv_run() would give. The callbacks are not called.
+ * io's row range, and buffer sizes that overflow or exceed
+ * CNNF_CONV_BAND_MAX), without running: 0, or -1 with the message
+ * cnnf_conv_run() would give. The callbacks are not called. post may be
+ * NULL (plain double storage). When work is not NULL it receives what
+ * cnnf_conv_job_work() would say for io's row range.
  */
 int cnnf_conv_check(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
-                    int threads, const char *name);
+                    const cnnf_conv_out *post, int threads, const char *name,
+                    unsigned long long *work);
+
+/* The largest buffer of input rows one worker may need: 4 GiB. */
+#define CNNF_CONV_BAND_MAX (1ULL << 32)
+
+/*
+ * A run of the engine over io's rows that stays open while its caller asks
+ * for the output a range of rows at a time (a filter making its result in
+ * strips as a writer takes them). Between calls the engine keeps what it
+ * can carry over: the running sums of a box continue from the last row made
+ * instead of being summed afresh. io, k, g and post are copied where it
+ * matters (*io, *g, *post) or must outlive the job (k and the callbacks'
+ * ctx). Returns 0 and sets *out, or -1 with cnnf_conv_check()'s messages or
+ * "out of memory".
+ */
+typedef struct cnnf_conv_job cnnf_conv_job;
+int cnnf_conv_open(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_conv_geom *g,
+                   const cnnf_conv_out *post, int threads, const char *name,
+                   cnnf_conv_job **out);
+
+/*
+ * Output rows y0..y1-1 (0 <= y0 < y1 <= output rows), each written once as
+ * cnnf_conv_run() writes them; the same values whatever the ranges asked
+ * for and their order (in order is cheapest). Returns 0, or -1 with
+ * "out of memory".
+ */
+int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1);
+
+/*
+ * The arithmetic the job does to make all the rows of io's range once, in
+ * order, worked out when it was opened: multiply-adds (output samples times
+ * taps; for a separable kernel the taps of the two 1-D passes, band rows
+ * included), or for a box run as running sums the additions and
+ * subtractions of whole sums (a row added to or taken from a running sum
+ * counts its samples; the prefix sums and window differences of each output
+ * row count 2 per input column and output sample).
+ */
+unsigned long long cnnf_conv_job_work(const cnnf_conv_job *j);
+
+/* Free the job; NULL is a no-op. */
+void cnnf_conv_close(cnnf_conv_job *j);
 
 /*
  * cnnf_conv_apply() over rows from io->read to io->write. Every output row
@@ -118,6 +173,12 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
  *   out[f][y][x] = post(bias[f] + scale(f) * sum_{c,i,j} w[f][c][i][j] *
  *                       in[c][y*sy - top + i*dy][x*sx - left + j*dx])
  * accumulated as post->fast says (post NULL: as in double, plain storage).
+ * Without fast, a box (one 2-D filter whose weights are all equal) runs as
+ * running sums, at a cost per output sample that does not grow with the
+ * kernel or the dilation: in 64-bit integers, exactly, when the samples are
+ * integers (int_max) or exact_max says so, else in double-double when they
+ * are all finite (post->finite); the sum is then multiplied by the weight
+ * once and finished as the double accumulator is.
  * When k->depth == in->c, the bank gives k->count
  * output channels. When k is a single 2-D filter (count == depth == 1) and
  * the input has several channels, each channel is filtered on its own.

@@ -1,6 +1,8 @@
 /* filter.c: runs a kernel over an image through the engine, handling alpha and output scale. */
 #include "filter.h"
 
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,7 +10,6 @@
 
 #include "error.h"
 #include "simd.h"
-#include "tensor.h"
 
 void cnnf_filter_opts_init(cnnf_filter_opts *o)
 {
@@ -51,20 +52,26 @@ static int opaque(const cnnf_image *img)
 }
 
 /*
- * The streaming path: the engine reads rows of one channel straight from
- * the interleaved image and writes finished rows into the result, so no float
- * copy of the whole image is made. The result may be a strip of the output:
- * its row 0 is output row y0.
+ * The engine reads rows of one channel straight from the interleaved image
+ * and writes finished rows into a strip of the result (its row 0 is output
+ * row y0), so no float copy of the whole image is made. With alpha, colour is
+ * premultiplied as it is read and the engine's float rows go to `raw`, to be
+ * divided by the filtered alpha once the strip is whole.
  */
 typedef struct stream {
 	const cnnf_image *in;
-	cnnf_image *out;
-	int y0;
+	cnnf_image *out;   /* the strip */
+	float *raw;        /* not streaming: the strip's rows, [row][channel][x] floats */
+	int y0;            /* the strip's first output row */
+	int oc;            /* output channels */
+	int premultiply;   /* colour is multiplied by alpha / maxval as it is read */
+	double maxval;     /* maxval, 1 for float images without a scale */
 } stream;
 
 CNNF_CLONES static void stream_read(void *ctx, int c, int r, float *dst)
 {
-	const cnnf_image *img = ((const stream *)ctx)->in;
+	const stream *st = ctx;
+	const cnnf_image *img = st->in;
 	size_t nc = (size_t)img->channels, w = (size_t)img->width;
 	size_t base = (size_t)r * w * nc + (size_t)c;
 	switch (img->type) {
@@ -94,6 +101,14 @@ CNNF_CLONES static void stream_read(void *ctx, int c, int r, float *dst)
 			dst[x] = src[x * nc];
 		break;
 	}
+	}
+	if (st->premultiply && (size_t)c + 1 < nc) {
+		/* As the whole-image path did: in double, from the alpha sample as a float. */
+		size_t a = (size_t)r * w * nc + nc - 1;
+		for (size_t x = 0; x < w; x++) {
+			double alpha = cnnf_image_getf(img, a + x * nc);
+			dst[x] = (float)((double)dst[x] * alpha / st->maxval);
+		}
 	}
 }
 
@@ -139,25 +154,11 @@ CNNF_CLONES static void stream_write(void *ctx, int f, int y, const float *row, 
 	}
 }
 
-/*
- * Multiply (dir > 0) or divide (dir < 0) the colour planes by alpha / maxval
- * (alpha on 0..1 for float images without a scale).
- */
-static void premultiply(cnnf_tensor *t, unsigned maxval_in, int dir)
+/* The engine's float rows of a strip that is finished after it (alpha). */
+static float *raw_dest(void *ctx, int f, int y)
 {
-	double maxval = maxval_in ? maxval_in : 1.0;
-	size_t plane = (size_t)t->h * t->w;
-	const float *a = t->data + (size_t)(t->c - 1) * plane;
-	for (int c = 0; c < t->c - 1; c++) {
-		float *v = t->data + (size_t)c * plane;
-		for (size_t i = 0; i < plane; i++) {
-			double alpha = a[i];
-			if (dir > 0)
-				v[i] = (float)((double)v[i] * alpha / maxval);
-			else
-				v[i] = alpha > 0 ? (float)((double)v[i] * maxval / alpha) : 0.0f;
-		}
-	}
+	const stream *st = ctx;
+	return st->raw + ((size_t)(y - st->y0) * st->oc + (size_t)f) * st->out->width;
 }
 
 /* What one filtering does, worked out before any output is made. */
@@ -167,7 +168,8 @@ typedef struct job {
 	const char *kname;
 	int threads;
 	cnnf_conv_geom g;
-	cnnf_conv_out post;
+	cnnf_conv_out post;   /* what the result needs */
+	cnnf_conv_out engine; /* what the engine does: post, or floats to be finished here */
 	int oc, oh, ow;  /* the output's shape */
 	cnnf_type type;  /* the output's samples */
 	int has_alpha;   /* the output keeps the alpha channel */
@@ -176,6 +178,41 @@ typedef struct job {
 	double offset;
 	int abs;
 } job;
+
+/* Whether k is one 2-D filter whose taps are all equal: a box, which the engine runs as sums. */
+static int equal_taps(const cnnf_kernel *k)
+{
+	size_t n = (size_t)k->height * k->width;
+	if (k->count != 1 || k->depth != 1)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (k->weights[i] != k->weights[0])
+			return 0;
+	return 1;
+}
+
+/* Whether every sample of a float image is finite (NaN and inf do not cancel out of a running sum). */
+static int all_finite(const cnnf_image *img)
+{
+	const float *v = img->data;
+	size_t n = (size_t)img->width * img->height * img->channels;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * The bits below the point of colour premultiplied by alpha: v * a / maxval
+ * for integers 1..maxval is at least 1 / maxval, so as a float it is a whole
+ * multiple of the ulp of 1 / maxval's binade.
+ */
+static int premultiplied_bits(unsigned maxval)
+{
+	int e;
+	frexp(1.0 / maxval, &e); /* 1 / maxval = m * 2^e, 0.5 <= m < 1 */
+	return FLT_MANT_DIG - e;
+}
 
 static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
                     const char *kname, job *j)
@@ -186,6 +223,13 @@ static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filt
 	           .threads = o->threads,
 	           .offset = o->offset,
 	           .abs = o->abs};
+	/* The padding of a dilated kernel is an int: refuse what it cannot hold, naming why. */
+	int taps = k->height > k->width ? k->height : k->width;
+	if ((long long)o->dilation * (taps - 1) + 1 > INT_MAX / 2) {
+		cnnf_error("%s: %d taps at --dilation %d span more than %d samples", kname, taps,
+		           o->dilation, INT_MAX / 2);
+		return -1;
+	}
 	int depthwise = !(k->depth == img->channels) && k->count == 1 && k->depth == 1;
 	int integer = img->type != CNNF_F32 && !o->float_out;
 	j->type = integer ? img->type : CNNF_F32;
@@ -205,6 +249,8 @@ static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filt
 	    .abs = o->abs, .offset = o->offset, .int_max = img->type != CNNF_F32 ? img->maxval : 0};
 	if (integer)
 		j->post.round = img->maxval;
+	if (img->type == CNNF_F32 && equal_taps(k))
+		j->post.finite = all_finite(img);
 	if (j->alpha && opaque(img))
 		j->alpha = 0;
 	/*
@@ -213,11 +259,24 @@ static int plan_job(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filt
 	 * engine applies them and rounds straight from its double accumulator.
 	 */
 	j->colour_post = j->has_alpha && (o->abs || o->offset != 0);
+	j->engine = j->post;
+	if (j->alpha || j->colour_post) {
+		/* The engine keeps floats here: rounding comes after alpha is divided out. */
+		j->engine.round = 0;
+		if (j->colour_post)
+			j->engine.abs = 0, j->engine.offset = 0;
+		if (j->alpha && img->type != CNNF_F32) {
+			/* Premultiplied colour is no longer integer, but still exact in fixed point. */
+			j->engine.int_max = 0;
+			j->engine.exact_max = img->maxval;
+			j->engine.exact_bits = premultiplied_bits(img->maxval);
+		}
+	}
 	return cnnf_conv_shape(img->channels, img->height, img->width, k, &j->g, kname, &j->oc,
 	                       &j->oh, &j->ow);
 }
 
-/* Whether the job streams: the engine reads the image and writes the result directly. */
+/* Whether the job streams: the engine writes the result's samples directly. */
 static int streams(const job *j)
 {
 	return !j->alpha && !j->colour_post;
@@ -234,89 +293,93 @@ static cnnf_image *result_new(const job *j, int rows)
 	return r;
 }
 
-/* Output rows y0..y1-1 of a streaming job into strip (whose row 0 is y0). */
-static int run_rows(const job *j, cnnf_image *strip, int y0, int y1)
-{
-	const cnnf_image *img = j->img;
-	stream st = {img, strip, y0};
-	cnnf_conv_rows io = {img->channels, img->height, img->width, stream_read, stream_write,
-	                     NULL,          &st,         y0,         y1};
-	return cnnf_conv_run(&io, j->k, &j->g, &j->post, j->threads, j->kname);
-}
-
-/* The whole result of a job that does not stream: through a float tensor, with alpha. */
-static cnnf_image *run_tensor(const job *j)
-{
-	cnnf_tensor *in = NULL, *res = NULL;
-	cnnf_image *result = NULL;
-	const cnnf_image *img = j->img;
-	if (!(in = cnnf_tensor_from_image(img)))
-		goto out;
-	if (j->alpha)
-		premultiply(in, img->maxval, 1);
-	/* The engine keeps floats here: rounding comes after alpha is divided out. */
-	cnnf_conv_out engine_post = j->post;
-	engine_post.round = 0;
-	if (j->colour_post)
-		engine_post.abs = 0, engine_post.offset = 0;
-	if (j->alpha)
-		engine_post.int_max = 0; /* premultiplied colour is no longer integer */
-	if (cnnf_conv_apply(in, j->k, &j->g, &engine_post, j->threads, j->kname, &res) < 0)
-		goto out;
-	if (j->alpha)
-		premultiply(res, img->maxval, -1);
-	if (j->colour_post) {
-		size_t n = (size_t)(res->c - 1) * res->h * res->w;
-		for (size_t i = 0; i < n; i++)
-			res->data[i] =
-			    (float)((j->abs ? fabs(res->data[i]) : res->data[i]) + j->offset);
-	}
-	result = cnnf_tensor_to_image(res, j->type, img->maxval, j->has_alpha);
-out:
-	cnnf_tensor_free(in);
-	cnnf_tensor_free(res);
-	return result;
-}
-
-int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
-                      const char *kname, cnnf_image **out)
-{
-	job j;
-	if (plan_job(img, k, o, kname, &j) < 0)
-		return -1;
-	cnnf_image *result;
-	if (streams(&j)) {
-		if (!(result = result_new(&j, j.oh)))
-			return -1;
-		if (run_rows(&j, result, 0, j.oh) < 0) {
-			cnnf_image_free(result);
-			return -1;
-		}
-	} else if (!(result = run_tensor(&j))) {
-		return -1;
-	}
-	*out = result;
-	return 0;
-}
-
 struct cnnf_filter_stream {
 	cnnf_rows rows; /* what the writer reads */
 	job j;
-	cnnf_image *strip; /* streaming: rows y0..y1-1 of the output; else the whole output */
-	int strip_rows;    /* rows the strip holds */
+	stream st;          /* the engine's callbacks' context */
+	cnnf_conv_job *cj;  /* the engine, open from one strip to the next */
+	cnnf_image *strip;  /* rows y0..y1-1 of the output */
+	float *raw;         /* not streaming: the engine's floats for the strip */
+	int strip_rows;     /* rows the strip holds */
 	int y0, y1;
 };
+
+/*
+ * Colour divided by the filtered alpha, --abs and --offset, and the output's
+ * scale, for the strip's rows 0..rows-1, from the engine's floats: as the
+ * whole-image path did it, value for value.
+ */
+static void finish_strip(cnnf_filter_stream *s, int rows)
+{
+	const job *j = &s->j;
+	int oc = j->oc, ow = j->ow;
+	double maxval = s->st.maxval;
+	for (int yl = 0; yl < rows; yl++) {
+		float *row = s->raw + (size_t)yl * oc * ow;
+		const float *a = row + (size_t)(oc - 1) * ow;
+		for (int c = 0; c < oc - 1; c++) {
+			float *v = row + (size_t)c * ow;
+			if (j->alpha)
+				for (int x = 0; x < ow; x++) {
+					double alpha = a[x];
+					v[x] = alpha > 0 ? (float)((double)v[x] * maxval / alpha) : 0.0f;
+				}
+			if (j->colour_post)
+				for (int x = 0; x < ow; x++)
+					v[x] = (float)((j->abs ? fabs(v[x]) : v[x]) + j->offset);
+		}
+		void *dst = cnnf_image_row(s->strip, yl);
+		for (int c = 0; c < oc; c++) {
+			const float *v = row + (size_t)c * ow;
+			switch (j->type) {
+			case CNNF_U8:
+				for (int x = 0; x < ow; x++)
+					((uint8_t *)dst)[x * oc + c] =
+					    (uint8_t)cnnf_image_round(v[x], j->img->maxval);
+				break;
+			case CNNF_U16:
+				for (int x = 0; x < ow; x++)
+					((uint16_t *)dst)[x * oc + c] =
+					    (uint16_t)cnnf_image_round(v[x], j->img->maxval);
+				break;
+			default:
+				for (int x = 0; x < ow; x++)
+					((float *)dst)[x * oc + c] = v[x];
+			}
+		}
+	}
+}
+
+/* Make output rows y0..y1-1 into the strip. */
+static int make_strip(cnnf_filter_stream *s, int y0, int y1)
+{
+	/* The buffers are allocated here, so a size check after cnnf_filter_open() comes first. */
+	if (!s->strip && !(s->strip = result_new(&s->j, s->strip_rows)))
+		return -1;
+	if (!streams(&s->j) && !s->raw) {
+		size_t n = (size_t)s->strip_rows * s->j.oc * s->j.ow;
+		if (!(s->raw = malloc(sizeof(float) * n))) {
+			cnnf_error("out of memory for a strip of %d rows", s->strip_rows);
+			return -1;
+		}
+	}
+	s->st.out = s->strip;
+	s->st.raw = s->raw;
+	s->st.y0 = y0;
+	if (cnnf_conv_make(s->cj, y0, y1) < 0)
+		return -1;
+	if (!streams(&s->j))
+		finish_strip(s, y1 - y0);
+	return 0;
+}
 
 /* rows.row(): output row y, making the next strip when y is past the current one. */
 static const void *stream_row(void *ctx, int y)
 {
 	cnnf_filter_stream *s = ctx;
-	/* The strip is allocated here, so a size check after cnnf_filter_open() comes first. */
-	if (!s->strip && !(s->strip = result_new(&s->j, s->strip_rows)))
-		return NULL;
 	if (y < s->y0 || y >= s->y1) {
 		int y1 = y + s->strip_rows < s->j.oh ? y + s->strip_rows : s->j.oh;
-		if (run_rows(&s->j, s->strip, y, y1) < 0) {
+		if (make_strip(s, y, y1) < 0) {
 			s->y0 = s->y1 = 0;
 			return NULL;
 		}
@@ -335,33 +398,30 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	}
 	if (plan_job(img, k, o, kname, &s->j) < 0)
 		goto fail;
-	if (!streams(&s->j)) {
-		/* The whole result at once; the rows are served from it. */
-		if (!(s->strip = run_tensor(&s->j)))
-			goto fail;
-		cnnf_image_to_rows(s->strip, &s->rows);
-		*out = s;
-		return 0;
-	}
+	const job *j = &s->j;
 	if (strip_rows <= 0) {
 		/* About STRIP_SAMPLES samples; at least 64 rows, enough bands for the threads. */
-		long long per_row = (long long)s->j.ow * s->j.oc;
+		long long per_row = (long long)j->ow * j->oc;
 		long long r = STRIP_SAMPLES / per_row;
-		strip_rows = r < 64 ? 64 : r > s->j.oh ? s->j.oh : (int)r;
+		strip_rows = r < 64 ? 64 : r > j->oh ? j->oh : (int)r;
 	}
-	s->strip_rows = strip_rows < s->j.oh ? strip_rows : s->j.oh;
+	s->strip_rows = strip_rows < j->oh ? strip_rows : j->oh;
+	s->st = (stream){.in = img,
+	                 .oc = j->oc,
+	                 .premultiply = j->alpha,
+	                 .maxval = img->maxval ? img->maxval : 1.0};
+	cnnf_conv_rows io = {img->channels, img->height, img->width,
+	                     stream_read,   stream_write, streams(j) ? NULL : raw_dest,
+	                     &s->st,        0,            0};
 	/* What the engine would refuse is refused here, before anything is written. */
-	const cnnf_image *in = s->j.img;
-	cnnf_conv_rows io = {in->channels, in->height, in->width, stream_read, stream_write, NULL,
-	                     NULL,         0,          0};
-	if (cnnf_conv_check(&io, k, &s->j.g, o->threads, kname) < 0)
+	if (cnnf_conv_open(&io, k, &j->g, &j->engine, o->threads, kname, &s->cj) < 0)
 		goto fail;
-	s->rows.info = (cnnf_image){.width = s->j.ow,
-	                            .height = s->j.oh,
-	                            .channels = s->j.oc,
-	                            .type = s->j.type,
+	s->rows.info = (cnnf_image){.width = j->ow,
+	                            .height = j->oh,
+	                            .channels = j->oc,
+	                            .type = j->type,
 	                            .maxval = img->maxval,
-	                            .alpha = s->j.has_alpha};
+	                            .alpha = j->has_alpha};
 	s->rows.row = stream_row;
 	s->rows.ctx = s;
 	*out = s;
@@ -371,15 +431,39 @@ fail:
 	return -1;
 }
 
+int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
+                      const char *kname, cnnf_image **out)
+{
+	cnnf_filter_stream *s;
+	if (cnnf_filter_open(img, k, o, kname, INT_MAX, &s) < 0)
+		return -1;
+	/* One strip: the whole result. */
+	if (!stream_row(s, 0)) {
+		cnnf_filter_close(s);
+		return -1;
+	}
+	*out = s->strip;
+	s->strip = NULL;
+	cnnf_filter_close(s);
+	return 0;
+}
+
 const cnnf_rows *cnnf_filter_get_rows(const cnnf_filter_stream *s)
 {
 	return &s->rows;
+}
+
+unsigned long long cnnf_filter_work(const cnnf_filter_stream *s)
+{
+	return cnnf_conv_job_work(s->cj);
 }
 
 void cnnf_filter_close(cnnf_filter_stream *s)
 {
 	if (!s)
 		return;
+	cnnf_conv_close(s->cj);
 	cnnf_image_free(s->strip);
+	free(s->raw);
 	free(s);
 }

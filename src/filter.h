@@ -35,12 +35,19 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 
 /*
  * The same filtering, made a strip of rows at a time as a writer reads the
- * rows, so that the whole result is never in memory (when colour must be
- * premultiplied by alpha, the result is made whole at once). strip_rows is
- * the rows of a strip, 0 for a default of a few MiB. Everything about the
- * kernel and the shape is checked here, before any row is made; running out
- * of memory while a strip is made fails that row. img, k and kname must
- * outlive the stream. Returns 0 and sets *out, or -1.
+ * rows, so that the whole result is never in memory (with alpha too: colour
+ * is premultiplied as the engine reads it and divided by the filtered alpha
+ * a strip at a time). strip_rows is the rows of a strip, 0 for a default of
+ * a few MiB. Everything about the kernel and the shape is checked here,
+ * before any row is made; running out of memory while a strip is made fails
+ * that row. img, k and kname must outlive the stream. Returns 0 and sets
+ * *out, or -1.
+ *
+ * A kernel whose taps are all equal (a box, of any size, square or not) is
+ * run as running sums: the cost of an output sample does not grow with the
+ * kernel's size or the dilation, and the memory is a few rows per channel.
+ * With 8- and 16-bit samples the sums are exact 64-bit integers, so the
+ * result is the exact mean rounded half up, as for every other kernel.
  */
 typedef struct cnnf_filter_stream cnnf_filter_stream;
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
@@ -48,6 +55,20 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 
 /* The result's rows, for cnnf_io_write_rows(); good until cnnf_filter_close(). */
 const cnnf_rows *cnnf_filter_get_rows(const cnnf_filter_stream *s);
+
+/*
+ * The arithmetic the whole stream will do, worked out by cnnf_filter_open()
+ * before any row is made: the engine's multiply-adds (output samples times
+ * the taps each reads, per output channel; for a separable kernel the taps
+ * of its two 1-D passes, the extra input rows of each band included), or,
+ * for a box run as running sums, the additions: each input row added to or
+ * taken from a column sum counts its width, and each output row counts 2
+ * per input column (prefix sums) and 2 per output sample (a difference, and
+ * whole cycles of a periodic border). The premultiplication by alpha, the
+ * rounding and the conversion to the output's samples are not counted.
+ * Saturates at ULLONG_MAX.
+ */
+unsigned long long cnnf_filter_work(const cnnf_filter_stream *s);
 
 /* Free the stream and its strip; NULL is a no-op. */
 void cnnf_filter_close(cnnf_filter_stream *s);

@@ -1271,6 +1271,350 @@ START_TEST(test_ref_random)
 }
 END_TEST
 
+/* ---- boxes: running sums against an exact integer loop ----------------------------------- */
+
+/*
+ * The input indices the taps of every output read along one axis, by
+ * ref_index(): map[o * k + i] for output o's tap i (its walk through the
+ * mirrors is slow for huge dilations, so it is done once per tap).
+ */
+static long *ref_map(long outs, long k, long s, long before, long d, long n, cnnf_border b)
+{
+	long *map = malloc(sizeof(long) * (size_t)(outs * k));
+	ck_assert_ptr_nonnull(map);
+	for (long o = 0; o < outs; o++)
+		for (long i = 0; i < k; i++)
+			map[o * k + i] = ref_index(o * s - before + i * d, n, b);
+	return map;
+}
+
+/* The exact sum of the kh x kw window of output (y, x) of channel c over integer samples. */
+static long long box_ref_sum(const cnnf_tensor *in, int c, int kh, int kw, const long *rows,
+                             const long *cols, long y, long x)
+{
+	long long sum = 0;
+	for (int i = 0; i < kh; i++) {
+		long r = rows[y * kh + i];
+		for (int j = 0; j < kw; j++) {
+			long q = cols[x * kw + j];
+			if (r >= 0 && q >= 0)
+				sum += (long long)in->data[((size_t)c * in->h + r) * in->w + q];
+		}
+	}
+	return sum;
+}
+
+/*
+ * The output the engine must give for a box of weight w and scale 1/den:
+ * w * sum / den rounded half up in exact integers and clamped to 0..round,
+ * or, unrounded, the double quotient the engine's finish takes, as a float.
+ */
+static double box_want(long long sum, double w, double den, unsigned round)
+{
+	long long num = (long long)w * sum, d = (long long)den;
+	if (!round)
+		return (float)((double)num * 1 / den);
+	if (num <= 0)
+		return 0;
+	long long q = (2 * num + d) / (2 * d);
+	return q > round ? round : q;
+}
+
+/* A box of kh x kw taps of weight w and scale 1/den. */
+static cnnf_kernel *box_of(int kh, int kw, double w, double den)
+{
+	cnnf_kernel *k = kernel_of(1, 1, kh, kw, NULL, 1, den);
+	for (int i = 0; i < kh * kw; i++)
+		k->weights[i] = w;
+	return k;
+}
+
+/* The engine's box, whole and in pieces of rows, against box_want() sample by sample. */
+static void check_box(const cnnf_tensor *in, const cnnf_kernel *k, const cnnf_conv_geom *g,
+                      const cnnf_conv_out *post)
+{
+	cnnf_tensor *out = apply(in, k, g, post, 1);
+	long oh = ref_out_len(in->h, g->pad_top, g->pad_bottom, k->height, g->stride_y, g->dil_y);
+	long ow = ref_out_len(in->w, g->pad_left, g->pad_right, k->width, g->stride_x, g->dil_x);
+	assert_shape(out, in->c, (int)oh, (int)ow);
+	long *rows = ref_map(oh, k->height, g->stride_y, g->pad_top, g->dil_y, in->h, g->border);
+	long *cols = ref_map(ow, k->width, g->stride_x, g->pad_left, g->dil_x, in->w, g->border);
+	for (int c = 0; c < in->c; c++)
+		for (long y = 0; y < oh; y++)
+			for (long x = 0; x < ow; x++) {
+				long long s = box_ref_sum(in, c, k->height, k->width, rows, cols, y, x);
+				double want = box_want(s, k->weights[0], k->scale_den[0], post->round);
+				ck_assert_msg(at(out, c, (int)y, (int)x) == want,
+				              "%s: out[%d][%ld][%ld] = %.17g, expected %.17g (sum %lld)",
+				              describe(in, k, g, post), c, y, x,
+				              at(out, c, (int)y, (int)x), want, s);
+			}
+	free(rows);
+	free(cols);
+	/* Rows asked for in pieces, in order and then out of it, from one open job. */
+	cnnf_tensor *part = cnnf_tensor_new(out->c, out->h, out->w);
+	int written[512] = {0};
+	range_io r = {in, part, written};
+	cnnf_conv_rows io = {in->c, in->h, in->w, range_read, range_write, NULL, &r, 0, 0};
+	cnnf_conv_job *j;
+	ck_assert_msg(cnnf_conv_open(&io, k, g, post, 3, "box", &j) == 0, "%s", cnnf_error_get());
+	for (int y = 0; y < out->h;) {
+		int n = rng_int(1, 4), y1 = y + n < out->h ? y + n : out->h;
+		ck_assert_int_eq(cnnf_conv_make(j, y, y1), 0);
+		y = y1;
+	}
+	ck_assert_msg(memcmp(part->data, out->data, sizeof(float) * cnnf_tensor_size(out)) == 0,
+	              "%s: rows in pieces differ from the whole", describe(in, k, g, post));
+	memset(part->data, 0, sizeof(float) * cnnf_tensor_size(part));
+	for (int y = out->h - 1; y >= 0; y--)
+		ck_assert_int_eq(cnnf_conv_make(j, y, y + 1), 0);
+	ck_assert_msg(memcmp(part->data, out->data, sizeof(float) * cnnf_tensor_size(out)) == 0,
+	              "%s: rows bottom up differ from the whole", describe(in, k, g, post));
+	cnnf_conv_close(j);
+	cnnf_tensor_free(part);
+	cnnf_tensor_free(out);
+}
+
+/*
+ * Random boxes, square and not, of 8- and 16-bit samples, with every border,
+ * padding beyond the input, strides and dilations: the running sums give the
+ * exact mean rounded half up, or the exact sum's quotient unrounded.
+ */
+START_TEST(test_box_random)
+{
+	static const int maxes[] = {255, 65535};
+	int cases = 0;
+	while (cases < 300) {
+		int c = rng_int(1, 3);
+		int h = rng_int(1, 19);
+		int w = rng_int(1, 19);
+		int max = maxes[rng_int(0, 1)];
+		cnnf_tensor *in = tensor_of(c, h, w, NULL);
+		fill_input(in, max);
+		int kh = rng_int(1, 11);
+		int kw = rng_int(1, 11);
+		if (kh * kw < 2) {
+			cnnf_tensor_free(in);
+			continue;
+		}
+		double wt = rng_int(0, 3) ? 1 : 3;
+		double den = rng_int(0, 4) ? wt * kh * kw : rng_int(1, 7);
+		cnnf_kernel *k = box_of(kh, kw, wt, den);
+		cnnf_conv_geom g;
+		g.pad_top = rng_int(0, 13);
+		g.pad_bottom = rng_int(0, 13);
+		g.pad_left = rng_int(0, 13);
+		g.pad_right = rng_int(0, 13);
+		g.stride_y = rng_int(1, 3);
+		g.stride_x = rng_int(1, 3);
+		g.dil_y = rng_int(1, 4);
+		g.dil_x = rng_int(1, 4);
+		g.border = all_borders[rng_int(0, NBORDERS - 1)];
+		cnnf_conv_out post = {.int_max = max};
+		if (rng_int(0, 2))
+			post.round = (unsigned)max;
+		long oh = ref_out_len(h, g.pad_top, g.pad_bottom, kh, g.stride_y, g.dil_y);
+		long ow = ref_out_len(w, g.pad_left, g.pad_right, kw, g.stride_x, g.dil_x);
+		if (oh > 0 && ow > 0) {
+			check_box(in, k, &g, &post);
+			cases++;
+		}
+		cnnf_kernel_free(k);
+		cnnf_tensor_free(in);
+	}
+}
+END_TEST
+
+/* Boxes far larger than the input, and dilations far beyond it: still exact. */
+START_TEST(test_box_large)
+{
+	static const struct {
+		int h, w, kh, kw, dil;
+	} cases[] = {{17, 13, 301, 255, 1}, {9, 23, 4095, 3, 1}, {21, 19, 5, 5, 10000},
+	             {6, 7, 33, 41, 65536}, {1, 30, 1, 4095, 7}, {12, 1, 777, 1, 3}};
+	for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+		for (int b = 0; b < NBORDERS; b++) {
+			cnnf_tensor *in = tensor_of(2, cases[ci].h, cases[ci].w, NULL);
+			fill_input(in, 65535);
+			int kh = cases[ci].kh, kw = cases[ci].kw, d = cases[ci].dil;
+			cnnf_kernel *k = box_of(kh, kw, 1, (double)kh * kw);
+			cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = d, .dil_x = d,
+			                    .border = all_borders[b]};
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->h, kh, 1, d, &g.pad_top, &g.pad_bottom);
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->w, kw, 1, d, &g.pad_left, &g.pad_right);
+			cnnf_conv_out post = {.int_max = 65535, .round = 65535};
+			check_box(in, k, &g, &post);
+			cnnf_kernel_free(k);
+			cnnf_tensor_free(in);
+		}
+}
+END_TEST
+
+/*
+ * Colour premultiplied by alpha is no integer, but a whole number of
+ * 2^-exact_bits: such samples are summed exactly too, and give what the band
+ * loops give when their double sums are exact (8-bit samples, small boxes).
+ */
+START_TEST(test_box_fixed_point)
+{
+	cnnf_tensor *in = tensor_of(2, 23, 29, NULL);
+	for (size_t i = 0; i < cnnf_tensor_size(in); i++)
+		in->data[i] = (float)((double)rng_int(0, 255) * rng_int(0, 255) / 255);
+	for (int size = 2; size <= 15; size++)
+		for (int b = 0; b < NBORDERS; b++) {
+			cnnf_kernel *k = box_of(size, size, 1, (double)size * size);
+			cnnf_conv_geom g = {.stride_y = 1 + size % 2, .stride_x = 1, .dil_y = 1,
+			                    .dil_x = 1 + size % 3, .border = all_borders[b]};
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->h, size, g.stride_y, 1, &g.pad_top,
+			              &g.pad_bottom);
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->w, size, 1, g.dil_x, &g.pad_left,
+			              &g.pad_right);
+			cnnf_conv_out loops = {.round = 0}, sums = {.exact_max = 255, .exact_bits = 31};
+			cnnf_tensor *want = apply(in, k, &g, &loops, 1);
+			cnnf_tensor *got = apply(in, k, &g, &sums, 2);
+			ck_assert_msg(memcmp(want->data, got->data,
+			                     sizeof(float) * cnnf_tensor_size(want)) == 0,
+			              "%s: the sums differ from the loops", describe(in, k, &g, &sums));
+			cnnf_tensor_free(want);
+			cnnf_tensor_free(got);
+			cnnf_kernel_free(k);
+		}
+	cnnf_tensor_free(in);
+}
+END_TEST
+
+/*
+ * Finite float samples are summed in double-double: a window in a dark
+ * region next to a bright one keeps its own few digits (prefix sums in plain
+ * double would leave only the bright region's rounding noise).
+ */
+START_TEST(test_box_float)
+{
+	int h = 31, w = 45;
+	cnnf_tensor *in = tensor_of(1, h, w, NULL);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			in->data[y * w + x] = (float)(x < 20 ? rng_real(1e7, 2e7) : rng_real(-1e-3, 1e-3));
+	static const int sizes[][2] = {{7, 7}, {3, 11}, {31, 45}};
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+		for (int b = 0; b < NBORDERS; b++) {
+			int kh = sizes[si][0], kw = sizes[si][1];
+			cnnf_kernel *k = box_of(kh, kw, 1, (double)kh * kw);
+			cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = 1, .dil_x = 1,
+			                    .border = all_borders[b]};
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, h, kh, 1, 1, &g.pad_top, &g.pad_bottom);
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, w, kw, 1, 1, &g.pad_left, &g.pad_right);
+			cnnf_conv_out post = {.finite = 1};
+			cnnf_tensor *out = apply(in, k, &g, &post, 1);
+			for (int y = 0; y < out->h; y++)
+				for (int x = 0; x < out->w; x++) {
+					/* The reference in long double, the terms in order. */
+					long double sum = 0;
+					for (int i = 0; i < kh; i++)
+						for (int j = 0; j < kw; j++) {
+							long r = ref_index(y - g.pad_top + i, h, g.border);
+							long q = ref_index(x - g.pad_left + j, w, g.border);
+							if (r >= 0 && q >= 0)
+								sum += in->data[r * w + q];
+						}
+					double want = (double)(sum / (kh * kw));
+					double got = at(out, 0, y, x);
+					ck_assert_msg(fabs(got - want) <= 0x1p-23 * fabs(want) + 1e-30,
+					              "%dx%d %s: out[%d][%d] = %.9g, expected %.9g", kh, kw,
+					              cnnf_conv_border_name(g.border), y, x, got, want);
+				}
+			cnnf_tensor_free(out);
+			cnnf_kernel_free(k);
+		}
+	cnnf_tensor_free(in);
+}
+END_TEST
+
+/*
+ * Dilations far beyond the input with kernels that are not boxes: the band
+ * holds only the rows and columns the taps read, and the result is the plain
+ * loop's, exactly (integer weights on integer samples).
+ */
+START_TEST(test_huge_dilation)
+{
+	static const int dils[] = {10000, 65536, 1 << 20};
+	for (size_t di = 0; di < sizeof dils / sizeof *dils; di++)
+		for (int b = 0; b < NBORDERS; b++) {
+			/* The reference walks the mirrors step by step: 2^20 only where it need not. */
+			if (dils[di] > 65536 && all_borders[b] != CNNF_BORDER_ZERO &&
+			    all_borders[b] != CNNF_BORDER_REPLICATE)
+				continue;
+			cnnf_tensor *in = tensor_of(2, 19, 23, NULL);
+			fill_input(in, 255);
+			cnnf_kernel *k = kernel_of(1, 1, 3, 4, NULL, 1, 1);
+			fill_weights(k, W_SMALL_INT);
+			cnnf_conv_geom g = {.stride_y = 1 + b % 2, .stride_x = 1 + b % 3,
+			                    .dil_y = dils[di], .dil_x = dils[di], .border = all_borders[b]};
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->h, 3, g.stride_y, g.dil_y, &g.pad_top,
+			              &g.pad_bottom);
+			cnnf_conv_pad(CNNF_PAD_SAME, 0, in->w, 4, g.stride_x, g.dil_x, &g.pad_left,
+			              &g.pad_right);
+			cnnf_conv_out post = {.int_max = 255};
+			check_reference(in, k, &g, &post);
+			cnnf_kernel_free(k);
+			cnnf_tensor_free(in);
+		}
+	/* What used to need a band of 30 x 65536 rows is checked and accepted. */
+	cnnf_kernel *k = kernel_of(1, 1, 31, 31, NULL, 1, 1);
+	fill_weights(k, W_REAL);
+	cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = 65536, .dil_x = 65536};
+	cnnf_conv_pad(CNNF_PAD_SAME, 0, 16, 31, 1, 65536, &g.pad_top, &g.pad_bottom);
+	cnnf_conv_pad(CNNF_PAD_SAME, 0, 16, 31, 1, 65536, &g.pad_left, &g.pad_right);
+	cnnf_conv_rows io = {1, 16, 16, NULL, NULL, NULL, NULL, 0, 0};
+	unsigned long long work = 0;
+	ck_assert_msg(cnnf_conv_check(&io, k, &g, NULL, 4, "dilated", &work) == 0, "%s",
+	              cnnf_error_get());
+	ck_assert_uint_eq(work, 16ull * 16 * 31 * 31);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
+/* What cnnf_conv_check() says the work is, worked out by hand. */
+START_TEST(test_work)
+{
+	cnnf_conv_rows io = {3, 10, 12, NULL, NULL, NULL, NULL, 0, 0};
+	cnnf_conv_geom g = geom_pad(1, 1, 1, 1, CNNF_BORDER_REFLECT);
+	unsigned long long work = 0;
+	/* A bank of 2 random 3x3x3 filters: 2 x 10 x 12 outputs of 27 taps. */
+	cnnf_kernel *k = kernel_of(2, 3, 3, 3, NULL, 1, 1);
+	fill_weights(k, W_REAL);
+	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, NULL, 1, "bank", &work), 0);
+	ck_assert_uint_eq(work, 2ull * 10 * 12 * 27);
+	cnnf_kernel_free(k);
+	/*
+	 * A 7x7 box on 1 x 20 x 30 8-bit samples: the first row sums 7 rows of
+	 * 30, each later one adds one row and takes one; each row's prefix sums
+	 * go round the reflected period of 58 columns (59 sums) and its 30
+	 * outputs take differences: 2 per prefix sum and 2 per output.
+	 */
+	cnnf_conv_rows gray = {1, 20, 30, NULL, NULL, NULL, NULL, 0, 0};
+	cnnf_conv_geom same = geom_pad(3, 3, 3, 3, CNNF_BORDER_REFLECT);
+	cnnf_conv_out post = {.int_max = 255, .round = 255};
+	k = box_of(7, 7, 1, 49);
+	ck_assert_int_eq(cnnf_conv_check(&gray, k, &same, &post, 1, "box", &work), 0);
+	ck_assert_uint_eq(work, (7ull + 19 * 2) * 30 + 20 * (2 * 59 + 2 * 30));
+	cnnf_kernel_free(k);
+	/* Boxes taller and wider than the input cost the same whatever their size. */
+	unsigned long long w1, w2;
+	cnnf_conv_geom valid = geom_pad(0, 0, 0, 0, CNNF_BORDER_REFLECT);
+	cnnf_conv_rows big = {1, 2000, 3000, NULL, NULL, NULL, NULL, 0, 0};
+	k = box_of(1001, 1001, 1, 1001.0 * 1001);
+	ck_assert_int_eq(cnnf_conv_check(&big, k, &valid, &post, 1, "box", &w1), 0);
+	cnnf_kernel_free(k);
+	k = box_of(1001, 2001, 1, 1001.0 * 2001);
+	ck_assert_int_eq(cnnf_conv_check(&big, k, &valid, &post, 1, "box", &w2), 0);
+	cnnf_kernel_free(k);
+	/* 1000 x 2000 and 1000 x 1000 outputs: the sums' work, not taps times outputs. */
+	ck_assert_uint_lt(w1, 20ull * 2000 * 3000);
+	ck_assert_uint_lt(w2, w1);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 /* A kernel whose depth is neither 1 nor the channel count is refused, naming it and the depths. */
@@ -1364,7 +1708,7 @@ START_TEST(test_band_overflow)
 	cnnf_conv_pad(CNNF_PAD_SAME, 0, 36, 5, 1, 294903, &g.pad_left, &g.pad_right);
 	cnnf_conv_rows io = {32768, 1, 36, NULL, NULL, NULL, NULL, 0, 0};
 	cnnf_error_clear();
-	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, 1, "tall"), -1);
+	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, NULL, 1, "tall", NULL), -1);
 	ck_assert_error_has("tall");
 	ck_assert_error_has("too large");
 	/* cnnf_conv_run() refuses it the same way, without calling the callbacks. */
@@ -1375,7 +1719,7 @@ START_TEST(test_band_overflow)
 	g = geom_pad(1, 1, 2, 2, CNNF_BORDER_ZERO);
 	cnnf_kernel_free(k);
 	k = kernel_of(1, 1, 3, 5, NULL, 1, 1);
-	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, 1, "small"), 0);
+	ck_assert_int_eq(cnnf_conv_check(&io, k, &g, NULL, 1, "small", NULL), 0);
 	cnnf_kernel_free(k);
 }
 END_TEST
@@ -1414,6 +1758,12 @@ static Suite *conv_suite(void)
 	tcase_add_test(ref, test_ref_threads);
 	tcase_add_test(ref, test_row_range);
 	tcase_add_test(ref, test_ref_random);
+	tcase_add_test(ref, test_box_random);
+	tcase_add_test(ref, test_box_large);
+	tcase_add_test(ref, test_box_fixed_point);
+	tcase_add_test(ref, test_box_float);
+	tcase_add_test(ref, test_huge_dilation);
+	tcase_add_test(ref, test_work);
 	suite_add_tcase(s, ref);
 
 	TCase *errors = tcase_create("errors");
