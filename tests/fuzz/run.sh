@@ -4,7 +4,9 @@
 # other, and prints the executions of each. What the fuzzer adds to the corpus goes to
 # tests/fuzz/corpus-out/TARGET; a crash, leak, timeout or out-of-memory input is saved to
 # tests/fuzz/crashes/ and fails the run: fix it, then add the input to
-# tests/fuzz/regress/TARGET/ so that make check replays it.
+# tests/fuzz/regress/TARGET/ so that make check replays it. A failed target shows the input
+# in base64 too (up to 4 KiB), for a CI machine that is gone afterwards. Exits 1 if any
+# target failed (a harness that cannot run counts).
 # FUZZ_FLAGS adds libFuzzer options (e.g. FUZZ_FLAGS=-jobs=2).
 dir=$1
 seconds=$2
@@ -31,6 +33,12 @@ for t in "$@"; do
 		failed=$((failed + 1))
 		echo "fuzz_$t: FAILED after ${runs:-?} executions (log: $log)"
 		grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' "$log" | head -n 5
+		# On a CI machine that is gone afterwards, the input itself is what is left.
+		art=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | head -n 1)
+		if [ -n "$art" ] && [ -f "$art" ] && [ "$(wc -c <"$art")" -le 4096 ]; then
+			echo "fuzz_$t: the input, base64 (base64 -d >input):"
+			base64 "$art"
+		fi
 	else
 		echo "fuzz_$t: ${runs:-?} executions in ${seconds}s, corpus of $files inputs, no crash"
 	fi
