@@ -83,3 +83,13 @@ values() {
 no_temp_files() {
 	if ls -a "$2" | grep -q -e '^\..*\.[A-Za-z0-9]\{6\}$' -e '^\.cnnf-'; then bad "$1: temporary file left in $2: $(ls -a "$2")"; else ok; fi
 }
+
+# expect_printable NAME: the last run's stderr holds printable ASCII only, and newlines: no
+# control byte, no byte of a file, no terminal escape.
+expect_printable() {
+	if LC_ALL=C tr -d ' -~\n' <"$T/stderr" | cmp -s - /dev/null; then
+		ok
+	else
+		bad "$1: stderr holds raw bytes: $(od -An -c "$T/stderr" | head -n 3)"
+	fi
+}

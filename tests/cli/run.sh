@@ -57,6 +57,68 @@ run box --format gif "$S/coins.png" "$T/x.png"
 expect_error "bad --format" 2 "format"
 ls "$T" | grep -q 'x\.' && bad "usage errors left output files: $(ls "$T")" || ok
 
+# ---- options: the argument at fault is named; values in range; blanks refused ----
+run box -x.png "$T/o.png"
+expect_eq "-x.png is named" "$err" "cnnf: box: unknown option '-x' in '-x.png'; see 'cnnf box --help'"
+run box "$S/coins.png" --quiet=1 "$T/o.png"
+expect_eq "--quiet=1" "$err" "cnnf: box: option '--quiet' takes no value"
+expect_status "--quiet=1 status" 2
+run box --help=1
+expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value"
+run lighten --amount 1e308 "$S/coins.png" "$T/o.png"
+expect_eq "--amount 1e308" "$err" "cnnf: --amount: '1e308' is not a number from -1000000 to 1000000"
+pgm "$T/lv.pgm" 3 1 0 100 255
+run lighten --amount 1e6 "$T/lv.pgm" "$T/lv-light.pgm"
+expect_eq "--amount 1e6 is in range" "$(values "$T/lv-light.pgm")" "255 255 255"
+run darken --amount -1000000 "$T/lv.pgm" "$T/lv-dark.pgm"
+expect_eq "--amount -1000000 is in range" "$(values "$T/lv-dark.pgm")" "255 255 255"
+run contrast --factor +1e-6 "$T/lv.pgm" "$T/lv-small.pgm"
+expect_eq "--factor +1e-6" "$(values "$T/lv-small.pgm")" "0 0 0"
+# A subnormal (strtod says ERANGE) is finite, and in range for --gamma: x^G is 1 for x > 0.
+run gamma --gamma 1e-308 "$T/lv.pgm" "$T/lv-gamma.pgm"
+expect_status "--gamma 1e-308 (subnormal) is accepted" 0
+expect_eq "--gamma 1e-308" "$(values "$T/lv-gamma.pgm")" "0 255 255"
+run gamma --gamma 4.9e-324 "$T/lv.pgm" "$T/lv-gamma2.pgm"
+expect_status "--gamma 4.9e-324 (the least subnormal) is accepted" 0
+run box --size ' 3' "$S/coins.png" "$T/o.png"
+expect_eq "leading blank refused" "$err" "cnnf: --size: ' 3' is not an integer from 1 to 4095"
+run contrast --factor '2 ' "$S/coins.png" "$T/o.png"
+expect_eq "trailing blank refused" "$err" "cnnf: --factor: '2 ' is not a finite number"
+expect_absent "option errors leave nothing" "$T/o.png"
+
+# ---- messages: names and bytes escaped, one line, nothing raw reaches the terminal ----
+NL='
+'
+ESC=$(printf '\033')
+run box "$T/a${NL}b.png" "$T/o.png"
+expect_eq "newline in a name" "$err" "cnnf: $T/a\\nb.png: No such file or directory"
+expect_printable "newline in a name"
+run box "$T/${ESC}[2Jx.png" "$T/o.png"
+expect_eq "escape in a name" "$err" "cnnf: $T/\\033[2Jx.png: No such file or directory"
+expect_printable "escape in a name"
+run box "$T/caf$(printf '\303\251')-$(printf '\377').png" "$T/o.png"
+expect_eq "UTF-8 kept, other bytes escaped" "$err" "cnnf: $T/caf$(printf '\303\251')-\\377.png: No such file or directory"
+run box "$T/c1-$(printf '\302\233')31m.png" "$T/o.png"
+expect_eq "C1 control (CSI) escaped" "$err" "cnnf: $T/c1-\\302\\23331m.png: No such file or directory"
+expect_printable "C1 control"
+printf 'x' >"$T/j${NL}k.png"
+run box "$T/j${NL}k.png" "$T/o${NL}p.png"
+expect_eq "bad input named with a newline" "$err" "cnnf: $T/j\\nk.png: not a PNG, JPEG, PNM or NPY image"
+expect_absent "bad input with a newline leaves nothing" "$T/o${NL}p.png"
+run box "$S/coins.png" "$T/o${ESC}p.tiff"
+expect_eq "unknown output format, escape in the name" "$err" \
+	"cnnf: $T/o\\033p.tiff: unknown output format; name it .png, .jpg, .pnm or .npy, or use --format"
+printf '1 2 \377\376\033[2J\001 3\n' >"$T/raw.txt"
+run conv -k "$T/raw.txt" "$S/coins.png" "$T/o.png"
+expect_eq "raw bytes of a kernel file" "$err" "cnnf: $T/raw.txt:1:5: '\\377\\376?[2J?' is not a number"
+expect_printable "raw bytes of a kernel file"
+run conv --kernel-string "1 2${NL}3 x" "$S/coins.png" "$T/o.png"
+expect_error "kernel string over two lines" 2 "kernel-string:2:3"
+expect_printable "kernel string over two lines"
+run box --border "$(printf 'a\tb\rc\033')" "$S/coins.png" "$T/o.png"
+expect_eq "tab, CR and ESC in a value" "$err" \
+	"cnnf: --border: 'a\\tb\\rc\\033' is not zero, replicate, reflect, symmetric or wrap"
+
 # ---- bad input: exit 1, message names the file, nothing written ----
 run box "$T/missing.png" "$T/out.png"
 expect_error "missing input" 1 "missing.png"
