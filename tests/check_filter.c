@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "filter.h"
+#include "tensor.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -698,6 +699,161 @@ START_TEST(test_strips_bank)
 }
 END_TEST
 
+/* ---- alpha and boxes against the whole-image path they replace ---------------------------- */
+
+/*
+ * How the filter used to make a result with alpha, whole: a float tensor of
+ * the image, colour premultiplied by alpha / maxval, the engine's band loops
+ * in double (no int_max, no exact_max: the plain path), colour divided by the
+ * filtered alpha, --abs and --offset on colour, then the output's scale.
+ */
+static cnnf_image *whole_alpha(const cnnf_image *img, const cnnf_kernel *k,
+                               const cnnf_filter_opts *o)
+{
+	cnnf_tensor *in = cnnf_tensor_from_image(img);
+	ck_assert_ptr_nonnull(in);
+	double maxval = img->maxval ? img->maxval : 1.0;
+	size_t plane = (size_t)in->h * in->w;
+	const float *a = in->data + (size_t)(in->c - 1) * plane;
+	for (int c = 0; c < in->c - 1; c++)
+		for (size_t i = 0; i < plane; i++)
+			in->data[c * plane + i] =
+			    (float)((double)in->data[c * plane + i] * a[i] / maxval);
+	cnnf_conv_geom g = {.stride_y = o->stride, .stride_x = o->stride, .dil_y = o->dilation,
+	                    .dil_x = o->dilation, .border = o->border};
+	cnnf_conv_pad(o->pad_mode, o->pad, img->height, k->height, o->stride, o->dilation,
+	              &g.pad_top, &g.pad_bottom);
+	cnnf_conv_pad(o->pad_mode, o->pad, img->width, k->width, o->stride, o->dilation,
+	              &g.pad_left, &g.pad_right);
+	cnnf_conv_out post = {0};
+	cnnf_tensor *res = NULL;
+	ck_assert_int_eq(cnnf_conv_apply(in, k, &g, &post, 1, "whole", &res), 0);
+	plane = (size_t)res->h * res->w;
+	a = res->data + (size_t)(res->c - 1) * plane;
+	for (int c = 0; c < res->c - 1; c++)
+		for (size_t i = 0; i < plane; i++) {
+			float *v = res->data + c * plane + i;
+			double alpha = a[i];
+			*v = alpha > 0 ? (float)((double)*v * maxval / alpha) : 0.0f;
+			*v = (float)((o->abs ? fabs(*v) : *v) + o->offset);
+		}
+	cnnf_type type = img->type != CNNF_F32 && !o->float_out ? img->type : CNNF_F32;
+	cnnf_image *out = cnnf_tensor_to_image(res, type, img->maxval, 1);
+	ck_assert_ptr_nonnull(out);
+	cnnf_tensor_free(in);
+	cnnf_tensor_free(res);
+	return out;
+}
+
+/*
+ * Gray+alpha and RGBA of 8 and 16 bits and float, with alpha 0, full and in
+ * between: the filter, whole and a strip at a time, gives the whole-image
+ * path's bytes, for boxes (running sums over premultiplied colour) of every
+ * size up to 15 and for kernels that are not boxes, under every border,
+ * stride, dilation and padding.
+ */
+START_TEST(test_alpha_strips_like_whole)
+{
+	static const struct {
+		int c;
+		cnnf_type type;
+	} images[] = {{4, CNNF_U8}, {2, CNNF_U16}, {4, CNNF_U16}, {4, CNNF_F32}};
+	static const cnnf_border borders[] = {CNNF_BORDER_ZERO, CNNF_BORDER_REPLICATE,
+	                                      CNNF_BORDER_REFLECT, CNNF_BORDER_SYMMETRIC,
+	                                      CNNF_BORDER_WRAP};
+	for (size_t im = 0; im < sizeof images / sizeof *images; im++) {
+		int w = 19, h = 14, c = images[im].c;
+		double top = images[im].type == CNNF_U16 ? 65535 : images[im].type == CNNF_U8 ? 255 : 1;
+		double *v = malloc(sizeof(double) * (size_t)w * h * c);
+		ck_assert_ptr_nonnull(v);
+		for (size_t i = 0; i < (size_t)w * h * c; i++) {
+			double r = strip_rand();
+			if ((int)(i % (size_t)c) == c - 1 && r < 0.4)
+				v[i] = r < 0.2 ? 0 : top;
+			else
+				v[i] = images[im].type == CNNF_F32 ? strip_rand()
+				                                   : floor(strip_rand() * (top + 1));
+		}
+		cnnf_image *img = image_of(w, h, c, images[im].type, 1, v);
+		if (images[im].type == CNNF_F32)
+			img->maxval = 0;
+		free(v);
+		for (int size = 2; size <= 16; size++) {
+			int kh = size <= 15 ? size : 3, kw = size <= 15 ? size - size / 3 : 5;
+			double wt[25];
+			cnnf_kernel *k = cnnf_kernel_new(1, 1, kh, kw);
+			ck_assert_ptr_nonnull(k);
+			for (int i = 0; i < kh * kw; i++)
+				k->weights[i] = size <= 15 ? 1 : (wt[i % 25] = floor(strip_rand() * 9) - 2);
+			k->scale_den[0] = size <= 15 ? (double)kh * kw : 7;
+			cnnf_filter_opts o = defaults();
+			o.border = borders[size % 5];
+			o.stride = 1 + size % 3;
+			o.dilation = 1 + size % 4 / 2;
+			if (size % 4 == 1)
+				o.pad_mode = CNNF_PAD_EXPLICIT, o.pad = size % 7;
+			o.float_out = size % 5 == 2;
+			if (size % 6 == 5)
+				o.abs = 1, o.offset = 0.5;
+			o.threads = 1 + size % 3;
+			cnnf_image *want = whole_alpha(img, k, &o);
+			cnnf_image *got = NULL;
+			ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &got), 0);
+			ck_assert_int_eq(got->width, want->width);
+			ck_assert_int_eq(got->height, want->height);
+			size_t bytes = (size_t)want->width * want->height * want->channels * want->type;
+			ck_assert_msg(memcmp(got->data, want->data, bytes) == 0,
+			              "image %zu, %dx%d kernel: differs from the whole-image path", im, kh,
+			              kw);
+			char what[64];
+			snprintf(what, sizeof what, "alpha image %zu, %dx%d", im, kh, kw);
+			assert_strips_equal(img, k, &o, 1 + size % 4, what);
+			cnnf_image_free(got);
+			cnnf_image_free(want);
+			cnnf_kernel_free(k);
+		}
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+/* cnnf_filter_work(): taps times outputs, and for boxes the sums' work, whatever the size. */
+START_TEST(test_work)
+{
+	double *v = calloc(20 * 16 * 3, sizeof(double));
+	ck_assert_ptr_nonnull(v);
+	cnnf_image *img = image_of(20, 16, 3, CNNF_U8, 0, v);
+	free(v);
+	/* A 5x5 that is neither a box nor separable: 20 x 16 outputs x 3 channels x 25 taps. */
+	double wt[25];
+	for (int i = 0; i < 25; i++)
+		wt[i] = i % 7 == 0 ? 3 : i % 2;
+	cnnf_kernel *k = kernel_of(1, 1, 5, 5, wt, 1, 1);
+	cnnf_filter_opts o = defaults();
+	cnnf_filter_stream *fs = NULL;
+	ck_assert_int_eq(cnnf_filter_open(img, k, &o, "k", 0, &fs), 0);
+	ck_assert_uint_eq(cnnf_filter_work(fs), 20ull * 16 * 3 * 25);
+	cnnf_filter_close(fs);
+	cnnf_kernel_free(k);
+	/* Boxes taller and wider than the image: the same work at any size. */
+	unsigned long long work[3];
+	static const int sizes[3] = {101, 1001, 4095};
+	for (int i = 0; i < 3; i++) {
+		k = cnnf_kernel_box(sizes[i]);
+		ck_assert_ptr_nonnull(k);
+		ck_assert_int_eq(cnnf_filter_open(img, k, &o, "box", 0, &fs), 0);
+		work[i] = cnnf_filter_work(fs);
+		cnnf_filter_close(fs);
+		cnnf_kernel_free(k);
+	}
+	ck_assert_uint_eq(work[0], work[1]);
+	ck_assert_uint_eq(work[1], work[2]);
+	/* 16 rows summed for the first output row, 2 per later row, then 2 per column and output. */
+	ck_assert_uint_eq(work[0], 3ull * ((16 + 15 * 2) * 20 + 16 * (2 * (38 + 1) + 2 * 20)));
+	cnnf_image_free(img);
+}
+END_TEST
+
 /* A depth-2 kernel on RGB: refused, naming the kernel as the caller called it. */
 START_TEST(test_depth_mismatch)
 {
@@ -771,6 +927,8 @@ static Suite *filter_suite(void)
 	tcase_add_test(core, test_offset_spares_alpha);
 	tcase_add_test(core, test_strips_equal_whole);
 	tcase_add_test(core, test_strips_bank);
+	tcase_add_test(core, test_alpha_strips_like_whole);
+	tcase_add_test(core, test_work);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");
