@@ -36,6 +36,12 @@ typedef struct cnnf_image {
 #define CNNF_MAX_CHANNELS 65535
 /* Default for the pixel limit (--max-pixels): 2^28, e.g. 16384 x 16384. */
 #define CNNF_DEFAULT_MAX_PIXELS (1ULL << 28)
+/*
+ * Default for the cost limit (--max-work), in multiply-adds a run: 10^13,
+ * minutes on one machine of today (a model layer runs at about 10^11 a
+ * second on two cores, the slowest filter path at about 10^10), not days.
+ */
+#define CNNF_DEFAULT_MAX_WORK 1e13
 
 /*
  * Byte size of a w x h x c image of samples of elem bytes, in *out.

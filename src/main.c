@@ -1,8 +1,10 @@
 /* main.c: the cnnf command line: argument parsing, usage, messages and exit status. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,7 @@ enum {
 	G_TRAIN = 1 << 16,   /* --output, --epochs, ... */
 	G_QUIET = 1 << 17,   /* --quiet */
 	G_NET = 1 << 18,     /* --model */
+	G_WORK = 1 << 19,    /* --max-work */
 };
 
 enum {
@@ -98,6 +101,7 @@ enum {
 	O_BALANCE,
 	O_IGNORE,
 	O_CHECKPOINT,
+	O_MAXWORK,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
@@ -153,6 +157,8 @@ static const optdesc optdescs[] = {
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; default 67108864)"},
+	{"max-work", 1, O_MAXWORK, G_WORK, "N",
+	 "refuse a run of more multiply-adds (default 1e13; 0: no limit)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
 	{"help", 0, O_HELP, ~0u, NULL, "describe the command and exit"},
 	{"version", 0, O_VERSION, ~0u, NULL, "print the version and exit"},
@@ -172,6 +178,7 @@ typedef struct options {
 	cnnf_filter_opts f;
 	cnnf_write_opts w;
 	unsigned long long max_pixels;
+	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
 	const char *model, *probs, *overlay, *outdir;
 	int quiet;
 	int nops; /* operands given (segment) */
@@ -201,12 +208,12 @@ static int run_info(const command *cmd, options *o, char **ops);
 static int run_segment(const command *cmd, options *o, char **ops);
 static int run_train(const command *cmd, options *o, char **ops);
 
-#define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS)
+#define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS | G_WORK)
 static const command commands[] = {
 	{"identity", "copy the image through the whole pipeline unchanged",
 	 "Copies INPUT to OUTPUT through the whole pipeline (reader, 1x1 identity kernel, "
 	 "writer); use it to convert between formats.",
-	 G_IMAGE | G_THREADS, 2, run_filter},
+	 G_IMAGE | G_THREADS | G_WORK, 2, run_filter},
 	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
 	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
 	 FILTER | G_SIZE, 2, run_filter},
@@ -240,16 +247,16 @@ static const command commands[] = {
 	{"maxpool", "the maximum of each size x size window",
 	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's MaxPool2d.",
-	 G_IMAGE | G_SIZE | G_POOL, 2, run_pool},
+	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
 	{"avgpool", "the mean of each size x size window",
 	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's AvgPool2d.",
-	 G_IMAGE | G_SIZE | G_POOL, 2, run_pool},
+	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
 	{"segment", "label every pixel with a ConvNet (--model) on the patch around it",
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
-	 G_SEGMENT | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL, 0,
+	 G_SEGMENT | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL | G_WORK, 0,
 	 run_segment},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
@@ -257,7 +264,7 @@ static const command commands[] = {
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
-	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL, 3, run_train},
+	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
@@ -266,17 +273,134 @@ static const command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
+/*
+ * The length of the valid UTF-8 sequence at s, of a character that is not a
+ * control character (C1 controls, U+0080..U+009F, included), or 0.
+ */
+static size_t utf8_char(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+	if (c < 0xC2 || c > 0xF4)
+		return 0; /* a continuation byte, an overlong 0xC0 or 0xC1, or past U+10FFFF */
+	unsigned cp = c & (0x7F >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0)
+		return 0;
+	return n;
+}
+
+/*
+ * Writes s to stderr so that it stays on one line and cannot drive the
+ * terminal: a control byte (below 0x20, 0x7F) or a byte that is not part of
+ * a valid UTF-8 character becomes a backslash escape (\n, \t, \r, or octal:
+ * \033, \377), as GNU ls -b writes them. A backslash itself is kept as it
+ * is, so that ordinary names read as they are.
+ */
+static void put_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n;
+		if (*p >= 0x20 && *p < 0x7F) {
+			n = 1;
+		} else if ((n = utf8_char(p)) == 0) {
+			const char *named = *p == '\n'   ? "\\n"
+			                    : *p == '\t' ? "\\t"
+			                    : *p == '\r' ? "\\r"
+			                                 : NULL;
+			if (named)
+				fputs(named, stderr);
+			else
+				fprintf(stderr, "\\%03o", *p);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, n, stderr);
+		p += n;
+	}
+}
+
+/* fmt and ap formatted into small (of size bytes) or, when longer, a malloc'd buffer. */
+static char *vformat(char *small, size_t size, const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(small, size, fmt, ap);
+	char *big = NULL;
+	if (n < 0)
+		small[0] = '\0';
+	else if ((size_t)n >= size && (big = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(big, (size_t)n + 1, fmt, again);
+	va_end(again);
+	/* Without the memory, the start of the message. */
+	return big ? big : small;
+}
+
+/*
+ * fprintf(stderr, fmt, ...) for a message that may hold names and bytes from
+ * the user or a file: the text is escaped by put_escaped(), except a leading
+ * carriage return (a progress line) and a final newline. Every message of
+ * cnnf goes through here or usage_error().
+ */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(text);
+	int cr = text[0] == '\r', nl = len > 0 && text[len - 1] == '\n';
+	if (nl)
+		text[len - 1] = '\0';
+	if (cr)
+		fputc('\r', stderr);
+	put_escaped(text + cr);
+	if (nl)
+		fputc('\n', stderr);
+	if (text != small)
+		free(text);
+}
+
 static void print_error(void)
 {
 	const char *msg = cnnf_error_get();
-	fprintf(stderr, "cnnf: %s\n", *msg ? msg : "unknown error");
+	say("cnnf: %s\n", *msg ? msg : "unknown error");
 }
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+/*
+ * print_error() for work on `name`: a message from deep in the engine that
+ * names no file ("out of memory") is given the name of the file it is about.
+ */
+static void print_error_about(const char *name)
 {
+	const char *msg = cnnf_error_get();
+	if (*msg && !strchr(msg, ':'))
+		say("cnnf: %s: %s\n", name, msg);
+	else
+		print_error();
+}
+
+/* A usage error: "cnnf: " and the message, escaped, on stderr; returns EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
 	fputs("cnnf: ", stderr);
-	fprintf(stderr, fmt, a, b);
-	fputs("\n", stderr);
+	put_escaped(text);
+	fputc('\n', stderr);
+	if (text != small)
+		free(text);
 	return EXIT_USAGE;
 }
 
@@ -353,16 +477,23 @@ static const optdesc *find_opt(int val)
 	return NULL;
 }
 
+/*
+ * A number with a blank before or after it: refused at both ends, for
+ * integers and reals alike (strtoll and strtod would skip a leading one only).
+ */
+static int blank_ends(const char *s)
+{
+	return *s && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[strlen(s) - 1]));
+}
+
 /* Strict integer: the whole string, within [min, max]. */
-static int parse_long(const char *opt, const char *s, long long min, long long max,
-		      long long *out)
+static int parse_long(const char *opt, const char *s, long long min, long long max, long long *out)
 {
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s,
-			min, max);
+	if (blank_ends(s) || errno || end == s || *end || v < min || v > max) {
+		say("cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s, min, max);
 		return -1;
 	}
 	*out = v;
@@ -378,13 +509,17 @@ static int parse_int(const char *opt, const char *s, int min, int max, int *out)
 	return 0;
 }
 
+/*
+ * A finite real number, the whole string. strtod's ERANGE is not looked at:
+ * it is set for a subnormal result too, which is finite and left to the
+ * range; an overflow is infinite and refused here.
+ */
 static int parse_double(const char *opt, const char *s, double *out)
 {
 	char *end;
-	errno = 0;
 	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v)) {
-		fprintf(stderr, "cnnf: --%s: '%s' is not a finite number\n", opt, s);
+	if (blank_ends(s) || end == s || *end || !isfinite(v)) {
+		say("cnnf: --%s: '%s' is not a finite number\n", opt, s);
 		return -1;
 	}
 	*out = v;
@@ -396,13 +531,13 @@ static int parse_double(const char *opt, const char *s, double *out)
  * the range in the message ("a positive number", "in 0 <= M < 1").
  */
 static int parse_range(const char *opt, const char *s, double lo, int lo_open, double hi,
-		       int hi_open, const char *what, double *out)
+                       int hi_open, const char *what, double *out)
 {
 	double v;
 	if (parse_double(opt, s, &v) < 0)
 		return -1;
 	if (v < lo || (lo_open && v == lo) || v > hi || (hi_open && v == hi)) {
-		fprintf(stderr, "cnnf: --%s: '%s' is not %s\n", opt, s, what);
+		say("cnnf: --%s: '%s' is not %s\n", opt, s, what);
 		return -1;
 	}
 	*out = v;
@@ -410,15 +545,25 @@ static int parse_range(const char *opt, const char *s, double lo, int lo_open, d
 }
 
 /* The largest padding, stride or dilation accepted: far beyond any image, still no overflow. */
-#define GEOM_MAX (1 << 20)
+#define GEOM_MAX   (1 << 20)
 #define SIZE_MAX_K 4095
+/*
+ * The bound on --amount, --factor and --offset. A sample of an integer image
+ * is at most 65535, so past that every sample is already black or white; the
+ * margin leaves room for .npy data. Within it, the result on any 16-bit
+ * sample is finite in the float32 of a .npy output (65535 * 1e6 < 1e11),
+ * where --amount 1e308 gave inf, and sharpen's largest weight, size^2 *
+ * (1 + A), stays below 2e13.
+ */
+#define LEVEL_MAX   1e6
+#define LEVEL_RANGE "a number from -1000000 to 1000000"
 
 static int set_option(const command *cmd, options *o, int c, const char *arg)
 {
 	const optdesc *d = find_opt(c);
 	if (!(d->groups & cmd->groups)) {
-		fprintf(stderr, "cnnf: %s: option --%s does not apply; see 'cnnf %s --help'\n",
-			cmd->name, d->name, cmd->name);
+		say("cnnf: %s: option --%s does not apply; see 'cnnf %s --help'\n", cmd->name,
+		    d->name, cmd->name);
 		return -1;
 	}
 	long long ll;
@@ -443,19 +588,22 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 1, SIZE_MAX_K, &o->size);
 	case O_AMOUNT:
 		o->amount_set = 1;
-		return parse_double(d->name, arg, &o->amount);
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->amount);
 	case O_DX:
 		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dx);
 	case O_DY:
 		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dy);
 	case O_FACTOR:
 		o->factor_set = 1;
-		return parse_double(d->name, arg, &o->factor);
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->factor);
 	case O_GAMMA:
 		o->gamma_set = 1;
 		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
 	case O_OFFSET:
-		return parse_double(d->name, arg, &o->f.offset);
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->f.offset);
 	case O_PAD:
 		if (strcmp(arg, "same") == 0) {
 			o->f.pad_mode = CNNF_PAD_SAME;
@@ -470,11 +618,11 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			char *end;
 			errno = 0;
 			ll = strtoll(arg, &end, 10);
-			if (errno || end == arg || *end || ll < 0 || ll > GEOM_MAX) {
-				fprintf(stderr,
-					"cnnf: --pad: '%s' is not same, valid or a number of samples "
-					"from 0 to %d\n",
-					arg, GEOM_MAX);
+			if (blank_ends(arg) || errno || end == arg || *end || ll < 0 ||
+			    ll > GEOM_MAX) {
+				say("cnnf: --pad: '%s' is not same, valid or a number of samples "
+				    "from 0 to %d\n",
+				    arg, GEOM_MAX);
 				return -1;
 			}
 		}
@@ -484,10 +632,9 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		if (cnnf_conv_border_parse(arg, &o->f.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
-			fprintf(stderr,
-				"cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
-				"wrap\n",
-				arg);
+			say("cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
+			    "wrap\n",
+			    arg);
 			return -1;
 		}
 		return 0;
@@ -506,7 +653,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
-			fprintf(stderr, "cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
+			say("cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
 			return -1;
 		}
 		return 0;
@@ -514,7 +661,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 1, 100, &o->w.quality);
 	case O_DEPTH:
 		if (strcmp(arg, "8") && strcmp(arg, "16")) {
-			fprintf(stderr, "cnnf: --depth: '%s' is not 8 or 16\n", arg);
+			say("cnnf: --depth: '%s' is not 8 or 16\n", arg);
 			return -1;
 		}
 		o->w.depth = atoi(arg);
@@ -528,7 +675,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		else if (strcmp(arg, "dense") == 0)
 			o->seg.mode = CNNF_SEGMENT_DENSE;
 		else {
-			fprintf(stderr, "cnnf: --mode: '%s' is not patch or dense\n", arg);
+			say("cnnf: --mode: '%s' is not patch or dense\n", arg);
 			return -1;
 		}
 		return 0;
@@ -574,6 +721,11 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_CHECKPOINT:
 		o->train.checkpoint = arg;
 		return 0;
+	case O_MAXWORK:
+		if (parse_range(d->name, arg, 0, 0, 1e30, 0, "0 or more", &o->max_work) < 0)
+			return -1;
+		o->train.max_work = o->max_work;
+		return 0;
 	case O_MAXACT:
 		if (parse_long(d->name, arg, 1, LLONG_MAX, &ll) < 0)
 			return -1;
@@ -589,12 +741,52 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	return -1;
 }
 
+/*
+ * The message for getopt_long's '?' (opterr is 0): an unknown or ambiguous
+ * option, an option without its value, or a value given to an option that
+ * takes none (--quiet=1). `before` is optind before the call that failed.
+ * The argument at fault is argv[optind - 1] when getopt was done with it, and
+ * argv[optind] when it stopped inside a cluster of short options (in
+ * "-x.png", 'x' is unknown and ".png" is left): the first is an option only
+ * in the first case, as the arguments getopt skips to reach an option are
+ * not, and it moves (permutes) only the arguments before `before`.
+ */
+static int option_error(const command *cmd, int argc, char **argv, int before)
+{
+	int i = optind;
+	if (optind > before && argv[optind - 1][0] == '-' && argv[optind - 1][1])
+		i = optind - 1;
+	const char *arg = argv[i < argc ? i : argc - 1];
+	const optdesc *d = optopt ? find_opt(optopt) : NULL;
+	int is_long = strncmp(arg, "--", 2) == 0;
+	if (d && is_long && !d->has_arg)
+		return usage_error("%s: option '--%s' takes no value", cmd->name, d->name);
+	if (d && is_long)
+		return usage_error("%s: option '--%s' needs a value", cmd->name, d->name);
+	if (d)
+		return usage_error("%s: option '-%c' needs a value", cmd->name, optopt);
+	if (is_long) {
+		/* glibc takes a unique prefix of a name; more than one match is ambiguous. */
+		size_t len = strcspn(arg + 2, "="), matches = 0;
+		for (size_t k = 0; k < NOPTS; k++)
+			matches += strncmp(optdescs[k].name, arg + 2, len) == 0;
+		return usage_error("%s: %s option '%.*s'; see 'cnnf %s --help'", cmd->name,
+		                   matches > 1 ? "ambiguous" : "unknown", (int)len + 2, arg,
+		                   cmd->name);
+	}
+	if (strlen(arg) == 2)
+		return usage_error("%s: unknown option '%s'; see 'cnnf %s --help'", cmd->name, arg,
+		                   cmd->name);
+	return usage_error("%s: unknown option '-%c' in '%s'; see 'cnnf %s --help'", cmd->name,
+	                   optopt, arg, cmd->name);
+}
+
 /* The output format, checked before any work is done. */
 static int output_format(options *o, const char *path, cnnf_format *fmt)
 {
 	*fmt = cnnf_io_format_for(path, &o->w);
 	if (*fmt == CNNF_FORMAT_NONE) {
-		fprintf(stderr,
+		say(
 			"cnnf: %s: unknown output format; name it .png, .jpg, .pnm or .npy, or use "
 			"--format\n",
 			path);
@@ -617,7 +809,7 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 	} else if (strcmp(cmd->name, "sharpen") == 0) {
 		int size = o->size_set ? o->size : 3;
 		if (size % 2 == 0) {
-			fprintf(stderr, "cnnf: sharpen: --size must be odd, not %d\n", size);
+			say("cnnf: sharpen: --size must be odd, not %d\n", size);
 			*usage = 1;
 			return NULL;
 		}
@@ -625,7 +817,7 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 	} else if (strcmp(cmd->name, "shift") == 0) {
 		k = cnnf_kernel_shift(o->dx, o->dy);
 	} else if (o->kernel && o->kernel_string) {
-		fprintf(stderr, "cnnf: conv: give --kernel or --kernel-string, not both\n");
+		say("cnnf: conv: give --kernel or --kernel-string, not both\n");
 		*usage = 1;
 		return NULL;
 	} else if (o->kernel) {
@@ -636,7 +828,7 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 		k = cnnf_kernel_parse(o->kernel_string, "--kernel-string");
 		*usage = !k;
 	} else {
-		fprintf(stderr, "cnnf: %s: a kernel is needed: --kernel FILE or --kernel-string TEXT\n",
+		say("cnnf: %s: a kernel is needed: --kernel FILE or --kernel-string TEXT\n",
 			cmd->name);
 		*usage = 1;
 		return NULL;
@@ -650,6 +842,21 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 	if (o->flip)
 		cnnf_kernel_flip(k);
 	return k;
+}
+
+/*
+ * The cost limit, checked before the work: `what` on `name` would take
+ * `work` multiply-adds. Prints the refusal.
+ */
+static int check_work(const options *o, const char *name, const char *what, double work)
+{
+	if (o->max_work <= 0 || work <= o->max_work)
+		return 0;
+	say(
+		"cnnf: %s: %s would take about %.3g multiply-adds, more than --max-work %.6g "
+		"allows (0: no limit)\n",
+		name, what, work, o->max_work);
+	return -1;
 }
 
 /*
@@ -701,7 +908,7 @@ static int check_channels(int channels, int alpha, cnnf_format fmt, const char *
 	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
 	    (alpha && (channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
 		return 0;
-	fprintf(stderr, "cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
+	say("cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
 		path, channels, fmt == CNNF_FORMAT_PNG ? "PNG" : fmt == CNNF_FORMAT_JPEG ? "JPEG" : "PNM");
 	return -1;
 }
@@ -730,7 +937,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	}
 	int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
 	if (!depthwise && k->depth != img->channels) {
-		fprintf(stderr, "cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
+		say("cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
 			kname, k->depth, k->depth, ops[0], img->channels);
 		goto out;
 	}
@@ -753,6 +960,8 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	if (cnnf_image_check(ops[1], rows->info.width, rows->info.height, rows->info.channels,
 	                     rows->info.type, o->max_pixels) < 0) {
 		print_error();
+	} else if (check_work(o, ops[0], cmd->name, (double)cnnf_filter_work(fs)) < 0) {
+		/* refused: printed */
 	} else {
 		status = finish_output(dst, rows, fmt, o);
 		dst = NULL;
@@ -837,6 +1046,12 @@ static int run_pool(const command *cmd, options *o, char **ops)
 		goto out;
 	char name[4200];
 	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
+	if (img->height >= size && img->width >= size &&
+	    check_work(o, name, cmd->name,
+		       ((double)((img->height - size) / stride) + 1) *
+			       ((double)((img->width - size) / stride) + 1) * img->channels *
+			       (double)size * size) < 0)
+		goto out;
 	if (!(in = cnnf_tensor_from_image(img)) ||
 	    cnnf_pool_apply(in, strcmp(cmd->name, "maxpool") == 0 ? CNNF_POOL_MAX : CNNF_POOL_AVG,
 			    size, size, stride, stride, name, &out) < 0) {
@@ -879,7 +1094,7 @@ static int run_info(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
+		say("cnnf: stdout: write error: %s\n", strerror(errno));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -898,7 +1113,7 @@ static void show_progress(void *ctx, size_t done, size_t total)
 	if (pct == p->last)
 		return;
 	p->last = pct;
-	fprintf(stderr, "\rcnnf: %s: %3d%%", p->name, pct);
+	say("\rcnnf: %s: %3d%%", p->name, pct);
 	if (done == total)
 		fputs("\n", stderr);
 }
@@ -955,6 +1170,10 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 		print_error();
 		goto out;
 	}
+	/* Dense mode shares work between neighbours; the bound is the patch classifier's. */
+	if (check_work(o, name, "segmenting it with this model",
+		       (double)cnnf_model_macs(m) * img->width * img->height) < 0)
+		goto out;
 	progress p = {name, -1};
 	cnnf_segment_opts so = o->seg;
 	if (!o->quiet && isatty(STDERR_FILENO)) {
@@ -962,7 +1181,7 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 		so.progress_ctx = &p;
 	}
 	if (cnnf_segment_run(net, img, name, &so, &labels, probs_path ? &probs : NULL) < 0) {
-		print_error();
+		print_error_about(name);
 		goto out;
 	}
 	unsigned char palette[3 * CNNF_SEGMENT_MAX_CLASSES];
@@ -1031,9 +1250,15 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	int status = EXIT_FAIL;
-	cnnf_net *net = cnnf_net_new(m);
+	cnnf_net *net = NULL;
+	if (m->weights_init) {
+		say("cnnf: %s: no weights (it ends in 'weights init'): train it first\n",
+			o->model);
+		goto out;
+	}
+	net = cnnf_net_new(m);
 	if (!net) {
-		print_error();
+		print_error_about(o->model);
 		goto out;
 	}
 	if (!o->outdir) {
@@ -1042,7 +1267,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 	}
 	struct stat st;
 	if (stat(o->outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "cnnf: %s: not a directory\n", o->outdir);
+		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
 	}
 	/* Every input is tried; the status is that of the worst. */
@@ -1050,7 +1275,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 	for (int i = 0; i < o->nops; i++) {
 		char *path = outdir_name(o->outdir, ops[i]);
 		if (!path) {
-			fprintf(stderr, "cnnf: out of memory\n");
+			say("cnnf: %s: out of memory\n", o->outdir);
 			status = EXIT_FAIL;
 			break;
 		}
@@ -1129,11 +1354,11 @@ static int run_train(const command *cmd, options *o, char **ops)
 	    cnnf_output_publish(&dst, 1) < 0) {
 		if (ui.bar)
 			fputs("\r\033[K", stderr);
-		print_error();
+		print_error_about(ops[0]);
 		goto out;
 	}
 	if (ui.failed || ferror(stdout)) {
-		fprintf(stderr, "cnnf: stdout: write error: %s\n", strerror(errno));
+		say("cnnf: stdout: write error: %s\n", strerror(errno));
 		goto out;
 	}
 	status = EXIT_OK;
@@ -1216,7 +1441,7 @@ int main(int argc, char **argv)
 	shortopts[sl] = '\0';
 	longopts[NOPTS] = (struct option){0, 0, 0, 0};
 
-	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS};
+	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK};
 	cnnf_filter_opts_init(&o.f);
 	cnnf_segment_opts_init(&o.seg);
 	cnnf_model_limits_init(&o.limits);
@@ -1227,17 +1452,11 @@ int main(int argc, char **argv)
 	int c;
 	int sub_argc = argc - 1;
 	char **sub_argv = argv + 1;
-	while ((c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1) {
-		if (c == '?') {
-			if (optopt && optopt < 256 && find_opt(optopt))
-				return usage_error("%s: option -%s needs a value", cmd->name,
-						   (char[]){(char)optopt, 0});
-			if (optopt && find_opt(optopt))
-				return usage_error("%s: option --%s needs a value", cmd->name,
-						   find_opt(optopt)->name);
-			return usage_error("%s: unknown option '%s'; see 'cnnf --help'", cmd->name,
-					   sub_argv[optind - 1]);
-		}
+	for (int before = optind;
+	     (c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1;
+	     before = optind) {
+		if (c == '?')
+			return option_error(cmd, sub_argc, sub_argv, before);
 		if (c == O_HELP) {
 			help = 1;
 			continue;

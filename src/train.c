@@ -21,6 +21,12 @@ enum { STREAM_INIT = 0, STREAM_ORDER = 1 };
 /* The momentum of batchnorm's running statistics, as nn.BatchNorm2d's default. */
 #define BN_MOMENTUM 0.1
 
+double cnnf_train_work(const cnnf_model *m, int epochs, size_t ntrain, size_t nval)
+{
+	double macs = (double)cnnf_model_macs(m);
+	return (double)epochs * macs * (3.0 * (double)ntrain + (double)nval);
+}
+
 void cnnf_train_opts_init(cnnf_train_opts *o)
 {
 	*o = (cnnf_train_opts){.epochs = 10,
@@ -30,6 +36,7 @@ void cnnf_train_opts_init(cnnf_train_opts *o)
 	                       .weight_decay = 5e-4,
 	                       .val_split = 0.1,
 	                       .seed = 1,
+	                       .max_work = CNNF_DEFAULT_MAX_WORK,
 	                       .ignore = -1,
 	                       .border = CNNF_BORDER_REFLECT,
 	                       .max_pixels = CNNF_DEFAULT_MAX_PIXELS};
@@ -389,6 +396,14 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	run r = {.m = m, .o = o};
 	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, o->val_split, o->max_pixels)))
 		return -1;
+	double work = cnnf_train_work(m, o->epochs, r.set->ntrain, r.set->nval);
+	if (o->max_work > 0 && work > o->max_work) {
+		cnnf_error("%s: training would take about %.3g multiply-adds (%d epochs of %zu "
+		           "patches at %llu each, 3 times over for the gradients), more than "
+		           "--max-work %.6g allows",
+		           list_path, work, o->epochs, r.set->ntrain, cnnf_model_macs(m), o->max_work);
+		goto out;
+	}
 	if (m->weights_init)
 		cnnf_train_init_weights(m, o->seed);
 	size_t np = m->nparams ? m->nparams : 1;

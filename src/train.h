@@ -44,6 +44,9 @@ typedef struct cnnf_train_opts {
 	int threads;                   /* 0 (default): all cores */
 	unsigned long long max_pixels; /* per image; default CNNF_DEFAULT_MAX_PIXELS, 0: none */
 	const char *checkpoint;        /* NULL, or where the best epoch's model is written */
+	double max_work;               /* refuse a run that would take more multiply-adds
+	                                  (cnnf_train_work()); default CNNF_DEFAULT_MAX_WORK,
+	                                  0: no limit */
 	/* Called from the calling thread after every epoch; may be NULL. */
 	void (*epoch_cb)(void *ctx, const cnnf_train_epoch *e);
 	/* Called from the calling thread after every step with the epoch's patches done so
@@ -54,6 +57,14 @@ typedef struct cnnf_train_opts {
 
 /* The defaults above. */
 void cnnf_train_opts_init(cnnf_train_opts *o);
+
+/*
+ * The multiply-adds a run costs, estimated before its first epoch: every
+ * epoch, each training pixel's patch forward and backward (3 times the
+ * forward's multiply-adds, cnnf_model_macs()) and each validation pixel's
+ * forward.
+ */
+double cnnf_train_work(const cnnf_model *m, int epochs, size_t ntrain, size_t nval);
 
 /*
  * Initialise every parameter of m from seed: conv and fc weights are drawn
