@@ -21,39 +21,24 @@ for t in "$@"; do
 	failed=$((failed + f + e))
 	[ "$status" -eq 0 ] || [ $((f + e)) -gt 0 ] || { echo "$t: exit status $status"; failed=$((failed + 1)); }
 done
-cli=$(sh tests/cli/run.sh 2>&1)
-printf '%s\n' "$cli"
-cp=$(printf '%s\n' "$cli" | sed -n -E 's/^cli: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
-cf=$(printf '%s\n' "$cli" | sed -n -E 's/^cli: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
-if [ -z "$cp" ]; then
-	echo "tests/cli/run.sh did not finish"
-	failed=$((failed + 1))
-else
-	passed=$((passed + cp))
-	failed=$((failed + cf))
-fi
-outputs=$(sh tests/cli/output.sh 2>&1)
-printf '%s\n' "$outputs"
-op=$(printf '%s\n' "$outputs" | sed -n -E 's/^output: ([0-9]+) passed, ([0-9]+) failed.*$/\1/p')
-of=$(printf '%s\n' "$outputs" | sed -n -E 's/^output: ([0-9]+) passed, ([0-9]+) failed.*$/\2/p')
-if [ -z "$op" ]; then
-	echo "tests/cli/output.sh did not finish"
-	failed=$((failed + 1))
-else
-	passed=$((passed + op))
-	failed=$((failed + of))
-fi
-bad=$(sh tests/bad/run.sh 2>&1)
-printf '%s\n' "$bad"
-bp=$(printf '%s\n' "$bad" | sed -n -E 's/^bad: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
-bf=$(printf '%s\n' "$bad" | sed -n -E 's/^bad: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
-if [ -z "$bp" ]; then
-	echo "tests/bad/run.sh did not finish"
-	failed=$((failed + 1))
-else
-	passed=$((passed + bp))
-	failed=$((failed + bf))
-fi
+# suite SCRIPT NAME: runs a shell suite that ends with "NAME: N passed, N failed" and adds
+# its counts; a suite that does not get that far counts as one failure.
+suite() {
+	res=$(sh "$1" 2>&1)
+	printf '%s\n' "$res"
+	sp=$(printf '%s\n' "$res" | sed -n -E "s/^$2: ([0-9]+) passed, ([0-9]+) failed.*\$/\\1/p")
+	sf=$(printf '%s\n' "$res" | sed -n -E "s/^$2: ([0-9]+) passed, ([0-9]+) failed.*\$/\\2/p")
+	if [ -z "$sp" ]; then
+		echo "$1 did not finish"
+		failed=$((failed + 1))
+	else
+		passed=$((passed + sp))
+		failed=$((failed + sf))
+	fi
+}
+suite tests/cli/run.sh cli
+suite tests/cli/output.sh output
+suite tests/bad/run.sh bad
 # The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.
 tools=$(sh tests/tools/run.sh 2>&1)
 printf '%s\n' "$tools"
