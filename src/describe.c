@@ -98,7 +98,11 @@ int cnnf_describe_is_model(const char *path)
 		return 0;
 	char line[256];
 	int model = 0;
-	while (fgets(line, sizeof line, fp)) {
+	/*
+	 * At most 64 KiB of blank and comment lines are looked through, so that a
+	 * stream of NUL bytes (/dev/zero), which reads as empty lines, ends.
+	 */
+	for (int lines = 0; lines < 256 && fgets(line, sizeof line, fp); lines++) {
 		char *s = line;
 		while (isspace((unsigned char)*s))
 			s++;

@@ -107,7 +107,14 @@ static int slurp(FILE *fp, const char *name, unsigned char **out, size_t *len)
 	if (!buf)
 		goto nomem;
 	for (;;) {
+		size_t before = n;
 		n += fread(buf + n, 1, cap - n, fp);
+		/*
+		 * The format is known from the first bytes: a stream that is no
+		 * image (/dev/zero) is refused from them, not after gigabytes.
+		 */
+		if (before == 0 && n > 0 && cnnf_io_format_sniff(buf, n) == CNNF_FORMAT_NONE)
+			break;
 		if (n < cap)
 			break;
 		if (cap >= SLURP_MAX && getc(fp) != EOF) {

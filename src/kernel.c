@@ -68,17 +68,100 @@ static size_t slice_size(const cnnf_kernel *k)
 	return (size_t)k->height * k->width;
 }
 
+/*
+ * The sum of w[0..n-1] rounded once, as if it were computed exactly
+ * (Shewchuk's partials, as Python's math.fsum): 1e308, -1e308 and 1 sum to 1.
+ * The partials do not overlap, so at most about 40 are ever needed for
+ * doubles. An overflow in the partials gives an infinity.
+ */
+static double exact_sum(const double *w, size_t n)
+{
+	double p[64];
+	int np = 0;
+	for (size_t i = 0; i < n; i++) {
+		double x = w[i];
+		int k = 0;
+		for (int j = 0; j < np; j++) {
+			double y = p[j];
+			if (fabs(x) < fabs(y)) {
+				double t = x;
+				x = y;
+				y = t;
+			}
+			double hi = x + y, lo = y - (hi - x);
+			if (!isfinite(hi))
+				return hi;
+			if (lo != 0)
+				p[k++] = lo;
+			x = hi;
+		}
+		if (k == 64)
+			return HUGE_VAL; /* cannot happen for finite doubles */
+		p[k++] = x;
+		np = k;
+	}
+	/* Round the partials to one double, as fsum does: from the top, halfway cases fixed. */
+	if (np == 0)
+		return 0;
+	double hi = p[--np], lo = 0;
+	while (np > 0) {
+		double x = hi, y = p[--np];
+		hi = x + y;
+		lo = y - (hi - x);
+		if (lo != 0)
+			break;
+	}
+	if (np > 0 && ((lo < 0 && p[np - 1] < 0) || (lo > 0 && p[np - 1] > 0))) {
+		double y = lo * 2, x = hi + y;
+		if (y == x - hi)
+			hi = x;
+	}
+	return hi;
+}
+
+static int cmp_abs(const void *a, const void *b)
+{
+	double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
+	return (x > y) - (x < y);
+}
+
+/*
+ * The magnitude a sum is compared with to call it zero: the sum of |w| over
+ * the weights that are not cancelled exactly by an opposite one, scaled by
+ * 2^-64 so that it does not overflow. Without exact pairs set apart, 1e308,
+ * -1e308 and 1 would sum to a round-off of 2e308 instead of to 1.
+ */
+static double scaled_magnitude(const double *w, size_t n)
+{
+	double *c = malloc((n ? n : 1) * sizeof *c);
+	double mag = 0;
+	if (!c) {
+		for (size_t i = 0; i < n; i++)
+			mag += ldexp(fabs(w[i]), -64);
+		return mag;
+	}
+	memcpy(c, w, n * sizeof *c);
+	qsort(c, n, sizeof *c, cmp_abs);
+	for (size_t i = 0; i < n;) {
+		/* A run of equal magnitudes: as many + as - cancel. */
+		size_t j = i, plus = 0;
+		while (j < n && fabs(c[j]) == fabs(c[i]))
+			plus += c[j++] > 0;
+		size_t minus = (j - i) - plus, left = plus > minus ? plus - minus : minus - plus;
+		mag += (double)left * ldexp(fabs(c[i]), -64);
+		i = j;
+	}
+	free(c);
+	return mag;
+}
+
 int cnnf_kernel_normalize(cnnf_kernel *k, const char *name)
 {
 	size_t n = (size_t)k->depth * slice_size(k);
 	/* Check every filter before changing any, so a failure leaves k as it was. */
 	for (int f = 0; f < k->count; f++) {
 		const double *w = k->weights + (size_t)f * n;
-		double sum = 0, mag = 0;
-		for (size_t i = 0; i < n; i++) {
-			sum += w[i];
-			mag += fabs(w[i]);
-		}
+		double sum = exact_sum(w, n);
 		char which[64] = "kernel";
 		if (k->count > 1)
 			snprintf(which, sizeof which, "filter %d of %d", f + 1, k->count);
@@ -88,17 +171,16 @@ int cnnf_kernel_normalize(cnnf_kernel *k, const char *name)
 			           name, which);
 			return -1;
 		}
-		if (k->scale_num[f] == 0 || fabs(sum) <= ZERO_SUM_TOLERANCE * mag) {
+		/* Weights written in decimal are off by their rounding: 0.1 0.2 -0.3 sums to zero. */
+		if (k->scale_num[f] == 0 || sum == 0 ||
+		    ldexp(fabs(sum), -64) <= ZERO_SUM_TOLERANCE * scaled_magnitude(w, n)) {
 			cnnf_error("%s: %s sums to zero; --normalize cannot divide by it", name,
 			           which);
 			return -1;
 		}
 	}
 	for (int f = 0; f < k->count; f++) {
-		const double *w = k->weights + (size_t)f * n;
-		double sum = 0;
-		for (size_t i = 0; i < n; i++)
-			sum += w[i];
+		double sum = exact_sum(k->weights + (size_t)f * n, n);
 		/*
 		 * scale / (scale * sum) is 1/sum whatever the old scale was. Kept as
 		 * the fraction 1/sum, an integer kernel stays exact (1 2 1 ... gives
@@ -206,10 +288,7 @@ double cnnf_kernel_sum(const cnnf_kernel *k, int f)
 {
 	assert(f >= 0 && f < k->count);
 	size_t n = (size_t)k->depth * slice_size(k);
-	const double *w = k->weights + (size_t)f * n;
-	double sum = 0;
-	for (size_t i = 0; i < n; i++)
-		sum += w[i];
+	double sum = exact_sum(k->weights + (size_t)f * n, n);
 	/* Multiply before dividing: 9 * 1 / 9 is exactly 1, 9 * (1 / 9) need not be. */
 	return k->scale_num[f] * sum / k->scale_den[f];
 }

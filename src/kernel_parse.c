@@ -803,6 +803,9 @@ static char *read_text(const char *path)
 		errno = 0;
 		size_t got = fread(buf + len, 1, cap - len, fp);
 		len += got;
+		/* A NUL byte ends the reading: the file is refused for it below, not read to the limit. */
+		if (memchr(buf + len - got, '\0', got))
+			break;
 		if (len > MAX_FILE_BYTES)
 			goto too_large;
 		if (got == 0) {

@@ -699,6 +699,30 @@ static size_t file_limit(const cnnf_model_limits *l)
 	return n > MAX_FILE_BYTES ? MAX_FILE_BYTES : (size_t)n;
 }
 
+/*
+ * Whether the first len bytes of a file can begin a model: blank and comment
+ * lines, then "cnnf-model". 0 only when they cannot: a NUL byte, or another
+ * line, before the magic; a short start that could still be one is 1.
+ */
+static int could_be_model(const char *buf, size_t len)
+{
+	size_t i = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+	while (i < len) {
+		while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+			i++;
+		if (i == len)
+			return 1;
+		if (buf[i] != '#') {
+			size_t n = len - i < 10 ? len - i : 10;
+			return memcmp(buf + i, "cnnf-model", n) == 0;
+		}
+		while (i < len && buf[i] != '\n')
+			if (buf[i++] == '\0')
+				return 0;
+	}
+	return 1;
+}
+
 /* The whole file at path in *out (owned, *len bytes), refusing one larger than max. */
 static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 {
@@ -709,7 +733,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 	}
 	char *buf = NULL;
 	size_t len = 0, cap = (size_t)64 << 10;
-	int rc = -1;
+	int rc = -1, stream = 1;
 	struct stat st;
 	if (fstat(fileno(fp), &st) == 0) {
 		/* A directory reads as an error on some systems, as nothing on others. */
@@ -718,6 +742,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 			goto out;
 		}
 		if (S_ISREG(st.st_mode)) {
+			stream = 0;
 			if ((unsigned long long)st.st_size > max)
 				goto too_large;
 			/* One byte more than the file, to see it end without growing the buffer. */
@@ -734,7 +759,18 @@ static int read_file(const char *path, size_t max, char **out, size_t *outlen)
 		}
 		buf = grown;
 		errno = 0;
+		size_t before = len;
 		len += fread(buf + len, 1, cap - len, fp);
+		/*
+		 * A stream's size is not known: one that does not begin as a model
+		 * (/dev/zero, a photo) is refused from its first bytes, not after
+		 * gigabytes of it.
+		 */
+		if (before == 0 && stream && !could_be_model(buf, len)) {
+			cnnf_error("%s: not a cnnf model file (it does not begin with 'cnnf-model')",
+			           path);
+			goto out;
+		}
 		if (len > max)
 			goto too_large;
 		if (len < cap) {

@@ -180,6 +180,28 @@ static int split_words(char *line, char **word, size_t *len)
 	}
 }
 
+/*
+ * One line of fp into buf (cap bytes, NUL-terminated, newline kept): its
+ * length, -1 at the end of the file, or cap when the line is longer, so that
+ * a stream without newlines (/dev/zero) is not read on without bound.
+ */
+static long read_line(FILE *fp, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int c = EOF;
+	while (n + 1 < cap && (c = getc(fp)) != EOF) {
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	buf[n] = '\0';
+	if (n == 0 && c == EOF)
+		return -1;
+	if (n + 1 == cap && c != '\n')
+		return (long)cap;
+	return (long)n;
+}
+
 static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model *m, int ignore,
                      double val_split, unsigned long long max_pixels, pixels *train, pixels *val)
 {
@@ -189,11 +211,16 @@ static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model 
 		return -1;
 	}
 	int rc = -1, cap = 0;
-	char *line = NULL;
-	size_t size = 0;
+	char *line = malloc(MAX_LINE + 2);
 	where w = {list_path, 0};
-	ssize_t got;
-	while (errno = 0, (got = getline(&line, &size, fp)) >= 0) {
+	long got;
+	unsigned long long total = 0; /* pixels of the images so far */
+	if (!line) {
+		cnnf_error("%s: out of memory", list_path);
+		fclose(fp);
+		return -1;
+	}
+	while (errno = 0, (got = read_line(fp, line, MAX_LINE + 2)) >= 0) {
 		w.line++;
 		if (got > MAX_LINE) {
 			cnnf_error("%s:%ld: a line longer than %d bytes", list_path, w.line,
@@ -218,7 +245,7 @@ static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model 
 			cap = cap ? 2 * cap : 16;
 			cnnf_train_image *grown = realloc(s->images, (size_t)cap * sizeof *grown);
 			if (!grown) {
-				cnnf_error("out of memory");
+				cnnf_error("%s: out of memory", list_path);
 				goto out;
 			}
 			s->images = grown;
@@ -237,6 +264,15 @@ static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model 
 		free(lab);
 		if (added < 0)
 			goto out;
+		/* The pixel limit holds for the list's images together, as they are all held. */
+		const cnnf_tensor *t = s->images[s->nimages - 1].norm;
+		total += (unsigned long long)t->h * (unsigned long long)t->w;
+		if (max_pixels && total > max_pixels) {
+			cnnf_error("%s:%ld: the images listed up to here have %llu pixels together, more "
+			           "than --max-pixels %llu allows",
+			           list_path, w.line, total, max_pixels);
+			goto out;
+		}
 	}
 	if (ferror(fp)) {
 		cnnf_error("%s: read error: %s", list_path, strerror(errno ? errno : EIO));
