@@ -1,0 +1,1495 @@
+/* main.c: the cnnf command line: argument parsing, usage, messages and exit status. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/conv.h"
+#include "task/describe.h"
+#include "base/error.h"
+#include "filter/filter.h"
+#include "image/image.h"
+#include "io/io.h"
+#include "engine/kernel.h"
+#include "filter/point.h"
+#include "nn/model.h"
+#include "nn/model_save.h"
+#include "nn/net.h"
+#include "io/output.h"
+#include "engine/pool.h"
+#include "task/segment.h"
+#include "engine/tensor.h"
+#include "task/train.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef CNNF_VERSION
+#define CNNF_VERSION "unknown"
+#endif
+
+/* Exit statuses, as documented in cnnf(1). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Option groups; each command accepts some of them. */
+enum {
+	G_KERNEL = 1 << 0,   /* --kernel, --kernel-string, --normalize */
+	G_GEOM = 1 << 1,     /* --pad, --border, --stride, --dilation, --flip */
+	G_SHOW = 1 << 2,     /* --abs, --offset */
+	G_SIZE = 1 << 3,     /* --size */
+	G_AMOUNT = 1 << 4,   /* --amount */
+	G_SHIFT = 1 << 5,    /* --dx, --dy */
+	G_FACTOR = 1 << 6,   /* --factor */
+	G_GAMMA = 1 << 7,    /* --gamma */
+	G_POOL = 1 << 8,     /* --stride (pooling) */
+	G_IMAGE = 1 << 9,    /* --format, --depth (and G_READ, G_QUALITY) */
+	G_THREADS = 1 << 10, /* --threads */
+	G_BORDER = 1 << 11,  /* --border */
+	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --outdir, --quiet */
+	G_READ = 1 << 13,    /* --max-pixels */
+	G_QUALITY = 1 << 14, /* --quality */
+	G_MODEL = 1 << 15,   /* --max-activations */
+	G_TRAIN = 1 << 16,   /* --output, --epochs, ... */
+	G_QUIET = 1 << 17,   /* --quiet */
+	G_NET = 1 << 18,     /* --model */
+	G_WORK = 1 << 19,    /* --max-work */
+};
+
+enum {
+	O_KERNEL = 'k',
+	O_PAD = 'p',
+	O_BORDER = 'b',
+	O_SIZE = 's',
+	O_THREADS = 't',
+	O_FORMAT = 'f',
+	O_QUALITY = 'q',
+	O_HELP = 'h',
+	O_VERSION = 'V',
+	O_KSTRING = 256,
+	O_NORMALIZE,
+	O_STRIDE,
+	O_DILATION,
+	O_FLIP,
+	O_ABS,
+	O_OFFSET,
+	O_AMOUNT,
+	O_DX,
+	O_DY,
+	O_FACTOR,
+	O_GAMMA,
+	O_DEPTH,
+	O_MAXPIX,
+	O_MODE,
+	O_PROBS,
+	O_OVERLAY,
+	O_OUTDIR,
+	O_QUIET,
+	O_MAXACT,
+	O_EPOCHS,
+	O_BATCH,
+	O_LR,
+	O_MOMENTUM,
+	O_DECAY,
+	O_VALSPLIT,
+	O_SEED,
+	O_BALANCE,
+	O_IGNORE,
+	O_CHECKPOINT,
+	O_MAXWORK,
+	O_MODEL = 'm',
+	O_OUTPUT = 'o',
+};
+
+typedef struct optdesc {
+	const char *name;
+	int has_arg;
+	int val;
+	unsigned groups; /* the option is accepted by commands with any of these groups */
+	const char *arg;
+	const char *help;
+} optdesc;
+
+static const optdesc optdescs[] = {
+	{"kernel", 1, O_KERNEL, G_KERNEL, "FILE", "kernel file (cnnf-kernel(5), or libvips .mat)"},
+	{"kernel-string", 1, O_KSTRING, G_KERNEL, "TEXT", "kernel rows inline, ';' between rows"},
+	{"normalize", 0, O_NORMALIZE, G_KERNEL, NULL, "divide each filter by its sum"},
+	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size"},
+	{"amount", 1, O_AMOUNT, G_AMOUNT, "A", "strength (sharpen: 1; darken/lighten: 128)"},
+	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
+	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
+	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
+	{"gamma", 1, O_GAMMA, G_GAMMA, "G", "max * (x / max) ^ G"},
+	{"pad", 1, O_PAD, G_GEOM, "same|valid|N", "padding (default same)"},
+	{"border", 1, O_BORDER, G_BORDER, "MODE",
+	 "zero, replicate, reflect, symmetric or wrap (default reflect)"},
+	{"stride", 1, O_STRIDE, G_GEOM | G_POOL, "N", "step between outputs (default 1; pools: size)"},
+	{"dilation", 1, O_DILATION, G_GEOM, "N", "spacing of kernel taps (default 1)"},
+	{"flip", 0, O_FLIP, G_GEOM, NULL, "rotate the kernel 180 degrees (true convolution)"},
+	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
+	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
+	{"model", 1, O_MODEL, G_NET, "FILE", "the model file (cnnf-model(5))"},
+	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
+	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
+	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
+	{"lr", 1, O_LR, G_TRAIN, "R", "learning rate (default 0.01)"},
+	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "SGD momentum, 0 <= M < 1 (default 0.9)"},
+	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
+	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
+	 "fraction of columns, on the right, held back (default 0.1)"},
+	{"seed", 1, O_SEED, G_TRAIN, "N", "seeds weights, patch order, dropout (default 1)"},
+	{"balance", 0, O_BALANCE, G_TRAIN, NULL, "draw every class equally often"},
+	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
+	{"checkpoint", 1, O_CHECKPOINT, G_TRAIN, "FILE", "also write the best epoch's model here"},
+	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch (the reference) or dense (default)"},
+	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy", "also write the class probabilities (H, W, K)"},
+	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
+	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
+	{"quiet", 0, O_QUIET, G_QUIET, NULL, "no progress line on a terminal"},
+	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
+	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
+	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
+	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
+	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
+	 "refuse models with a larger layer (C*H*W; default 67108864)"},
+	{"max-work", 1, O_MAXWORK, G_WORK, "N",
+	 "refuse a run of more multiply-adds (default 1e13; 0: no limit)"},
+	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
+	{"help", 0, O_HELP, ~0u, NULL, "describe the command and exit"},
+	{"version", 0, O_VERSION, ~0u, NULL, "print the version and exit"},
+};
+#define NOPTS (sizeof optdescs / sizeof *optdescs)
+
+typedef struct options {
+	const char *kernel, *kernel_string;
+	int normalize, flip;
+	int size, size_set;
+	double amount;
+	int amount_set;
+	int dx, dy;
+	double factor, gamma;
+	int factor_set, gamma_set;
+	int pool_stride;
+	cnnf_filter_opts f;
+	cnnf_write_opts w;
+	unsigned long long max_pixels;
+	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
+	const char *model, *probs, *overlay, *outdir;
+	int quiet;
+	int nops; /* operands given (segment) */
+	cnnf_model_limits limits;
+	cnnf_train_opts train;
+	const char *output;
+	cnnf_segment_opts seg;
+} options;
+
+struct command;
+typedef int (*runner)(const struct command *cmd, options *o, char **operands);
+
+typedef struct command {
+	const char *name;
+	const char *summary; /* one line for cnnf --help */
+	const char *about;   /* a paragraph for cnnf COMMAND --help */
+	unsigned groups;
+	int operands; /* 1: FILE; 2: INPUT OUTPUT; 0: INPUT OUTPUT, or INPUT... with --outdir;
+			 3: LIST (train) */
+	runner run;
+} command;
+
+static int run_filter(const command *cmd, options *o, char **ops);
+static int run_point(const command *cmd, options *o, char **ops);
+static int run_pool(const command *cmd, options *o, char **ops);
+static int run_info(const command *cmd, options *o, char **ops);
+static int run_segment(const command *cmd, options *o, char **ops);
+static int run_train(const command *cmd, options *o, char **ops);
+
+#define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS | G_WORK)
+static const command commands[] = {
+	{"identity", "copy the image through the whole pipeline unchanged",
+	 "Copies INPUT to OUTPUT through the whole pipeline (reader, 1x1 identity kernel, "
+	 "writer); use it to convert between formats.",
+	 G_IMAGE | G_THREADS | G_WORK, 2, run_filter},
+	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
+	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
+	 FILTER | G_SIZE, 2, run_filter},
+	{"blur", "the same as box", "The same as box.", FILTER | G_SIZE, 2, run_filter},
+	{"sharpen", "sharpen: identity + amount * (identity - box)",
+	 "Adds back the difference from the local mean: identity + A * (identity - box N), "
+	 "by default 2 * identity - box 3 (--amount 1, --size 3).",
+	 FILTER | G_SIZE | G_AMOUNT, 2, run_filter},
+	{"shift", "move the content --dx right and --dy down",
+	 "Moves the content N pixels right (--dx) and down (--dy) with a shift kernel; what "
+	 "comes in at the edge is made by --border.",
+	 FILTER | G_SHIFT, 2, run_filter},
+	{"conv", "correlate with a kernel file (--kernel) or inline kernel",
+	 "Correlates the image with the kernel of --kernel FILE or --kernel-string TEXT "
+	 "(cnnf-kernel(5)). A 2-D kernel filters each channel; a 3-D kernel (depth = "
+	 "channels) or a bank of N of them gives N output channels.",
+	 FILTER | G_KERNEL, 2, run_filter},
+	{"invert", "max - x", "Inverts every sample: max - x (alpha is kept).",
+	 G_IMAGE, 2, run_point},
+	{"darken", "x - amount (default 128)", "Subtracts --amount (default 128) from every sample.",
+	 G_IMAGE | G_AMOUNT, 2, run_point},
+	{"lighten", "x + amount (default 128)", "Adds --amount (default 128) to every sample.",
+	 G_IMAGE | G_AMOUNT, 2, run_point},
+	{"contrast", "x * factor", "Multiplies every sample by --factor F (required).",
+	 G_IMAGE | G_FACTOR, 2, run_point},
+	{"gamma", "max * (x / max) ^ gamma",
+	 "Applies max * (x / max) ^ G with --gamma G (required): G < 1 raises dark tones.",
+	 G_IMAGE | G_GAMMA, 2, run_point},
+	{"relu", "max(x, 0)", "Sets negative samples to zero (useful on .npy activations).",
+	 G_IMAGE, 2, run_point},
+	{"maxpool", "the maximum of each size x size window",
+	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
+	 "no padding, as PyTorch's MaxPool2d.",
+	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
+	{"avgpool", "the mean of each size x size window",
+	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
+	 "no padding, as PyTorch's AvgPool2d.",
+	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
+	{"segment", "label every pixel with a ConvNet (--model) on the patch around it",
+	 "Runs the model of --model FILE on the patch around every pixel and writes the "
+	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
+	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
+	 G_SEGMENT | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL | G_WORK, 0,
+	 run_segment},
+	{"train", "learn a patch classifier (--model) from images and label maps",
+	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
+	 "trained one to fine-tune) by mini-batch SGD with momentum on the patches around "
+	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
+	 "and writes the result to --output. Patches are made exactly as segment makes "
+	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
+	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
+	{"info", "describe a kernel or model file",
+	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "each layer's output shape and parameters, the total, the receptive field and the "
+	 "multiply-adds per patch.",
+	 G_MODEL, 1, run_info},
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+/*
+ * The length of the valid UTF-8 sequence at s, of a character that is not a
+ * control character (C1 controls, U+0080..U+009F, included), or 0.
+ */
+static size_t utf8_char(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+	if (c < 0xC2 || c > 0xF4)
+		return 0; /* a continuation byte, an overlong 0xC0 or 0xC1, or past U+10FFFF */
+	unsigned cp = c & (0x7F >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp < 0xA0)
+		return 0;
+	return n;
+}
+
+/*
+ * Writes s to stderr so that it stays on one line and cannot drive the
+ * terminal: a control byte (below 0x20, 0x7F) or a byte that is not part of
+ * a valid UTF-8 character becomes a backslash escape (\n, \t, \r, or octal:
+ * \033, \377), as GNU ls -b writes them. A backslash itself is kept as it
+ * is, so that ordinary names read as they are.
+ */
+static void put_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n;
+		if (*p >= 0x20 && *p < 0x7F) {
+			n = 1;
+		} else if ((n = utf8_char(p)) == 0) {
+			const char *named = *p == '\n'   ? "\\n"
+			                    : *p == '\t' ? "\\t"
+			                    : *p == '\r' ? "\\r"
+			                                 : NULL;
+			if (named)
+				fputs(named, stderr);
+			else
+				fprintf(stderr, "\\%03o", *p);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, n, stderr);
+		p += n;
+	}
+}
+
+/* fmt and ap formatted into small (of size bytes) or, when longer, a malloc'd buffer. */
+static char *vformat(char *small, size_t size, const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(small, size, fmt, ap);
+	char *big = NULL;
+	if (n < 0)
+		small[0] = '\0';
+	else if ((size_t)n >= size && (big = malloc((size_t)n + 1)) != NULL)
+		vsnprintf(big, (size_t)n + 1, fmt, again);
+	va_end(again);
+	/* Without the memory, the start of the message. */
+	return big ? big : small;
+}
+
+/*
+ * fprintf(stderr, fmt, ...) for a message that may hold names and bytes from
+ * the user or a file: the text is escaped by put_escaped(), except a leading
+ * carriage return (a progress line) and a final newline. Every message of
+ * cnnf goes through here or usage_error().
+ */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(text);
+	int cr = text[0] == '\r', nl = len > 0 && text[len - 1] == '\n';
+	if (nl)
+		text[len - 1] = '\0';
+	if (cr)
+		fputc('\r', stderr);
+	put_escaped(text + cr);
+	if (nl)
+		fputc('\n', stderr);
+	if (text != small)
+		free(text);
+}
+
+static void print_error(void)
+{
+	const char *msg = cnnf_error_get();
+	say("cnnf: %s\n", *msg ? msg : "unknown error");
+}
+
+/*
+ * print_error() for work on `name`: a message from deep in the engine that
+ * names no file ("out of memory") is given the name of the file it is about.
+ */
+static void print_error_about(const char *name)
+{
+	const char *msg = cnnf_error_get();
+	if (*msg && !strchr(msg, ':'))
+		say("cnnf: %s: %s\n", name, msg);
+	else
+		print_error();
+}
+
+/* A usage error: "cnnf: " and the message, escaped, on stderr; returns EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	fputs("cnnf: ", stderr);
+	put_escaped(text);
+	fputc('\n', stderr);
+	if (text != small)
+		free(text);
+	return EXIT_USAGE;
+}
+
+static void print_help(void)
+{
+	printf("Usage: cnnf COMMAND [OPTION]... INPUT OUTPUT\n"
+	       "Filter images with convolution kernels, exactly and fast.\n\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+	printf("\nINPUT and OUTPUT may be '-' for standard input and output. Input formats\n"
+	       "(PNG, JPEG, PNM, NPY) are recognised from the data; the output format comes\n"
+	       "from OUTPUT's extension or --format. 'cnnf COMMAND --help' lists a command's\n"
+	       "options; man cnnf has the whole story.\n\n"
+	       "  -h, --help     show this help and exit\n"
+	       "  -V, --version  print the version and exit\n");
+}
+
+/* Print text wrapped at 78 columns. */
+static void print_wrapped(const char *text)
+{
+	int col = 0;
+	while (*text) {
+		size_t word = strcspn(text, " ");
+		if (col > 0 && col + 1 + (int)word > 78) {
+			putchar('\n');
+			col = 0;
+		} else if (col > 0) {
+			putchar(' ');
+			col++;
+		}
+		printf("%.*s", (int)word, text);
+		col += (int)word;
+		text += word;
+		while (*text == ' ')
+			text++;
+	}
+	putchar('\n');
+}
+
+static void print_command_help(const command *c)
+{
+	if (c->operands == 2)
+		printf("Usage: cnnf %s [OPTION]... INPUT OUTPUT\n", c->name);
+	else if (c->operands == 0)
+		printf("Usage: cnnf %s --model MODEL [OPTION]... INPUT OUTPUT.png\n"
+		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
+		       c->name, c->name);
+	else if (c->operands == 3)
+		printf("Usage: cnnf %s --model ARCH --output OUT [OPTION]... LIST\n", c->name);
+	else
+		printf("Usage: cnnf %s FILE\n", c->name);
+	print_wrapped(c->about);
+	printf("\nOptions:\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		const optdesc *d = &optdescs[i];
+		if (!(d->groups & c->groups) && d->groups != ~0u)
+			continue;
+		char left[64];
+		char shortopt[8] = "    ";
+		if (d->val < 256)
+			snprintf(shortopt, sizeof shortopt, "-%c, ", d->val);
+		snprintf(left, sizeof left, "%s--%s%s%s", shortopt, d->name, d->arg ? " " : "",
+			 d->arg ? d->arg : "");
+		printf("  %-26s %s\n", left, d->help);
+	}
+}
+
+static const optdesc *find_opt(int val)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (optdescs[i].val == val)
+			return &optdescs[i];
+	return NULL;
+}
+
+/*
+ * A number with a blank before or after it: refused at both ends, for
+ * integers and reals alike (strtoll and strtod would skip a leading one only).
+ */
+static int blank_ends(const char *s)
+{
+	return *s && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[strlen(s) - 1]));
+}
+
+/* Strict integer: the whole string, within [min, max]. */
+static int parse_long(const char *opt, const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (blank_ends(s) || errno || end == s || *end || v < min || v > max) {
+		say("cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int min, int max, int *out)
+{
+	long long v;
+	if (parse_long(opt, s, min, max, &v) < 0)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/*
+ * A finite real number, the whole string. strtod's ERANGE is not looked at:
+ * it is set for a subnormal result too, which is finite and left to the
+ * range; an overflow is infinite and refused here.
+ */
+static int parse_double(const char *opt, const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (blank_ends(s) || end == s || *end || !isfinite(v)) {
+		say("cnnf: --%s: '%s' is not a finite number\n", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * A number within lo..hi; lo_open / hi_open exclude that end. `what` says
+ * the range in the message ("a positive number", "in 0 <= M < 1").
+ */
+static int parse_range(const char *opt, const char *s, double lo, int lo_open, double hi,
+                       int hi_open, const char *what, double *out)
+{
+	double v;
+	if (parse_double(opt, s, &v) < 0)
+		return -1;
+	if (v < lo || (lo_open && v == lo) || v > hi || (hi_open && v == hi)) {
+		say("cnnf: --%s: '%s' is not %s\n", opt, s, what);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The largest padding, stride or dilation accepted: far beyond any image, still no overflow. */
+#define GEOM_MAX   (1 << 20)
+#define SIZE_MAX_K 4095
+/*
+ * The bound on --amount, --factor and --offset. A sample of an integer image
+ * is at most 65535, so past that every sample is already black or white; the
+ * margin leaves room for .npy data. Within it, the result on any 16-bit
+ * sample is finite in the float32 of a .npy output (65535 * 1e6 < 1e11),
+ * where --amount 1e308 gave inf, and sharpen's largest weight, size^2 *
+ * (1 + A), stays below 2e13.
+ */
+#define LEVEL_MAX   1e6
+#define LEVEL_RANGE "a number from -1000000 to 1000000"
+
+static int set_option(const command *cmd, options *o, int c, const char *arg)
+{
+	const optdesc *d = find_opt(c);
+	if (!(d->groups & cmd->groups)) {
+		say("cnnf: %s: option --%s does not apply; see 'cnnf %s --help'\n", cmd->name,
+		    d->name, cmd->name);
+		return -1;
+	}
+	long long ll;
+	switch (c) {
+	case O_KERNEL:
+		o->kernel = arg;
+		return 0;
+	case O_KSTRING:
+		o->kernel_string = arg;
+		return 0;
+	case O_NORMALIZE:
+		o->normalize = 1;
+		return 0;
+	case O_FLIP:
+		o->flip = 1;
+		return 0;
+	case O_ABS:
+		o->f.abs = 1;
+		return 0;
+	case O_SIZE:
+		o->size_set = 1;
+		return parse_int(d->name, arg, 1, SIZE_MAX_K, &o->size);
+	case O_AMOUNT:
+		o->amount_set = 1;
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->amount);
+	case O_DX:
+		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dx);
+	case O_DY:
+		return parse_int(d->name, arg, -SIZE_MAX_K / 2, SIZE_MAX_K / 2, &o->dy);
+	case O_FACTOR:
+		o->factor_set = 1;
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->factor);
+	case O_GAMMA:
+		o->gamma_set = 1;
+		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
+	case O_OFFSET:
+		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
+		                   &o->f.offset);
+	case O_PAD:
+		if (strcmp(arg, "same") == 0) {
+			o->f.pad_mode = CNNF_PAD_SAME;
+			return 0;
+		}
+		if (strcmp(arg, "valid") == 0) {
+			o->f.pad_mode = CNNF_PAD_VALID;
+			return 0;
+		}
+		o->f.pad_mode = CNNF_PAD_EXPLICIT;
+		{
+			char *end;
+			errno = 0;
+			ll = strtoll(arg, &end, 10);
+			if (blank_ends(arg) || errno || end == arg || *end || ll < 0 ||
+			    ll > GEOM_MAX) {
+				say("cnnf: --pad: '%s' is not same, valid or a number of samples "
+				    "from 0 to %d\n",
+				    arg, GEOM_MAX);
+				return -1;
+			}
+		}
+		o->f.pad = (int)ll;
+		return 0;
+	case O_BORDER:
+		if (cnnf_conv_border_parse(arg, &o->f.border) < 0 ||
+		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
+		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
+			say("cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
+			    "wrap\n",
+			    arg);
+			return -1;
+		}
+		return 0;
+	case O_STRIDE:
+		if (parse_int(d->name, arg, 1, GEOM_MAX, &o->f.stride) < 0)
+			return -1;
+		o->pool_stride = o->f.stride;
+		return 0;
+	case O_DILATION:
+		return parse_int(d->name, arg, 1, GEOM_MAX, &o->f.dilation);
+	case O_THREADS:
+		if (parse_int(d->name, arg, 0, 256, &o->f.threads) < 0)
+			return -1;
+		o->seg.threads = o->f.threads;
+		o->train.threads = o->f.threads;
+		return 0;
+	case O_FORMAT:
+		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
+			say("cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_QUALITY:
+		return parse_int(d->name, arg, 1, 100, &o->w.quality);
+	case O_DEPTH:
+		if (strcmp(arg, "8") && strcmp(arg, "16")) {
+			say("cnnf: --depth: '%s' is not 8 or 16\n", arg);
+			return -1;
+		}
+		o->w.depth = atoi(arg);
+		return 0;
+	case O_MODEL:
+		o->model = arg;
+		return 0;
+	case O_MODE:
+		if (strcmp(arg, "patch") == 0)
+			o->seg.mode = CNNF_SEGMENT_PATCH;
+		else if (strcmp(arg, "dense") == 0)
+			o->seg.mode = CNNF_SEGMENT_DENSE;
+		else {
+			say("cnnf: --mode: '%s' is not patch or dense\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_PROBS:
+		o->probs = arg;
+		return 0;
+	case O_OVERLAY:
+		o->overlay = arg;
+		return 0;
+	case O_OUTDIR:
+		o->outdir = arg;
+		return 0;
+	case O_QUIET:
+		o->quiet = 1;
+		return 0;
+	case O_OUTPUT:
+		o->output = arg;
+		return 0;
+	case O_EPOCHS:
+		return parse_int(d->name, arg, 1, 1000000, &o->train.epochs);
+	case O_BATCH:
+		return parse_int(d->name, arg, 1, 65536, &o->train.batch);
+	case O_LR:
+		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number",
+				   &o->train.lr);
+	case O_MOMENTUM:
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= M < 1", &o->train.momentum);
+	case O_DECAY:
+		return parse_range(d->name, arg, 0, 0, HUGE_VAL, 0, "0 or more",
+				   &o->train.weight_decay);
+	case O_VALSPLIT:
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= F < 1", &o->train.val_split);
+	case O_SEED:
+		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->train.seed = (uint64_t)ll;
+		return 0;
+	case O_BALANCE:
+		o->train.balance = 1;
+		return 0;
+	case O_IGNORE:
+		return parse_int(d->name, arg, 0, 65535, &o->train.ignore);
+	case O_CHECKPOINT:
+		o->train.checkpoint = arg;
+		return 0;
+	case O_MAXWORK:
+		if (parse_range(d->name, arg, 0, 0, 1e30, 0, "0 or more", &o->max_work) < 0)
+			return -1;
+		o->train.max_work = o->max_work;
+		return 0;
+	case O_MAXACT:
+		if (parse_long(d->name, arg, 1, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->limits.max_activations = (size_t)ll;
+		return 0;
+	case O_MAXPIX:
+		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
+			return -1;
+		o->max_pixels = (unsigned long long)ll;
+		o->train.max_pixels = o->max_pixels;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The message for getopt_long's '?' (opterr is 0): an unknown or ambiguous
+ * option, an option without its value, or a value given to an option that
+ * takes none (--quiet=1). `before` is optind before the call that failed.
+ * The argument at fault is argv[optind - 1] when getopt was done with it, and
+ * argv[optind] when it stopped inside a cluster of short options (in
+ * "-x.png", 'x' is unknown and ".png" is left): the first is an option only
+ * in the first case, as the arguments getopt skips to reach an option are
+ * not, and it moves (permutes) only the arguments before `before`.
+ */
+static int option_error(const command *cmd, int argc, char **argv, int before)
+{
+	int i = optind;
+	if (optind > before && argv[optind - 1][0] == '-' && argv[optind - 1][1])
+		i = optind - 1;
+	const char *arg = argv[i < argc ? i : argc - 1];
+	const optdesc *d = optopt ? find_opt(optopt) : NULL;
+	int is_long = strncmp(arg, "--", 2) == 0;
+	if (d && is_long && !d->has_arg)
+		return usage_error("%s: option '--%s' takes no value", cmd->name, d->name);
+	if (d && is_long)
+		return usage_error("%s: option '--%s' needs a value", cmd->name, d->name);
+	if (d)
+		return usage_error("%s: option '-%c' needs a value", cmd->name, optopt);
+	if (is_long) {
+		/* glibc takes a unique prefix of a name; more than one match is ambiguous. */
+		size_t len = strcspn(arg + 2, "="), matches = 0;
+		for (size_t k = 0; k < NOPTS; k++)
+			matches += strncmp(optdescs[k].name, arg + 2, len) == 0;
+		return usage_error("%s: %s option '%.*s'; see 'cnnf %s --help'", cmd->name,
+		                   matches > 1 ? "ambiguous" : "unknown", (int)len + 2, arg,
+		                   cmd->name);
+	}
+	if (strlen(arg) == 2)
+		return usage_error("%s: unknown option '%s'; see 'cnnf %s --help'", cmd->name, arg,
+		                   cmd->name);
+	return usage_error("%s: unknown option '-%c' in '%s'; see 'cnnf %s --help'", cmd->name,
+	                   optopt, arg, cmd->name);
+}
+
+/* The output format, checked before any work is done. */
+static int output_format(options *o, const char *path, cnnf_format *fmt)
+{
+	*fmt = cnnf_io_format_for(path, &o->w);
+	if (*fmt == CNNF_FORMAT_NONE) {
+		say(
+			"cnnf: %s: unknown output format; name it .png, .jpg, .pnm or .npy, or use "
+			"--format\n",
+			path);
+		return -1;
+	}
+	o->w.format = *fmt;
+	return 0;
+}
+
+static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kname,
+				 int *usage)
+{
+	cnnf_kernel *k = NULL;
+	*usage = 0;
+	*kname = cmd->name;
+	if (strcmp(cmd->name, "identity") == 0) {
+		k = cnnf_kernel_identity();
+	} else if (strcmp(cmd->name, "box") == 0 || strcmp(cmd->name, "blur") == 0) {
+		k = cnnf_kernel_box(o->size_set ? o->size : 3);
+	} else if (strcmp(cmd->name, "sharpen") == 0) {
+		int size = o->size_set ? o->size : 3;
+		if (size % 2 == 0) {
+			say("cnnf: sharpen: --size must be odd, not %d\n", size);
+			*usage = 1;
+			return NULL;
+		}
+		k = cnnf_kernel_sharpen(size, o->amount_set ? o->amount : 1.0);
+	} else if (strcmp(cmd->name, "shift") == 0) {
+		k = cnnf_kernel_shift(o->dx, o->dy);
+	} else if (o->kernel && o->kernel_string) {
+		say("cnnf: conv: give --kernel or --kernel-string, not both\n");
+		*usage = 1;
+		return NULL;
+	} else if (o->kernel) {
+		*kname = o->kernel;
+		k = cnnf_kernel_load(o->kernel);
+	} else if (o->kernel_string) {
+		*kname = "--kernel-string";
+		k = cnnf_kernel_parse(o->kernel_string, "--kernel-string");
+		*usage = !k;
+	} else {
+		say("cnnf: %s: a kernel is needed: --kernel FILE or --kernel-string TEXT\n",
+			cmd->name);
+		*usage = 1;
+		return NULL;
+	}
+	if (!k)
+		return NULL;
+	if (o->normalize && cnnf_kernel_normalize(k, *kname) < 0) {
+		cnnf_kernel_free(k);
+		return NULL;
+	}
+	if (o->flip)
+		cnnf_kernel_flip(k);
+	return k;
+}
+
+/*
+ * The cost limit, checked before the work: `what` on `name` would take
+ * `work` multiply-adds. Prints the refusal.
+ */
+static int check_work(const options *o, const char *name, const char *what, double work)
+{
+	if (o->max_work <= 0 || work <= o->max_work)
+		return 0;
+	say(
+		"cnnf: %s: %s would take about %.3g multiply-adds, more than --max-work %.6g "
+		"allows (0: no limit)\n",
+		name, what, work, o->max_work);
+	return -1;
+}
+
+/*
+ * The output of a one-output command, opened before the input is read so
+ * that an output that cannot be written is refused before any work.
+ */
+static cnnf_output *open_output(const char *path)
+{
+	cnnf_output *out;
+	if (cnnf_output_open(path, &out) < 0) {
+		print_error();
+		return NULL;
+	}
+	return out;
+}
+
+/* Write rows to out and publish it; out is gone after. */
+static int finish_output(cnnf_output *out, const cnnf_rows *rows, cnnf_format fmt, options *o)
+{
+	if (cnnf_io_write_to(out, rows, fmt, &o->w) < 0) {
+		print_error();
+		cnnf_output_discard(out);
+		return EXIT_FAIL;
+	}
+	if (cnnf_output_publish(&out, 1) < 0) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* finish_output() for a whole image, which it frees. */
+static int write_result(cnnf_output *out, cnnf_image *res, cnnf_format fmt, options *o)
+{
+	cnnf_rows rows;
+	cnnf_image_to_rows(res, &rows);
+	int status = finish_output(out, &rows, fmt, o);
+	cnnf_image_free(res);
+	return status;
+}
+
+/*
+ * Outputs with a channel count that only .npy can hold are refused before the
+ * work. 2 and 4 channels are gray or colour with alpha only when they came
+ * from such an image (alpha set), not from a bank of filters.
+ */
+static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path)
+{
+	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
+	    (alpha && (channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
+		return 0;
+	say("cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
+		path, channels, fmt == CNNF_FORMAT_PNG ? "PNG" : fmt == CNNF_FORMAT_JPEG ? "JPEG" : "PNM");
+	return -1;
+}
+
+static int run_filter(const command *cmd, options *o, char **ops)
+{
+	cnnf_format fmt;
+	const char *kname;
+	int usage;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_kernel *k = build_kernel(cmd, o, &kname, &usage);
+	if (!k) {
+		if (*cnnf_error_get())
+			print_error();
+		return usage ? EXIT_USAGE : EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_image *img = NULL;
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
+		goto out;
+	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
+		print_error();
+		goto out;
+	}
+	int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
+	if (!depthwise && k->depth != img->channels) {
+		say("cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
+			kname, k->depth, k->depth, ops[0], img->channels);
+		goto out;
+	}
+	if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
+			   ops[1]) < 0)
+		goto out;
+	o->f.float_out = fmt == CNNF_FORMAT_NPY;
+	/* The result is made a strip at a time while it is written. */
+	cnnf_filter_stream *fs;
+	if (cnnf_filter_open(img, k, &o->f, kname, 0, &fs) < 0) {
+		print_error();
+		goto out;
+	}
+	/*
+	 * Padding can make the output far larger than the input, and only a
+	 * strip of it is ever in memory: the pixel limit keeps a typo in --pad
+	 * from filling the disk.
+	 */
+	const cnnf_rows *rows = cnnf_filter_get_rows(fs);
+	if (cnnf_image_check(ops[1], rows->info.width, rows->info.height, rows->info.channels,
+	                     rows->info.type, o->max_pixels) < 0) {
+		print_error();
+	} else if (check_work(o, ops[0], cmd->name, (double)cnnf_filter_work(fs)) < 0) {
+		/* refused: printed */
+	} else {
+		status = finish_output(dst, rows, fmt, o);
+		dst = NULL;
+	}
+	cnnf_filter_close(fs);
+out:
+	cnnf_output_discard(dst);
+	cnnf_image_free(img);
+	cnnf_kernel_free(k);
+	return status;
+}
+
+static int run_point(const command *cmd, options *o, char **ops)
+{
+	static const struct {
+		const char *name;
+		cnnf_point_op op;
+	} ops_table[] = {{"invert", CNNF_POINT_INVERT},     {"darken", CNNF_POINT_DARKEN},
+			 {"lighten", CNNF_POINT_LIGHTEN},   {"contrast", CNNF_POINT_CONTRAST},
+			 {"gamma", CNNF_POINT_GAMMA},       {"relu", CNNF_POINT_RELU}};
+	cnnf_point_op op = CNNF_POINT_INVERT;
+	for (size_t i = 0; i < sizeof ops_table / sizeof *ops_table; i++)
+		if (strcmp(cmd->name, ops_table[i].name) == 0)
+			op = ops_table[i].op;
+	double param = 0;
+	if (op == CNNF_POINT_DARKEN || op == CNNF_POINT_LIGHTEN)
+		param = o->amount_set ? o->amount : 128;
+	if (op == CNNF_POINT_CONTRAST) {
+		if (!o->factor_set)
+			return usage_error("%s: --factor F is required%s", cmd->name, "");
+		param = o->factor;
+	}
+	if (op == CNNF_POINT_GAMMA) {
+		if (!o->gamma_set)
+			return usage_error("%s: --gamma G is required%s", cmd->name, "");
+		param = o->gamma;
+	}
+	cnnf_format fmt;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
+		return EXIT_FAIL;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	int status = EXIT_FAIL;
+	if (!img) {
+		print_error();
+		goto out;
+	}
+	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+		goto out;
+	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
+		print_error();
+		goto out;
+	}
+	status = write_result(dst, res, fmt, o);
+	dst = NULL;
+out:
+	cnnf_output_discard(dst);
+	cnnf_image_free(img);
+	return status;
+}
+
+static int run_pool(const command *cmd, options *o, char **ops)
+{
+	int size = o->size_set ? o->size : 2;
+	int stride = o->pool_stride ? o->pool_stride : size;
+	cnnf_format fmt;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	cnnf_output *dst = open_output(ops[1]);
+	if (!dst)
+		return EXIT_FAIL;
+	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	int status = EXIT_FAIL;
+	cnnf_tensor *in = NULL, *out = NULL;
+	if (!img) {
+		print_error();
+		goto out;
+	}
+	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+		goto out;
+	char name[4200];
+	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
+	if (img->height >= size && img->width >= size &&
+	    check_work(o, name, cmd->name,
+		       ((double)((img->height - size) / stride) + 1) *
+			       ((double)((img->width - size) / stride) + 1) * img->channels *
+			       (double)size * size) < 0)
+		goto out;
+	if (!(in = cnnf_tensor_from_image(img)) ||
+	    cnnf_pool_apply(in, strcmp(cmd->name, "maxpool") == 0 ? CNNF_POOL_MAX : CNNF_POOL_AVG,
+			    size, size, stride, stride, name, &out) < 0) {
+		print_error();
+		goto out;
+	}
+	int integer = img->type != CNNF_F32 && fmt != CNNF_FORMAT_NPY;
+	res = cnnf_tensor_to_image(out, integer ? img->type : CNNF_F32, img->maxval, img->alpha);
+	if (!res) {
+		print_error();
+		goto out;
+	}
+	status = write_result(dst, res, fmt, o);
+	dst = NULL;
+out:
+	cnnf_output_discard(dst);
+	cnnf_tensor_free(in);
+	cnnf_tensor_free(out);
+	cnnf_image_free(img);
+	return status;
+}
+
+static int run_info(const command *cmd, options *o, char **ops)
+{
+	(void)cmd;
+	int status = -1;
+	if (cnnf_describe_is_model(ops[0])) {
+		cnnf_model *m = cnnf_model_load(ops[0], &o->limits);
+		if (m)
+			status = cnnf_describe_model(stdout, ops[0], m);
+		cnnf_model_free(m);
+	} else {
+		cnnf_kernel *k = cnnf_kernel_load(ops[0]);
+		if (k)
+			status = cnnf_describe_kernel(stdout, ops[0], k);
+		cnnf_kernel_free(k);
+	}
+	if (status < 0) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		say("cnnf: stdout: write error: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Progress on a terminal: one line, rewritten in place. */
+typedef struct progress {
+	const char *name;
+	int last; /* percent shown last, -1 at first */
+} progress;
+
+static void show_progress(void *ctx, size_t done, size_t total)
+{
+	progress *p = ctx;
+	int pct = (int)(100.0 * done / total);
+	if (pct == p->last)
+		return;
+	p->last = pct;
+	say("\rcnnf: %s: %3d%%", p->name, pct);
+	if (done == total)
+		fputs("\n", stderr);
+}
+
+/* DIR/NAME.png for input path IN. */
+static char *outdir_name(const char *dir, const char *in)
+{
+	const char *base = strrchr(in, '/');
+	base = base ? base + 1 : in;
+	const char *dot = strrchr(base, '.');
+	size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+	size_t len = strlen(dir) + 1 + stem + 5;
+	char *path = malloc(len);
+	if (path)
+		snprintf(path, len, "%s/%.*s.png", dir, (int)stem, base);
+	return path;
+}
+
+/* Write img to out as fmt with w, leaving out open for publishing; print the error. */
+static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format fmt,
+			  const cnnf_write_opts *w)
+{
+	cnnf_rows rows;
+	cnnf_image_to_rows(img, &rows);
+	if (cnnf_io_write_to(out, &rows, fmt, w) < 0) {
+		print_error();
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Segment one image and write what was asked for. The outputs are opened
+ * before the work and published together after it, so either all of them
+ * are written or none is.
+ */
+static int segment_one(const cnnf_net *net, options *o, const char *in, const char *out,
+		       const char *probs_path, const char *overlay_path)
+{
+	const cnnf_model *m = net->model;
+	const char *name = strcmp(in, "-") ? in : "stdin";
+	int status = EXIT_FAIL;
+	cnnf_image *img = NULL, *labels = NULL, *probs = NULL, *overlay = NULL;
+	enum { LABELS, PROBS, OVERLAY, NOUT };
+	cnnf_output *dst[NOUT] = {NULL, NULL, NULL};
+	const char *paths[NOUT] = {out, probs_path, overlay_path};
+	for (int i = 0; i < NOUT; i++) {
+		if (paths[i] && cnnf_output_open(paths[i], &dst[i]) < 0) {
+			print_error();
+			goto out;
+		}
+	}
+	if (!(img = cnnf_io_read(in, o->max_pixels))) {
+		print_error();
+		goto out;
+	}
+	/* Dense mode shares work between neighbours; the bound is the patch classifier's. */
+	if (check_work(o, name, "segmenting it with this model",
+		       (double)cnnf_model_macs(m) * img->width * img->height) < 0)
+		goto out;
+	progress p = {name, -1};
+	cnnf_segment_opts so = o->seg;
+	if (!o->quiet && isatty(STDERR_FILENO)) {
+		so.progress = show_progress;
+		so.progress_ctx = &p;
+	}
+	if (cnnf_segment_run(net, img, name, &so, &labels, probs_path ? &probs : NULL) < 0) {
+		print_error_about(name);
+		goto out;
+	}
+	unsigned char palette[3 * CNNF_SEGMENT_MAX_CLASSES];
+	cnnf_segment_palette(m->classes, palette);
+	cnnf_write_opts w;
+	cnnf_io_write_opts_init(&w);
+	w.palette = palette;
+	w.palette_size = m->classes;
+	if (write_image_to(dst[LABELS], labels, CNNF_FORMAT_PNG, &w) < 0)
+		goto out;
+	cnnf_io_write_opts_init(&w);
+	if (probs && write_image_to(dst[PROBS], probs, CNNF_FORMAT_NPY, &w) < 0)
+		goto out;
+	if (overlay_path) {
+		w.quality = o->w.quality;
+		if (!(overlay = cnnf_segment_overlay(img, labels, m->classes, 0.45))) {
+			print_error();
+			goto out;
+		}
+		if (write_image_to(dst[OVERLAY], overlay, cnnf_io_format_for(overlay_path, NULL),
+				   &w) < 0)
+			goto out;
+	}
+	int published = cnnf_output_publish(dst, NOUT);
+	for (int i = 0; i < NOUT; i++)
+		dst[i] = NULL;
+	if (published < 0) {
+		print_error();
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	for (int i = 0; i < NOUT; i++)
+		cnnf_output_discard(dst[i]);
+	cnnf_image_free(img);
+	cnnf_image_free(labels);
+	cnnf_image_free(probs);
+	cnnf_image_free(overlay);
+	return status;
+}
+
+static int run_segment(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+	if (o->outdir && (o->probs || o->overlay))
+		return usage_error("%s: --probs and --overlay name one file; they do not go with "
+				   "--outdir%s",
+				   cmd->name, "");
+	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
+		return usage_error("%s: label maps are written as PNG%s", cmd->name, "");
+	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
+		return usage_error("%s: %s: the label map is a PNG; name it .png", cmd->name, ops[1]);
+	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
+		return usage_error("%s: --probs %s: probabilities are written as .npy", cmd->name,
+				   o->probs);
+	if (o->overlay) {
+		cnnf_format f = cnnf_io_format_for(o->overlay, NULL);
+		if (f != CNNF_FORMAT_PNG && f != CNNF_FORMAT_JPEG && f != CNNF_FORMAT_PNM)
+			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
+					   o->overlay);
+	}
+	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
+	if (!m) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_net *net = NULL;
+	if (m->weights_init) {
+		say("cnnf: %s: no weights (it ends in 'weights init'): train it first\n",
+			o->model);
+		goto out;
+	}
+	net = cnnf_net_new(m);
+	if (!net) {
+		print_error_about(o->model);
+		goto out;
+	}
+	if (!o->outdir) {
+		status = segment_one(net, o, ops[0], ops[1], o->probs, o->overlay);
+		goto out;
+	}
+	struct stat st;
+	if (stat(o->outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		say("cnnf: %s: not a directory\n", o->outdir);
+		goto out;
+	}
+	/* Every input is tried; the status is that of the worst. */
+	status = EXIT_OK;
+	for (int i = 0; i < o->nops; i++) {
+		char *path = outdir_name(o->outdir, ops[i]);
+		if (!path) {
+			say("cnnf: %s: out of memory\n", o->outdir);
+			status = EXIT_FAIL;
+			break;
+		}
+		if (segment_one(net, o, ops[i], path, NULL, NULL) != EXIT_OK)
+			status = EXIT_FAIL;
+		free(path);
+	}
+out:
+	cnnf_net_free(net);
+	cnnf_model_free(m);
+	return status;
+}
+
+/* One line per epoch on stdout; the progress bar on a terminal goes to stderr. */
+typedef struct train_ui {
+	int bar;      /* show the progress bar */
+	int last;     /* percent shown last */
+	int failed;   /* stdout failed */
+} train_ui;
+
+static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+{
+	train_ui *ui = ctx;
+	if (ui->bar) {
+		fputs("\r\033[K", stderr);
+		ui->last = -1;
+	}
+	printf("epoch %d/%d  loss %.4f  train %.2f%%", e->epoch, e->epochs, e->loss,
+	       100 * e->train_acc);
+	if (e->val_pixels)
+		printf("  val %.2f%%  mIoU %.4f", 100 * e->val_acc, e->val_miou);
+	else
+		printf("  val -  mIoU -");
+	printf("  %.1f s%s\n", e->seconds, e->best ? "  *" : "");
+	if (fflush(stdout) != 0)
+		ui->failed = 1;
+}
+
+static void train_progress(void *ctx, size_t done, size_t total)
+{
+	train_ui *ui = ctx;
+	int pct = (int)(100.0 * done / (total ? total : 1));
+	if (!ui->bar || pct == ui->last)
+		return;
+	ui->last = pct;
+	int filled = pct * 30 / 100;
+	fprintf(stderr, "\r[%.*s%*s] %3d%%", filled, "==============================", 30 - filled,
+		"", pct);
+}
+
+static int run_train(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return usage_error("%s: --model ARCH is required%s", cmd->name, "");
+	if (!o->output)
+		return usage_error("%s: --output OUT is required%s", cmd->name, "");
+	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
+	if (!m) {
+		print_error();
+		return EXIT_FAIL;
+	}
+	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1};
+	o->train.epoch_cb = train_epoch;
+	o->train.progress_cb = train_progress;
+	o->train.cb_ctx = &ui;
+	int status = EXIT_FAIL;
+	/* Both outputs are known writable before the first epoch, not after hours of it. */
+	cnnf_output *dst = NULL;
+	if ((o->train.checkpoint && cnnf_output_check(o->train.checkpoint) < 0) ||
+	    cnnf_output_open(o->output, &dst) < 0) {
+		print_error();
+		goto out;
+	}
+	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||
+	    cnnf_model_write(m, cnnf_output_stream(dst), cnnf_output_name(dst)) < 0 ||
+	    cnnf_output_publish(&dst, 1) < 0) {
+		if (ui.bar)
+			fputs("\r\033[K", stderr);
+		print_error_about(ops[0]);
+		goto out;
+	}
+	if (ui.failed || ferror(stdout)) {
+		say("cnnf: stdout: write error: %s\n", strerror(errno));
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	cnnf_output_discard(dst);
+	cnnf_model_free(m);
+	return status;
+}
+
+/* A signal that ends cnnf: its temporary files go first, then it dies of the signal as before. */
+static void on_signal(int sig)
+{
+	cnnf_output_cleanup();
+	raise(sig); /* SA_RESETHAND restored the default; delivered when this returns */
+}
+
+/*
+ * The signals that end a process by default remove the temporary files
+ * first. One that was ignored when cnnf started (nohup) stays ignored.
+ * SIGXFSZ is ignored so that a write past the file size limit fails with
+ * EFBIG and is reported like any other write error ("File too large").
+ */
+static void install_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		struct sigaction old, sa;
+		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESETHAND;
+		sigaction(sigs[i], &sa, NULL);
+	}
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+static const command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("a command is needed; see 'cnnf --help'%s%s", "", "");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		print_help();
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("cnnf %s\n", CNNF_VERSION);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	const command *cmd = find_command(argv[1]);
+	if (!cmd) {
+		if (argv[1][0] == '-')
+			return usage_error("a command must come first, not '%s'; see 'cnnf --help'%s",
+					   argv[1], "");
+		return usage_error("unknown command '%s'; see 'cnnf --help'%s", argv[1], "");
+	}
+
+	struct option longopts[NOPTS + 1];
+	/* No leading '+': glibc permutes, so options may follow the operands. */
+	char shortopts[64];
+	size_t sl = 0;
+	for (size_t i = 0; i < NOPTS; i++) {
+		longopts[i] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
+					      optdescs[i].val};
+		if (optdescs[i].val < 256) {
+			shortopts[sl++] = (char)optdescs[i].val;
+			if (optdescs[i].has_arg)
+				shortopts[sl++] = ':';
+		}
+	}
+	shortopts[sl] = '\0';
+	longopts[NOPTS] = (struct option){0, 0, 0, 0};
+
+	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK};
+	cnnf_filter_opts_init(&o.f);
+	cnnf_segment_opts_init(&o.seg);
+	cnnf_model_limits_init(&o.limits);
+	cnnf_train_opts_init(&o.train);
+	cnnf_io_write_opts_init(&o.w);
+	int help = 0;
+	opterr = 0;
+	int c;
+	int sub_argc = argc - 1;
+	char **sub_argv = argv + 1;
+	for (int before = optind;
+	     (c = getopt_long(sub_argc, sub_argv, shortopts, longopts, NULL)) != -1;
+	     before = optind) {
+		if (c == '?')
+			return option_error(cmd, sub_argc, sub_argv, before);
+		if (c == O_HELP) {
+			help = 1;
+			continue;
+		}
+		if (c == O_VERSION) {
+			printf("cnnf %s\n", CNNF_VERSION);
+			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+		}
+		if (set_option(cmd, &o, c, optarg) < 0)
+			return EXIT_USAGE;
+	}
+	if (help) {
+		print_command_help(cmd);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
+	int nops = sub_argc - optind;
+	if (cmd->operands == 0) {
+		if (o.outdir ? nops < 1 : nops != 2)
+			return usage_error("%s: needs INPUT and OUTPUT, or --outdir DIR and INPUTs; see "
+					   "'cnnf %s --help'",
+					   cmd->name, cmd->name);
+		o.nops = nops;
+	} else if (cmd->operands == 3) {
+		if (nops != 1)
+			return usage_error("%s: needs one LIST file; see 'cnnf %s --help'", cmd->name,
+					   cmd->name);
+	} else if (nops != cmd->operands) {
+		if (cmd->operands == 2)
+			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
+					   cmd->name);
+		return usage_error("%s: needs one FILE; see 'cnnf %s --help'", cmd->name, cmd->name);
+	}
+	cnnf_error_clear();
+	install_signals();
+	return cmd->run(cmd, &o, sub_argv + optind);
+}

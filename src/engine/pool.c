@@ -1,0 +1,90 @@
+/* pool.c: max and average pooling, with the dilation that dense segmentation needs. */
+#include "engine/pool.h"
+
+#include "base/error.h"
+#include "base/parallel.h"
+#include "base/simd.h"
+
+int cnnf_pool_apply(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
+		    const char *name, cnnf_tensor **out)
+{
+	return cnnf_pool_run(in, kind, kh, kw, sy, sx, 1, 1, 1, 1, name, out);
+}
+
+typedef struct job {
+	const cnnf_tensor *in;
+	cnnf_tensor *out;
+	cnnf_pool_kind kind;
+	int kh, kw, sy, sx, dy, dx, group;
+} job;
+
+/* Rows of output: item = channel * oh + row. */
+CNNF_CLONES static int rows(void *ctx, size_t begin, size_t end)
+{
+	const job *j = ctx;
+	const cnnf_tensor *in = j->in;
+	cnnf_tensor *t = j->out;
+	/* Column x of group member n is at x * group + n, on both sides. */
+	const size_t g = (size_t)j->group;
+	const int ow = t->w / j->group;
+	double norm = 1.0 / ((double)j->kh * j->kw);
+	for (size_t item = begin; item < end; item++) {
+		int c = (int)(item / (size_t)t->h), y = (int)(item % (size_t)t->h);
+		const float *src = in->data + ((size_t)c * in->h + (size_t)y * j->sy) * in->w;
+		float *dst = t->data + ((size_t)c * t->h + y) * t->w;
+		for (int x = 0; x < ow; x++) {
+			float *d = dst + (size_t)x * g;
+			const float *s0 = src + (size_t)x * j->sx * g;
+			if (j->kind == CNNF_POOL_MAX) {
+				/* The first maximum wins and NaN propagates, as in PyTorch. */
+				for (size_t n = 0; n < g; n++)
+					d[n] = s0[n];
+				for (int i = 0; i < j->kh; i++)
+					for (int k = 0; k < j->kw; k++) {
+						if (i == 0 && k == 0)
+							continue;
+						const float *s = s0 + (size_t)i * j->dy * in->w +
+								 (size_t)k * j->dx * g;
+						for (size_t n = 0; n < g; n++) {
+							float m = d[n], v = s[n];
+							d[n] = (m == m && (v != v || v > m)) ? v : m;
+						}
+					}
+			} else {
+				for (size_t n = 0; n < g; n++) {
+					double sum = 0;
+					for (int i = 0; i < j->kh; i++)
+						for (int k = 0; k < j->kw; k++)
+							sum += s0[(size_t)i * j->dy * in->w +
+								  (size_t)k * j->dx * g + n];
+					d[n] = (float)(sum * norm);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
+		  int dy, int dx, int group, int threads, const char *name, cnnf_tensor **out)
+{
+	long span_y = (long)dy * (kh - 1) + 1, span_x = (long)dx * (kw - 1) + 1;
+	int w = group > 0 && in->w % group == 0 ? in->w / group : 0;
+	if (kh < 1 || kw < 1 || sy < 1 || sx < 1 || dy < 1 || dx < 1 || span_y > in->h ||
+	    span_x > w) {
+		cnnf_error("%s: a %dx%d pooling window does not fit a %dx%d input", name, kh, kw,
+			   in->h, w);
+		return -1;
+	}
+	int oh = (int)((in->h - span_y) / sy + 1), ow = (int)((w - span_x) / sx + 1);
+	cnnf_tensor *t = cnnf_tensor_new_uninit(in->c, oh, ow * group);
+	if (!t)
+		return -1;
+	job j = {in, t, kind, kh, kw, sy, sx, dy, dx, group};
+	if (cnnf_parallel_for((size_t)in->c * oh, threads, rows, &j) < 0) {
+		cnnf_tensor_free(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}

@@ -1,0 +1,25 @@
+/* point.h: the lecture's point operations (one sample in, one sample out) and ReLU. */
+#ifndef CNNF_POINT_H
+#define CNNF_POINT_H
+
+#include "image/image.h"
+
+typedef enum cnnf_point_op {
+	CNNF_POINT_INVERT,   /* max - x */
+	CNNF_POINT_DARKEN,   /* x - amount */
+	CNNF_POINT_LIGHTEN,  /* x + amount */
+	CNNF_POINT_CONTRAST, /* x * factor */
+	CNNF_POINT_GAMMA,    /* max * (x / max) ^ gamma */
+	CNNF_POINT_RELU      /* max(x, 0) */
+} cnnf_point_op;
+
+/*
+ * Apply op with parameter `param` to every colour sample of img (alpha is
+ * left alone). max is img->maxval, or 1 for float images without a scale.
+ * Integer images give the same type, rounded half up and clamped, unless
+ * float_out is set; float images stay float. Returns 0 and *out, or -1.
+ */
+int cnnf_point_apply(const cnnf_image *img, cnnf_point_op op, double param, int float_out,
+		     cnnf_image **out);
+
+#endif

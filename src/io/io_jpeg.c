@@ -1,0 +1,259 @@
+/* io_jpeg.c: JPEG reading and writing with libjpeg(-turbo); corrupt data is an error. */
+#include "io/io.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "base/error.h"
+
+/* libjpeg's error manager, extended with where to jump and the file to name. */
+struct jpeg_fail {
+	struct jpeg_error_mgr pub; /* first: cinfo->err points here */
+	jmp_buf jump;
+	const char *name;
+};
+
+/* Called by libjpeg for fatal errors, and by on_message() for warnings: never returns. */
+static void on_error(j_common_ptr cinfo)
+{
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	int code = fail->pub.msg_code;
+	if (code == JWRN_JPEG_EOF || code == JERR_INPUT_EOF || code == JERR_INPUT_EMPTY) {
+		cnnf_error("%s: truncated file", fail->name);
+	} else {
+		char msg[JMSG_LENGTH_MAX];
+		fail->pub.format_message(cinfo, msg);
+		cnnf_error("%s: %s", fail->name, msg);
+	}
+	longjmp(fail->jump, 1);
+}
+
+/*
+ * Level -1 is a warning: premature end of data, corrupt entropy data. libjpeg
+ * would carry on and hand back an image with gray or garbled blocks, so a
+ * warning fails the read. Levels 0 and up are trace messages.
+ */
+static void on_message(j_common_ptr cinfo, int level)
+{
+	if (level < 0)
+		on_error(cinfo);
+}
+
+/* Library code never prints; nothing reaches here, but libjpeg's default would print to stderr. */
+static void no_output(j_common_ptr cinfo)
+{
+	(void)cinfo;
+}
+
+/*
+ * A progressive JPEG may have any number of scans, and each one revisits the
+ * whole image: a few kilobytes of tiny scans keep the decoder busy for minutes.
+ * Real encoders write about ten; libjpeg-turbo's own tools stop at 500.
+ */
+#define MAX_SCANS 500
+
+/* Called by the decoder as it reads the input: stops a file with too many scans. */
+static void on_progress(j_common_ptr cinfo)
+{
+	j_decompress_ptr d = (j_decompress_ptr)cinfo;
+	if (d->input_scan_number > MAX_SCANS) {
+		struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+		cnnf_error("%s: JPEG has more than %d scans", fail->name, MAX_SCANS);
+		longjmp(fail->jump, 1);
+	}
+}
+
+static void fail_init(struct jpeg_fail *fail, const char *name)
+{
+	jpeg_std_error(&fail->pub);
+	fail->pub.error_exit = on_error;
+	fail->pub.emit_message = on_message;
+	fail->pub.output_message = no_output;
+	fail->name = name;
+}
+
+cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels)
+{
+	struct jpeg_decompress_struct cinfo;
+	struct jpeg_fail fail;
+	struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
+	cnnf_image *volatile img = NULL;
+	fail_init(&fail, name);
+	cinfo.err = &fail.pub;
+	if (setjmp(fail.jump)) {
+		jpeg_destroy_decompress(&cinfo);
+		cnnf_image_free(img);
+		return NULL;
+	}
+	jpeg_create_decompress(&cinfo);
+	cinfo.progress = &progress;
+	jpeg_stdio_src(&cinfo, fp);
+	jpeg_read_header(&cinfo, TRUE);
+
+	/* libjpeg's defaults already turn YCbCr into RGB; only the colour spaces are checked. */
+	int channels;
+	switch (cinfo.jpeg_color_space) {
+	case JCS_GRAYSCALE:
+		channels = 1;
+		break;
+	case JCS_YCbCr:
+	case JCS_RGB:
+		channels = 3;
+		break;
+	case JCS_CMYK:
+	case JCS_YCCK:
+		cnnf_error("%s: CMYK JPEG images are not supported", name);
+		longjmp(fail.jump, 1);
+	default:
+		cnnf_error("%s: JPEG colour space with %d components is not supported", name,
+		           cinfo.num_components);
+		longjmp(fail.jump, 1);
+	}
+	/* Before jpeg_start_decompress(), which allocates the decoder's buffers. */
+	if (cnnf_image_check(name, cinfo.image_width, cinfo.image_height, channels, CNNF_U8,
+	                     max_pixels) < 0)
+		longjmp(fail.jump, 1);
+
+	jpeg_start_decompress(&cinfo);
+	if (cinfo.output_components != channels || cinfo.output_width != cinfo.image_width ||
+	    cinfo.output_height != cinfo.image_height) {
+		cnnf_error("%s: unexpected JPEG output layout", name);
+		longjmp(fail.jump, 1);
+	}
+	img = cnnf_image_new((int)cinfo.output_width, (int)cinfo.output_height, channels, CNNF_U8);
+	if (!img) {
+		cnnf_error("%s: out of memory for a %ux%u image", name, cinfo.output_width,
+		           cinfo.output_height);
+		longjmp(fail.jump, 1);
+	}
+	while (cinfo.output_scanline < cinfo.output_height) {
+		JSAMPROW row = cnnf_image_row(img, (int)cinfo.output_scanline);
+		jpeg_read_scanlines(&cinfo, &row, 1);
+	}
+	/* Reads up to EOI, so that damage after the last row is noticed too. */
+	jpeg_finish_decompress(&cinfo);
+	jpeg_destroy_decompress(&cinfo);
+	return img;
+}
+
+/*
+ * A destination that writes to a stream and says why a write failed;
+ * libjpeg's stdio destination only says "out of disk space?".
+ */
+struct jpeg_sink {
+	struct jpeg_destination_mgr pub; /* first: cinfo->dest points here */
+	FILE *fp;
+	JOCTET buf[16384];
+};
+
+static void sink_put(j_compress_ptr cinfo, size_t len)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	if (fwrite(sink->buf, 1, len, sink->fp) != len) {
+		struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+		cnnf_error("%s: write error: %s", fail->name, strerror(errno));
+		longjmp(fail->jump, 1);
+	}
+	sink->pub.next_output_byte = sink->buf;
+	sink->pub.free_in_buffer = sizeof sink->buf;
+}
+
+static void sink_init(j_compress_ptr cinfo)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	sink->pub.next_output_byte = sink->buf;
+	sink->pub.free_in_buffer = sizeof sink->buf;
+}
+
+static boolean sink_empty(j_compress_ptr cinfo)
+{
+	/* libjpeg asks only when the buffer is full, whatever free_in_buffer says. */
+	sink_put(cinfo, sizeof((struct jpeg_sink *)cinfo->dest)->buf);
+	return TRUE;
+}
+
+static void sink_term(j_compress_ptr cinfo)
+{
+	struct jpeg_sink *sink = (struct jpeg_sink *)cinfo->dest;
+	sink_put(cinfo, sizeof sink->buf - sink->pub.free_in_buffer);
+}
+
+/*
+ * Encode the rows of src (1 or 3 channels) as 8-bit samples, converting a row
+ * at a time when they are not already 8-bit.
+ */
+static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality)
+{
+	const cnnf_image *info = &src->info;
+	struct jpeg_compress_struct cinfo;
+	struct jpeg_fail fail;
+	struct jpeg_sink sink;
+	size_t n = (size_t)info->width * info->channels;
+	int convert = !(info->type == CNNF_U8 && info->maxval == 255);
+	JSAMPLE *volatile buf = NULL;
+	if (convert && !(buf = malloc(n))) {
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
+	fail_init(&fail, name);
+	cinfo.err = &fail.pub;
+	if (setjmp(fail.jump)) {
+		jpeg_destroy_compress(&cinfo);
+		free(buf);
+		return -1;
+	}
+	jpeg_create_compress(&cinfo);
+	sink.pub.init_destination = sink_init;
+	sink.pub.empty_output_buffer = sink_empty;
+	sink.pub.term_destination = sink_term;
+	sink.fp = fp;
+	cinfo.dest = &sink.pub;
+	cinfo.image_width = (JDIMENSION)info->width;
+	cinfo.image_height = (JDIMENSION)info->height;
+	cinfo.input_components = info->channels;
+	cinfo.in_color_space = info->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+	jpeg_set_defaults(&cinfo);
+	jpeg_set_quality(&cinfo, quality, TRUE);
+	jpeg_start_compress(&cinfo, TRUE);
+	while (cinfo.next_scanline < cinfo.image_height) {
+		const void *row = src->row(src->ctx, (int)cinfo.next_scanline);
+		if (!row) /* the message is set */
+			longjmp(fail.jump, 1);
+		if (convert)
+			cnnf_image_convert_samples(info, row, CNNF_U8, 255, buf, n);
+		JSAMPROW r = convert ? buf : (JSAMPROW)row;
+		jpeg_write_scanlines(&cinfo, &r, 1);
+	}
+	jpeg_finish_compress(&cinfo);
+	jpeg_destroy_compress(&cinfo);
+	free(buf);
+	return 0;
+}
+
+int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o)
+{
+	const cnnf_image *img = &src->info;
+	if (img->channels == 2 || img->channels == 4) {
+		cnnf_error("%s: JPEG has no alpha channel (the image has %d channels); write .png "
+		           "instead",
+		           name, img->channels);
+		return -1;
+	}
+	if (img->channels != 1 && img->channels != 3) {
+		cnnf_error("%s: JPEG holds 1 or 3 channels, not %d; write .npy instead", name,
+		           img->channels);
+		return -1;
+	}
+	if (o->quality < 1 || o->quality > 100) {
+		cnnf_error("%s: JPEG quality %d is not in 1..100", name, o->quality);
+		return -1;
+	}
+	return encode(src, fp, name, o->quality);
+}

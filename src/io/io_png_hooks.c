@@ -1,0 +1,40 @@
+/* io_png_hooks.c: the libpng error, warning and read callbacks of cnnf's PNG readers. */
+#include "io/io_png_hooks.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "base/error.h"
+
+void cnnf_png_on_error(png_structp png, png_const_charp msg)
+{
+	cnnf_png_io *io = png_get_error_ptr(png);
+	if (!io->told)
+		cnnf_error("%s: %s", io->name, msg);
+	png_longjmp(png, 1);
+}
+
+void cnnf_png_on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+_Noreturn void cnnf_png_fail(png_structp png)
+{
+	cnnf_png_io *io = png_get_error_ptr(png);
+	io->told = 1;
+	png_error(png, "failed");
+}
+
+void cnnf_png_read_data(png_structp png, png_bytep data, size_t len)
+{
+	cnnf_png_io *io = png_get_io_ptr(png);
+	if (fread(data, 1, len, io->fp) == len)
+		return;
+	if (ferror(io->fp))
+		cnnf_error("%s: read error: %s", io->name, strerror(errno));
+	else
+		cnnf_error("%s: truncated file", io->name);
+	cnnf_png_fail(png);
+}

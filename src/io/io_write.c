@@ -1,0 +1,113 @@
+/* io_write.c: writing images: the format dispatch onto an output (output.c places the file). */
+#include "io/io.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "base/error.h"
+
+static int write_stream(const cnnf_rows *src, FILE *fp, const char *name, cnnf_format format,
+                        const cnnf_write_opts *o)
+{
+	switch (format) {
+	case CNNF_FORMAT_PNG:
+		return cnnf_png_write(src, fp, name, o);
+	case CNNF_FORMAT_JPEG:
+		return cnnf_jpeg_write(src, fp, name, o);
+	case CNNF_FORMAT_PNM:
+		return cnnf_pnm_write(src, fp, name, o);
+	case CNNF_FORMAT_NPY:
+		return cnnf_npy_write(src, fp, name, o);
+	default:
+		cnnf_error("%s: unknown output format (use --format)", name);
+		return -1;
+	}
+}
+
+cnnf_format cnnf_io_format_for(const char *path, const cnnf_write_opts *o)
+{
+	if (o && o->format != CNNF_FORMAT_NONE)
+		return o->format;
+	cnnf_format f = cnnf_io_format_from_name(path);
+	/* A stream has no extension; PNG, as for standard output. */
+	if (f == CNNF_FORMAT_NONE && cnnf_output_in_place(path))
+		f = CNNF_FORMAT_PNG;
+	return f;
+}
+
+/* A row source whose failures are reported as the output's: "OUTPUT: what went wrong". */
+typedef struct named_rows {
+	const cnnf_rows *src;
+	const char *name;
+} named_rows;
+
+static const void *named_row(void *ctx, int y)
+{
+	const named_rows *n = ctx;
+	const void *row = n->src->row(n->src->ctx, y);
+	if (!row) {
+		char why[CNNF_ERROR_MAX];
+		snprintf(why, sizeof why, "%s", cnnf_error_get());
+		cnnf_error("%s: %s", n->name, why[0] ? why : "a row could not be made");
+	}
+	return row;
+}
+
+int cnnf_io_write_to(cnnf_output *out, const cnnf_rows *rows, cnnf_format format,
+                     const cnnf_write_opts *o)
+{
+	const char *name = cnnf_output_name(out);
+	named_rows named = {rows, name};
+	cnnf_rows wrapped = *rows;
+	wrapped.row = named_row;
+	wrapped.ctx = &named;
+	cnnf_write_opts defaults;
+	if (!o) {
+		cnnf_io_write_opts_init(&defaults);
+		o = &defaults;
+	}
+	errno = 0;
+	return write_stream(&wrapped, cnnf_output_stream(out), name, format, o);
+}
+
+int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o)
+{
+	cnnf_write_opts defaults;
+	if (!o) {
+		cnnf_io_write_opts_init(&defaults);
+		o = &defaults;
+	}
+	cnnf_format format = cnnf_io_format_for(path, o);
+	if (format == CNNF_FORMAT_NONE) {
+		cnnf_error("%s: unknown output format (use --format)", path);
+		return -1;
+	}
+	cnnf_output *out;
+	if (cnnf_output_open(path, &out) < 0)
+		return -1;
+	if (cnnf_io_write_to(out, rows, format, o) < 0) {
+		cnnf_output_discard(out);
+		return -1;
+	}
+	return cnnf_output_publish(&out, 1);
+}
+
+int cnnf_io_write(const cnnf_image *img, const char *path, const cnnf_write_opts *o)
+{
+	cnnf_rows src;
+	cnnf_image_to_rows(img, &src);
+	return cnnf_io_write_rows(&src, path, o);
+}
+
+int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx)
+{
+	cnnf_output *out;
+	if (cnnf_output_open(path, &out) < 0)
+		return -1;
+	errno = 0;
+	if (fn(ctx, cnnf_output_stream(out), cnnf_output_name(out)) < 0) {
+		cnnf_output_discard(out);
+		return -1;
+	}
+	return cnnf_output_publish(&out, 1);
+}

@@ -1,0 +1,267 @@
+/* graph.h: a network as a graph (DAG) of operators over N-d tensors, the operator table and the executor. */
+#ifndef CNNF_GRAPH_H
+#define CNNF_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The contract.
+ *
+ * Values are dense row-major tensors of float32 or int64 (ONNX's element
+ * types 1 and 7; a loader turns every other integer or boolean type into
+ * int64 and double into float32). Images enter as 1 x C x H x W.
+ *
+ * A graph is built once from a file (onnx.c, or a cnnf-model chain), then
+ * finished: every node's operator is looked up in the table (ops.h) and its
+ * attributes parsed, the nodes are sorted so that each comes after the
+ * producers of its inputs (a cycle, or an input nothing produces, is an
+ * error naming the node), and the last consumer of every value is found.
+ *
+ * Before a run the graph is prepared for the actual input shapes: in
+ * order, every node's output types and shapes are inferred; a node whose
+ * inputs are all constant (initializers, Constant nodes, and Shape of any
+ * value, whose shape is then known) is computed there and then, so the
+ * Shape/Gather/Concat/Reshape chains of dynamic-size exports become
+ * constants; the rest is checked against the limits (elements per value,
+ * activation memory at its peak, multiply-adds) before anything is
+ * allocated. Preparing again for other shapes forgets the earlier ones.
+ *
+ * A run then allocates each value when its producer runs and frees it after
+ * its last consumer. Results do not depend on the thread count.
+ *
+ * Errors: -1 with one message, "FILE: node 'NAME' (OpType): ..." for a
+ * node's failure (cnnf_graph_node_error), "FILE: ..." otherwise.
+ */
+
+enum { CNNF_DT_F32 = 1, CNNF_DT_I64 = 7 };
+
+#define CNNF_GRAPH_MAX_DIMS 8
+
+/* A tensor: its type, shape and, once known, its elements. */
+typedef struct cnnf_value {
+	char *name;         /* as the file names it (unique in the graph) */
+	int type;           /* CNNF_DT_F32 or CNNF_DT_I64; 0 until inferred */
+	int ndim;           /* 0 (a scalar) .. CNNF_GRAPH_MAX_DIMS; -1 until inferred */
+	int64_t dim[CNNF_GRAPH_MAX_DIMS];
+	void *data;         /* float or int64_t elements; NULL when not (yet) computed */
+	/* What the graph knows of it (set by the graph, read by operators). */
+	int is_init;        /* an initializer: data came from the file and stays */
+	int is_const;       /* data is known before the run (initializer or folded) */
+	int producer;       /* index of the node that makes it, -1 for inputs and initializers */
+	int last_use;       /* index of the last node that reads it, -1 for none */
+	int is_output;      /* a graph output: kept after the run */
+} cnnf_value;
+
+/* ONNX's attribute types, with its numbers. */
+enum {
+	CNNF_ATTR_FLOAT = 1,
+	CNNF_ATTR_INT = 2,
+	CNNF_ATTR_STRING = 3,
+	CNNF_ATTR_TENSOR = 4,
+	CNNF_ATTR_GRAPH = 5, /* kept only so that it can be refused by name */
+	CNNF_ATTR_FLOATS = 6,
+	CNNF_ATTR_INTS = 7,
+	CNNF_ATTR_STRINGS = 8
+};
+
+/* One attribute of a node, as the file gives it. */
+typedef struct cnnf_attr {
+	char *name;
+	int type;         /* CNNF_ATTR_* */
+	int64_t i;        /* INT */
+	float f;          /* FLOAT */
+	char *s;          /* STRING (NUL-terminated; slen bytes before it) */
+	size_t slen;
+	size_t n;         /* elements of ints or floats */
+	int64_t *ints;    /* INTS */
+	float *floats;    /* FLOATS */
+	cnnf_value *t;    /* TENSOR (name NULL, data owned by the attribute) */
+} cnnf_attr;
+
+struct cnnf_op;
+
+/* One operator application. */
+typedef struct cnnf_node {
+	char *name;               /* as in the file, may be "" */
+	char *op_type;            /* as in the file */
+	const struct cnnf_op *op; /* its row in the operator table */
+	int nin, nout;
+	int *in;                  /* value indices; -1 for an optional input left out */
+	int *out;                 /* value indices; -1 for an optional output not wanted */
+	int nattr;
+	cnnf_attr *attr;
+	void *param;              /* op->param_size bytes, zeroed, filled by op->parse */
+	void *state;              /* what op->prepare made for the current shapes, or NULL */
+} cnnf_node;
+
+typedef struct cnnf_graph cnnf_graph;
+
+/*
+ * One row of the operator table: an operator and its callbacks. Every
+ * callback returns 0, or -1 after cnnf_graph_node_error(). Inputs an
+ * operator reads as numbers at prepare time (Reshape's shape, Slice's
+ * starts, Resize's scales, Pad's pads...) must be constant; infer refuses
+ * them otherwise ("input 2 must be a constant").
+ */
+typedef struct cnnf_op {
+	const char *name;                 /* the ONNX op_type */
+	int min_in, max_in;               /* inputs allowed, omitted optional ones counted */
+	int min_out, max_out;
+	size_t param_size;                /* bytes of n->param; 0 for none */
+	/* Read n's attributes into n->param; refuse values it cannot run. May be NULL. */
+	int (*parse)(cnnf_graph *g, cnnf_node *n);
+	/*
+	 * Set every output's type, ndim and dim from the inputs' (constant
+	 * inputs have their data). Must check every size it makes
+	 * (cnnf_graph_set_shape does).
+	 */
+	int (*infer)(cnnf_graph *g, cnnf_node *n);
+	/*
+	 * Optional, after infer, once per prepare: make n->state for these
+	 * shapes (an engine kernel from constant weights, say). release frees it.
+	 */
+	int (*prepare)(cnnf_graph *g, cnnf_node *n);
+	void (*release)(cnnf_node *n);
+	/*
+	 * Compute the outputs: the executor has allocated each output's data
+	 * (zeroed is not promised: write every element) and every input has
+	 * its data. in[i] is NULL for an omitted input, out[i] for an unwanted
+	 * output. threads: as cnnf_parallel_for takes it.
+	 */
+	int (*forward)(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+		       int threads);
+	/* Multiply-adds (or elementary operations) one forward costs, from the shapes. May be NULL (0). */
+	double (*work)(const cnnf_graph *g, const cnnf_node *n);
+} cnnf_op;
+
+/* Limits a prepared graph must stay within. */
+typedef struct cnnf_graph_limits {
+	uint64_t max_elements;   /* elements of any one value */
+	uint64_t max_activation; /* bytes of values alive at once, constants apart */
+	uint64_t max_params;     /* float elements of the initializers together */
+} cnnf_graph_limits;
+
+/* Defaults: 2^28 elements, 4 GiB of activations, 2^28 parameters. */
+void cnnf_graph_limits_init(cnnf_graph_limits *l);
+
+struct cnnf_graph {
+	char *file;           /* the model's file name, for messages */
+	int opset;            /* the ai.onnx opset the nodes follow (cnnf-model chains: 17) */
+	int nval, cap_val;
+	cnnf_value *val;
+	int nnode, cap_node;
+	cnnf_node *node;      /* in execution order once finished */
+	int nin, nout;
+	int *in;              /* the graph's inputs, initializers excluded */
+	int *out;
+	/* Declared input shapes (-1 for a dimension named but not fixed), [nin][MAX_DIMS]. */
+	int *in_ndim;
+	int64_t (*in_dim)[CNNF_GRAPH_MAX_DIMS];
+	cnnf_graph_limits limits;
+	int threads;          /* for runs: 0 all cores */
+	int finished, prepared;
+	/* Set by prepare: */
+	uint64_t peak_bytes;  /* activation memory at its peak during a run */
+	double work;          /* multiply-adds of one run */
+};
+
+/* ---- Building (loaders) ---- */
+
+/* An empty graph whose messages name `file`. NULL (with a message) if out of memory. */
+cnnf_graph *cnnf_graph_new(const char *file);
+void cnnf_graph_free(cnnf_graph *g);
+
+/* The index of the value called name, added (untyped) if new; -1 if out of memory. */
+int cnnf_graph_value(cnnf_graph *g, const char *name);
+/* The index of the value called name, or -1. */
+int cnnf_graph_find(const cnnf_graph *g, const char *name);
+
+/*
+ * Make value v an initializer of the given type and shape, taking `data`
+ * (malloc'd, elements as the shape says) whatever the outcome. Sizes are
+ * checked against the limits.
+ */
+int cnnf_graph_set_init(cnnf_graph *g, int v, int type, int ndim, const int64_t *dim, void *data);
+
+/*
+ * Add a node. The attributes (nattr, malloc'd array) are taken whatever the
+ * outcome. An op_type the table does not have is refused here:
+ * "node 'NAME' (OpType): operator not supported".
+ */
+int cnnf_graph_add_node(cnnf_graph *g, const char *name, const char *op_type, int nin,
+			const int *in, int nout, const int *out, int nattr, cnnf_attr *attr);
+
+/* Declare value v a graph input with its declared shape (-1: any size), or an output. */
+int cnnf_graph_add_input(cnnf_graph *g, int v, int type, int ndim, const int64_t *dim);
+int cnnf_graph_add_output(cnnf_graph *g, int v);
+
+/* Parse the attributes, sort the nodes, find cycles, orphan inputs and last uses. */
+int cnnf_graph_finish(cnnf_graph *g);
+
+/* ---- Running ---- */
+
+/*
+ * Infer every shape for inputs of these shapes (shape[i] has ndim[i]
+ * dimensions), fold constants and check the limits. Refuses an input shape
+ * that does not fit the declared one, naming both.
+ */
+int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS]);
+
+/*
+ * Run a prepared graph: in[i] has the data of input i (as prepared,
+ * float32), borrowed. On success out[i] receives graph output i's data
+ * (owned by the caller, malloc'd; its shape is in g->val[g->out[i]]).
+ */
+int cnnf_graph_run(cnnf_graph *g, const float *const *in, void **out);
+
+/* ---- For operators ---- */
+
+/* "FILE: node 'NAME' (OpType): " followed by the message; returns -1. */
+int cnnf_graph_node_error(const cnnf_graph *g, const cnnf_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The node's attribute called name, or NULL. */
+const cnnf_attr *cnnf_node_attr(const cnnf_node *n, const char *name);
+/*
+ * Typed attribute readers: 0 and *out (the default when absent), or -1 with
+ * a message when the attribute has another type. For ints/floats *out
+ * points into the attribute (or is NULL with *count 0 when absent).
+ */
+int cnnf_node_attr_int(const cnnf_graph *g, const cnnf_node *n, const char *name, int64_t def,
+		       int64_t *out);
+int cnnf_node_attr_float(const cnnf_graph *g, const cnnf_node *n, const char *name, float def,
+			 float *out);
+int cnnf_node_attr_string(const cnnf_graph *g, const cnnf_node *n, const char *name,
+			  const char *def, const char **out);
+int cnnf_node_attr_ints(const cnnf_graph *g, const cnnf_node *n, const char *name,
+			const int64_t **out, size_t *count);
+int cnnf_node_attr_floats(const cnnf_graph *g, const cnnf_node *n, const char *name,
+			  const float **out, size_t *count);
+
+/* Input i of n (NULL when omitted or beyond nin), output i (NULL likewise). */
+cnnf_value *cnnf_node_in(const cnnf_graph *g, const cnnf_node *n, int i);
+cnnf_value *cnnf_node_out(const cnnf_graph *g, const cnnf_node *n, int i);
+
+/*
+ * Set v's type and shape, refusing (as node n's error) a negative
+ * dimension, more than CNNF_GRAPH_MAX_DIMS, or more elements than the
+ * limit. v may be NULL (an unwanted output): then nothing is done.
+ */
+int cnnf_graph_set_shape(const cnnf_graph *g, const cnnf_node *n, cnnf_value *v, int type,
+			 int ndim, const int64_t *dim);
+
+/* Elements of v (the product of its dims; 1 for a scalar). */
+uint64_t cnnf_value_count(const cnnf_value *v);
+/* Bytes per element of a type: 4 or 8. */
+size_t cnnf_graph_type_size(int type);
+
+/*
+ * The elements of constant input v as int64 (int64 values as they are,
+ * float ones only when each is a whole number): 0 and *out (malloc'd,
+ * *count elements), or -1 with a message as node n's error.
+ */
+int cnnf_value_ints(const cnnf_graph *g, const cnnf_node *n, const cnnf_value *v,
+		    int64_t **out, size_t *count);
+
+#endif

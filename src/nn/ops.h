@@ -1,0 +1,48 @@
+/* ops.h: the operator table, one row per operator (ONNX op_type, the cnnf_op it is defined as). */
+#ifndef CNNF_OPS_H
+#define CNNF_OPS_H
+
+#include "nn/graph.h"
+
+/*
+ * Each row names an operator and the file-level `const cnnf_op cnnf_op_<sym>`
+ * that one file (nn/op_<file>.c) defines. Adding an operator is a copy of
+ * nn/op_TEMPLATE.c and a row here.
+ */
+#define CNNF_OP_LIST(X) \
+	CNNF_OPS_CONV(X) \
+	CNNF_OPS_MATH(X) \
+	CNNF_OPS_SHAPE(X)
+
+/*
+ * Convolutions, pools, normalisation (nn/op_conv.c, op_convtranspose.c,
+ * op_pool.c, op_batchnorm.c).
+ */
+#define CNNF_OPS_CONV(X)
+
+/*
+ * Activations, elementwise arithmetic with broadcasting, softmax,
+ * reductions, matrix products (nn/op_unary.c, op_binary.c, op_softmax.c,
+ * op_reduce.c, op_gemm.c).
+ */
+#define CNNF_OPS_MATH(X)
+
+/*
+ * Moving data: concat, split, slice, pad, resize, reshapes, transposes,
+ * and the shape arithmetic of dynamic-size exports (nn/op_concat.c,
+ * op_slice.c, op_pad.c, op_resize.c, op_reshape.c, op_shape.c, ...).
+ */
+#define CNNF_OPS_SHAPE(X)
+
+#define CNNF_OP_DECLARE(name, sym) extern const cnnf_op cnnf_op_##sym;
+CNNF_OP_LIST(CNNF_OP_DECLARE)
+#undef CNNF_OP_DECLARE
+
+/* The operator called op_type (ONNX's spelling), or NULL. */
+const cnnf_op *cnnf_ops_find(const char *op_type);
+
+/* The i-th row of the table (0 <= i < cnnf_ops_count()), for listings. */
+const cnnf_op *cnnf_ops_at(int i);
+int cnnf_ops_count(void);
+
+#endif

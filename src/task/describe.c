@@ -1,0 +1,159 @@
+/* describe.c: the descriptions of kernel and model files that `cnnf info` shows. */
+#include "task/describe.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+static void print_numbers(FILE *out, const double *v, int n)
+{
+	/* + 0.0 turns -0 into 0. */
+	for (int i = 0; i < n; i++)
+		fprintf(out, "%s%.10g", i ? " " : "", v[i] + 0.0);
+}
+
+/*
+ * Show a factorisation the way people write it: the row's smallest nonzero
+ * magnitude 1 (so [1 2 1] rather than [0.5 1 0.5]) and the column's first
+ * nonzero entry positive.
+ */
+static void orient(double *col, int h, double *row, int w)
+{
+	double min = 0;
+	for (int j = 0; j < w; j++)
+		if (row[j] != 0 && (min == 0 || fabs(row[j]) < min))
+			min = fabs(row[j]);
+	if (min > 0) {
+		for (int j = 0; j < w; j++)
+			row[j] /= min;
+		for (int i = 0; i < h; i++)
+			col[i] *= min;
+	}
+	for (int i = 0; i < h; i++) {
+		if (col[i] == 0)
+			continue;
+		if (col[i] < 0) {
+			for (int j = 0; j < h; j++)
+				col[j] = -col[j];
+			for (int j = 0; j < w; j++)
+				row[j] = -row[j];
+		}
+		return;
+	}
+}
+
+int cnnf_describe_kernel(FILE *out, const char *name, const cnnf_kernel *k)
+{
+	const char *kind = k->count > 1 ? (k->depth > 1 ? "bank of 3-D kernels" : "bank of 2-D kernels")
+					 : (k->depth > 1 ? "3-D kernel" : "2-D kernel");
+	double *col = malloc(sizeof(double) * (size_t)k->height);
+	double *row = malloc(sizeof(double) * (size_t)k->width);
+	if (!col || !row) {
+		free(col);
+		free(row);
+		cnnf_error("out of memory");
+		return -1;
+	}
+	fprintf(out, "%s: %s\n", name, kind);
+	fprintf(out, "shape: %d x %d x %d x %d (filters x depth x height x width)\n", k->count,
+		k->depth, k->height, k->width);
+	long long weights = (long long)k->count * k->depth * k->height * k->width;
+	fprintf(out, "parameters: %lld (%lld weights, %d bias%s)\n", weights + k->count, weights,
+		k->count, k->count == 1 ? "" : "es");
+	for (int f = 0; f < k->count; f++) {
+		if (k->count > 1)
+			fprintf(out, "filter %d:\n", f + 1);
+		fprintf(out, "  sum: %.10g (scale %.10g/%.10g, bias %.10g)\n", cnnf_kernel_sum(k, f),
+			k->scale_num[f], k->scale_den[f], k->bias[f]);
+		for (int c = 0; c < k->depth; c++) {
+			if (k->depth > 1)
+				fprintf(out, "  slice %d: ", c + 1);
+			else
+				fprintf(out, "  ");
+			if (cnnf_kernel_separable(k, f, c, col, row)) {
+				orient(col, k->height, row, k->width);
+				fprintf(out, "separable: column ");
+				print_numbers(out, col, k->height);
+				fprintf(out, ", row ");
+				print_numbers(out, row, k->width);
+				fprintf(out, "\n");
+			} else {
+				fprintf(out, "not separable\n");
+			}
+		}
+	}
+	free(col);
+	free(row);
+	return 0;
+}
+
+/* Whether the file starts (after blank and comment lines) with the model magic. */
+int cnnf_describe_is_model(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	char line[256];
+	int model = 0;
+	/*
+	 * At most 64 KiB of blank and comment lines are looked through, so that a
+	 * stream of NUL bytes (/dev/zero), which reads as empty lines, ends.
+	 */
+	for (int lines = 0; lines < 256 && fgets(line, sizeof line, fp); lines++) {
+		char *s = line;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		model = strncmp(s, "cnnf-model", 10) == 0;
+		break;
+	}
+	fclose(fp);
+	return model;
+}
+
+static void shape_string(char *buf, size_t len, int c, int h, int w)
+{
+	snprintf(buf, len, "%d x %d x %d", c, h, w);
+}
+
+int cnnf_describe_model(FILE *out, const char *name, const cnnf_model *m)
+{
+	fprintf(out, "%s: cnnf model, input %d x %d x %d (C x H x W), %d classes", name,
+		m->channels, m->height, m->width, m->classes);
+	for (int i = 0; i < m->nlabels; i++)
+		fprintf(out, "%s%s", i ? " " : ": ", m->labels[i]);
+	fprintf(out, "\n\n  %-22s %-18s %s\n", "layer", "output (C x H x W)", "parameters");
+	char shape[64], desc[64];
+	shape_string(shape, sizeof shape, m->channels, m->height, m->width);
+	fprintf(out, "  %-22s %-18s %d\n", "input", shape, 0);
+	for (int i = 0; i < m->nlayers; i++) {
+		const cnnf_layer *l = &m->layers[i];
+		const char *lname = cnnf_model_layer_name(l->type);
+		switch (l->type) {
+		case CNNF_LAYER_CONV:
+			snprintf(desc, sizeof desc, "%s %dx%d/%d pad %d dil %d", lname, l->kh, l->kw,
+				 l->stride, l->pad, l->dilation);
+			break;
+		case CNNF_LAYER_MAXPOOL:
+		case CNNF_LAYER_AVGPOOL:
+			snprintf(desc, sizeof desc, "%s %dx%d/%d", lname, l->kh, l->kw, l->stride);
+			break;
+		default:
+			snprintf(desc, sizeof desc, "%s", lname);
+		}
+		shape_string(shape, sizeof shape, l->out_c, l->out_h, l->out_w);
+		fprintf(out, "  %-22s %-18s %zu\n", desc, shape, l->nparams);
+	}
+	int rh, rw;
+	cnnf_model_receptive_field(m, &rh, &rw);
+	fprintf(out, "\n  total parameters: %zu\n  receptive field: %d x %d\n"
+		     "  multiply-adds per patch: %llu\n",
+		m->nparams, rh, rw, cnnf_model_macs(m));
+	if (m->weights_init)
+		fprintf(out, "  weights: none yet (weights init)\n");
+	return 0;
+}

@@ -1,0 +1,418 @@
+/* segment.c: runs a patch classifier around every pixel and turns the scores into label maps. */
+#include "task/segment.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/parallel.h"
+#include "engine/pool.h"
+#include "engine/tensor.h"
+
+void cnnf_segment_opts_init(cnnf_segment_opts *o)
+{
+	*o = (cnnf_segment_opts){.border = CNNF_BORDER_REFLECT, .mode = CNNF_SEGMENT_DENSE};
+}
+
+typedef struct job {
+	const cnnf_net *net;
+	const cnnf_tensor *norm; /* the image, normalised, C x H x W */
+	const float *zero;       /* [C]: what a raw 0 becomes, for the zero border */
+	cnnf_border border;
+	size_t row0;             /* first image row of this block */
+	uint8_t *labels;         /* H x W */
+	float *probs;            /* H x W x K, or NULL */
+} job;
+
+/* Patches evaluated together in patch mode, when the model allows it. */
+#define PATCH_BATCH 128
+
+void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
+			int pw, int y, int x, float *dst, size_t stride)
+{
+	int top = y - ph / 2, left = x - pw / 2;
+	size_t plane = (size_t)norm->h * norm->w, at = 0;
+	for (int c = 0; c < norm->c; c++) {
+		const float *src = norm->data + c * plane;
+		for (int i = 0; i < ph; i++) {
+			long r = cnnf_conv_border_index(top + i, norm->h, border);
+			for (int k = 0; k < pw; k++, at += stride) {
+				long q = r < 0 ? -1 : cnnf_conv_border_index(left + k, norm->w, border);
+				dst[at] = q < 0 ? zero[c] : src[(size_t)r * norm->w + q];
+			}
+		}
+	}
+}
+
+/*
+ * Fill `batch` with the model's inputs around pixels (y, x0) .. (y, x0+n-1),
+ * columns interleaved: column k of patch b at k * n + b.
+ */
+static void gather(const job *j, cnnf_tensor *batch, int y, int x0, int n)
+{
+	const cnnf_model *m = j->net->model;
+	for (int b = 0; b < n; b++)
+		cnnf_segment_patch(j->norm, j->zero, j->border, m->height, m->width, y, x0 + b,
+				   batch->data + b, (size_t)n);
+}
+
+/*
+ * Image rows begin..end of the block: patches of a row in batches of up to
+ * PATCH_BATCH, the network run on each batch with its columns interleaved,
+ * which computes every patch's output exactly as on its own.
+ */
+static int classify_rows(void *ctx, size_t begin, size_t end)
+{
+	const job *j = ctx;
+	const cnnf_model *m = j->net->model;
+	int k = m->classes, w = j->norm->w;
+	int softmaxed = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
+	int most = cnnf_net_groupable(m) ? PATCH_BATCH : 1;
+	cnnf_tensor *batch = cnnf_tensor_new(m->channels, m->height, m->width * most);
+	float *v = malloc(sizeof(float) * (size_t)k);
+	if (!batch || !v) {
+		cnnf_tensor_free(batch);
+		free(v);
+		return -1;
+	}
+	for (size_t row = j->row0 + begin; row < j->row0 + end; row++)
+		for (int x0 = 0; x0 < w; x0 += most) {
+			int n = x0 + most > w ? w - x0 : most;
+			cnnf_tensor *out;
+			/* The batch tensor is viewed with n columns per patch column. */
+			cnnf_tensor view = {m->channels, m->height, m->width * n, batch->data};
+			gather(j, &view, (int)row, x0, n);
+			if (cnnf_net_forward_group(j->net, &view, n, &out) < 0) {
+				cnnf_tensor_free(batch);
+				free(v);
+				return -1;
+			}
+			for (int b = 0; b < n; b++) {
+				for (int c = 0; c < k; c++)
+					v[c] = out->data[(size_t)c * n + b];
+				int best = 0;
+				for (int c = 1; c < k; c++)
+					if (v[c] > v[best])
+						best = c;
+				size_t pixel = row * (size_t)w + x0 + b;
+				j->labels[pixel] = (uint8_t)best;
+				if (j->probs) {
+					if (!softmaxed)
+						cnnf_net_softmax(v, k);
+					memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
+				}
+			}
+			cnnf_tensor_free(out);
+		}
+	cnnf_tensor_free(batch);
+	free(v);
+	return 0;
+}
+
+cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero)
+{
+	cnnf_tensor *t = cnnf_tensor_from_image(img);
+	if (!t)
+		return NULL;
+	double scale = img->maxval ? img->maxval : 1.0;
+	size_t plane = (size_t)t->h * t->w;
+	for (int c = 0; c < t->c; c++) {
+		float *v = t->data + c * plane;
+		for (size_t i = 0; i < plane; i++)
+			v[i] = (float)(((double)v[i] / scale - m->mean[c]) / m->std[c]);
+		zero[c] = (float)((0.0 - m->mean[c]) / m->std[c]);
+	}
+	return t;
+}
+
+/* ---- Dense evaluation ---- */
+
+/* Floats of activations a dense tile may hold at once (two layers' worth): 256 MiB. */
+#define DENSE_BUDGET ((size_t)64 << 20)
+
+/*
+ * Dense evaluation computes exactly what the network computes on each patch
+ * when no layer pads inside the patch: a padded layer would see zeros at the
+ * patch's edge where the whole image has its neighbours' values.
+ */
+static int dense_exact(const cnnf_model *m)
+{
+	for (int i = 0; i < m->nlayers; i++)
+		if (m->layers[i].type == CNNF_LAYER_CONV && m->layers[i].pad > 0)
+			return 0;
+	return 1;
+}
+
+/* Largest channels x columns of any layer's map on a dense tile of width w. */
+static size_t dense_row_floats(const cnnf_model *m, int w)
+{
+	size_t best = (size_t)m->channels * (size_t)(w + m->width - 1);
+	for (int i = 0; i < m->nlayers; i++) {
+		size_t c = (size_t)m->layers[i].out_c * (size_t)(w + m->width - 1);
+		if (c > best)
+			best = c;
+	}
+	return best;
+}
+
+/*
+ * The network over every patch whose top-left corner is in rows y0..y0+rows-1
+ * (image rows, before the patch offset) at once: each layer of stride s runs
+ * with stride 1, and every later window is dilated by the product of the
+ * strides before it. *out is K x >=rows x >=width: (k, y, x) is the output for
+ * pixel (y0 + y, x).
+ */
+static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor **out)
+{
+	const cnnf_model *m = j->net->model;
+	const cnnf_tensor *img = j->norm;
+	int th = rows + m->height - 1, tw = img->w + m->width - 1;
+	int top = y0 - m->height / 2, left = -(m->width / 2);
+	cnnf_tensor *x = cnnf_tensor_new(m->channels, th, tw);
+	if (!x)
+		return -1;
+	size_t plane = (size_t)img->h * img->w;
+	for (int c = 0; c < m->channels; c++)
+		for (int r = 0; r < th; r++) {
+			float *dst = x->data + ((size_t)c * th + r) * tw;
+			long ry = cnnf_conv_border_index(top + r, img->h, j->border);
+			for (int q = 0; q < tw; q++) {
+				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, j->border);
+				dst[q] = qx < 0 ? j->zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
+			}
+		}
+	int dil = 1; /* product of the strides so far */
+	for (int i = 0; i < m->nlayers; i++) {
+		const cnnf_layer *l = &m->layers[i];
+		cnnf_tensor *next = NULL;
+		int status = 0;
+		switch (l->type) {
+		case CNNF_LAYER_CONV:
+		case CNNF_LAYER_FC: {
+			int fc = l->type == CNNF_LAYER_FC, d = fc ? dil : dil * l->dilation;
+			cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = d, .dil_x = d,
+					    .border = CNNF_BORDER_ZERO};
+			cnnf_conv_out post = {.fast = 1};
+			int li = i;
+			if (i + 1 < m->nlayers && m->layers[i + 1].type == CNNF_LAYER_RELU) {
+				post.relu = 1;
+				i++;
+			}
+			status = cnnf_conv_apply(x, j->net->kernels[li], &g, &post, threads,
+						 cnnf_model_layer_name(l->type), &next);
+			if (!fc)
+				dil *= l->stride;
+			break;
+		}
+		case CNNF_LAYER_MAXPOOL:
+		case CNNF_LAYER_AVGPOOL:
+			status = cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX
+										: CNNF_POOL_AVG,
+					       l->kh, l->kw, 1, 1, dil, dil, 1, threads,
+					       cnnf_model_layer_name(l->type), &next);
+			dil *= l->stride;
+			break;
+		case CNNF_LAYER_RELU: {
+			size_t n = cnnf_tensor_size(x);
+			for (size_t k = 0; k < n; k++)
+				x->data[k] = x->data[k] > 0 ? x->data[k] : 0;
+			break;
+		}
+		case CNNF_LAYER_BATCHNORM:
+			cnnf_net_batchnorm(x, l);
+			break;
+		case CNNF_LAYER_DROPOUT:
+		case CNNF_LAYER_SOFTMAX: /* per pixel, by the caller */
+			break;
+		}
+		if (status < 0) {
+			cnnf_tensor_free(x);
+			return -1;
+		}
+		if (next) {
+			cnnf_tensor_free(x);
+			x = next;
+		}
+	}
+	*out = x;
+	return 0;
+}
+
+/* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
+static void dense_labels(const job *j, const cnnf_tensor *scores, int y0, int rows, float *v)
+{
+	const cnnf_model *m = j->net->model;
+	int k = m->classes, w = j->norm->w;
+	int softmax = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
+	size_t plane = (size_t)scores->h * scores->w;
+	for (int y = 0; y < rows; y++)
+		for (int x = 0; x < w; x++) {
+			for (int c = 0; c < k; c++)
+				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
+			if (softmax)
+				cnnf_net_softmax(v, k);
+			int best = 0;
+			for (int c = 1; c < k; c++)
+				if (v[c] > v[best])
+					best = c;
+			size_t pixel = (size_t)(y0 + y) * w + x;
+			j->labels[pixel] = (uint8_t)best;
+			if (j->probs) {
+				if (!softmax)
+					cnnf_net_softmax(v, k);
+				memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
+			}
+		}
+}
+
+static int run_dense(job *j, int height, const cnnf_segment_opts *o)
+{
+	const cnnf_model *m = j->net->model;
+	size_t per_row = dense_row_floats(m, j->norm->w);
+	long fit = (long)(DENSE_BUDGET / 2 / per_row) - m->height;
+	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
+	if (o->tile_rows > 0 && o->tile_rows < tile)
+		tile = o->tile_rows;
+	float *v = malloc(sizeof(float) * (size_t)m->classes);
+	if (!v) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	for (int y0 = 0; y0 < height; y0 += tile) {
+		int rows = y0 + tile > height ? height - y0 : tile;
+		cnnf_tensor *scores;
+		if (dense_tile(j, y0, rows, o->threads, &scores) < 0) {
+			free(v);
+			return -1;
+		}
+		dense_labels(j, scores, y0, rows, v);
+		cnnf_tensor_free(scores);
+		if (o->progress)
+			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
+	}
+	free(v);
+	return 0;
+}
+
+int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
+		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs)
+{
+	const cnnf_model *m = net->model;
+	if (img->channels != m->channels) {
+		cnnf_error("%s: the image has %d channel%s; the model takes %d", name, img->channels,
+			   img->channels == 1 ? "" : "s", m->channels);
+		return -1;
+	}
+	if (m->classes > CNNF_SEGMENT_MAX_CLASSES) {
+		cnnf_error("%s: the model has %d classes; a label map holds at most %d", name,
+			   m->classes, CNNF_SEGMENT_MAX_CLASSES);
+		return -1;
+	}
+	int status = -1;
+	float *zero = malloc(sizeof(float) * (size_t)m->channels);
+	cnnf_tensor *norm = NULL;
+	cnnf_image *lab = cnnf_image_new(img->width, img->height, 1, CNNF_U8), *pr = NULL;
+	if (!zero || !lab || (probs && !(pr = cnnf_image_new(img->width, img->height, m->classes,
+								  CNNF_F32)))) {
+		if (!zero)
+			cnnf_error("out of memory");
+		goto out;
+	}
+	if (!(norm = cnnf_segment_normalise(img, m, zero)))
+		goto out;
+	job j = {.net = net,
+		 .norm = norm,
+		 .zero = zero,
+		 .border = o->border,
+		 .labels = lab->data,
+		 .probs = pr ? pr->data : NULL};
+	if (o->mode == CNNF_SEGMENT_DENSE && dense_exact(m)) {
+		if (run_dense(&j, img->height, o) < 0)
+			goto out;
+		goto done;
+	}
+	/* Blocks of rows, so that progress is reported from this thread between them. */
+	size_t h = (size_t)img->height, block = h / 50 + 1;
+	for (size_t r = 0; r < h; r += block) {
+		size_t n = r + block > h ? h - r : block;
+		j.row0 = r;
+		if (cnnf_parallel_for(n, o->threads, classify_rows, &j) < 0)
+			goto out;
+		if (o->progress)
+			o->progress(o->progress_ctx, r + n, h);
+	}
+done:
+	*labels = lab;
+	lab = NULL;
+	if (probs) {
+		*probs = pr;
+		pr = NULL;
+	}
+	status = 0;
+out:
+	free(zero);
+	cnnf_tensor_free(norm);
+	cnnf_image_free(lab);
+	cnnf_image_free(pr);
+	return status;
+}
+
+void cnnf_segment_palette(int k, unsigned char *rgb)
+{
+	/* Well-separated colours for the first classes, chosen by eye for dark and light images. */
+	static const unsigned char base[][3] = {
+		{0, 0, 0},       {255, 200, 0},   {30, 144, 255},  {220, 20, 60},
+		{50, 205, 50},   {186, 85, 211},  {255, 127, 80},  {0, 206, 209},
+		{255, 105, 180}, {154, 205, 50},  {139, 69, 19},   {112, 128, 144},
+		{255, 255, 255}, {0, 0, 139},     {128, 128, 0},   {0, 100, 0},
+	};
+	int nbase = (int)(sizeof base / sizeof *base);
+	for (int i = 0; i < k; i++) {
+		if (i < nbase) {
+			memcpy(rgb + 3 * i, base[i], 3);
+			continue;
+		}
+		/* Beyond the table, hues a golden angle apart keep neighbours apart. */
+		double hue = fmod(i * 0.618033988749895, 1.0) * 6.0;
+		double v = (i % 3 == 0) ? 0.95 : (i % 3 == 1) ? 0.75 : 0.55;
+		double f = hue - floor(hue), p = 0.25 * v, q = v * (1 - 0.75 * f),
+		       t = v * (1 - 0.75 * (1 - f));
+		double r, g, b;
+		switch ((int)hue) {
+		case 0: r = v, g = t, b = p; break;
+		case 1: r = q, g = v, b = p; break;
+		case 2: r = p, g = v, b = t; break;
+		case 3: r = p, g = q, b = v; break;
+		case 4: r = t, g = p, b = v; break;
+		default: r = v, g = p, b = q; break;
+		}
+		rgb[3 * i] = (unsigned char)lround(r * 255);
+		rgb[3 * i + 1] = (unsigned char)lround(g * 255);
+		rgb[3 * i + 2] = (unsigned char)lround(b * 255);
+	}
+}
+
+cnnf_image *cnnf_segment_overlay(const cnnf_image *img, const cnnf_image *labels, int k,
+				 double opacity)
+{
+	unsigned char pal[3 * CNNF_SEGMENT_MAX_CLASSES];
+	cnnf_segment_palette(k, pal);
+	cnnf_image *out = cnnf_image_new(img->width, img->height, 3, CNNF_U8);
+	if (!out)
+		return NULL;
+	double scale = img->maxval ? 255.0 / img->maxval : 255.0;
+	int colour = img->channels >= 3;
+	const uint8_t *lab = labels->data;
+	uint8_t *d = out->data;
+	size_t n = (size_t)img->width * img->height;
+	for (size_t p = 0; p < n; p++) {
+		const unsigned char *c = pal + 3 * lab[p];
+		for (int ch = 0; ch < 3; ch++) {
+			double v = cnnf_image_getf(img, p * img->channels + (colour ? ch : 0)) * scale;
+			d[3 * p + ch] = (uint8_t)cnnf_image_round((1 - opacity) * v + opacity * c[ch], 255);
+		}
+	}
+	return out;
+}

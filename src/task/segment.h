@@ -1,0 +1,74 @@
+/* segment.h: patch-based segmentation: a label for every pixel, palettes and overlays. */
+#ifndef CNNF_SEGMENT_H
+#define CNNF_SEGMENT_H
+
+#include <stddef.h>
+
+#include "engine/conv.h"
+#include "image/image.h"
+#include "nn/net.h"
+#include "engine/tensor.h"
+
+/* Label maps are 8-bit palette images: at most this many classes. */
+#define CNNF_SEGMENT_MAX_CLASSES 256
+
+typedef enum cnnf_segment_mode {
+	CNNF_SEGMENT_PATCH, /* the network on each pixel's own patch: the reference */
+	CNNF_SEGMENT_DENSE  /* whole tiles at once (same labels); models whose conv layers
+			       pad are run patch by patch, as dense could not match them */
+} cnnf_segment_mode;
+
+typedef struct cnnf_segment_opts {
+	cnnf_border border;     /* makes the samples outside the image (default reflect) */
+	cnnf_segment_mode mode; /* default dense */
+	int threads;            /* 0: all cores */
+	int tile_rows;          /* dense: image rows per tile; 0: as many as 256 MiB allow */
+	/* Called now and then from the calling thread with rows done so far; may be NULL. */
+	void (*progress)(void *ctx, size_t done, size_t total);
+	void *progress_ctx;
+} cnnf_segment_opts;
+
+void cnnf_segment_opts_init(cnnf_segment_opts *o);
+
+/*
+ * Classify every pixel of img with the network: the patch for pixel (y, x)
+ * has its top-left corner at (y - floor(H/2), x - floor(W/2)) of the model's
+ * H x W input; samples outside the image come from the border mode applied
+ * to the raw image. Raw samples are divided by the image's maxval (1 for
+ * float images without one), then become (v - mean) / std. The label is the
+ * argmax of the output, the lowest index on a tie.
+ * *labels receives a 1-channel CNNF_U8 image of class ids; when probs is not
+ * NULL, *probs receives a K-channel float image of the softmax of the output.
+ * name is the image's name for messages. Returns 0, or -1.
+ */
+int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
+		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs);
+
+/*
+ * The image as the network sees it: a C x H x W tensor of
+ * (v / scale - mean[c]) / std[c], scale the image's maxval (1 for float
+ * images without one); zero[c] receives what a raw 0 becomes (the zero
+ * border). segment and train build their patches from it. NULL on failure.
+ */
+cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero);
+
+/*
+ * The ph x pw patch of pixel (y, x) of a normalised image: top-left corner at
+ * (y - ph/2, x - pw/2), samples outside from `border`. Element (c, i, k) goes
+ * to dst[((c * ph + i) * pw + k) * stride]: stride 1 for one patch, n for
+ * patches side by side with interleaved columns.
+ */
+void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
+			int pw, int y, int x, float *dst, size_t stride);
+
+/* Fill rgb[3*k] with k distinct colours, class 0 first. k <= CNNF_SEGMENT_MAX_CLASSES. */
+void cnnf_segment_palette(int k, unsigned char *rgb);
+
+/*
+ * The image blended with the label colours (opacity 0..1), as 8-bit RGB:
+ * for a person to look at. Gray images are shown as RGB. Returns NULL on failure.
+ */
+cnnf_image *cnnf_segment_overlay(const cnnf_image *img, const cnnf_image *labels, int k,
+				 double opacity);
+
+#endif

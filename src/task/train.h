@@ -1,0 +1,106 @@
+/* train.h: cnnf train: mini-batch SGD with momentum on the patches around labelled pixels. */
+#ifndef CNNF_TRAIN_H
+#define CNNF_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/conv.h"
+#include "nn/model.h"
+
+/* What one epoch did; handed to the epoch callback. */
+typedef struct cnnf_train_epoch {
+	int epoch, epochs;  /* this one (from 1) and how many there are */
+	size_t patches;     /* training patches seen in the epoch */
+	double loss;        /* mean cross-entropy of those patches (without the decay term) */
+	double train_acc;   /* fraction of them classified right by their own forward pass
+	                       (training mode: dropout on, batch statistics), 0..1 */
+	size_t val_pixels;  /* validation pixels evaluated (0: no validation) */
+	double val_acc;     /* fraction of them classified right in inference mode (as
+	                       cnnf segment does), 0..1; NaN without validation pixels */
+	double val_miou;    /* mean over classes of TP / (TP + FP + FN) on them, classes with
+	                       no pixel in either the truth or the prediction left out; NaN
+	                       without validation pixels */
+	double seconds;     /* wall time of the epoch, validation included */
+	double val_seconds; /* of which validation */
+	int best;           /* 1: the best epoch so far (highest val_acc, or lowest loss
+	                       without validation; the first of equals); it was written to
+	                       the checkpoint when there is one */
+} cnnf_train_epoch;
+
+typedef struct cnnf_train_opts {
+	int epochs;                    /* default 10 */
+	int batch;                     /* patches per step, default 64 */
+	double lr;                     /* learning rate, default 0.01 */
+	double momentum;               /* default 0.9 */
+	double weight_decay;           /* L2 on conv and fc weights (not biases, not batchnorm),
+	                                  default 5e-4 */
+	double val_split;              /* fraction of every image's columns, on the right, held back
+	                                  for validation, 0 <= F < 1; default 0.1 */
+	uint64_t seed;                 /* default 1 */
+	int balance;                   /* 1: draw every class equally often; default 0 */
+	int ignore;                    /* label value of unlabelled pixels, -1 for none (default) */
+	cnnf_border border;            /* as cnnf segment's; default reflect */
+	int threads;                   /* 0 (default): all cores */
+	unsigned long long max_pixels; /* per image; default CNNF_DEFAULT_MAX_PIXELS, 0: none */
+	const char *checkpoint;        /* NULL, or where the best epoch's model is written */
+	double max_work;               /* refuse a run that would take more multiply-adds
+	                                  (cnnf_train_work()); default CNNF_DEFAULT_MAX_WORK,
+	                                  0: no limit */
+	/* Called from the calling thread after every epoch; may be NULL. */
+	void (*epoch_cb)(void *ctx, const cnnf_train_epoch *e);
+	/* Called from the calling thread after every step with the epoch's patches done so
+	   far and its total; may be NULL. */
+	void (*progress_cb)(void *ctx, size_t done, size_t total);
+	void *cb_ctx;
+} cnnf_train_opts;
+
+/* The defaults above. */
+void cnnf_train_opts_init(cnnf_train_opts *o);
+
+/*
+ * The multiply-adds a run costs, estimated before its first epoch: every
+ * epoch, each training pixel's patch forward and backward (3 times the
+ * forward's multiply-adds, cnnf_model_macs()) and each validation pixel's
+ * forward.
+ */
+double cnnf_train_work(const cnnf_model *m, int epochs, size_t ntrain, size_t nval);
+
+/*
+ * Initialise every parameter of m from seed: conv and fc weights are drawn
+ * from a normal distribution with standard deviation sqrt(2 / fan_in) (He,
+ * "kaiming normal") when the next layer other than batchnorm and dropout is
+ * relu, else sqrt(2 / (fan_in + fan_out)) (Xavier/Glorot normal), where
+ * fan_in = in_channels * KH * KW (fc: its C*H*W inputs) and fan_out =
+ * out * KH * KW (fc: out); biases are 0; batchnorm has weight 1, bias 0,
+ * running mean 0 and running variance 1. Draws are made in parameter order
+ * from one stream, so the same seed gives the same parameters.
+ */
+void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
+
+/*
+ * Train m in place on the images and label maps of the list file
+ * (train_set.h describes the list, the label maps and the validation
+ * columns). A model whose header ended in `weights init` is first
+ * initialised with cnnf_train_init_weights(); one with weights is
+ * fine-tuned from them. On success m->weights_init is 0.
+ *
+ * Each epoch visits every training pixel once in an order drawn from the
+ * seed, or with balance as many patches drawn by picking a class uniformly
+ * among those with training pixels, then one of its pixels. Patches are
+ * made as cnnf segment makes them. Each step of `batch` patches (the last
+ * one may be smaller) runs the network in training mode, takes the mean
+ * softmax cross-entropy over the patches, and updates every parameter p
+ * with gradient g as torch.optim.SGD does:
+ *   g += weight_decay * p   (conv and fc weights only)
+ *   v = momentum * v + g;  p -= lr * v
+ * Batchnorm running statistics follow the batches with momentum 0.1.
+ * After each epoch the validation pixels are classified in inference mode.
+ * The result depends only on the model, the data and the options, not on
+ * the thread count: the same seed gives the same bytes.
+ * Returns 0, or -1 with a message (a loss that is no longer finite is an
+ * error).
+ */
+int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *o);
+
+#endif

@@ -1,0 +1,73 @@
+/* train_set.h: what cnnf train learns from: the list, images, label maps, pixels, patches. */
+#ifndef CNNF_TRAIN_SET_H
+#define CNNF_TRAIN_SET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/conv.h"
+#include "nn/model.h"
+#include "engine/tensor.h"
+
+/* A labelled pixel: where it is and its class. */
+typedef struct cnnf_train_pixel {
+	uint32_t image; /* index into the set's images */
+	uint32_t label; /* class id, < classes */
+	uint32_t y, x;
+} cnnf_train_pixel;
+
+/* One image as the network sees it. */
+typedef struct cnnf_train_image {
+	char *path;        /* as resolved against the list file's directory */
+	cnnf_tensor *norm; /* (v / maxval - mean) / std, C x H x W */
+	float *zero;       /* [C]: what a raw 0 becomes, for the zero border */
+} cnnf_train_image;
+
+/*
+ * Held-back pixels evaluated after each epoch: all of them up to this many;
+ * beyond, this many spread evenly over them (pixel i * V / MAX of the V
+ * held-back pixels, in list order, each image row by row).
+ */
+#define CNNF_TRAIN_MAX_VAL 65536
+
+typedef struct cnnf_train_set {
+	int nimages;
+	cnnf_train_image *images; /* [nimages] */
+	int classes;              /* the model's K */
+	/* Training pixels grouped by class, in list order within a class:
+	   class k holds train[class_start[k] .. class_start[k+1]-1]. */
+	cnnf_train_pixel *train;
+	size_t ntrain;
+	size_t *class_start;   /* [classes + 1] */
+	cnnf_train_pixel *val; /* validation pixels (subsampled as above), list order */
+	size_t nval;
+	size_t nval_all; /* held-back labelled pixels before subsampling */
+} cnnf_train_set;
+
+/*
+ * Read the list file at list_path: one "IMAGE LABELS" pair per line, paths
+ * relative to the list file's directory (absolute paths as they are), no
+ * blanks within a path; blank lines and lines starting with '#' are
+ * skipped. Each image must have the model's channels and its label map
+ * (labels.h) the image's size. Pixels whose label is `ignore` (-1: none) are
+ * unlabelled; any other label >= the model's classes is an error naming the
+ * pixel. The pixels in the columns x >= ceil((1 - val_split) * W) of every
+ * image are held back for validation, the others are the training part.
+ * Images are normalised as cnnf segment does. Errors name the list file and
+ * line. Images above max_pixels (0: no limit) are refused. Returns an owned
+ * set or NULL.
+ */
+cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, int ignore,
+                                    double val_split, unsigned long long max_pixels);
+
+void cnnf_train_set_free(cnnf_train_set *s);
+
+/*
+ * The model's C x H x W input for pixel px into dst, exactly as cnnf
+ * segment makes it: top-left corner at (y - H/2, x - W/2), samples outside
+ * the image from the border mode applied to the raw image.
+ */
+void cnnf_train_set_patch(const cnnf_train_set *s, const cnnf_model *m, cnnf_border border,
+                          const cnnf_train_pixel *px, float *dst);
+
+#endif
