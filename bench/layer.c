@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "conv.h"
-#include "error.h"
-#include "kernel.h"
-#include "tensor.h"
+#include "engine/conv.h"
+#include "base/error.h"
+#include "engine/kernel.h"
+#include "engine/tensor.h"
 
 #define CH 32
 #define SIDE 256

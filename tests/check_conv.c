@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "conv.h"
+#include "engine/conv.h"
 #include "testutil.h"
 
 #define NBORDERS 5

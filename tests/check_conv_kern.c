@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "conv.h"
-#include "conv_kern.h"
+#include "engine/conv.h"
+#include "engine/conv_kern.h"
 #include "testutil.h"
 
 static uint64_t state = 88172645463325252ULL;

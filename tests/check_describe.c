@@ -1,5 +1,5 @@
 /* check_describe.c: the text `cnnf info` shows for kernels and models. */
-#include "describe.h"
+#include "task/describe.h"
 #include "testutil.h"
 
 /* Describe into a memory buffer; returns it (caller frees). */

@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "filter.h"
-#include "tensor.h"
+#include "filter/filter.h"
+#include "engine/tensor.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

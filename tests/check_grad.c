@@ -2,14 +2,14 @@
  */
 #include <math.h>
 
-#include "backprop.h"
-#include "conv.h"
-#include "grad.h"
-#include "kernel.h"
-#include "model.h"
-#include "net.h"
-#include "pool.h"
-#include "rng.h"
+#include "nn/backprop.h"
+#include "engine/conv.h"
+#include "nn/grad.h"
+#include "engine/kernel.h"
+#include "nn/model.h"
+#include "nn/net.h"
+#include "engine/pool.h"
+#include "base/rng.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

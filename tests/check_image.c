@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "image/image.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

@@ -9,8 +9,8 @@
 
 #include <jpeglib.h>
 
-#include "image.h"
-#include "io.h"
+#include "image/image.h"
+#include "io/io.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "kernel.h"
+#include "engine/kernel.h"
 #include "testutil.h"
 
 #define KDATA TEST_DATA_DIR "/kernel/"

@@ -1,9 +1,9 @@
 /* check_labels.c: label maps read as class ids: palette indices and gray values, never expanded. */
 #include <stdint.h>
 
-#include "io.h"
-#include "labels.h"
-#include "segment.h"
+#include "io/io.h"
+#include "task/labels.h"
+#include "task/segment.h"
 #include "testutil.h"
 
 static const char *fixture(const char *name)

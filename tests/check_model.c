@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "nn/model.h"
 #include "testutil.h"
 
 /* AddressSanitizer reserves terabytes of address space, so RLIMIT_AS cannot be used under it. */

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "model_save.h"
+#include "nn/model.h"
+#include "nn/model_save.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

@@ -1,12 +1,12 @@
 /* check_net.c: the forward pass against PyTorch's outputs and against hand-worked networks. */
 #include <math.h>
 
-#include "conv.h"
-#include "filter.h"
-#include "io.h"
-#include "kernel.h"
-#include "model.h"
-#include "net.h"
+#include "engine/conv.h"
+#include "filter/filter.h"
+#include "io/io.h"
+#include "engine/kernel.h"
+#include "nn/model.h"
+#include "nn/net.h"
 #include "testutil.h"
 
 /* Load a model from text; fails the test if it does not load. */

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "io/output.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

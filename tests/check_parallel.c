@@ -1,7 +1,7 @@
 /* check_parallel.c: cnnf_parallel_for hands out every item exactly once and reports failures. */
 #include <stdatomic.h>
 
-#include "parallel.h"
+#include "base/parallel.h"
 #include "testutil.h"
 
 #define MAX_CALLS 512

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "point.h"
+#include "filter/point.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

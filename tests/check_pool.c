@@ -1,7 +1,7 @@
 /* check_pool.c: max and average pooling against windows worked out by hand. */
 #include <math.h>
 
-#include "pool.h"
+#include "engine/pool.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

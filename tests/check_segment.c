@@ -2,10 +2,10 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "io.h"
-#include "model.h"
-#include "net.h"
-#include "segment.h"
+#include "io/io.h"
+#include "nn/model.h"
+#include "nn/net.h"
+#include "task/segment.h"
 #include "testutil.h"
 
 static const char *const borders[] = {"zero", "replicate", "reflect", "symmetric", "wrap"};

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "tensor.h"
+#include "engine/tensor.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */

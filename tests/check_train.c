@@ -3,14 +3,14 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "io.h"
-#include "model.h"
-#include "model_save.h"
-#include "net.h"
-#include "segment.h"
+#include "io/io.h"
+#include "nn/model.h"
+#include "nn/model_save.h"
+#include "nn/net.h"
+#include "task/segment.h"
 #include "testutil.h"
-#include "train.h"
-#include "train_set.h"
+#include "task/train.h"
+#include "task/train_set.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

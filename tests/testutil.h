@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Assert that the error buffer contains `needle`. */
 #define ck_assert_error_has(needle)                                                            \

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "image.h"
+#include "base/error.h"
+#include "image/image.h"
 
 /*
  * Readers run with this pixel limit, so that an image the harness may keep

@@ -1,6 +1,6 @@
 /* fuzz_jpeg.c: fuzz harness for the JPEG reader, cnnf_jpeg_read(). */
 #include "fuzz.h"
-#include "io.h"
+#include "io/io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /* fuzz_kernel.c: fuzz harness for the kernel parsers: the cnnf text format and libvips .mat. */
-#include "describe.h"
+#include "task/describe.h"
 #include "fuzz.h"
-#include "kernel.h"
+#include "engine/kernel.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

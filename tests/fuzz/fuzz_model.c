@@ -1,7 +1,7 @@
 /* fuzz_model.c: fuzz harness for the model file parser, cnnf_model_parse(). */
-#include "describe.h"
+#include "task/describe.h"
 #include "fuzz.h"
-#include "model.h"
+#include "nn/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* fuzz_npy.c: fuzz harness for the NPY reader, cnnf_npy_read(). */
 #include "fuzz.h"
-#include "io.h"
+#include "io/io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* fuzz_png.c: fuzz harness for the PNG reader, cnnf_png_read(). */
 #include "fuzz.h"
-#include "io.h"
+#include "io/io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* fuzz_pnm.c: fuzz harness for the PNM reader, cnnf_pnm_read(). */
 #include "fuzz.h"
-#include "io.h"
+#include "io/io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
