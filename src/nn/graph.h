@@ -133,6 +133,12 @@ typedef struct cnnf_op {
 		       int threads);
 	/* Multiply-adds (or elementary operations) one forward costs, from the shapes. May be NULL (0). */
 	double (*work)(const cnnf_graph *g, const cnnf_node *n);
+	/*
+	 * 1 when forward reads only its inputs' types and shapes (Shape, Size):
+	 * the graph then computes it at prepare time, with in[i]->data NULL
+	 * for inputs not constant, and its outputs become constants.
+	 */
+	int shape_only;
 } cnnf_op;
 
 /* Limits a prepared graph must stay within. */
