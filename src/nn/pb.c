@@ -113,96 +113,88 @@ static size_t fixed_size(int kind)
 	return kind == CNNF_PB_FIXED32 ? 4 : kind == CNNF_PB_FIXED64 ? 8 : 0;
 }
 
-/*
- * Walk every element of field num: with out NULL only count them. Shared by
- * count and scalars so that both agree on what is valid.
- */
-static int walk(cnnf_pb m, uint32_t num, int kind, void *out, size_t cap, size_t *n,
-		const char **err)
+cnnf_pb_iter cnnf_pb_iter_init(cnnf_pb m, uint32_t num, int kind)
 {
-	cnnf_pb_field f;
-	size_t k = 0;
-	int r;
-	while ((r = cnnf_pb_next(&m, &f)) > 0) {
-		if (f.num != num)
-			continue;
-		if (f.wire == kind) {
-			if (out) {
-				if (k >= cap)
-					goto more;
-				if (kind == CNNF_PB_FIXED32)
-					((uint32_t *)out)[k] = (uint32_t)f.v;
-				else
-					((uint64_t *)out)[k] = f.v;
-			}
-			k++;
-			continue;
-		}
-		if (f.wire != CNNF_PB_LEN) {
-			*err = "repeated field of the wrong wire type";
-			return -1;
-		}
-		const unsigned char *p = f.data, *end = f.data + f.len;
-		size_t sz = fixed_size(kind);
-		if (sz) {
-			if (f.len % sz) {
-				*err = "packed array of a size no multiple of its elements";
-				return -1;
-			}
-			size_t cnt = f.len / sz;
-			if (out) {
-				if (cnt > cap - k)
-					goto more;
-				for (size_t i = 0; i < cnt; i++, p += sz) {
-					if (sz == 4)
-						((uint32_t *)out)[k + i] = cnnf_pb_le32(p);
-					else
-						((uint64_t *)out)[k + i] = cnnf_pb_le64(p);
-				}
-			}
-			k += cnt;
-			continue;
-		}
-		while (p < end) {
-			uint64_t v;
-			if (cnnf_pb_varint(&p, end, &v) < 0) {
-				*err = "truncated or overlong varint in a packed array";
-				return -1;
-			}
-			if (out) {
-				if (k >= cap)
-					goto more;
-				((uint64_t *)out)[k] = v;
-			}
-			k++;
-		}
-	}
-	if (r < 0) {
-		*err = m.err;
-		return -1;
-	}
-	*n = k;
-	return 0;
-more:
-	*err = "repeated field grew between two readings";
+	cnnf_pb_iter it = {m, num, kind, NULL, NULL, NULL};
+	return it;
+}
+
+static int iter_fail(cnnf_pb_iter *it, const char *why)
+{
+	it->err = why;
+	it->p = it->end = NULL;
+	it->m.p = it->m.end;
 	return -1;
+}
+
+int cnnf_pb_iter_next(cnnf_pb_iter *it, uint64_t *v)
+{
+	if (it->err)
+		return -1;
+	for (;;) {
+		if (it->p && it->p < it->end) {
+			size_t sz = fixed_size(it->kind);
+			if (!sz) {
+				if (cnnf_pb_varint(&it->p, it->end, v) < 0)
+					return iter_fail(it, "truncated or overlong varint in a packed array");
+			} else {
+				*v = sz == 4 ? cnnf_pb_le32(it->p) : cnnf_pb_le64(it->p);
+				it->p += sz;
+			}
+			return 1;
+		}
+		cnnf_pb_field f;
+		int r = cnnf_pb_next(&it->m, &f);
+		if (r < 0)
+			return iter_fail(it, it->m.err);
+		if (r == 0)
+			return 0;
+		if (f.num != it->num)
+			continue;
+		if (f.wire == it->kind) {
+			*v = f.v;
+			return 1;
+		}
+		if (f.wire != CNNF_PB_LEN)
+			return iter_fail(it, "repeated field of the wrong wire type");
+		size_t sz = fixed_size(it->kind);
+		if (sz && f.len % sz)
+			return iter_fail(it, "packed array of a size no multiple of its elements");
+		it->p = f.data;
+		it->end = f.data + f.len;
+	}
 }
 
 int cnnf_pb_count(cnnf_pb m, uint32_t num, int kind, size_t *n, const char **err)
 {
-	return walk(m, num, kind, NULL, 0, n, err);
+	cnnf_pb_iter it = cnnf_pb_iter_init(m, num, kind);
+	uint64_t v;
+	size_t k = 0;
+	int r;
+	while ((r = cnnf_pb_iter_next(&it, &v)) > 0)
+		k++;
+	if (r < 0) {
+		*err = it.err;
+		return -1;
+	}
+	*n = k;
+	return 0;
 }
 
 int cnnf_pb_scalars(cnnf_pb m, uint32_t num, int kind, void *out, size_t n, const char **err)
 {
-	size_t got;
-	if (n == 0)
-		return 0;
-	if (walk(m, num, kind, out, n, &got, err) < 0)
-		return -1;
-	if (got != n) {
-		*err = "repeated field shrank between two readings";
-		return -1;
+	cnnf_pb_iter it = cnnf_pb_iter_init(m, num, kind);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t v;
+		int r = cnnf_pb_iter_next(&it, &v);
+		if (r <= 0) {
+			*err = r < 0 ? it.err : "repeated field shorter than counted";
+			return -1;
+		}
+		if (kind == CNNF_PB_FIXED32)
+			((uint32_t *)out)[k] = (uint32_t)v;
+		else
+			((uint64_t *)out)[k] = v;
 	}
 	return 0;
 }

@@ -73,12 +73,31 @@ int cnnf_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *
  * (packed); both may be mixed, in file order.
  */
 
+/* An iterator over the elements of one repeated scalar field. */
+typedef struct cnnf_pb_iter {
+	cnnf_pb m;                     /* the rest of the message */
+	uint32_t num;                  /* the field */
+	int kind;                      /* CNNF_PB_VARINT, CNNF_PB_FIXED32 or CNNF_PB_FIXED64 */
+	const unsigned char *p, *end;  /* the rest of the packed run being read, if any */
+	const char *err;               /* NULL, or why iterating stopped */
+} cnnf_pb_iter;
+
+/* An iterator over field num of message m, elements as `kind`. */
+cnnf_pb_iter cnnf_pb_iter_init(cnnf_pb m, uint32_t num, int kind);
+
+/*
+ * The next element into *v (FIXED32 in the low 32 bits): 1, 0 at the end,
+ * or -1 with it->err set (a malformed field, or one of another wire type).
+ */
+int cnnf_pb_iter_next(cnnf_pb_iter *it, uint64_t *v);
+
 /* How many elements field num holds: 0 and *n, or -1 and *err on a malformed field or wire type. */
 int cnnf_pb_count(cnnf_pb m, uint32_t num, int kind, size_t *n, const char **err);
 
 /*
- * The elements themselves, in order, into out[0..n) (n from cnnf_pb_count):
- * uint64_t for VARINT and FIXED64, uint32_t for FIXED32. 0, or -1 with *err.
+ * The first n elements, in order, into out[0..n) (n from cnnf_pb_count):
+ * uint64_t for VARINT and FIXED64, uint32_t for FIXED32. 0, or -1 with
+ * *err (also when there are fewer than n).
  */
 int cnnf_pb_scalars(cnnf_pb m, uint32_t num, int kind, void *out, size_t n, const char **err);
 
