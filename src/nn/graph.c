@@ -80,8 +80,7 @@ static uint64_t shape_count(int ndim, const int64_t *dim)
 	return n;
 }
 
-/* "1x3x224x224" (or "scalar") into buf. */
-static const char *shape_str(char *buf, size_t len, int ndim, const int64_t *dim)
+const char *cnnf_graph_shape_str(char *buf, size_t len, int ndim, const int64_t *dim)
 {
 	if (ndim == 0) {
 		snprintf(buf, len, "a scalar");
@@ -270,7 +269,7 @@ static int check_shape(const cnnf_graph *g, const char *what, const char *name, 
 	if (n > g->limits.max_elements) {
 		char b[160];
 		cnnf_error("%s: %s '%s' (%s) has more elements than the limit of %" PRIu64, g->file,
-			   what, name, shape_str(b, sizeof b, ndim, dim), g->limits.max_elements);
+			   what, name, cnnf_graph_shape_str(b, sizeof b, ndim, dim), g->limits.max_elements);
 		return -1;
 	}
 	return 0;
@@ -551,10 +550,10 @@ int cnnf_graph_set_shape(const cnnf_graph *g, const cnnf_node *n, cnnf_value *v,
 	for (int i = 0; i < ndim; i++)
 		if (dim[i] < 0)
 			return cnnf_graph_node_error(g, n, "output '%s' would have a negative dimension (%s)",
-						     v->name, shape_str(b, sizeof b, ndim, dim));
+						     v->name, cnnf_graph_shape_str(b, sizeof b, ndim, dim));
 	if (shape_count(ndim, dim) > g->limits.max_elements)
 		return cnnf_graph_node_error(g, n, "output '%s' (%s) would have more elements than the limit of %" PRIu64,
-					     v->name, shape_str(b, sizeof b, ndim, dim),
+					     v->name, cnnf_graph_shape_str(b, sizeof b, ndim, dim),
 					     g->limits.max_elements);
 	if (type != CNNF_DT_F32 && type != CNNF_DT_I64)
 		return cnnf_graph_node_error(g, n, "output '%s' would have element type %d", v->name,
@@ -835,9 +834,9 @@ static int set_input(cnnf_graph *g, int i, int ndim, const int64_t *dim, const v
 		if (dn < 0)
 			snprintf(want, sizeof want, "any shape");
 		else
-			shape_str(want, sizeof want, dn, g->in_dim[i]);
+			cnnf_graph_shape_str(want, sizeof want, dn, g->in_dim[i]);
 		cnnf_error("%s: input '%s' would be %s, the model takes %s", g->file, v->name,
-			   ndim >= 0 && ndim <= CNNF_GRAPH_MAX_DIMS ? shape_str(got, sizeof got, ndim, dim)
+			   ndim >= 0 && ndim <= CNNF_GRAPH_MAX_DIMS ? cnnf_graph_shape_str(got, sizeof got, ndim, dim)
 								    : "of too many dimensions",
 			   want);
 		return -1;
