@@ -91,8 +91,13 @@ typedef struct cnnf_node {
 	int *out;                 /* value indices; -1 for an optional output not wanted */
 	int nattr;
 	cnnf_attr *attr;
-	void *param;              /* op->param_size bytes, zeroed, filled by op->parse */
+	/*
+	 * op->param_size bytes, zeroed, filled by op->parse, freed with free():
+	 * it owns no allocation (it may point into n->attr, which lives as long).
+	 */
+	void *param;
 	void *state;              /* what op->prepare made for the current shapes, or NULL */
+	int folded;               /* computed at prepare time: the run skips it */
 } cnnf_node;
 
 typedef struct cnnf_graph cnnf_graph;
@@ -164,6 +169,12 @@ struct cnnf_graph {
 	/* Declared input shapes (-1 for a dimension named but not fixed), [nin][MAX_DIMS]. */
 	int *in_ndim;
 	int64_t (*in_dim)[CNNF_GRAPH_MAX_DIMS];
+	int *in_type;         /* [nin] declared element types */
+	/* The executor's own (hash of value names, sizes of constants folded). */
+	int *hash;
+	int hash_cap;
+	uint64_t const_bytes;
+	uint64_t params;      /* float elements of the initializers together */
 	cnnf_graph_limits limits;
 	int threads;          /* for runs: 0 all cores */
 	int finished, prepared;
@@ -198,7 +209,10 @@ int cnnf_graph_set_init(cnnf_graph *g, int v, int type, int ndim, const int64_t 
 int cnnf_graph_add_node(cnnf_graph *g, const char *name, const char *op_type, int nin,
 			const int *in, int nout, const int *out, int nattr, cnnf_attr *attr);
 
-/* Declare value v a graph input with its declared shape (-1: any size), or an output. */
+/*
+ * Declare value v a graph input with its declared type and shape (ndim -1:
+ * any rank; a dim -1: any size), or an output.
+ */
 int cnnf_graph_add_input(cnnf_graph *g, int v, int type, int ndim, const int64_t *dim);
 int cnnf_graph_add_output(cnnf_graph *g, int v);
 
@@ -210,16 +224,24 @@ int cnnf_graph_finish(cnnf_graph *g);
 /*
  * Infer every shape for inputs of these shapes (shape[i] has ndim[i]
  * dimensions), fold constants and check the limits. Refuses an input shape
- * that does not fit the declared one, naming both.
+ * that does not fit the declared one, naming both. `data` may be NULL; when
+ * data[i] is not NULL, input i is a constant for this preparation (its
+ * elements, of its declared type, are copied), so that what depends on it
+ * only is folded: a shape given as a graph input, say.
  */
-int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS]);
+int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS],
+		       const void *const *data);
 
 /*
- * Run a prepared graph: in[i] has the data of input i (as prepared,
- * float32), borrowed. On success out[i] receives graph output i's data
- * (owned by the caller, malloc'd; its shape is in g->val[g->out[i]]).
+ * Run a prepared graph: in[i] has the elements of input i (of its declared
+ * type, in the prepared shape), borrowed; ignored for inputs made constant
+ * by prepare. On success out[i] receives graph output i's data (owned by
+ * the caller, malloc'd; its type and shape are in g->val[g->out[i]]).
  */
-int cnnf_graph_run(cnnf_graph *g, const float *const *in, void **out);
+int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out);
+
+/* The graph's input types as declared (CNNF_DT_F32 unless the file says int64). */
+int cnnf_graph_input_type(const cnnf_graph *g, int i);
 
 /* ---- For operators ---- */
 
@@ -259,6 +281,9 @@ int cnnf_graph_set_shape(const cnnf_graph *g, const cnnf_node *n, cnnf_value *v,
 
 /* Elements of v (the product of its dims; 1 for a scalar). */
 uint64_t cnnf_value_count(const cnnf_value *v);
+/* v's shape as "1x3x224x224" ("a scalar" for none, "?" for a free dim) in buf; returns buf. */
+const char *cnnf_graph_shape_str(char *buf, size_t len, int ndim, const int64_t *dim);
+
 /* Bytes per element of a type: 4 or 8. */
 size_t cnnf_graph_type_size(int type);
 

@@ -113,6 +113,12 @@ static int classify_rows(void *ctx, size_t begin, size_t end)
 
 cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero)
 {
+	return cnnf_segment_normalise_by(img, m->mean, m->std, zero);
+}
+
+cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
+				       const float *std, float *zero)
+{
 	cnnf_tensor *t = cnnf_tensor_from_image(img);
 	if (!t)
 		return NULL;
@@ -121,8 +127,8 @@ cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, 
 	for (int c = 0; c < t->c; c++) {
 		float *v = t->data + c * plane;
 		for (size_t i = 0; i < plane; i++)
-			v[i] = (float)(((double)v[i] / scale - m->mean[c]) / m->std[c]);
-		zero[c] = (float)((0.0 - m->mean[c]) / m->std[c]);
+			v[i] = (float)(((double)v[i] / scale - mean[c]) / std[c]);
+		zero[c] = (float)((0.0 - mean[c]) / std[c]);
 	}
 	return t;
 }

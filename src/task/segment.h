@@ -52,6 +52,10 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
  */
 cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero);
 
+/* The same with mean[c] and std[c] given ([img->channels] each), for models of other files. */
+cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
+				       const float *std, float *zero);
+
 /*
  * The ph x pw patch of pixel (y, x) of a normalised image: top-left corner at
  * (y - ph/2, x - pw/2), samples outside from `border`. Element (c, i, k) goes

@@ -1,0 +1,385 @@
+/* infer.c: graph models on images: input tensors, fully convolutional and patch segmentation, image-to-image. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "engine/tensor.h"
+#include "task/infer.h"
+#include "task/segment.h"
+
+void cnnf_infer_opts_init(cnnf_infer_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->border = CNNF_BORDER_REFLECT;
+}
+
+/* Patches run together when the model's batch size is free. */
+#define PATCH_BATCH 64
+
+/* The model's image input: channels (0: any), rows, columns (0: any), batch free. */
+typedef struct input_shape {
+	int c, h, w;
+	int batch_free;
+} input_shape;
+
+static int model_input(const cnnf_graph *g, const cnnf_image *img, const char *name,
+		       input_shape *s)
+{
+	if (g->nin != 1) {
+		cnnf_error("%s: the model has %d inputs; cnnf feeds it one image", g->file, g->nin);
+		return -1;
+	}
+	const char *in = g->val[g->in[0]].name;
+	if (g->in_type[0] != CNNF_DT_F32) {
+		cnnf_error("%s: input '%s' is not of floats", g->file, in);
+		return -1;
+	}
+	int nd = g->in_ndim[0];
+	const int64_t *d = g->in_dim[0];
+	if (nd >= 0 && nd != 4) {
+		cnnf_error("%s: input '%s' has %d dimensions; an image feeds N x C x H x W", g->file,
+			   in, nd);
+		return -1;
+	}
+	s->batch_free = nd < 0 || d[0] < 0;
+	if (nd == 4 && d[0] > 1) {
+		cnnf_error("%s: input '%s' wants a batch of %" PRId64 " images; cnnf feeds one",
+			   g->file, in, d[0]);
+		return -1;
+	}
+	s->c = nd == 4 && d[1] > 0 ? (int)(d[1] < 1 << 20 ? d[1] : 1 << 20) : 0;
+	s->h = nd == 4 && d[2] > 0 ? (int)(d[2] < 1 << 30 ? d[2] : 1 << 30) : 0;
+	s->w = nd == 4 && d[3] > 0 ? (int)(d[3] < 1 << 30 ? d[3] : 1 << 30) : 0;
+	if (s->c && s->c != img->channels) {
+		cnnf_error("%s: the image has %d channel%s; %s takes %d", name, img->channels,
+			   img->channels == 1 ? "" : "s", g->file, s->c);
+		return -1;
+	}
+	s->c = img->channels;
+	if (s->c > CNNF_INFER_MAX_CHANNELS) {
+		cnnf_error("%s: %d channels; at most %d are fed to a model", name, s->c,
+			   CNNF_INFER_MAX_CHANNELS);
+		return -1;
+	}
+	return 0;
+}
+
+/* mean[] and std[] for c channels from the options. */
+static int norm_values(const cnnf_infer_opts *o, int c, float *mean, float *std)
+{
+	if ((o->nmean > 1 && o->nmean != c) || (o->nstd > 1 && o->nstd != c)) {
+		cnnf_error("--mean and --std give %d and %d values; the image has %d channel%s",
+			   o->nmean, o->nstd, c, c == 1 ? "" : "s");
+		return -1;
+	}
+	for (int i = 0; i < c; i++) {
+		mean[i] = o->nmean == 0 ? 0.0f : o->mean[o->nmean == 1 ? 0 : i];
+		std[i] = o->nstd == 0 ? 1.0f : o->std[o->nstd == 1 ? 0 : i];
+	}
+	return 0;
+}
+
+static int prepare(cnnf_graph *g, const cnnf_infer_opts *o, const char *name, int n, int c, int h,
+		   int w)
+{
+	int nd = 4;
+	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{n, c, h, w}};
+	g->threads = o->threads;
+	if (cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL))
+		return -1;
+	if (o->max_work > 0 && g->work > o->max_work) {
+		cnnf_error("%s: running %s on it would take about %.3g multiply-adds, more than "
+			   "--max-work %.6g allows (0: no limit)",
+			   name, g->file, g->work, o->max_work);
+		return -1;
+	}
+	return 0;
+}
+
+/* Does the graph's output 0 come from op_type (a Softmax over the axis of classes, axis1)? */
+static const cnnf_node *last_node(const cnnf_graph *g)
+{
+	int p = g->val[g->out[0]].producer;
+	return p >= 0 ? &g->node[p] : NULL;
+}
+
+static int ends_in(const cnnf_graph *g, const char *op_type)
+{
+	const cnnf_node *n = last_node(g);
+	return n && strcmp(n->op_type, op_type) == 0;
+}
+
+/* A softmax over axis 1 of an output of ndim dimensions (the classes)? */
+static int ends_in_class_softmax(const cnnf_graph *g, int ndim)
+{
+	const cnnf_node *n = last_node(g);
+	if (!n || strcmp(n->op_type, "Softmax") != 0)
+		return 0;
+	const cnnf_attr *a = cnnf_node_attr(n, "axis");
+	int64_t axis = a && a->type == CNNF_ATTR_INT ? a->i : g->opset < 13 ? 1 : -1;
+	if (axis < 0)
+		axis += ndim;
+	/* Before opset 13 Softmax flattens from axis on: per class only when nothing follows it. */
+	return axis == 1 && (g->opset >= 13 || ndim == 2);
+}
+
+/*
+ * Labels (and probabilities) of one pixel from its k scores (s[i * step]).
+ * mode: 0 plain scores, 1 already probabilities (a softmax), 2 K = 1 logit,
+ * 3 K = 1 probability (a sigmoid).
+ */
+static void classify(const float *s, size_t step, int k, int mode, uint8_t *label, float *prob)
+{
+	if (k == 1) {
+		double p = mode == 3 ? s[0] : 1.0 / (1.0 + exp(-(double)s[0]));
+		*label = p > 0.5;
+		if (prob)
+			prob[0] = (float)p;
+		return;
+	}
+	int best = 0;
+	for (int i = 1; i < k; i++)
+		if (s[i * step] > s[best * step])
+			best = i;
+	*label = (uint8_t)best;
+	if (!prob)
+		return;
+	if (mode == 1) {
+		for (int i = 0; i < k; i++)
+			prob[i] = s[i * step];
+		return;
+	}
+	double mx = s[best * step], sum = 0;
+	for (int i = 0; i < k; i++)
+		sum += exp((double)s[i * step] - mx);
+	for (int i = 0; i < k; i++)
+		prob[i] = (float)(exp((double)s[i * step] - mx) / sum);
+}
+
+/* How output scores are read: see classify(). */
+static int score_mode(const cnnf_graph *g, int k, int ndim)
+{
+	if (k == 1)
+		return ends_in(g, "Sigmoid") ? 3 : 2;
+	return ends_in_class_softmax(g, ndim) ? 1 : 0;
+}
+
+static int check_classes(const cnnf_graph *g, const char *name, int64_t k)
+{
+	if (k < 1 || k > 256) {
+		cnnf_error("%s: %s gives %" PRId64 " classes; a label map holds 1 to 256", name,
+			   g->file, k);
+		return -1;
+	}
+	return 0;
+}
+
+static int segment_fcn(cnnf_graph *g, const cnnf_image *img, const char *name, float *input,
+		       cnnf_image *lab, cnnf_image **probs, int *classes)
+{
+	const cnnf_value *ov = &g->val[g->out[0]];
+	int64_t k = ov->dim[1];
+	if (check_classes(g, name, k))
+		return -1;
+	void *out = NULL;
+	const void *in[1] = {input};
+	if (cnnf_graph_run(g, in, &out))
+		return -1;
+	int mode = score_mode(g, (int)k, 4);
+	cnnf_image *pr = NULL;
+	if (probs && !(pr = cnnf_image_new(img->width, img->height, (int)k, CNNF_F32))) {
+		free(out);
+		return -1;
+	}
+	size_t plane = (size_t)img->width * img->height;
+	const float *s = out;
+	uint8_t *l = lab->data;
+	float *p = pr ? pr->data : NULL;
+	for (size_t i = 0; i < plane; i++)
+		classify(s + i, plane, (int)k, mode, l + i, p ? p + i * (size_t)k : NULL);
+	free(out);
+	if (probs)
+		*probs = pr;
+	*classes = k == 1 ? 2 : (int)k;
+	return 0;
+}
+
+static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *name,
+			   const cnnf_infer_opts *o, const input_shape *s, const float *mean,
+			   const float *std, cnnf_image *lab, cnnf_image **probs, int *classes)
+{
+	int rc = -1, ph = s->h, pw = s->w, c = s->c;
+	int batch = s->batch_free ? PATCH_BATCH : 1;
+	float *zero = malloc((size_t)c * sizeof *zero);
+	float *buf = NULL;
+	void *out = NULL;
+	cnnf_image *pr = NULL;
+	cnnf_tensor *norm = NULL;
+	if (!zero) {
+		cnnf_error("%s: out of memory", name);
+		goto done;
+	}
+	if (prepare(g, o, name, batch, c, ph, pw))
+		goto done;
+	const cnnf_value *ov = &g->val[g->out[0]];
+	uint64_t count = cnnf_value_count(ov);
+	int64_t k = (int64_t)(count / (uint64_t)batch);
+	int ok = ov->ndim >= 1 && ov->dim[0] == (ov->ndim == 1 ? k : batch) &&
+		 (ov->ndim <= 2 || (ov->ndim == 4 && ov->dim[2] == 1 && ov->dim[3] == 1));
+	if (ov->ndim == 1 && batch != 1)
+		ok = 0;
+	if (!ok || k * batch != (int64_t)count) {
+		char b[160];
+		cnnf_graph_shape_str(b, sizeof b, ov->ndim, ov->dim);
+		cnnf_error("%s: a patch classifier's output is K, 1 x K or 1 x K x 1 x 1, not %s "
+			   "(output '%s')",
+			   g->file, b, ov->name);
+		goto done;
+	}
+	if (check_classes(g, name, k))
+		goto done;
+	if (o->max_work > 0 && g->work / batch * img->width * (double)img->height > o->max_work) {
+		cnnf_error("%s: segmenting it with %s would take about %.3g multiply-adds, more "
+			   "than --max-work %.6g allows (0: no limit)",
+			   name, g->file, g->work / batch * img->width * (double)img->height,
+			   o->max_work);
+		goto done;
+	}
+	int mode = score_mode(g, (int)k, ov->ndim == 4 ? 4 : 2);
+	if (probs && !(pr = cnnf_image_new(img->width, img->height, (int)k, CNNF_F32)))
+		goto done;
+	if (!(norm = cnnf_segment_normalise_by(img, mean, std, zero)))
+		goto done;
+	size_t psize = (size_t)c * ph * pw;
+	if (!(buf = malloc(psize * batch * sizeof *buf))) {
+		cnnf_error("%s: out of memory", name);
+		goto done;
+	}
+	size_t total = (size_t)img->width * img->height;
+	uint8_t *l = lab->data;
+	float *p = pr ? pr->data : NULL;
+	for (size_t at = 0; at < total;) {
+		size_t n = total - at < (size_t)batch ? total - at : (size_t)batch;
+		for (size_t b = 0; b < (size_t)batch; b++) {
+			/* A short last batch repeats its last patch; those scores are not used. */
+			size_t q = at + (b < n ? b : n - 1);
+			cnnf_segment_patch(norm, zero, o->border, ph, pw, (int)(q / img->width),
+					   (int)(q % img->width), buf + b * psize, 1);
+		}
+		const void *in[1] = {buf};
+		if (cnnf_graph_run(g, in, &out))
+			goto done;
+		const float *sc = out;
+		for (size_t b = 0; b < n; b++)
+			classify(sc + b * (size_t)k, 1, (int)k, mode, l + at + b,
+				 p ? p + (at + b) * (size_t)k : NULL);
+		free(out);
+		out = NULL;
+		size_t row_before = at / img->width;
+		at += n;
+		if (o->progress && (at / img->width != row_before || at == total))
+			o->progress(o->progress_ctx, at / img->width, (size_t)img->height);
+	}
+	if (probs) {
+		*probs = pr;
+		pr = NULL;
+	}
+	*classes = k == 1 ? 2 : (int)k;
+	rc = 0;
+done:
+	free(zero);
+	free(buf);
+	free(out);
+	cnnf_image_free(pr);
+	cnnf_tensor_free(norm);
+	return rc;
+}
+
+int cnnf_infer_segment(cnnf_graph *g, const cnnf_image *img, const char *name,
+		       const cnnf_infer_opts *o, cnnf_image **labels, cnnf_image **probs,
+		       int *classes)
+{
+	input_shape s;
+	float mean[CNNF_INFER_MAX_CHANNELS], std[CNNF_INFER_MAX_CHANNELS];
+	if (model_input(g, img, name, &s) || norm_values(o, s.c, mean, std))
+		return -1;
+	int rc = -1;
+	cnnf_image *lab = cnnf_image_new(img->width, img->height, 1, CNNF_U8);
+	cnnf_tensor *norm = NULL;
+	if (!lab)
+		return -1;
+	/* A fixed input of another size than the image's: a patch classifier. */
+	int fixed = s.h && s.w && (s.h != img->height || s.w != img->width);
+	if (!fixed) {
+		float zero[CNNF_INFER_MAX_CHANNELS];
+		if (prepare(g, o, name, 1, s.c, img->height, img->width))
+			goto out;
+		const cnnf_value *ov = &g->val[g->out[0]];
+		int fcn = ov->ndim == 4 && ov->dim[0] == 1 && ov->dim[2] == img->height &&
+			  ov->dim[3] == img->width;
+		if (!fcn && !(s.h && s.w)) {
+			char b[160];
+			cnnf_graph_shape_str(b, sizeof b, ov->ndim, ov->dim);
+			cnnf_error("%s: output '%s' is %s for a %dx%d image; segment wants 1 x K x %d x "
+				   "%d (or a patch classifier of fixed input size)",
+				   g->file, ov->name, b, img->width,
+				   img->height, img->height, img->width);
+			goto out;
+		}
+		if (fcn) {
+			if (!(norm = cnnf_segment_normalise_by(img, mean, std, zero)))
+				goto out;
+			if (segment_fcn(g, img, name, norm->data, lab, probs, classes))
+				goto out;
+			goto done;
+		}
+	}
+	if (segment_patches(g, img, name, o, &s, mean, std, lab, probs, classes))
+		goto out;
+done:
+	*labels = lab;
+	lab = NULL;
+	rc = 0;
+out:
+	cnnf_image_free(lab);
+	cnnf_tensor_free(norm);
+	return rc;
+}
+
+int cnnf_infer_apply(cnnf_graph *g, const cnnf_image *img, const char *name,
+		     const cnnf_infer_opts *o, cnnf_image **out)
+{
+	input_shape s;
+	float mean[CNNF_INFER_MAX_CHANNELS], std[CNNF_INFER_MAX_CHANNELS],
+		zero[CNNF_INFER_MAX_CHANNELS];
+	if (model_input(g, img, name, &s) || norm_values(o, s.c, mean, std))
+		return -1;
+	if (prepare(g, o, name, 1, s.c, img->height, img->width))
+		return -1;
+	const cnnf_value *ov = &g->val[g->out[0]];
+	if (ov->ndim != 4 || ov->dim[0] != 1 || ov->dim[1] < 1 || ov->dim[2] < 1 || ov->dim[3] < 1 ||
+	    ov->dim[1] > CNNF_MAX_CHANNELS || ov->dim[2] > INT32_MAX || ov->dim[3] > INT32_MAX) {
+		cnnf_error("%s: output '%s' is not an image (1 x C x H x W)", g->file, ov->name);
+		return -1;
+	}
+	int c = (int)ov->dim[1], h = (int)ov->dim[2], w = (int)ov->dim[3];
+	cnnf_tensor *norm = cnnf_segment_normalise_by(img, mean, std, zero);
+	if (!norm)
+		return -1;
+	void *res = NULL;
+	const void *in[1] = {norm->data};
+	int rc = cnnf_graph_run(g, in, &res);
+	cnnf_tensor_free(norm);
+	if (rc)
+		return -1;
+	cnnf_tensor t = {.c = c, .h = h, .w = w, .data = res};
+	cnnf_image *im = cnnf_tensor_to_image(&t, CNNF_F32, 1, c == 4);
+	free(res);
+	if (!im)
+		return -1;
+	*out = im;
+	return 0;
+}
