@@ -1191,6 +1191,9 @@ static int input(const ctx *c, const cnnf_pb_field *vf)
 		goto out;
 	if ((v = cnnf_graph_value(c->g, name)) < 0)
 		goto out;
+	/* An input whose file gives no element type is taken as float, what images are. */
+	if (!type)
+		type = CNNF_DT_F32;
 	rc = cnnf_graph_add_input(c->g, v, type, ndim, dim);
 out:
 	free(name);
