@@ -1271,7 +1271,7 @@ START_TEST(err_nodes)
 	g = (buf){0};
 	f_msg(&g, 11, &vi);
 	m = model(8, 13, &g);
-	parse_fails(&m, "input 's': only tensor inputs are supported");
+	parse_fails(&m, "input 's': sequence, map and optional types not supported");
 	/* A field of the wrong wire type. */
 	buf mm = {0};
 	f_str(&mm, 1, "8");

@@ -514,8 +514,10 @@ static int tensor(const ctx *c, const unsigned char *buf, size_t len, const char
 	w = m;
 	while ((r = cnnf_pb_next(&w, &f)) > 0)
 		if (f.num == T_NAME && f.wire == CNNF_PB_LEN &&
-		    string(c, prefix ? prefix : kind, "name", &f, &tname) < 0)
+		    string(c, prefix ? prefix : kind, "name", &f, &tname) < 0) {
+			free(tname);
 			return -1;
+		}
 	if (!tname && !(tname = calloc(1, 1)))
 		return oom(c);
 	if (prefix)
@@ -1163,7 +1165,7 @@ static int input(const ctx *c, const cnnf_pb_field *vf)
 		cnnf_pb_field tf;
 		while ((r = cnnf_pb_next(&tm, &tf)) > 0) {
 			if (tf.num == 4 || tf.num == 5 || tf.num == 8 || tf.num == 9) {
-				fail(c, where, "only tensor inputs are supported");
+				fail(c, where, "sequence, map and optional types not supported");
 				goto out;
 			}
 			if (tf.num != 1)
@@ -1437,7 +1439,7 @@ int cnnf_onnx_parse(const unsigned char *buf, size_t len, const char *name, cons
 	if (ngraph != 1)
 		return fail(&c, "", ngraph ? "more than one graph" : "no graph");
 	if (opset < 0)
-		return fail(&c, "", "no opset_import for the ai.onnx domain");
+		return fail(&c, "", "no opset_import for the ai.onnx domain (other domains not supported)");
 	c.g = cnnf_graph_new(name);
 	if (!c.g)
 		return -1;
