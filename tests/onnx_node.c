@@ -202,6 +202,13 @@ static char **read_list(const char *path, char ***reasons)
 	return names;
 }
 
+static void free_list(char **l)
+{
+	for (size_t i = 0; l && l[i]; i++)
+		free(l[i]);
+	free(l);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -299,6 +306,10 @@ int main(int argc, char **argv)
 		else if (r != PASS)
 			printf("onnx_node: %s: %s\n", names[i], w);
 	}
+	if (names != argv + a)
+		free_list(names);
+	free_list(skips);
+	free_list(skip_why);
 	if (all) {
 		printf("onnx_node --all: %d pass, %d fail, %d unsupported, %d skipped\n", counts[PASS],
 		       counts[FAIL], counts[UNSUPPORTED], skipped);
