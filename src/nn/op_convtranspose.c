@@ -110,7 +110,8 @@ static int geometry(const cnnf_graph *g, const cnnf_node *n, geom *ge)
 			/* The extra sample of an odd total before, except for SAME_UPPER. */
 			pb = w.auto_pad == CNNF_OPWIN_SAME_UPPER ? total / 2 : total - total / 2;
 			if (total < 0)
-				pb = w.auto_pad == CNNF_OPWIN_SAME_UPPER ? -((-total + 1) / 2) : -((-total) / 2);
+				return cnnf_graph_node_error(g, n, "an output of %lld on axis %d is more than the %lld the input makes: negative padding not supported",
+							     (long long)out, i, (long long)full);
 		} else if (w.auto_pad == CNNF_OPWIN_VALID) {
 			pb = 0, out = full;
 		} else {
