@@ -107,11 +107,13 @@ static int geometry(const cnnf_graph *g, const cnnf_node *n, geom *ge)
 		if (p->nos || w.auto_pad == CNNF_OPWIN_SAME_UPPER || w.auto_pad == CNNF_OPWIN_SAME_LOWER) {
 			out = p->nos ? p->os[p->nos - ns + i] : in * s;
 			int64_t total = full - out;
-			/* The extra sample of an odd total before, except for SAME_UPPER. */
-			pb = w.auto_pad == CNNF_OPWIN_SAME_UPPER ? total / 2 : total - total / 2;
-			if (total < 0)
-				return cnnf_graph_node_error(g, n, "an output of %lld on axis %d is more than the %lld the input makes: negative padding not supported",
-							     (long long)out, i, (long long)full);
+			/*
+			 * The spec's total/2 is Python's floor division: a negative
+			 * total (an output larger than the input makes) grows the
+			 * output at the end, except for SAME_UPPER.
+			 */
+			int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+			pb = w.auto_pad == CNNF_OPWIN_SAME_UPPER ? half : total - half;
 		} else if (w.auto_pad == CNNF_OPWIN_VALID) {
 			pb = 0, out = full;
 		} else {
