@@ -58,7 +58,8 @@ static int binary_infer(cnnf_graph *g, cnnf_node *n)
 	memcpy(d, a->dim, sizeof d);
 	for (int i = 1; i < n->nin; i++) {
 		const cnnf_value *b = cnnf_node_in(g, n, i);
-		if (b->type != a->type)
+		/* Pow's exponent may have another type: it is converted to the base's */
+		if (b->type != a->type && p->kind != B_POW)
 			return cnnf_graph_node_error(g, n, "input '%s' is %s but '%s' is %s (types may "
 						     "not be mixed)", b->name, type_name(b->type),
 						     a->name, type_name(a->type));
@@ -279,6 +280,23 @@ static int binary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 {
 	const binary_param *p = n->param;
 	cnnf_value *o = out[0];
+	if (p->kind == B_POW && in[1]->type != in[0]->type) {
+		/* the exponent converted (int64 from float truncated, as a cast does) */
+		cnnf_value e = *in[1];
+		uint64_t c = cnnf_value_count(&e);
+		if (!(e.data = malloc((size_t)(c ? c : 1) * 8)))
+			return cnnf_graph_node_error(g, n, "out of memory");
+		for (uint64_t i = 0; i < c; i++) {
+			if (in[0]->type == CNNF_DT_F32)
+				((float *)e.data)[i] = (float)((const int64_t *)in[1]->data)[i];
+			else
+				((int64_t *)e.data)[i] = (int64_t)((const float *)in[1]->data)[i];
+		}
+		e.type = in[0]->type;
+		int rc = apply(g, n, p->kind, o, in[0]->data, in[0]->ndim, in[0]->dim, &e, threads);
+		free(e.data);
+		return rc;
+	}
 	if (n->nin == 1) {
 		/* a variadic operator of one input: that input broadcast (it is the shape already) */
 		memcpy(o->data, in[0]->data, (size_t)cnnf_value_count(o) * cnnf_graph_type_size(o->type));
