@@ -348,7 +348,7 @@ static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 		j.hi = p->clip_inputs ? INFINITY : p->hi;
 		j.ilo = INT64_MIN;
 		j.ihi = INT64_MAX;
-		if (p->clip_inputs && in[1]) {
+		if (p->clip_inputs && n->nin > 1 && in[1]) {
 			if (j.type == CNNF_DT_I64)
 				j.ilo = *(const int64_t *)in[1]->data;
 			else
