@@ -1,4 +1,4 @@
-/* check_ops_math.c: the math operators (nn/op_unary.c, op_binary.c, op_softmax.c, op_reduce.c, op_gemm.c) against plain double loops. */
+/* check_ops_math.c: the math operators (nn/op_unary.c, op_binary.c...) against double loops. */
 #include <math.h>
 #include <stdint.h>
 
@@ -55,8 +55,8 @@ static void check_close(const float *got, const double *ref, size_t n, const cha
 		if (isnan(ref[i]))
 			ck_assert_msg(isnan(got[i]), "%s[%zu]: %g, want NaN", what, i, got[i]);
 		else
-			ck_assert_msg(fabs(got[i] - ref[i]) <= tol, "%s[%zu]: %.9g, want %.9g", what, i,
-				      got[i], ref[i]);
+			ck_assert_msg(fabs(got[i] - ref[i]) <= tol, "%s[%zu]: %.9g, want %.9g",
+			              what, i, got[i], ref[i]);
 	}
 }
 
@@ -87,35 +87,86 @@ static size_t boff(size_t lin, int no, const int64_t *od, int nd, const int64_t 
 
 /* ---- unary ---- */
 
-static double r_relu(double x) { return x > 0 ? x : 0; }
-static double r_leaky(double x) { return x >= 0 ? x : 0.01 * x; }
-static double r_sigmoid(double x) { return 1 / (1 + exp(-x)); }
-static double r_hsig(double x) { double v = 0.2 * x + 0.5; return v < 0 ? 0 : v > 1 ? 1 : v; }
-static double r_hswish(double x) { double v = x / 6 + 0.5; return x * (v < 0 ? 0 : v > 1 ? 1 : v); }
-static double r_elu(double x) { return x >= 0 ? x : exp(x) - 1; }
+static double r_relu(double x)
+{
+	return x > 0 ? x : 0;
+}
+static double r_leaky(double x)
+{
+	return x >= 0 ? x : 0.01 * x;
+}
+static double r_sigmoid(double x)
+{
+	return 1 / (1 + exp(-x));
+}
+static double r_hsig(double x)
+{
+	double v = 0.2 * x + 0.5;
+	return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+static double r_hswish(double x)
+{
+	double v = x / 6 + 0.5;
+	return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+}
+static double r_elu(double x)
+{
+	return x >= 0 ? x : exp(x) - 1;
+}
 static double r_selu(double x)
 {
 	return 1.05070102214813232421875 * (x > 0 ? x : 1.67326319217681884765625 * (exp(x) - 1));
 }
-static double r_neg(double x) { return -x; }
-static double r_recip(double x) { return 1 / x; }
-static double r_softplus(double x) { return log(1 + exp(x)); }
-static double r_softsign(double x) { return x / (1 + fabs(x)); }
-static double r_identity(double x) { return x; }
+static double r_neg(double x)
+{
+	return -x;
+}
+static double r_recip(double x)
+{
+	return 1 / x;
+}
+static double r_softplus(double x)
+{
+	return log(1 + exp(x));
+}
+static double r_softsign(double x)
+{
+	return x / (1 + fabs(x));
+}
+static double r_identity(double x)
+{
+	return x;
+}
 
 static const struct {
 	const char *op;
 	double (*ref)(double);
 	int positive;
 } unary_cases[] = {
-	{"Relu", r_relu, 0},          {"LeakyRelu", r_leaky, 0},  {"Sigmoid", r_sigmoid, 0},
-	{"Tanh", tanh, 0},            {"HardSigmoid", r_hsig, 0}, {"HardSwish", r_hswish, 0},
-	{"Elu", r_elu, 0},            {"Selu", r_selu, 0},        {"Celu", r_elu, 0},
-	{"Identity", r_identity, 0},  {"Neg", r_neg, 0},          {"Abs", fabs, 0},
-	{"Exp", exp, 0},              {"Log", log, 1},            {"Sqrt", sqrt, 1},
-	{"Reciprocal", r_recip, 1},   {"Floor", floor, 0},        {"Ceil", ceil, 0},
-	{"Erf", erf, 0},              {"Softplus", r_softplus, 0}, {"Softsign", r_softsign, 0},
-	{"Sin", sin, 0},              {"Cos", cos, 0},            {"Round", nearbyint, 0},
+    {"Relu", r_relu, 0},
+    {"LeakyRelu", r_leaky, 0},
+    {"Sigmoid", r_sigmoid, 0},
+    {"Tanh", tanh, 0},
+    {"HardSigmoid", r_hsig, 0},
+    {"HardSwish", r_hswish, 0},
+    {"Elu", r_elu, 0},
+    {"Selu", r_selu, 0},
+    {"Celu", r_elu, 0},
+    {"Identity", r_identity, 0},
+    {"Neg", r_neg, 0},
+    {"Abs", fabs, 0},
+    {"Exp", exp, 0},
+    {"Log", log, 1},
+    {"Sqrt", sqrt, 1},
+    {"Reciprocal", r_recip, 1},
+    {"Floor", floor, 0},
+    {"Ceil", ceil, 0},
+    {"Erf", erf, 0},
+    {"Softplus", r_softplus, 0},
+    {"Softsign", r_softsign, 0},
+    {"Sin", sin, 0},
+    {"Cos", cos, 0},
+    {"Round", nearbyint, 0},
 };
 
 START_TEST(test_unary)
@@ -137,8 +188,9 @@ START_TEST(test_unary)
 		(void)d;
 		for (int t = 1; t <= 2; t++) {
 			optest_out o = {0};
-			ck_assert_msg(optest_run_threads(unary_cases[c].op, 17, 1, &in, 0, NULL, 1, &o, t) == 0,
-				      "%s: %s", unary_cases[c].op, cnnf_error_get());
+			ck_assert_msg(optest_run_threads(unary_cases[c].op, 17, 1, &in, 0, NULL, 1,
+			                                 &o, t) == 0,
+			              "%s: %s", unary_cases[c].op, cnnf_error_get());
 			check_shape(&o, CNNF_DT_F32, 1, &d1);
 			check_close(o.data, ref, N, unary_cases[c].op);
 			free(o.data);
@@ -180,14 +232,14 @@ START_TEST(test_clip_opsets)
 	free(o.data);
 	/* from 11: inputs, the max left out */
 	optest_in in2[3] = {fin(OPTEST_INPUT, 1, &d, x), fin(OPTEST_INIT, 0, &sd, &lo),
-			    fin(OPTEST_OMIT, 0, &sd, NULL)};
+	                    fin(OPTEST_OMIT, 0, &sd, NULL)};
 	ck_assert_int_eq(optest_run("Clip", 13, 3, in2, 0, NULL, 1, &o), 0);
 	const float want2[6] = {-1.5f, -1, 0, 0.5f, 2, 7};
 	ck_assert_mem_eq(o.data, want2, sizeof want2);
 	free(o.data);
 	/* bounds as run-time inputs, and no bounds at all */
 	optest_in in3[3] = {fin(OPTEST_INPUT, 1, &d, x), fin(OPTEST_INPUT, 0, &sd, &lo),
-			    fin(OPTEST_INPUT, 0, &sd, &hi)};
+	                    fin(OPTEST_INPUT, 0, &sd, &hi)};
 	ck_assert_int_eq(optest_run("Clip", 13, 3, in3, 0, NULL, 1, &o), 0);
 	ck_assert_mem_eq(o.data, want, sizeof want);
 	free(o.data);
@@ -197,7 +249,7 @@ START_TEST(test_clip_opsets)
 	/* int64 */
 	int64_t xi[4] = {-5, 0, 3, 9}, li = 0, hi64 = 4;
 	optest_in in4[3] = {iin(OPTEST_CONST, 1, (int64_t[]){4}, xi), iin(OPTEST_INIT, 0, &sd, &li),
-			    iin(OPTEST_INIT, 0, &sd, &hi64)};
+	                    iin(OPTEST_INIT, 0, &sd, &hi64)};
 	ck_assert_int_eq(optest_run("Clip", 13, 3, in4, 0, NULL, 1, &o), 0);
 	ck_assert_int_eq(o.type, CNNF_DT_I64);
 	const int64_t wi[4] = {0, 0, 3, 4};
@@ -212,7 +264,7 @@ START_TEST(test_dropout)
 	int64_t d = 5, sd = 0, off = 0;
 	float ratio = 0.5f;
 	optest_in in[3] = {fin(OPTEST_INPUT, 1, &d, x), fin(OPTEST_INIT, 0, &sd, &ratio),
-			   iin(OPTEST_INIT, 0, &sd, &off)};
+	                   iin(OPTEST_INIT, 0, &sd, &off)};
 	optest_out o[2];
 	ck_assert_int_eq(optest_run("Dropout", 13, 3, in, 0, NULL, 2, o), 0);
 	ck_assert_mem_eq(o[0].data, x, sizeof x);
@@ -275,7 +327,7 @@ static double bref(const char *op, double a, double b)
 }
 
 static void binary_case(const char *op, int na, const int64_t *da, int nb, const int64_t *db,
-			int no, const int64_t *od)
+                        int no, const int64_t *od)
 {
 	size_t ca = optest_count(na, da), cb = optest_count(nb, db), co = optest_count(no, od);
 	float *a = malloc(ca * sizeof *a), *b = malloc(cb * sizeof *b);
@@ -288,8 +340,8 @@ static void binary_case(const char *op, int na, const int64_t *da, int nb, const
 	optest_in in[2] = {fin(OPTEST_INPUT, na, da, a), fin(OPTEST_INIT, nb, db, b)};
 	for (int t = 1; t <= 2; t++) {
 		optest_out o;
-		ck_assert_msg(optest_run_threads(op, 14, 2, in, 0, NULL, 1, &o, t) == 0, "%s: %s", op,
-			      cnnf_error_get());
+		ck_assert_msg(optest_run_threads(op, 14, 2, in, 0, NULL, 1, &o, t) == 0, "%s: %s",
+		              op, cnnf_error_get());
 		check_shape(&o, CNNF_DT_F32, no, od);
 		check_close(o.data, ref, co, op);
 		free(o.data);
@@ -306,18 +358,20 @@ START_TEST(test_binary_broadcast)
 		const char *op = ops[k];
 		/* same shape, large enough for several blocks */
 		binary_case(op, 4, (int64_t[]){2, 3, 40, 50}, 4, (int64_t[]){2, 3, 40, 50}, 4,
-			    (int64_t[]){2, 3, 40, 50});
+		            (int64_t[]){2, 3, 40, 50});
 		/* [C,1,1] on [N,C,H,W] */
 		binary_case(op, 4, (int64_t[]){2, 3, 40, 50}, 3, (int64_t[]){3, 1, 1}, 4,
-			    (int64_t[]){2, 3, 40, 50});
+		            (int64_t[]){2, 3, 40, 50});
 		/* a scalar, both ways round */
 		binary_case(op, 3, (int64_t[]){3, 5, 7}, 0, NULL, 3, (int64_t[]){3, 5, 7});
 		binary_case(op, 0, NULL, 2, (int64_t[]){5, 7}, 2, (int64_t[]){5, 7});
 		/* rank mismatch, and broadcast both ways */
-		binary_case(op, 1, (int64_t[]){7}, 3, (int64_t[]){2, 5, 7}, 3, (int64_t[]){2, 5, 7});
-		binary_case(op, 2, (int64_t[]){3, 1}, 3, (int64_t[]){2, 1, 4}, 3, (int64_t[]){2, 3, 4});
+		binary_case(op, 1, (int64_t[]){7}, 3, (int64_t[]){2, 5, 7}, 3,
+		            (int64_t[]){2, 5, 7});
+		binary_case(op, 2, (int64_t[]){3, 1}, 3, (int64_t[]){2, 1, 4}, 3,
+		            (int64_t[]){2, 3, 4});
 		binary_case(op, 4, (int64_t[]){1, 3, 1, 5}, 4, (int64_t[]){2, 1, 4, 1}, 4,
-			    (int64_t[]){2, 3, 4, 5});
+		            (int64_t[]){2, 3, 4, 5});
 		/* a zero-size dim */
 		binary_case(op, 2, (int64_t[]){0, 3}, 1, (int64_t[]){3}, 2, (int64_t[]){0, 3});
 	}
@@ -327,9 +381,9 @@ END_TEST
 START_TEST(test_prelu)
 {
 	binary_case("PRelu", 4, (int64_t[]){2, 3, 4, 5}, 3, (int64_t[]){3, 1, 1}, 4,
-		    (int64_t[]){2, 3, 4, 5});
+	            (int64_t[]){2, 3, 4, 5});
 	binary_case("PRelu", 4, (int64_t[]){2, 3, 4, 5}, 1, (int64_t[]){1}, 4,
-		    (int64_t[]){2, 3, 4, 5});
+	            (int64_t[]){2, 3, 4, 5});
 	binary_case("PRelu", 2, (int64_t[]){4, 5}, 1, (int64_t[]){5}, 2, (int64_t[]){4, 5});
 }
 END_TEST
@@ -370,7 +424,8 @@ START_TEST(test_binary_int64)
 	ck_assert_mem_eq(o.data, a2, sizeof a2);
 	free(o.data);
 	int64_t e[2] = {3, -1}, bb[2] = {4, 3};
-	optest_in in4[2] = {iin(OPTEST_CONST, 1, (int64_t[]){2}, bb), iin(OPTEST_INIT, 1, (int64_t[]){2}, e)};
+	optest_in in4[2] = {iin(OPTEST_CONST, 1, (int64_t[]){2}, bb),
+	                    iin(OPTEST_INIT, 1, (int64_t[]){2}, e)};
 	ck_assert_int_eq(optest_run("Pow", 15, 2, in4, 0, NULL, 1, &o), 0);
 	const int64_t p2[2] = {64, 0};
 	ck_assert_mem_eq(o.data, p2, sizeof p2);
@@ -383,7 +438,7 @@ START_TEST(test_variadic)
 	float a[6] = {1, 2, 3, 4, 5, 6}, b[3] = {10, -20, 30}, c = 0.5f;
 	int64_t da[2] = {2, 3}, db = 3;
 	optest_in in[3] = {fin(OPTEST_INPUT, 2, da, a), fin(OPTEST_INPUT, 1, &db, b),
-			   fin(OPTEST_INIT, 0, NULL, &c)};
+	                   fin(OPTEST_INIT, 0, NULL, &c)};
 	optest_out o;
 	ck_assert_int_eq(optest_run("Sum", 13, 3, in, 0, NULL, 1, &o), 0);
 	const float s[6] = {11.5f, -17.5f, 33.5f, 14.5f, -14.5f, 36.5f};
@@ -411,7 +466,8 @@ END_TEST
 /* ---- softmax ---- */
 
 /* Softmax over `len` elements `inner` apart in double. */
-static void softmax_ref(const float *x, double *y, int64_t outer, int64_t len, int64_t inner, int lg)
+static void softmax_ref(const float *x, double *y, int64_t outer, int64_t len, int64_t inner,
+                        int lg)
 {
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t i = 0; i < inner; i++) {
@@ -583,22 +639,27 @@ START_TEST(test_gemm)
 				for (int i = 0; i < M; i++)
 					for (int j = 0; j < N; j++) {
 						double s = 0;
-						/* the operands are stored transposed when ta/tb say so */
+						/* the operands are stored transposed when ta/tb say
+						 * so */
 						for (int k = 0; k < K; k++)
-							s += (double)(ta ? a[k * M + i] : a[i * K + k]) *
+							s += (double)(ta ? a[k * M + i]
+							                 : a[i * K + k]) *
 							     (tb ? b[j * K + k] : b[k * N + j]);
 						double cv = cc == 0 ? 0 : cc == 1 ? c[j] : c[0];
 						ref[i * N + j] = 0.5 * s + 2.0 * cv;
 					}
-				int64_t da[2] = {ta ? K : M, ta ? M : K}, db[2] = {tb ? N : K, tb ? K : N};
+				int64_t da[2] = {ta ? K : M, ta ? M : K},
+				        db[2] = {tb ? N : K, tb ? K : N};
 				int64_t dc = N;
-				optest_in in[3] = {fin(OPTEST_INPUT, 2, da, a), fin(OPTEST_INIT, 2, db, b),
-						   fin(OPTEST_INIT, cc == 1 ? 1 : 0, &dc, c)};
+				optest_in in[3] = {fin(OPTEST_INPUT, 2, da, a),
+				                   fin(OPTEST_INIT, 2, db, b),
+				                   fin(OPTEST_INIT, cc == 1 ? 1 : 0, &dc, c)};
 				cnnf_attr at[4] = {afloat("alpha", 0.5f), afloat("beta", 2.0f),
-						   aint("transA", ta), aint("transB", tb)};
+				                   aint("transA", ta), aint("transB", tb)};
 				optest_out o;
-				ck_assert_msg(optest_run("Gemm", 13, cc ? 3 : 2, in, 4, at, 1, &o) == 0,
-					      "%s", cnnf_error_get());
+				ck_assert_msg(
+				    optest_run("Gemm", 13, cc ? 3 : 2, in, 4, at, 1, &o) == 0, "%s",
+				    cnnf_error_get());
 				check_shape(&o, CNNF_DT_F32, 2, (int64_t[]){M, N});
 				check_close(o.data, ref, M * N, "Gemm");
 				free(o.data);
@@ -607,7 +668,7 @@ START_TEST(test_gemm)
 END_TEST
 
 static void matmul_case(int na, const int64_t *da, int nb, const int64_t *db, int no,
-			const int64_t *od)
+                        const int64_t *od)
 {
 	size_t ca = optest_count(na, da), cb = optest_count(nb, db), co = optest_count(no, od);
 	float *a = malloc(ca * sizeof *a), *b = malloc(cb * sizeof *b);
@@ -651,7 +712,7 @@ static void matmul_case(int na, const int64_t *da, int nb, const int64_t *db, in
 	for (int t = 1; t <= 2; t++) {
 		optest_out o;
 		ck_assert_msg(optest_run_threads("MatMul", 13, 2, in, 0, NULL, 1, &o, t) == 0, "%s",
-			      cnnf_error_get());
+		              cnnf_error_get());
 		check_shape(&o, CNNF_DT_F32, no, od);
 		check_close(o.data, ref, co, "MatMul");
 		free(o.data);
@@ -664,7 +725,8 @@ static void matmul_case(int na, const int64_t *da, int nb, const int64_t *db, in
 START_TEST(test_matmul)
 {
 	matmul_case(2, (int64_t[]){3, 4}, 2, (int64_t[]){4, 5}, 2, (int64_t[]){3, 5});
-	matmul_case(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 5}, 4, (int64_t[]){2, 3, 3, 5});
+	matmul_case(4, (int64_t[]){2, 1, 3, 4}, 3, (int64_t[]){3, 4, 5}, 4,
+	            (int64_t[]){2, 3, 3, 5});
 	matmul_case(3, (int64_t[]){2, 3, 4}, 2, (int64_t[]){4, 5}, 3, (int64_t[]){2, 3, 5});
 	matmul_case(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 5}, 2, (int64_t[]){2, 5});
 	matmul_case(3, (int64_t[]){2, 3, 4}, 1, (int64_t[]){4}, 2, (int64_t[]){2, 3});
@@ -678,12 +740,14 @@ END_TEST
 START_TEST(test_err_broadcast)
 {
 	float a[6] = {0}, b[4] = {0};
-	optest_in in[2] = {fin(OPTEST_INPUT, 2, (int64_t[]){2, 3}, a), fin(OPTEST_INPUT, 1, (int64_t[]){4}, b)};
+	optest_in in[2] = {fin(OPTEST_INPUT, 2, (int64_t[]){2, 3}, a),
+	                   fin(OPTEST_INPUT, 1, (int64_t[]){4}, b)};
 	optest_out o;
 	ck_assert_int_eq(optest_run("Add", 13, 2, in, 0, NULL, 1, &o), -1);
 	ck_assert_error_has("node 'n' (Add): shapes 2x3 and 4 do not broadcast");
 	/* PRelu's slope may not grow X */
-	optest_in in2[2] = {fin(OPTEST_INPUT, 1, (int64_t[]){3}, a), fin(OPTEST_INPUT, 2, (int64_t[]){2, 3}, a)};
+	optest_in in2[2] = {fin(OPTEST_INPUT, 1, (int64_t[]){3}, a),
+	                    fin(OPTEST_INPUT, 2, (int64_t[]){2, 3}, a)};
 	ck_assert_int_eq(optest_run("PRelu", 13, 2, in2, 0, NULL, 1, &o), -1);
 	ck_assert_error_has("slope 2x3 does not broadcast to input 3");
 	ck_assert_int_eq(optest_run("MatMul", 13, 2, in, 0, NULL, 1, &o), -1);
@@ -697,13 +761,15 @@ START_TEST(test_err_types)
 {
 	float a[2] = {1, 2};
 	int64_t b[2] = {1, 2}, z[2] = {1, 0};
-	optest_in in[2] = {fin(OPTEST_INPUT, 1, (int64_t[]){2}, a), iin(OPTEST_INIT, 1, (int64_t[]){2}, b)};
+	optest_in in[2] = {fin(OPTEST_INPUT, 1, (int64_t[]){2}, a),
+	                   iin(OPTEST_INIT, 1, (int64_t[]){2}, b)};
 	optest_out o;
 	ck_assert_int_eq(optest_run("Mul", 13, 2, in, 0, NULL, 1, &o), -1);
 	ck_assert_error_has("input 'in1' is int64 but 'in0' is float (types may not be mixed)");
 	ck_assert_int_eq(optest_run("Sigmoid", 13, 1, in + 1, 0, NULL, 1, &o), -1);
 	ck_assert_error_has("input 'in0' is int64; the operator takes float only");
-	optest_in in2[2] = {iin(OPTEST_CONST, 1, (int64_t[]){2}, b), iin(OPTEST_INIT, 1, (int64_t[]){2}, z)};
+	optest_in in2[2] = {iin(OPTEST_CONST, 1, (int64_t[]){2}, b),
+	                    iin(OPTEST_INIT, 1, (int64_t[]){2}, z)};
 	ck_assert_int_eq(optest_run("Div", 13, 2, in2, 0, NULL, 1, &o), -1);
 	ck_assert_error_has("integer division by zero (input 'in1')");
 }
@@ -714,15 +780,18 @@ START_TEST(test_err_attributes)
 	float x[2] = {1, 2}, lo = 0;
 	int64_t on = 1;
 	optest_in in[3] = {fin(OPTEST_INPUT, 1, (int64_t[]){2}, x), fin(OPTEST_INIT, 0, NULL, &lo),
-			   iin(OPTEST_INIT, 0, NULL, &on)};
+	                   iin(OPTEST_INIT, 0, NULL, &on)};
 	optest_out o[2];
 	ck_assert_int_eq(optest_run("Dropout", 13, 3, in, 0, NULL, 1, o), -1);
 	ck_assert_error_has("training_mode true is not supported");
 	cnnf_attr mn = afloat("min", 0);
 	ck_assert_int_eq(optest_run("Clip", 11, 1, in, 1, &mn, 1, o), -1);
-	ck_assert_error_has("attributes 'min' and 'max' are inputs from opset 11 (the model's is 11)");
-	ck_assert_int_eq(optest_run("Clip", 13, 2, (optest_in[]){in[0], fin(OPTEST_INIT, 1, (int64_t[]){2}, x)},
-				    0, NULL, 1, o), -1);
+	ck_assert_error_has(
+	    "attributes 'min' and 'max' are inputs from opset 11 (the model's is 11)");
+	ck_assert_int_eq(optest_run("Clip", 13, 2,
+	                            (optest_in[]){in[0], fin(OPTEST_INIT, 1, (int64_t[]){2}, x)}, 0,
+	                            NULL, 1, o),
+	                 -1);
 	ck_assert_error_has("input 1 ('in1', 2) must be a scalar");
 	int64_t ax = 0;
 	cnnf_attr axes = aints("axes", 1, &ax);

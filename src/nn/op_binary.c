@@ -1,4 +1,4 @@
-/* op_binary.c: elementwise arithmetic with numpy broadcasting: Add, Sub, Mul, Div, Pow, the variadic Sum, Max, Min, Mean, and PRelu. */
+/* op_binary.c: broadcasting arithmetic: Add, Sub, Mul, Div, Pow, Sum, Max, Min, Mean, PRelu. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +19,9 @@ static const struct {
 	const char *name;
 	int kind, variadic, mean;
 } kinds[] = {
-	{"Add", B_ADD, 0, 0}, {"Sub", B_SUB, 0, 0}, {"Mul", B_MUL, 0, 0}, {"Div", B_DIV, 0, 0},
-	{"Pow", B_POW, 0, 0}, {"Sum", B_ADD, 1, 0}, {"Max", B_MAX, 1, 0}, {"Min", B_MIN, 1, 0},
-	{"Mean", B_ADD, 1, 1}, {"PRelu", B_PRELU, 0, 0},
+    {"Add", B_ADD, 0, 0},  {"Sub", B_SUB, 0, 0},     {"Mul", B_MUL, 0, 0}, {"Div", B_DIV, 0, 0},
+    {"Pow", B_POW, 0, 0},  {"Sum", B_ADD, 1, 0},     {"Max", B_MAX, 1, 0}, {"Min", B_MIN, 1, 0},
+    {"Mean", B_ADD, 1, 1}, {"PRelu", B_PRELU, 0, 0},
 };
 
 static int binary_parse(cnnf_graph *g, cnnf_node *n)
@@ -37,7 +37,7 @@ static int binary_parse(cnnf_graph *g, cnnf_node *n)
 	/* opsets before 7 had 'broadcast' and 'axis'; we support 7 and later only */
 	if (cnnf_node_attr(n, "broadcast") || cnnf_node_attr(n, "axis"))
 		return cnnf_graph_node_error(g, n, "attribute '%s' (before opset 7) not supported",
-					     cnnf_node_attr(n, "broadcast") ? "broadcast" : "axis");
+		                             cnnf_node_attr(n, "broadcast") ? "broadcast" : "axis");
 	for (int i = 0; i < n->nin; i++)
 		if (n->in[i] < 0)
 			return cnnf_graph_node_error(g, n, "input %d may not be omitted", i);
@@ -60,9 +60,11 @@ static int binary_infer(cnnf_graph *g, cnnf_node *n)
 		const cnnf_value *b = cnnf_node_in(g, n, i);
 		/* Pow's exponent may have another type: it is converted to the base's */
 		if (b->type != a->type && p->kind != B_POW)
-			return cnnf_graph_node_error(g, n, "input '%s' is %s but '%s' is %s (types may "
-						     "not be mixed)", b->name, type_name(b->type),
-						     a->name, type_name(a->type));
+			return cnnf_graph_node_error(g, n,
+			                             "input '%s' is %s but '%s' is %s (types may "
+			                             "not be mixed)",
+			                             b->name, type_name(b->type), a->name,
+			                             type_name(a->type));
 		if (p->kind == B_PRELU) {
 			/* the slope broadcasts to X, never X to the slope */
 			int no;
@@ -71,9 +73,10 @@ static int binary_infer(cnnf_graph *g, cnnf_node *n)
 				return -1;
 			if (no != a->ndim || memcmp(od, a->dim, (size_t)no * sizeof *od)) {
 				char sa[160], sb[160];
-				return cnnf_graph_node_error(g, n, "slope %s does not broadcast to input %s",
-							     cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim),
-							     cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim));
+				return cnnf_graph_node_error(
+				    g, n, "slope %s does not broadcast to input %s",
+				    cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim),
+				    cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim));
 			}
 			continue;
 		}
@@ -81,8 +84,8 @@ static int binary_infer(cnnf_graph *g, cnnf_node *n)
 			return -1;
 	}
 	if (a->type == CNNF_DT_I64 && (p->kind == B_PRELU || p->mean))
-		return cnnf_graph_node_error(g, n, "input '%s' is int64; the operator takes float only",
-					     a->name);
+		return cnnf_graph_node_error(
+		    g, n, "input '%s' is int64; the operator takes float only", a->name);
 	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), a->type, nd, d);
 }
 
@@ -95,7 +98,7 @@ typedef struct binary_job {
 } binary_job;
 
 static void run_f32(int kind, float *o, const float *a, int64_t sa, const float *b, int64_t sb,
-		    int64_t len)
+                    int64_t len)
 {
 	switch (kind) {
 	case B_ADD:
@@ -157,7 +160,7 @@ static int64_t ipow(int64_t x, int64_t e)
 
 /* Wrapping arithmetic (unsigned) so that overflow is defined, as the references' hardware gives. */
 static void run_i64(int kind, int64_t *o, const int64_t *a, int64_t sa, const int64_t *b,
-		   int64_t sb, int64_t len)
+                    int64_t sb, int64_t len)
 {
 	for (int64_t i = 0; i < len; i++) {
 		int64_t x = a[i * sa], y = b[i * sb];
@@ -172,7 +175,8 @@ static void run_i64(int kind, int64_t *o, const int64_t *a, int64_t sa, const in
 			o[i] = (int64_t)((uint64_t)x * (uint64_t)y);
 			break;
 		case B_DIV:
-			/* truncated toward zero (C's and ONNX Runtime's integer division); apply() refused 0 */
+			/* truncated toward zero (C's and ONNX Runtime's integer division); apply()
+			 * refused 0 */
 			if (y == 0) {
 				o[i] = 0;
 			} else if (y == -1) {
@@ -220,10 +224,10 @@ static int binary_worker(void *ctx, size_t begin, size_t end)
 		char *o = (char *)j->o + (size_t)pos * es;
 		if (j->type == CNNF_DT_I64) {
 			run_i64(j->kind, (int64_t *)o, (const int64_t *)a, j->st[0][nd - 1],
-				(const int64_t *)b, j->st[1][nd - 1], len);
+			        (const int64_t *)b, j->st[1][nd - 1], len);
 		} else {
 			run_f32(j->kind, (float *)o, (const float *)a, j->st[0][nd - 1],
-				(const float *)b, j->st[1][nd - 1], len);
+			        (const float *)b, j->st[1][nd - 1], len);
 		}
 		pos += len;
 		idx[nd - 1] += len;
@@ -252,7 +256,7 @@ static int block_worker(void *ctx, size_t begin, size_t end)
 
 /* o (shape of out) = a op b, a and b broadcast to out; a may be o itself. */
 static int apply(const cnnf_graph *g, const cnnf_node *n, int kind, const cnnf_value *out,
-		 const void *a, int na, const int64_t *da, const cnnf_value *b, int threads)
+                 const void *a, int na, const int64_t *da, const cnnf_value *b, int threads)
 {
 	binary_job j = {.kind = kind, .type = out->type, .a = a, .b = b->data, .o = out->data};
 	memcpy(j.od, out->dim, sizeof j.od);
@@ -266,17 +270,18 @@ static int apply(const cnnf_graph *g, const cnnf_node *n, int kind, const cnnf_v
 		const int64_t *d = b->data;
 		for (uint64_t i = 0; i < cnnf_value_count(b); i++)
 			if (d[i] == 0)
-				return cnnf_graph_node_error(g, n, "integer division by zero (input '%s')",
-							     b->name);
+				return cnnf_graph_node_error(
+				    g, n, "integer division by zero (input '%s')", b->name);
 	}
 	block_job bj = {&j, count};
-	if (cnnf_parallel_for((count + BINARY_BLOCK - 1) / BINARY_BLOCK, threads, block_worker, &bj))
+	if (cnnf_parallel_for((count + BINARY_BLOCK - 1) / BINARY_BLOCK, threads, block_worker,
+	                      &bj))
 		return cnnf_graph_node_error(g, n, "out of memory");
 	return 0;
 }
 
 static int binary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			  cnnf_value *const *out, int threads)
+                          cnnf_value *const *out, int threads)
 {
 	const binary_param *p = n->param;
 	cnnf_value *o = out[0];
@@ -298,8 +303,10 @@ static int binary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 		return rc;
 	}
 	if (n->nin == 1) {
-		/* a variadic operator of one input: that input broadcast (it is the shape already) */
-		memcpy(o->data, in[0]->data, (size_t)cnnf_value_count(o) * cnnf_graph_type_size(o->type));
+		/* a variadic operator of one input: that input broadcast (it is the shape already)
+		 */
+		memcpy(o->data, in[0]->data,
+		       (size_t)cnnf_value_count(o) * cnnf_graph_type_size(o->type));
 	} else {
 		if (apply(g, n, p->kind, o, in[0]->data, in[0]->ndim, in[0]->dim, in[1], threads))
 			return -1;
@@ -317,18 +324,18 @@ static int binary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 	return 0;
 }
 
-#define BINARY_OP(NAME, SYM, MININ, MAXIN)                                                       \
-	const cnnf_op cnnf_op_##SYM = {                                                          \
-		.name = NAME,                                                                    \
-		.min_in = MININ,                                                                 \
-		.max_in = MAXIN,                                                                 \
-		.min_out = 1,                                                                    \
-		.max_out = 1,                                                                    \
-		.param_size = sizeof(binary_param),                                              \
-		.parse = binary_parse,                                                           \
-		.infer = binary_infer,                                                           \
-		.forward = binary_forward,                                                       \
-		.work = cnnf_opmath_work_out,                                                    \
+#define BINARY_OP(NAME, SYM, MININ, MAXIN)                                                         \
+	const cnnf_op cnnf_op_##SYM = {                                                            \
+	    .name = NAME,                                                                          \
+	    .min_in = MININ,                                                                       \
+	    .max_in = MAXIN,                                                                       \
+	    .min_out = 1,                                                                          \
+	    .max_out = 1,                                                                          \
+	    .param_size = sizeof(binary_param),                                                    \
+	    .parse = binary_parse,                                                                 \
+	    .infer = binary_infer,                                                                 \
+	    .forward = binary_forward,                                                             \
+	    .work = cnnf_opmath_work_out,                                                          \
 	};
 
 BINARY_OP("Add", add, 2, 2)

@@ -1,4 +1,4 @@
-/* op_gemm.c: matrix products: Gemm (alpha, beta, transposes, a broadcast C) and MatMul (numpy batch broadcasting, 1-D operands). */
+/* op_gemm.c: matrix products: Gemm (alpha, beta, transposes, C) and MatMul (batched). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +15,8 @@ static int gemm_parse(cnnf_graph *g, cnnf_node *n)
 {
 	gemm_param *p = n->param;
 	if (cnnf_node_attr(n, "broadcast"))
-		return cnnf_graph_node_error(g, n, "attribute 'broadcast' (before opset 7) not supported");
+		return cnnf_graph_node_error(
+		    g, n, "attribute 'broadcast' (before opset 7) not supported");
 	return cnnf_node_attr_float(g, n, "alpha", 1.0f, &p->alpha) ||
 	       cnnf_node_attr_float(g, n, "beta", 1.0f, &p->beta) ||
 	       cnnf_node_attr_int(g, n, "transA", 0, &p->ta) ||
@@ -25,8 +26,8 @@ static int gemm_parse(cnnf_graph *g, cnnf_node *n)
 static int check_float(const cnnf_graph *g, const cnnf_node *n, const cnnf_value *v)
 {
 	if (v && v->type != CNNF_DT_F32)
-		return cnnf_graph_node_error(g, n, "input '%s' is int64; the operator takes float only",
-					     v->name);
+		return cnnf_graph_node_error(
+		    g, n, "input '%s' is int64; the operator takes float only", v->name);
 	return 0;
 }
 
@@ -34,22 +35,22 @@ static int gemm_infer(cnnf_graph *g, cnnf_node *n)
 {
 	const gemm_param *p = n->param;
 	const cnnf_value *a = cnnf_node_in(g, n, 0), *b = cnnf_node_in(g, n, 1),
-			 *c = cnnf_node_in(g, n, 2);
+	                 *c = cnnf_node_in(g, n, 2);
 	char sa[160], sb[160];
 	if (check_float(g, n, a) || check_float(g, n, b) || check_float(g, n, c))
 		return -1;
 	if (a->ndim != 2 || b->ndim != 2)
 		return cnnf_graph_node_error(g, n, "inputs must be matrices, not %s and %s",
-					     cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
-					     cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
+		                             cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
+		                             cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
 	int64_t m = p->ta ? a->dim[1] : a->dim[0], k = p->ta ? a->dim[0] : a->dim[1];
 	int64_t kb = p->tb ? b->dim[1] : b->dim[0], nn = p->tb ? b->dim[0] : b->dim[1];
 	if (k != kb)
 		return cnnf_graph_node_error(g, n, "A %s%s and B %s%s do not multiply",
-					     cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
-					     p->ta ? " (transposed)" : "",
-					     cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim),
-					     p->tb ? " (transposed)" : "");
+		                             cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
+		                             p->ta ? " (transposed)" : "",
+		                             cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim),
+		                             p->tb ? " (transposed)" : "");
 	int64_t d[2] = {m, nn};
 	if (c) {
 		int no;
@@ -57,9 +58,10 @@ static int gemm_infer(cnnf_graph *g, cnnf_node *n)
 		if (c->ndim > 2 || cnnf_opmath_broadcast(g, n, 2, d, c->ndim, c->dim, &no, od) ||
 		    od[0] != m || od[1] != nn) {
 			char sc[160];
-			return cnnf_graph_node_error(g, n, "C %s does not broadcast to the product %s",
-						     cnnf_graph_shape_str(sc, sizeof sc, c->ndim, c->dim),
-						     cnnf_graph_shape_str(sa, sizeof sa, 2, d));
+			return cnnf_graph_node_error(
+			    g, n, "C %s does not broadcast to the product %s",
+			    cnnf_graph_shape_str(sc, sizeof sc, c->ndim, c->dim),
+			    cnnf_graph_shape_str(sa, sizeof sa, 2, d));
 		}
 	}
 	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), CNNF_DT_F32, 2, d);
@@ -141,13 +143,13 @@ static int run_mm(cnnf_graph *g, cnnf_node *n, mm_job *j, int64_t batches, int t
 	return 0;
 }
 
-static int gemm_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			cnnf_value *const *out, int threads)
+static int gemm_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+                        int threads)
 {
 	const gemm_param *p = n->param;
 	const cnnf_value *a = in[0], *b = in[1], *c = n->nin > 2 ? in[2] : NULL;
-	mm_job j = {.a = a->data, .b = b->data, .y = out[0]->data, .alpha = p->alpha,
-		    .beta = p->beta};
+	mm_job j = {
+	    .a = a->data, .b = b->data, .y = out[0]->data, .alpha = p->alpha, .beta = p->beta};
 	j.m = out[0]->dim[0];
 	j.n = out[0]->dim[1];
 	j.k = p->ta ? a->dim[0] : a->dim[1];
@@ -175,16 +177,16 @@ static double gemm_work(const cnnf_graph *g, const cnnf_node *n)
 }
 
 const cnnf_op cnnf_op_gemm = {
-	.name = "Gemm",
-	.min_in = 2,
-	.max_in = 3,
-	.min_out = 1,
-	.max_out = 1,
-	.param_size = sizeof(gemm_param),
-	.parse = gemm_parse,
-	.infer = gemm_infer,
-	.forward = gemm_forward,
-	.work = gemm_work,
+    .name = "Gemm",
+    .min_in = 2,
+    .max_in = 3,
+    .min_out = 1,
+    .max_out = 1,
+    .param_size = sizeof(gemm_param),
+    .parse = gemm_parse,
+    .infer = gemm_infer,
+    .forward = gemm_forward,
+    .work = gemm_work,
 };
 
 /* ---- MatMul ---- */
@@ -195,23 +197,23 @@ const cnnf_op cnnf_op_gemm = {
  * Batch dims (all but the last two) broadcast like numpy's.
  */
 typedef struct mm_shape {
-	int an, bn;                                  /* ranks after the 1-D promotion */
+	int an, bn; /* ranks after the 1-D promotion */
 	int64_t ad[CNNF_GRAPH_MAX_DIMS + 1], bd[CNNF_GRAPH_MAX_DIMS + 1];
-	int nb;                                      /* batch rank */
+	int nb; /* batch rank */
 	int64_t batch[CNNF_GRAPH_MAX_DIMS];
 	int64_t m, k, n;
-	int ndim;                                    /* the result's */
+	int ndim; /* the result's */
 	int64_t dim[CNNF_GRAPH_MAX_DIMS];
 } mm_shape;
 
 static int matmul_shape(const cnnf_graph *g, const cnnf_node *n, const cnnf_value *a,
-			const cnnf_value *b, mm_shape *s)
+                        const cnnf_value *b, mm_shape *s)
 {
 	char sa[160], sb[160];
 	if (a->ndim == 0 || b->ndim == 0)
 		return cnnf_graph_node_error(g, n, "inputs may not be scalars (%s and %s)",
-					     cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
-					     cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
+		                             cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
+		                             cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
 	s->an = a->ndim == 1 ? 2 : a->ndim;
 	s->bn = b->ndim == 1 ? 2 : b->ndim;
 	if (a->ndim == 1) {
@@ -231,8 +233,8 @@ static int matmul_shape(const cnnf_graph *g, const cnnf_node *n, const cnnf_valu
 	s->n = s->bd[s->bn - 1];
 	if (s->bd[s->bn - 2] != s->k)
 		return cnnf_graph_node_error(g, n, "shapes %s and %s do not multiply",
-					     cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
-					     cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
+		                             cnnf_graph_shape_str(sa, sizeof sa, a->ndim, a->dim),
+		                             cnnf_graph_shape_str(sb, sizeof sb, b->ndim, b->dim));
 	int nb;
 	if (s->an - 2 > CNNF_GRAPH_MAX_DIMS - 2 || s->bn - 2 > CNNF_GRAPH_MAX_DIMS - 2)
 		return cnnf_graph_node_error(g, n, "too many batch dimensions");
@@ -259,14 +261,24 @@ static int matmul_infer(cnnf_graph *g, cnnf_node *n)
 }
 
 static int matmul_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			  cnnf_value *const *out, int threads)
+                          cnnf_value *const *out, int threads)
 {
 	const cnnf_value *a = in[0], *b = in[1];
 	mm_shape s;
 	if (matmul_shape(g, n, a, b, &s))
 		return -1;
-	mm_job j = {.a = a->data, .b = b->data, .y = out[0]->data, .m = s.m, .k = s.k, .n = s.n,
-		    .alpha = 1.0f, .ars = s.k, .acs = 1, .brs = s.n, .bcs = 1, .nb = s.nb};
+	mm_job j = {.a = a->data,
+	            .b = b->data,
+	            .y = out[0]->data,
+	            .m = s.m,
+	            .k = s.k,
+	            .n = s.n,
+	            .alpha = 1.0f,
+	            .ars = s.k,
+	            .acs = 1,
+	            .brs = s.n,
+	            .bcs = 1,
+	            .nb = s.nb};
 	int64_t batches = 1;
 	for (int i = 0; i < s.nb; i++) {
 		j.bd[i] = s.batch[i];
@@ -292,12 +304,12 @@ static double matmul_work(const cnnf_graph *g, const cnnf_node *n)
 }
 
 const cnnf_op cnnf_op_matmul = {
-	.name = "MatMul",
-	.min_in = 2,
-	.max_in = 2,
-	.min_out = 1,
-	.max_out = 1,
-	.infer = matmul_infer,
-	.forward = matmul_forward,
-	.work = matmul_work,
+    .name = "MatMul",
+    .min_in = 2,
+    .max_in = 2,
+    .min_out = 1,
+    .max_out = 1,
+    .infer = matmul_infer,
+    .forward = matmul_forward,
+    .work = matmul_work,
 };

@@ -1,4 +1,4 @@
-/* op_reduce.c: reductions over axes (ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd) and ArgMax, ArgMin. */
+/* op_reduce.c: reductions over axes (ReduceMean, Sum, Max, Min, Prod), ArgMax, ArgMin. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,14 +15,14 @@ static const struct {
 	int kind;
 	int axes_input_opset; /* the opset from which axes is input 1, not an attribute */
 } kinds[] = {
-	{"ReduceMean", R_MEAN, 18}, {"ReduceSum", R_SUM, 13},   {"ReduceMax", R_MAX, 18},
-	{"ReduceMin", R_MIN, 18},   {"ReduceProd", R_PROD, 18}, {"ArgMax", R_ARGMAX, 0},
-	{"ArgMin", R_ARGMIN, 0},
+    {"ReduceMean", R_MEAN, 18}, {"ReduceSum", R_SUM, 13},   {"ReduceMax", R_MAX, 18},
+    {"ReduceMin", R_MIN, 18},   {"ReduceProd", R_PROD, 18}, {"ArgMax", R_ARGMAX, 0},
+    {"ArgMin", R_ARGMIN, 0},
 };
 
 typedef struct reduce_param {
 	int kind;
-	int axes_input;     /* axes is input 1 (opset >= axes_input_opset) */
+	int axes_input; /* axes is input 1 (opset >= axes_input_opset) */
 	int64_t keepdims, noop_empty, select_last, axis;
 	const int64_t *axes; /* the attribute (points into n->attr), naxes of them */
 	size_t naxes;
@@ -30,9 +30,9 @@ typedef struct reduce_param {
 
 /* The reduction an inferred node does, kept with the shapes (n->state). */
 typedef struct reduce_state {
-	int ndim;                                 /* the input's */
-	int red[CNNF_GRAPH_MAX_DIMS];             /* 1 for a reduced axis */
-	int noop;                                 /* empty axes with noop_with_empty_axes: a copy */
+	int ndim;                     /* the input's */
+	int red[CNNF_GRAPH_MAX_DIMS]; /* 1 for a reduced axis */
+	int noop;                     /* empty axes with noop_with_empty_axes: a copy */
 } reduce_state;
 
 static int reduce_parse(cnnf_graph *g, cnnf_node *n)
@@ -48,24 +48,32 @@ static int reduce_parse(cnnf_graph *g, cnnf_node *n)
 		return -1;
 	if (p->kind == R_ARGMAX || p->kind == R_ARGMIN) {
 		if (n->nin > 1)
-			return cnnf_graph_node_error(g, n, "has %d inputs, the operator takes 1", n->nin);
+			return cnnf_graph_node_error(g, n, "has %d inputs, the operator takes 1",
+			                             n->nin);
 		return cnnf_node_attr_int(g, n, "axis", 0, &p->axis) ||
 		       cnnf_node_attr_int(g, n, "select_last_index", 0, &p->select_last);
 	}
 	p->axes_input = g->opset >= from;
 	if (p->axes_input) {
 		if (cnnf_node_attr(n, "axes"))
-			return cnnf_graph_node_error(g, n, "attribute 'axes' is input 1 from opset %d "
-						     "(the model's is %d)", from, g->opset);
+			return cnnf_graph_node_error(g, n,
+			                             "attribute 'axes' is input 1 from opset %d "
+			                             "(the model's is %d)",
+			                             from, g->opset);
 		if (cnnf_node_attr_int(g, n, "noop_with_empty_axes", 0, &p->noop_empty))
 			return -1;
 	} else {
 		if (n->nin > 1)
-			return cnnf_graph_node_error(g, n, "takes 1 input before opset %d (the model's is "
-						     "%d), not %d", from, g->opset, n->nin);
+			return cnnf_graph_node_error(
+			    g, n,
+			    "takes 1 input before opset %d (the model's is "
+			    "%d), not %d",
+			    from, g->opset, n->nin);
 		if (cnnf_node_attr(n, "noop_with_empty_axes"))
-			return cnnf_graph_node_error(g, n, "attribute 'noop_with_empty_axes' is from "
-						     "opset %d (the model's is %d)", from, g->opset);
+			return cnnf_graph_node_error(g, n,
+			                             "attribute 'noop_with_empty_axes' is from "
+			                             "opset %d (the model's is %d)",
+			                             from, g->opset);
 		if (cnnf_node_attr_ints(g, n, "axes", &p->axes, &p->naxes))
 			return -1;
 	}
@@ -84,15 +92,16 @@ static int reduce_infer(cnnf_graph *g, cnnf_node *n)
 	const cnnf_value *x = cnnf_node_in(g, n, 0);
 	int arg = p->kind == R_ARGMAX || p->kind == R_ARGMIN;
 	if (x->type == CNNF_DT_I64 && p->kind == R_MEAN)
-		return cnnf_graph_node_error(g, n, "input '%s' is int64; the operator takes float only",
-					     x->name);
+		return cnnf_graph_node_error(
+		    g, n, "input '%s' is int64; the operator takes float only", x->name);
 	reduce_state s = {.ndim = x->ndim};
 	if (arg) {
 		int a;
 		if (cnnf_opmath_axis(g, n, "axis", p->axis, x->ndim, &a))
 			return -1;
 		if (x->dim[a] == 0)
-			return cnnf_graph_node_error(g, n, "axis %d of input '%s' is empty", a, x->name);
+			return cnnf_graph_node_error(g, n, "axis %d of input '%s' is empty", a,
+			                             x->name);
 		s.red[a] = 1;
 	} else {
 		int64_t *own = NULL;
@@ -119,7 +128,8 @@ static int reduce_infer(cnnf_graph *g, cnnf_node *n)
 			}
 			if (s.red[a]) {
 				free(own);
-				return cnnf_graph_node_error(g, n, "axis %" PRId64 " given twice", axes[i]);
+				return cnnf_graph_node_error(g, n, "axis %" PRId64 " given twice",
+				                             axes[i]);
 			}
 			s.red[a] = 1;
 		}
@@ -127,8 +137,11 @@ static int reduce_infer(cnnf_graph *g, cnnf_node *n)
 		if (p->kind == R_MAX || p->kind == R_MIN)
 			for (int i = 0; i < x->ndim; i++)
 				if (s.red[i] && x->dim[i] == 0)
-					return cnnf_graph_node_error(g, n, "axis %d of input '%s' is empty "
-								     "(no maximum or minimum)", i, x->name);
+					return cnnf_graph_node_error(
+					    g, n,
+					    "axis %d of input '%s' is empty "
+					    "(no maximum or minimum)",
+					    i, x->name);
 	}
 	int nd = 0;
 	int64_t d[CNNF_GRAPH_MAX_DIMS];
@@ -142,7 +155,8 @@ static int reduce_infer(cnnf_graph *g, cnnf_node *n)
 	if (!(n->state = malloc(sizeof s)))
 		return cnnf_graph_node_error(g, n, "out of memory");
 	memcpy(n->state, &s, sizeof s);
-	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), arg ? CNNF_DT_I64 : x->type, nd, d);
+	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), arg ? CNNF_DT_I64 : x->type, nd,
+	                            d);
 }
 
 typedef struct reduce_job {
@@ -168,10 +182,14 @@ static int reduce_worker(void *ctx, size_t begin, size_t end)
 			r /= j->kd[k];
 		}
 		int64_t idx[CNNF_GRAPH_MAX_DIMS] = {0};
-		double acc = j->kind == R_PROD ? 1 : j->kind == R_MAX ? -INFINITY
-					       : j->kind == R_MIN ? INFINITY : 0;
-		int64_t iacc = j->kind == R_PROD ? 1 : j->kind == R_MAX ? INT64_MIN
-					       : j->kind == R_MIN ? INT64_MAX : 0;
+		double acc = j->kind == R_PROD  ? 1
+		             : j->kind == R_MAX ? -INFINITY
+		             : j->kind == R_MIN ? INFINITY
+		                                : 0;
+		int64_t iacc = j->kind == R_PROD  ? 1
+		               : j->kind == R_MAX ? INT64_MIN
+		               : j->kind == R_MIN ? INT64_MAX
+		                                  : 0;
 		int64_t best = 0;
 		double bestv = 0;
 		for (int64_t c = 0; c < j->rcount; c++) {
@@ -194,7 +212,8 @@ static int reduce_worker(void *ctx, size_t begin, size_t end)
 					iacc = v < iacc ? v : iacc;
 					break;
 				default:
-					/* Arg* on int64: exact in double only below 2^53, so compare as integers */
+					/* Arg* on int64: exact in double only below 2^53, so
+					 * compare as integers */
 					if (c == 0 || (j->kind == R_ARGMAX ? v > iacc : v < iacc) ||
 					    (j->select_last && v == iacc)) {
 						iacc = v;
@@ -218,7 +237,8 @@ static int reduce_worker(void *ctx, size_t begin, size_t end)
 					acc = v < acc || isnan(v) ? v : acc;
 					break;
 				default:
-					if (c == 0 || (j->kind == R_ARGMAX ? v > bestv : v < bestv) ||
+					if (c == 0 ||
+					    (j->kind == R_ARGMAX ? v > bestv : v < bestv) ||
 					    (j->select_last && v == bestv)) {
 						bestv = v;
 						best = c;
@@ -244,7 +264,7 @@ static int reduce_worker(void *ctx, size_t begin, size_t end)
 }
 
 static int reduce_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			  cnnf_value *const *out, int threads)
+                          cnnf_value *const *out, int threads)
 {
 	const reduce_param *p = n->param;
 	const reduce_state *s = n->state;
@@ -254,8 +274,12 @@ static int reduce_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 		memcpy(out[0]->data, x->data, (size_t)count * cnnf_graph_type_size(x->type));
 		return 0;
 	}
-	reduce_job j = {.kind = p->kind, .type = x->type, .select_last = (int)p->select_last,
-			.x = x->data, .y = out[0]->data, .rcount = 1};
+	reduce_job j = {.kind = p->kind,
+	                .type = x->type,
+	                .select_last = (int)p->select_last,
+	                .x = x->data,
+	                .y = out[0]->data,
+	                .rcount = 1};
 	int64_t st = 1;
 	for (int i = x->ndim - 1; i >= 0; i--) {
 		if (s->red[i]) {
@@ -298,19 +322,19 @@ static double reduce_work(const cnnf_graph *g, const cnnf_node *n)
 	return x ? (double)cnnf_value_count(x) : 0;
 }
 
-#define REDUCE_OP(NAME, SYM, MAXIN)                                                             \
-	const cnnf_op cnnf_op_##SYM = {                                                          \
-		.name = NAME,                                                                    \
-		.min_in = 1,                                                                     \
-		.max_in = MAXIN,                                                                 \
-		.min_out = 1,                                                                    \
-		.max_out = 1,                                                                    \
-		.param_size = sizeof(reduce_param),                                              \
-		.parse = reduce_parse,                                                           \
-		.infer = reduce_infer,                                                           \
-		.release = reduce_release,                                                       \
-		.forward = reduce_forward,                                                       \
-		.work = reduce_work,                                                             \
+#define REDUCE_OP(NAME, SYM, MAXIN)                                                                \
+	const cnnf_op cnnf_op_##SYM = {                                                            \
+	    .name = NAME,                                                                          \
+	    .min_in = 1,                                                                           \
+	    .max_in = MAXIN,                                                                       \
+	    .min_out = 1,                                                                          \
+	    .max_out = 1,                                                                          \
+	    .param_size = sizeof(reduce_param),                                                    \
+	    .parse = reduce_parse,                                                                 \
+	    .infer = reduce_infer,                                                                 \
+	    .release = reduce_release,                                                             \
+	    .forward = reduce_forward,                                                             \
+	    .work = reduce_work,                                                                   \
 	};
 
 REDUCE_OP("ReduceMean", reducemean, 2)

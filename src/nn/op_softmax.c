@@ -1,4 +1,4 @@
-/* op_softmax.c: Softmax and LogSoftmax, with the axis meaning of the model's opset (2-D flattening before 13). */
+/* op_softmax.c: Softmax and LogSoftmax, the axis meaning as the model's opset says. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +25,8 @@ static int softmax_infer(cnnf_graph *g, cnnf_node *n)
 	const cnnf_value *x = cnnf_node_in(g, n, 0);
 	int axis;
 	if (x->type != CNNF_DT_F32)
-		return cnnf_graph_node_error(g, n, "input '%s' is int64; the operator takes float only",
-					     x->name);
+		return cnnf_graph_node_error(
+		    g, n, "input '%s' is int64; the operator takes float only", x->name);
 	/* a scalar is a softmax over one element */
 	if (x->ndim > 0 && cnnf_opmath_axis(g, n, "axis", p->axis, x->ndim, &axis))
 		return -1;
@@ -70,7 +70,7 @@ static int softmax_worker(void *ctx, size_t begin, size_t end)
 }
 
 static int softmax_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			   cnnf_value *const *out, int threads)
+                           cnnf_value *const *out, int threads)
 {
 	const softmax_param *p = n->param;
 	const cnnf_value *x = in[0];
@@ -103,27 +103,27 @@ static double softmax_work(const cnnf_graph *g, const cnnf_node *n)
 }
 
 const cnnf_op cnnf_op_softmax = {
-	.name = "Softmax",
-	.min_in = 1,
-	.max_in = 1,
-	.min_out = 1,
-	.max_out = 1,
-	.param_size = sizeof(softmax_param),
-	.parse = softmax_parse,
-	.infer = softmax_infer,
-	.forward = softmax_forward,
-	.work = softmax_work,
+    .name = "Softmax",
+    .min_in = 1,
+    .max_in = 1,
+    .min_out = 1,
+    .max_out = 1,
+    .param_size = sizeof(softmax_param),
+    .parse = softmax_parse,
+    .infer = softmax_infer,
+    .forward = softmax_forward,
+    .work = softmax_work,
 };
 
 const cnnf_op cnnf_op_logsoftmax = {
-	.name = "LogSoftmax",
-	.min_in = 1,
-	.max_in = 1,
-	.min_out = 1,
-	.max_out = 1,
-	.param_size = sizeof(softmax_param),
-	.parse = softmax_parse,
-	.infer = softmax_infer,
-	.forward = softmax_forward,
-	.work = softmax_work,
+    .name = "LogSoftmax",
+    .min_in = 1,
+    .max_in = 1,
+    .min_out = 1,
+    .max_out = 1,
+    .param_size = sizeof(softmax_param),
+    .parse = softmax_parse,
+    .infer = softmax_infer,
+    .forward = softmax_forward,
+    .work = softmax_work,
 };

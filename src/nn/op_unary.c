@@ -1,4 +1,4 @@
-/* op_unary.c: elementwise operators of one tensor: activations (Relu, Sigmoid, Clip, HardSwish...), Identity, Dropout, and Neg, Abs, Exp, Log, Sqrt... */
+/* op_unary.c: one-tensor elementwise operators: activations, Identity, Dropout, Neg, Exp... */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,10 +9,34 @@
 #include "nn/ops.h"
 
 enum {
-	U_RELU, U_LEAKYRELU, U_SIGMOID, U_TANH, U_CLIP, U_HARDSIGMOID, U_HARDSWISH, U_ELU,
-	U_SELU, U_CELU, U_IDENTITY, U_DROPOUT, U_NEG, U_ABS, U_EXP, U_LOG, U_SQRT,
-	U_RECIPROCAL, U_FLOOR, U_CEIL, U_ROUND, U_ERF, U_SOFTPLUS, U_SOFTSIGN, U_SIGN,
-	U_SIN, U_COS, U_NOT_FOUND
+	U_RELU,
+	U_LEAKYRELU,
+	U_SIGMOID,
+	U_TANH,
+	U_CLIP,
+	U_HARDSIGMOID,
+	U_HARDSWISH,
+	U_ELU,
+	U_SELU,
+	U_CELU,
+	U_IDENTITY,
+	U_DROPOUT,
+	U_NEG,
+	U_ABS,
+	U_EXP,
+	U_LOG,
+	U_SQRT,
+	U_RECIPROCAL,
+	U_FLOOR,
+	U_CEIL,
+	U_ROUND,
+	U_ERF,
+	U_SOFTPLUS,
+	U_SOFTSIGN,
+	U_SIGN,
+	U_SIN,
+	U_COS,
+	U_NOT_FOUND
 };
 
 /* op_type -> kind, and whether int64 is accepted (1) or float only (0). */
@@ -20,22 +44,40 @@ static const struct {
 	const char *name;
 	int kind, int64_ok;
 } kinds[] = {
-	{"Relu", U_RELU, 1},         {"LeakyRelu", U_LEAKYRELU, 0}, {"Sigmoid", U_SIGMOID, 0},
-	{"Tanh", U_TANH, 0},         {"Clip", U_CLIP, 1},           {"HardSigmoid", U_HARDSIGMOID, 0},
-	{"HardSwish", U_HARDSWISH, 0}, {"Elu", U_ELU, 0},           {"Selu", U_SELU, 0},
-	{"Celu", U_CELU, 0},         {"Identity", U_IDENTITY, 1},   {"Dropout", U_DROPOUT, 1},
-	{"Neg", U_NEG, 1},           {"Abs", U_ABS, 1},             {"Exp", U_EXP, 0},
-	{"Log", U_LOG, 0},           {"Sqrt", U_SQRT, 0},           {"Reciprocal", U_RECIPROCAL, 0},
-	{"Floor", U_FLOOR, 0},       {"Ceil", U_CEIL, 0},           {"Round", U_ROUND, 0},
-	{"Erf", U_ERF, 0},           {"Softplus", U_SOFTPLUS, 0},   {"Softsign", U_SOFTSIGN, 0},
-	{"Sign", U_SIGN, 1},         {"Sin", U_SIN, 0},             {"Cos", U_COS, 0},
+    {"Relu", U_RELU, 1},
+    {"LeakyRelu", U_LEAKYRELU, 0},
+    {"Sigmoid", U_SIGMOID, 0},
+    {"Tanh", U_TANH, 0},
+    {"Clip", U_CLIP, 1},
+    {"HardSigmoid", U_HARDSIGMOID, 0},
+    {"HardSwish", U_HARDSWISH, 0},
+    {"Elu", U_ELU, 0},
+    {"Selu", U_SELU, 0},
+    {"Celu", U_CELU, 0},
+    {"Identity", U_IDENTITY, 1},
+    {"Dropout", U_DROPOUT, 1},
+    {"Neg", U_NEG, 1},
+    {"Abs", U_ABS, 1},
+    {"Exp", U_EXP, 0},
+    {"Log", U_LOG, 0},
+    {"Sqrt", U_SQRT, 0},
+    {"Reciprocal", U_RECIPROCAL, 0},
+    {"Floor", U_FLOOR, 0},
+    {"Ceil", U_CEIL, 0},
+    {"Round", U_ROUND, 0},
+    {"Erf", U_ERF, 0},
+    {"Softplus", U_SOFTPLUS, 0},
+    {"Softsign", U_SOFTSIGN, 0},
+    {"Sign", U_SIGN, 1},
+    {"Sin", U_SIN, 0},
+    {"Cos", U_COS, 0},
 };
 
 typedef struct unary_param {
 	int kind, int64_ok;
 	float alpha, beta, gamma;
-	float lo, hi;       /* Clip before opset 11 (attributes) */
-	int clip_inputs;    /* Clip from opset 11: bounds are inputs 1 and 2 */
+	float lo, hi;    /* Clip before opset 11 (attributes) */
+	int clip_inputs; /* Clip from opset 11: bounds are inputs 1 and 2 */
 } unary_param;
 
 static int unary_parse(cnnf_graph *g, cnnf_node *n)
@@ -70,21 +112,27 @@ static int unary_parse(cnnf_graph *g, cnnf_node *n)
 		p->clip_inputs = g->opset >= 11;
 		if (p->clip_inputs) {
 			if (cnnf_node_attr(n, "min") || cnnf_node_attr(n, "max"))
-				return cnnf_graph_node_error(g, n, "attributes 'min' and 'max' are "
-							     "inputs from opset 11 (the model's is %d)",
-							     g->opset);
+				return cnnf_graph_node_error(
+				    g, n,
+				    "attributes 'min' and 'max' are "
+				    "inputs from opset 11 (the model's is %d)",
+				    g->opset);
 		} else {
 			rc = cnnf_node_attr_float(g, n, "min", -FLT_MAX, &p->lo) ||
 			     cnnf_node_attr_float(g, n, "max", FLT_MAX, &p->hi);
 		}
 		if (!p->clip_inputs && n->nin > 1)
-			return cnnf_graph_node_error(g, n, "takes 1 input before opset 11 (the model's "
-						     "is %d), not %d", g->opset, n->nin);
+			return cnnf_graph_node_error(g, n,
+			                             "takes 1 input before opset 11 (the model's "
+			                             "is %d), not %d",
+			                             g->opset, n->nin);
 		break;
 	case U_DROPOUT:
 		if (g->opset < 12 && n->nin > 1)
-			return cnnf_graph_node_error(g, n, "takes 1 input before opset 12 (the model's "
-						     "is %d), not %d", g->opset, n->nin);
+			return cnnf_graph_node_error(g, n,
+			                             "takes 1 input before opset 12 (the model's "
+			                             "is %d), not %d",
+			                             g->opset, n->nin);
 		break;
 	}
 	if (!rc && p->kind != U_CLIP && p->kind != U_DROPOUT && n->nin > 1)
@@ -99,21 +147,23 @@ static int unary_infer(cnnf_graph *g, cnnf_node *n)
 	const unary_param *p = n->param;
 	const cnnf_value *x = cnnf_node_in(g, n, 0);
 	if (x->type == CNNF_DT_I64 && !p->int64_ok)
-		return cnnf_graph_node_error(g, n, "input '%s' is int64; the operator takes float only",
-					     x->name);
+		return cnnf_graph_node_error(
+		    g, n, "input '%s' is int64; the operator takes float only", x->name);
 	if (p->kind == U_CLIP)
 		for (int i = 1; i < 3; i++) {
 			const cnnf_value *b = cnnf_node_in(g, n, i);
 			if (!b)
 				continue;
 			if (b->type != x->type)
-				return cnnf_graph_node_error(g, n, "input '%s' is %s but '%s' is %s",
-							     b->name, b->type == CNNF_DT_I64 ? "int64" : "float",
-							     x->name, x->type == CNNF_DT_I64 ? "int64" : "float");
+				return cnnf_graph_node_error(
+				    g, n, "input '%s' is %s but '%s' is %s", b->name,
+				    b->type == CNNF_DT_I64 ? "int64" : "float", x->name,
+				    x->type == CNNF_DT_I64 ? "int64" : "float");
 			if (cnnf_value_count(b) != 1) {
 				char s[160];
-				return cnnf_graph_node_error(g, n, "input %d ('%s', %s) must be a scalar", i,
-							     b->name, cnnf_graph_shape_str(s, sizeof s, b->ndim, b->dim));
+				return cnnf_graph_node_error(
+				    g, n, "input %d ('%s', %s) must be a scalar", i, b->name,
+				    cnnf_graph_shape_str(s, sizeof s, b->ndim, b->dim));
 			}
 		}
 	if (p->kind == U_DROPOUT && n->nin > 2) {
@@ -126,14 +176,16 @@ static int unary_infer(cnnf_graph *g, cnnf_node *n)
 			int on = c > 0 && v[0] != 0;
 			free(v);
 			if (on)
-				return cnnf_graph_node_error(g, n, "training_mode true is not supported "
-							     "(inference only)");
+				return cnnf_graph_node_error(g, n,
+				                             "training_mode true is not supported "
+				                             "(inference only)");
 		}
 	}
 	if (cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), x->type, x->ndim, x->dim))
 		return -1;
 	if (p->kind == U_DROPOUT && n->nout > 1)
-		return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 1), CNNF_DT_I64, x->ndim, x->dim);
+		return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 1), CNNF_DT_I64, x->ndim,
+		                            x->dim);
 	return 0;
 }
 
@@ -141,7 +193,7 @@ typedef struct unary_job {
 	const unary_param *p;
 	const void *x;
 	void *y;
-	float lo, hi;        /* Clip's bounds */
+	float lo, hi; /* Clip's bounds */
 	int64_t ilo, ihi;
 	int type;
 } unary_job;
@@ -337,8 +389,8 @@ static int block_worker(void *ctx, size_t begin, size_t end)
 	return unary_worker(b->j, lo, hi);
 }
 
-static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
-			 cnnf_value *const *out, int threads)
+static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+                         int threads)
 {
 	const unary_param *p = n->param;
 	unary_job j = {.p = p, .x = in[0]->data, .type = in[0]->type};
@@ -375,18 +427,18 @@ static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 	return 0;
 }
 
-#define UNARY_OP(NAME, SYM, MAXIN, MAXOUT)                                                       \
-	const cnnf_op cnnf_op_##SYM = {                                                          \
-		.name = NAME,                                                                    \
-		.min_in = 1,                                                                     \
-		.max_in = MAXIN,                                                                 \
-		.min_out = 1,                                                                    \
-		.max_out = MAXOUT,                                                               \
-		.param_size = sizeof(unary_param),                                               \
-		.parse = unary_parse,                                                            \
-		.infer = unary_infer,                                                            \
-		.forward = unary_forward,                                                        \
-		.work = cnnf_opmath_work_out,                                                    \
+#define UNARY_OP(NAME, SYM, MAXIN, MAXOUT)                                                         \
+	const cnnf_op cnnf_op_##SYM = {                                                            \
+	    .name = NAME,                                                                          \
+	    .min_in = 1,                                                                           \
+	    .max_in = MAXIN,                                                                       \
+	    .min_out = 1,                                                                          \
+	    .max_out = MAXOUT,                                                                     \
+	    .param_size = sizeof(unary_param),                                                     \
+	    .parse = unary_parse,                                                                  \
+	    .infer = unary_infer,                                                                  \
+	    .forward = unary_forward,                                                              \
+	    .work = cnnf_opmath_work_out,                                                          \
 	};
 
 UNARY_OP("Relu", relu, 1, 1)

@@ -3,8 +3,8 @@
 
 #include "nn/opmath.h"
 
-int cnnf_opmath_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a,
-			  int nb, const int64_t *b, int *nout, int64_t *out)
+int cnnf_opmath_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a, int nb,
+                          const int64_t *b, int *nout, int64_t *out)
 {
 	int no = na > nb ? na : nb;
 	int64_t r[CNNF_GRAPH_MAX_DIMS];
@@ -18,8 +18,8 @@ int cnnf_opmath_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const
 		else {
 			char sa[160], sb[160];
 			return cnnf_graph_node_error(g, n, "shapes %s and %s do not broadcast",
-						     cnnf_graph_shape_str(sa, sizeof sa, na, a),
-						     cnnf_graph_shape_str(sb, sizeof sb, nb, b));
+			                             cnnf_graph_shape_str(sa, sizeof sa, na, a),
+			                             cnnf_graph_shape_str(sb, sizeof sb, nb, b));
 		}
 	}
 	for (int i = 0; i < no; i++)
@@ -70,11 +70,12 @@ int cnnf_opmath_collapse(int nd, int64_t *od, int k, int64_t (*st)[CNNF_GRAPH_MA
 }
 
 int cnnf_opmath_axis(const cnnf_graph *g, const cnnf_node *n, const char *what, int64_t axis,
-		     int rank, int *out)
+                     int rank, int *out)
 {
 	if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))
-		return cnnf_graph_node_error(g, n, "attribute '%s' value %" PRId64
-					     " out of range for rank %d", what, axis, rank);
+		return cnnf_graph_node_error(
+		    g, n, "attribute '%s' value %" PRId64 " out of range for rank %d", what, axis,
+		    rank);
 	*out = (int)(axis < 0 ? axis + rank : axis);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* opmath.h: helpers shared by the arithmetic operators (nn/op_unary.c, op_binary.c, op_softmax.c, op_reduce.c, op_gemm.c). */
+/* opmath.h: broadcasting and axes helpers shared by the arithmetic operators (op_*.c). */
 #ifndef CNNF_OPMATH_H
 #define CNNF_OPMATH_H
 
@@ -12,8 +12,8 @@
  * out (max(na, nb) dims). -1 with "shapes 2x3 and 4 do not broadcast" as
  * n's error.
  */
-int cnnf_opmath_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a,
-			  int nb, const int64_t *b, int *nout, int64_t *out);
+int cnnf_opmath_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a, int nb,
+                          const int64_t *b, int *nout, int64_t *out);
 
 /*
  * The strides (in elements) with which a dense value of shape (nd, d) is
@@ -34,7 +34,7 @@ int cnnf_opmath_collapse(int nd, int64_t *od, int k, int64_t (*st)[CNNF_GRAPH_MA
  * "attribute 'NAME' value V out of range for rank R" (what names it).
  */
 int cnnf_opmath_axis(const cnnf_graph *g, const cnnf_node *n, const char *what, int64_t axis,
-		     int rank, int *out);
+                     int rank, int *out);
 
 /* The output's element count, as the work callback of elementwise operators. */
 double cnnf_opmath_work_out(const cnnf_graph *g, const cnnf_node *n);
