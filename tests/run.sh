@@ -39,6 +39,7 @@ suite() {
 suite tests/cli/run.sh cli
 suite tests/cli/output.sh output
 suite tests/bad/run.sh bad
+suite tests/onnx/run.sh onnx_node
 # The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.
 tools=$(sh tests/tools/run.sh 2>&1)
 printf '%s\n' "$tools"
