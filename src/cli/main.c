@@ -1165,6 +1165,13 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 			print_error();
 			goto out;
 		}
+		/* Published one after the other, the second would silently replace the first. */
+		for (int j = 0; j < i; j++) {
+			if (dst[i] && dst[j] && cnnf_output_same(dst[i], dst[j])) {
+				say("cnnf: %s and %s are the same file\n", paths[j], paths[i]);
+				goto out;
+			}
+		}
 	}
 	if (!(img = cnnf_io_read(in, o->max_pixels))) {
 		print_error();
@@ -1270,6 +1277,19 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
 	}
+	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
+	for (int i = 1; i < o->nops; i++) {
+		for (int j = 0; j < i; j++) {
+			char *a = outdir_name(o->outdir, ops[i]), *b = outdir_name(o->outdir, ops[j]);
+			int same = a && b && strcmp(a, b) == 0;
+			if (same)
+				say("cnnf: %s: %s and %s would both be written there\n", a, ops[j], ops[i]);
+			free(a);
+			free(b);
+			if (same)
+				goto out;
+		}
+	}
 	/* Every input is tried; the status is that of the worst. */
 	status = EXIT_OK;
 	for (int i = 0; i < o->nops; i++) {
@@ -1343,10 +1363,18 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
-	cnnf_output *dst = NULL;
-	if ((o->train.checkpoint && cnnf_output_check(o->train.checkpoint) < 0) ||
+	cnnf_output *dst = NULL, *ck = NULL;
+	if ((o->train.checkpoint && cnnf_output_open(o->train.checkpoint, &ck) < 0) ||
 	    cnnf_output_open(o->output, &dst) < 0) {
 		print_error();
+		cnnf_output_discard(ck);
+		goto out;
+	}
+	/* The final model would replace the best epoch's, which --checkpoint asks to keep. */
+	int same = ck && cnnf_output_same(ck, dst);
+	cnnf_output_discard(ck);
+	if (same) {
+		say("cnnf: %s and %s are the same file\n", o->train.checkpoint, o->output);
 		goto out;
 	}
 	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||

@@ -536,6 +536,15 @@ void cnnf_output_discard(cnnf_output *o)
 	free_output(o);
 }
 
+int cnnf_output_same(const cnnf_output *a, const cnnf_output *b)
+{
+	struct stat sa, sb;
+	if (a->dirfd < 0 || b->dirfd < 0 || !a->base || !b->base || strcmp(a->base, b->base) != 0)
+		return 0;
+	return fstat(a->dirfd, &sa) == 0 && fstat(b->dirfd, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 int cnnf_output_check(const char *path)
 {
 	cnnf_output *o;

@@ -60,6 +60,13 @@ int cnnf_output_publish(cnnf_output **outputs, size_t n);
 /* Drop an output unpublished: its temporary file goes, the old file stays. NULL is a no-op. */
 void cnnf_output_discard(cnnf_output *o);
 
+/*
+ * Whether a and b would give the same name to their files (after links, in
+ * the same directory): publishing both would lose the first. Outputs written
+ * in place are never the same.
+ */
+int cnnf_output_same(const cnnf_output *a, const cnnf_output *b);
+
 /* cnnf_output_open() then cnnf_output_discard(): whether path could be written now. */
 int cnnf_output_check(const char *path);
 
