@@ -1411,7 +1411,9 @@ static void on_signal(int sig)
  */
 static void install_signals(void)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	/* Every signal whose default ends the process, short of a crash: timeout -s ALRM, ulimit -t. */
+	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGPIPE, SIGALRM,
+	                           SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction old, sa;
 		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)

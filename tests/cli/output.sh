@@ -241,7 +241,7 @@ killed() {
 	kill -"$sig" "$pid"
 	wait "$pid" 2>/dev/null
 	s=$?
-	case $sig in INT) n=2 ;; QUIT) n=3 ;; KILL) n=9 ;; HUP) n=1 ;; TERM) n=15 ;; esac
+	case $sig in INT) n=2 ;; QUIT) n=3 ;; KILL) n=9 ;; HUP) n=1 ;; TERM) n=15 ;; USR1) n=10 ;; ALRM) n=14 ;; XCPU) n=24 ;; esac
 	expect_eq "$sig: status" "$s" $((128 + n))
 	expect_keep "$sig: the old label map is untouched" "$d/out/labels.png"
 	expect_absent "$sig: no probabilities" "$d/out/p.npy"
@@ -256,7 +256,7 @@ if command -v perl >/dev/null; then
 	# Without /proc (and so without unnamed files) the data goes to a hidden name that the
 	# signal handler removes; SIGKILL cannot be caught there.
 	if unshare -m sh -c 'mount -t tmpfs none /proc' 2>/dev/null; then
-		for sig in INT TERM HUP QUIT; do
+		for sig in INT TERM HUP QUIT ALRM USR1 XCPU; do
 			killed "$sig" unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' sh
 			grep -q '^\.cnnf-' "$T/during" && ok || bad "$sig without /proc: no hidden temporary file while running ($(cat "$T/during"))"
 		done
