@@ -1364,7 +1364,9 @@ static int run_train(const command *cmd, options *o, char **ops)
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
 	cnnf_output *dst = NULL, *ck = NULL;
-	if ((o->train.checkpoint && cnnf_output_open(o->train.checkpoint, &ck) < 0) ||
+	/* A FIFO's reader would take the trial open's close for the end of the data. */
+	const char *ckpath = o->train.checkpoint;
+	if ((ckpath && !cnnf_output_in_place(ckpath) && cnnf_output_open(ckpath, &ck) < 0) ||
 	    cnnf_output_open(o->output, &dst) < 0) {
 		print_error();
 		cnnf_output_discard(ck);
@@ -1374,7 +1376,7 @@ static int run_train(const command *cmd, options *o, char **ops)
 	int same = ck && cnnf_output_same(ck, dst);
 	cnnf_output_discard(ck);
 	if (same) {
-		say("cnnf: %s and %s are the same file\n", o->train.checkpoint, o->output);
+		say("cnnf: %s and %s are the same file\n", ckpath, o->output);
 		goto out;
 	}
 	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||

@@ -203,6 +203,22 @@ expect_absent "refused before any work" "$d/od/x.png"
 run train -m "$S/models/coins-arch.cnnf" --epochs 1 -o "$d/m.cnnf" --checkpoint "$d/../multi/m.cnnf" "$d/list"
 expect_error "train with the checkpoint on the output" 1 "m.cnnf and .*m.cnnf are the same file"
 expect_absent "no model" "$d/m.cnnf"
+# a FIFO checkpoint: its reader gets the model, not an empty stream from a trial open
+if command -v timeout >/dev/null; then
+	mkfifo "$d/ck.fifo"
+	cat "$d/ck.fifo" >"$d/ck.got" &
+	reader=$!
+	(cd "$S/models" && timeout 60 "$CNNF" train -m coins-arch.cnnf --epochs 1 -o "$d/ck-m.cnnf" \
+		--checkpoint "$d/ck.fifo" coins.list) >"$T/stdout" 2>"$T/stderr"
+	status=$?
+	err=$(cat "$T/stderr")
+	kill "$reader" 2>/dev/null
+	wait "$reader" 2>/dev/null
+	expect_status "train with a FIFO checkpoint (124: blocked on the FIFO)" 0
+	expect_same "the FIFO's reader got the checkpoint" "$d/ck.got" "$d/ck-m.cnnf"
+else
+	skip "FIFO checkpoint: no timeout"
+fi
 nothing_left "multi" "$d"
 
 # ---- file size limit: reported as a write error ----
