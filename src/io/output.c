@@ -389,7 +389,8 @@ static int open_regular(cnnf_output *o, const char *target, int existed, const s
 static int open_in_place(cnnf_output *o, const char *target)
 {
 	o->kind = IN_PLACE;
-	o->fd = open(target, O_WRONLY | O_CLOEXEC);
+	/* Truncated as a shell's '>' truncates: another process's descriptor can lead to a regular file. */
+	o->fd = open(target, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (o->fd < 0) {
 		cnnf_error("%s: %s", o->name, strerror(errno));
 		return -1;

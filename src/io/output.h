@@ -14,7 +14,9 @@
  *   creates the file it names.
  * - Something that is not a regular file (a device, a FIFO), and a path that
  *   leads to one of the process's own descriptors (/dev/stdout, /dev/fd/N,
- *   /proc/self/fd/N), is written in place, never renamed over.
+ *   /proc/self/fd/N), is written in place, never renamed over. Our own
+ *   descriptors keep their offset; anything else is opened truncated, as
+ *   a shell's '>' opens it (another process's /proc/PID/fd/N can be a file).
  * - A regular file is made anew next to the file it replaces: as an unnamed
  *   file (Linux O_TMPFILE) where the file system allows, otherwise under a
  *   hidden name ".cnnf-XXXXXX" that cnnf_output_cleanup() removes. It gets its

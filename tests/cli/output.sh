@@ -81,6 +81,15 @@ wait
 expect_status "a FIFO" 0
 [ -p "$d/fifo.png" ] && ok || bad "the FIFO was replaced"
 expect_same "the FIFO's reader got the image" "$d/from-fifo.png" "$d/dash.png"
+# another process's descriptor on a longer regular file: truncated as '>' would, not overwritten
+head -c 200000 /dev/zero >"$d/other.png"
+sleep 30 1<>"$d/other.png" &
+holder=$!
+run box "$IN" "/proc/$holder/fd/1"
+kill "$holder"
+wait "$holder" 2>/dev/null
+expect_status "another process's descriptor" 0
+expect_same "another process's file holds the image alone" "$d/other.png" "$d/dash.png"
 run box "$IN" /dev/null
 expect_status "/dev/null (PNG, as for -)" 0
 [ -c /dev/null ] && ok || bad "/dev/null is no longer a device"
