@@ -1274,6 +1274,13 @@ static int segment_one(const cnnf_net *net, cnnf_graph *graph, options *o, const
 			print_error();
 			goto out;
 		}
+		/* Published one after the other, the second would silently replace the first. */
+		for (int j = 0; j < i; j++) {
+			if (dst[i] && dst[j] && cnnf_output_same(dst[i], dst[j])) {
+				say("cnnf: %s and %s are the same file\n", paths[j], paths[i]);
+				goto out;
+			}
+		}
 	}
 	if (!(img = cnnf_io_read(in, o->max_pixels))) {
 		print_error();
@@ -1402,6 +1409,19 @@ run:
 		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
 	}
+	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
+	for (int i = 1; i < o->nops; i++) {
+		for (int j = 0; j < i; j++) {
+			char *a = outdir_name(o->outdir, ops[i]), *b = outdir_name(o->outdir, ops[j]);
+			int same = a && b && strcmp(a, b) == 0;
+			if (same)
+				say("cnnf: %s: %s and %s would both be written there\n", a, ops[j], ops[i]);
+			free(a);
+			free(b);
+			if (same)
+				goto out;
+		}
+	}
 	/* Every input is tried; the status is that of the worst. */
 	status = EXIT_OK;
 	for (int i = 0; i < o->nops; i++) {
@@ -1518,10 +1538,20 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
-	cnnf_output *dst = NULL;
-	if ((o->train.checkpoint && cnnf_output_check(o->train.checkpoint) < 0) ||
+	cnnf_output *dst = NULL, *ck = NULL;
+	/* A FIFO's reader would take the trial open's close for the end of the data. */
+	const char *ckpath = o->train.checkpoint;
+	if ((ckpath && !cnnf_output_in_place(ckpath) && cnnf_output_open(ckpath, &ck) < 0) ||
 	    cnnf_output_open(o->output, &dst) < 0) {
 		print_error();
+		cnnf_output_discard(ck);
+		goto out;
+	}
+	/* The final model would replace the best epoch's, which --checkpoint asks to keep. */
+	int same = ck && cnnf_output_same(ck, dst);
+	cnnf_output_discard(ck);
+	if (same) {
+		say("cnnf: %s and %s are the same file\n", ckpath, o->output);
 		goto out;
 	}
 	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||
@@ -1558,7 +1588,9 @@ static void on_signal(int sig)
  */
 static void install_signals(void)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	/* Every signal whose default ends the process, short of a crash: timeout -s ALRM, ulimit -t. */
+	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGPIPE, SIGALRM,
+	                           SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction old, sa;
 		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
