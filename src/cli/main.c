@@ -12,6 +12,9 @@
 
 #include "engine/conv.h"
 #include "task/describe.h"
+#include "task/infer.h"
+#include "nn/graph.h"
+#include "nn/onnx.h"
 #include "base/error.h"
 #include "filter/filter.h"
 #include "image/image.h"
@@ -59,6 +62,7 @@ enum {
 	G_QUIET = 1 << 17,   /* --quiet */
 	G_NET = 1 << 18,     /* --model */
 	G_WORK = 1 << 19,    /* --max-work */
+	G_NORM = 1 << 20,    /* --mean, --std (graph models) */
 };
 
 enum {
@@ -102,6 +106,8 @@ enum {
 	O_IGNORE,
 	O_CHECKPOINT,
 	O_MAXWORK,
+	O_MEAN,
+	O_STD,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
@@ -119,7 +125,7 @@ static const optdesc optdescs[] = {
 	{"kernel", 1, O_KERNEL, G_KERNEL, "FILE", "kernel file (cnnf-kernel(5), or libvips .mat)"},
 	{"kernel-string", 1, O_KSTRING, G_KERNEL, "TEXT", "kernel rows inline, ';' between rows"},
 	{"normalize", 0, O_NORMALIZE, G_KERNEL, NULL, "divide each filter by its sum"},
-	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size"},
+	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size (info: a model's input, HxW)"},
 	{"amount", 1, O_AMOUNT, G_AMOUNT, "A", "strength (sharpen: 1; darken/lighten: 128)"},
 	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
 	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
@@ -133,7 +139,10 @@ static const optdesc optdescs[] = {
 	{"flip", 0, O_FLIP, G_GEOM, NULL, "rotate the kernel 180 degrees (true convolution)"},
 	{"abs", 0, O_ABS, G_SHOW, NULL, "write the absolute value of each response"},
 	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
-	{"model", 1, O_MODEL, G_NET, "FILE", "the model file (cnnf-model(5))"},
+	{"model", 1, O_MODEL, G_NET, "FILE", "the model file (cnnf-model(5) or ONNX)"},
+	{"mean", 1, O_MEAN, G_NORM, "M[,M..]",
+	 "ONNX models: subtract from samples on the 0..1 scale (one, or one per channel)"},
+	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX models: then divide by (default 1)"},
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
@@ -156,7 +165,7 @@ static const optdesc optdescs[] = {
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
-	 "refuse models with a larger layer (C*H*W; default 67108864)"},
+	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once; default 67108864)"},
 	{"max-work", 1, O_MAXWORK, G_WORK, "N",
 	 "refuse a run of more multiply-adds (default 1e13; 0: no limit)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
@@ -186,6 +195,8 @@ typedef struct options {
 	cnnf_train_opts train;
 	const char *output;
 	cnnf_segment_opts seg;
+	cnnf_infer_opts inf;
+	int in_h, in_w; /* info --size HxW */
 } options;
 
 struct command;
@@ -206,6 +217,7 @@ static int run_point(const command *cmd, options *o, char **ops);
 static int run_pool(const command *cmd, options *o, char **ops);
 static int run_info(const command *cmd, options *o, char **ops);
 static int run_segment(const command *cmd, options *o, char **ops);
+static int run_apply(const command *cmd, options *o, char **ops);
 static int run_train(const command *cmd, options *o, char **ops);
 
 #define FILTER (G_GEOM | G_BORDER | G_SHOW | G_IMAGE | G_THREADS | G_WORK)
@@ -256,8 +268,16 @@ static const command commands[] = {
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
-	 G_SEGMENT | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL | G_WORK, 0,
-	 run_segment},
+	 G_SEGMENT | G_NET | G_NORM | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
+		 G_WORK,
+	 0, run_segment},
+	{"apply", "run an image-to-image model (--model, ONNX) on the image",
+	 "Runs the ONNX model of --model FILE on INPUT (1 x C x H x W: gray C = 1, RGB C = 3, "
+	 "a .npy image any C; samples divided by the top of their scale, then (v - mean) / std) "
+	 "and writes its output 1 x C x H' x W' as an image: values on the 0..1 scale times the "
+	 "format's maximum, rounded half up and clamped (C = 1 gray, 3 RGB, 4 RGBA); OUTPUT.npy "
+	 "gets the raw float32 values (H', W', C) for any C.",
+	 G_NET | G_NORM | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
 	 "trained one to fine-tune) by mini-batch SGD with momentum on the patches around "
@@ -268,8 +288,10 @@ static const command commands[] = {
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
-	 "multiply-adds per patch.",
-	 G_MODEL, 1, run_info},
+	 "multiply-adds per patch. For an ONNX model: its inputs and outputs, nodes by operator, "
+	 "parameters, and for an input of --size HxW (or the size it declares) the output "
+	 "shapes, multiply-adds and peak activation memory.",
+	 G_MODEL | G_SIZE, 1, run_info},
 };
 #define NCOMMANDS (sizeof commands / sizeof *commands)
 
@@ -558,6 +580,57 @@ static int parse_range(const char *opt, const char *s, double lo, int lo_open, d
 #define LEVEL_MAX   1e6
 #define LEVEL_RANGE "a number from -1000000 to 1000000"
 
+/* --size HxW (or N for N x N) of info: 1 .. 2^20 each. */
+static int parse_hw(const char *s, int *h, int *w)
+{
+	char *end;
+	errno = 0;
+	long a = strtol(s, &end, 10), b = a;
+	if (!blank_ends(s) && !errno && end != s && (*end == 'x' || *end == 'X')) {
+		const char *t = end + 1;
+		b = strtol(t, &end, 10);
+		if (end == t || !isdigit((unsigned char)*t))
+			end = (char *)s;
+	}
+	if (blank_ends(s) || errno || end == s || *end || a < 1 || b < 1 || a > 1 << 20 ||
+	    b > 1 << 20) {
+		say("cnnf: --size: '%s' is not HxW (or N) with sizes from 1 to %d\n", s, 1 << 20);
+		return -1;
+	}
+	*h = (int)a;
+	*w = (int)b;
+	return 0;
+}
+
+/*
+ * --mean and --std: one number, or a comma-separated one per channel;
+ * positive: the values must be positive (std).
+ */
+static int parse_list(const char *opt, const char *s, int positive, float *v, int *n)
+{
+	int k = 0;
+	const char *p = s;
+	for (;;) {
+		char *end;
+		errno = 0;
+		double x = strtod(p, &end);
+		if (end == p || errno || isspace((unsigned char)*p) || !isfinite(x) ||
+		    (positive && !(x > 0)) || fabs(x) > 1e6 || k == CNNF_INFER_MAX_CHANNELS ||
+		    (*end && *end != ',') || (x != 0 && fabs(x) < 1e-30)) {
+			say("cnnf: --%s: '%s' is not a list of %s numbers (at most %d, comma-separated, "
+			    "magnitude up to 1e6)\n",
+			    opt, s, positive ? "positive" : "finite", CNNF_INFER_MAX_CHANNELS);
+			return -1;
+		}
+		v[k++] = (float)x;
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	*n = k;
+	return 0;
+}
+
 static int set_option(const command *cmd, options *o, int c, const char *arg)
 {
 	const optdesc *d = find_opt(c);
@@ -585,7 +658,13 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_SIZE:
 		o->size_set = 1;
+		if (cmd->run == run_info)
+			return parse_hw(arg, &o->in_h, &o->in_w);
 		return parse_int(d->name, arg, 1, SIZE_MAX_K, &o->size);
+	case O_MEAN:
+		return parse_list(d->name, arg, 0, o->inf.mean, &o->inf.nmean);
+	case O_STD:
+		return parse_list(d->name, arg, 1, o->inf.std, &o->inf.nstd);
 	case O_AMOUNT:
 		o->amount_set = 1;
 		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
@@ -631,6 +710,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_BORDER:
 		if (cnnf_conv_border_parse(arg, &o->f.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
+		    cnnf_conv_border_parse(arg, &o->inf.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
 			say("cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
 			    "wrap\n",
@@ -649,6 +729,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		if (parse_int(d->name, arg, 0, 256, &o->f.threads) < 0)
 			return -1;
 		o->seg.threads = o->f.threads;
+		o->inf.threads = o->f.threads;
 		o->train.threads = o->f.threads;
 		return 0;
 	case O_FORMAT:
@@ -725,6 +806,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		if (parse_range(d->name, arg, 0, 0, 1e30, 0, "0 or more", &o->max_work) < 0)
 			return -1;
 		o->train.max_work = o->max_work;
+		o->inf.max_work = o->max_work;
 		return 0;
 	case O_MAXACT:
 		if (parse_long(d->name, arg, 1, LLONG_MAX, &ll) < 0)
@@ -1074,11 +1156,37 @@ out:
 	return status;
 }
 
+/* The ONNX model at path under the limits of the options (--max-activations: elements of any
+ * one value, and floats alive at once). */
+static cnnf_graph *load_graph(const options *o, const char *path)
+{
+	cnnf_graph_limits l;
+	cnnf_graph_limits_init(&l);
+	uint64_t act = o->limits.max_activations;
+	l.max_elements = act;
+	l.max_activation = act > UINT64_MAX / 4 ? UINT64_MAX : 4 * act;
+	l.max_params = o->limits.max_params;
+	cnnf_graph *g = NULL;
+	if (cnnf_onnx_load(path, &l, &g) < 0) {
+		print_error();
+		return NULL;
+	}
+	return g;
+}
+
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
 	int status = -1;
-	if (cnnf_describe_is_model(ops[0])) {
+	if (cnnf_describe_is_onnx(ops[0])) {
+		cnnf_graph *g = load_graph(o, ops[0]);
+		if (!g)
+			return EXIT_FAIL;
+		status = cnnf_describe_graph(stdout, ops[0], g, o->in_h, o->in_w);
+		cnnf_graph_free(g);
+	} else if (o->in_h) {
+		return usage_error("info: --size HxW is for ONNX models; %s is not one%s", ops[0], "");
+	} else if (cnnf_describe_is_model(ops[0])) {
 		cnnf_model *m = cnnf_model_load(ops[0], &o->limits);
 		if (m)
 			status = cnnf_describe_model(stdout, ops[0], m);
@@ -1150,10 +1258,11 @@ static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format f
  * before the work and published together after it, so either all of them
  * are written or none is.
  */
-static int segment_one(const cnnf_net *net, options *o, const char *in, const char *out,
-		       const char *probs_path, const char *overlay_path)
+static int segment_one(const cnnf_net *net, cnnf_graph *graph, options *o, const char *in,
+		       const char *out, const char *probs_path, const char *overlay_path)
 {
-	const cnnf_model *m = net->model;
+	const cnnf_model *m = net ? net->model : NULL;
+	int classes = m ? m->classes : 0;
 	const char *name = strcmp(in, "-") ? in : "stdin";
 	int status = EXIT_FAIL;
 	cnnf_image *img = NULL, *labels = NULL, *probs = NULL, *overlay = NULL;
@@ -1165,31 +1274,51 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 			print_error();
 			goto out;
 		}
+		/* Published one after the other, the second would silently replace the first. */
+		for (int j = 0; j < i; j++) {
+			if (dst[i] && dst[j] && cnnf_output_same(dst[i], dst[j])) {
+				say("cnnf: %s and %s are the same file\n", paths[j], paths[i]);
+				goto out;
+			}
+		}
 	}
 	if (!(img = cnnf_io_read(in, o->max_pixels))) {
 		print_error();
 		goto out;
 	}
-	/* Dense mode shares work between neighbours; the bound is the patch classifier's. */
-	if (check_work(o, name, "segmenting it with this model",
-		       (double)cnnf_model_macs(m) * img->width * img->height) < 0)
-		goto out;
 	progress p = {name, -1};
-	cnnf_segment_opts so = o->seg;
-	if (!o->quiet && isatty(STDERR_FILENO)) {
-		so.progress = show_progress;
-		so.progress_ctx = &p;
-	}
-	if (cnnf_segment_run(net, img, name, &so, &labels, probs_path ? &probs : NULL) < 0) {
-		print_error_about(name);
-		goto out;
+	if (graph) {
+		cnnf_infer_opts io = o->inf;
+		if (!o->quiet && isatty(STDERR_FILENO)) {
+			io.progress = show_progress;
+			io.progress_ctx = &p;
+		}
+		if (cnnf_infer_segment(graph, img, name, &io, &labels, probs_path ? &probs : NULL,
+				       &classes) < 0) {
+			print_error_about(name);
+			goto out;
+		}
+	} else {
+		/* Dense mode shares work between neighbours; the bound is the patch classifier's. */
+		if (check_work(o, name, "segmenting it with this model",
+			       (double)cnnf_model_macs(m) * img->width * img->height) < 0)
+			goto out;
+		cnnf_segment_opts so = o->seg;
+		if (!o->quiet && isatty(STDERR_FILENO)) {
+			so.progress = show_progress;
+			so.progress_ctx = &p;
+		}
+		if (cnnf_segment_run(net, img, name, &so, &labels, probs_path ? &probs : NULL) < 0) {
+			print_error_about(name);
+			goto out;
+		}
 	}
 	unsigned char palette[3 * CNNF_SEGMENT_MAX_CLASSES];
-	cnnf_segment_palette(m->classes, palette);
+	cnnf_segment_palette(classes, palette);
 	cnnf_write_opts w;
 	cnnf_io_write_opts_init(&w);
 	w.palette = palette;
-	w.palette_size = m->classes;
+	w.palette_size = classes;
 	if (write_image_to(dst[LABELS], labels, CNNF_FORMAT_PNG, &w) < 0)
 		goto out;
 	cnnf_io_write_opts_init(&w);
@@ -1197,7 +1326,7 @@ static int segment_one(const cnnf_net *net, options *o, const char *in, const ch
 		goto out;
 	if (overlay_path) {
 		w.quality = o->w.quality;
-		if (!(overlay = cnnf_segment_overlay(img, labels, m->classes, 0.45))) {
+		if (!(overlay = cnnf_segment_overlay(img, labels, classes, 0.45))) {
 			print_error();
 			goto out;
 		}
@@ -1244,13 +1373,22 @@ static int run_segment(const command *cmd, options *o, char **ops)
 			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
 					   o->overlay);
 	}
-	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
-	if (!m) {
+	int status = EXIT_FAIL;
+	cnnf_net *net = NULL;
+	cnnf_model *m = NULL;
+	cnnf_graph *graph = NULL;
+	if (cnnf_describe_is_onnx(o->model)) {
+		if (!(graph = load_graph(o, o->model)))
+			return EXIT_FAIL;
+		goto run;
+	}
+	if (o->inf.nmean || o->inf.nstd)
+		return usage_error("%s: --mean and --std are for ONNX models; %s has its own%s",
+				   cmd->name, o->model, "");
+	if (!(m = cnnf_model_load(o->model, &o->limits))) {
 		print_error();
 		return EXIT_FAIL;
 	}
-	int status = EXIT_FAIL;
-	cnnf_net *net = NULL;
 	if (m->weights_init) {
 		say("cnnf: %s: no weights (it ends in 'weights init'): train it first\n",
 			o->model);
@@ -1261,14 +1399,28 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		print_error_about(o->model);
 		goto out;
 	}
+run:
 	if (!o->outdir) {
-		status = segment_one(net, o, ops[0], ops[1], o->probs, o->overlay);
+		status = segment_one(net, graph, o, ops[0], ops[1], o->probs, o->overlay);
 		goto out;
 	}
 	struct stat st;
 	if (stat(o->outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
+	}
+	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
+	for (int i = 1; i < o->nops; i++) {
+		for (int j = 0; j < i; j++) {
+			char *a = outdir_name(o->outdir, ops[i]), *b = outdir_name(o->outdir, ops[j]);
+			int same = a && b && strcmp(a, b) == 0;
+			if (same)
+				say("cnnf: %s: %s and %s would both be written there\n", a, ops[j], ops[i]);
+			free(a);
+			free(b);
+			if (same)
+				goto out;
+		}
 	}
 	/* Every input is tried; the status is that of the worst. */
 	status = EXIT_OK;
@@ -1279,13 +1431,56 @@ static int run_segment(const command *cmd, options *o, char **ops)
 			status = EXIT_FAIL;
 			break;
 		}
-		if (segment_one(net, o, ops[i], path, NULL, NULL) != EXIT_OK)
+		if (segment_one(net, graph, o, ops[i], path, NULL, NULL) != EXIT_OK)
 			status = EXIT_FAIL;
 		free(path);
 	}
 out:
 	cnnf_net_free(net);
 	cnnf_model_free(m);
+	cnnf_graph_free(graph);
+	return status;
+}
+
+static int run_apply(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+	cnnf_format fmt;
+	if (output_format(o, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	if (!cnnf_describe_is_onnx(o->model)) {
+		say("cnnf: %s: not an ONNX model (apply runs image-to-image ONNX models)\n",
+		    o->model);
+		return EXIT_FAIL;
+	}
+	int status = EXIT_FAIL;
+	cnnf_output *out = NULL;
+	cnnf_image *img = NULL, *res = NULL;
+	cnnf_graph *g = load_graph(o, o->model);
+	if (!g)
+		return EXIT_FAIL;
+	if (!(out = open_output(ops[1])))
+		goto done;
+	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
+		print_error();
+		goto done;
+	}
+	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	if (cnnf_infer_apply(g, img, name, &o->inf, &res) < 0) {
+		print_error_about(name);
+		goto done;
+	}
+	if (check_channels(res->channels, res->alpha, fmt, ops[1]) < 0)
+		goto done;
+	status = write_result(out, res, fmt, o);
+	out = NULL;
+	res = NULL;
+done:
+	cnnf_output_discard(out);
+	cnnf_image_free(img);
+	cnnf_image_free(res);
+	cnnf_graph_free(g);
 	return status;
 }
 
@@ -1343,10 +1538,20 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
-	cnnf_output *dst = NULL;
-	if ((o->train.checkpoint && cnnf_output_check(o->train.checkpoint) < 0) ||
+	cnnf_output *dst = NULL, *ck = NULL;
+	/* A FIFO's reader would take the trial open's close for the end of the data. */
+	const char *ckpath = o->train.checkpoint;
+	if ((ckpath && !cnnf_output_in_place(ckpath) && cnnf_output_open(ckpath, &ck) < 0) ||
 	    cnnf_output_open(o->output, &dst) < 0) {
 		print_error();
+		cnnf_output_discard(ck);
+		goto out;
+	}
+	/* The final model would replace the best epoch's, which --checkpoint asks to keep. */
+	int same = ck && cnnf_output_same(ck, dst);
+	cnnf_output_discard(ck);
+	if (same) {
+		say("cnnf: %s and %s are the same file\n", ckpath, o->output);
 		goto out;
 	}
 	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||
@@ -1383,7 +1588,9 @@ static void on_signal(int sig)
  */
 static void install_signals(void)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+	/* Every signal whose default ends the process, short of a crash: timeout -s ALRM, ulimit -t. */
+	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGPIPE, SIGALRM,
+	                           SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction old, sa;
 		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
@@ -1444,6 +1651,7 @@ int main(int argc, char **argv)
 	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK};
 	cnnf_filter_opts_init(&o.f);
 	cnnf_segment_opts_init(&o.seg);
+	cnnf_infer_opts_init(&o.inf);
 	cnnf_model_limits_init(&o.limits);
 	cnnf_train_opts_init(&o.train);
 	cnnf_io_write_opts_init(&o.w);

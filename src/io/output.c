@@ -389,7 +389,8 @@ static int open_regular(cnnf_output *o, const char *target, int existed, const s
 static int open_in_place(cnnf_output *o, const char *target)
 {
 	o->kind = IN_PLACE;
-	o->fd = open(target, O_WRONLY | O_CLOEXEC);
+	/* Truncated as a shell's '>' truncates: another process's descriptor can lead to a regular file. */
+	o->fd = open(target, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (o->fd < 0) {
 		cnnf_error("%s: %s", o->name, strerror(errno));
 		return -1;
@@ -534,6 +535,15 @@ const char *cnnf_output_name(const cnnf_output *o)
 void cnnf_output_discard(cnnf_output *o)
 {
 	free_output(o);
+}
+
+int cnnf_output_same(const cnnf_output *a, const cnnf_output *b)
+{
+	struct stat sa, sb;
+	if (a->dirfd < 0 || b->dirfd < 0 || !a->base || !b->base || strcmp(a->base, b->base) != 0)
+		return 0;
+	return fstat(a->dirfd, &sa) == 0 && fstat(b->dirfd, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
 }
 
 int cnnf_output_check(const char *path)

@@ -14,7 +14,9 @@
  *   creates the file it names.
  * - Something that is not a regular file (a device, a FIFO), and a path that
  *   leads to one of the process's own descriptors (/dev/stdout, /dev/fd/N,
- *   /proc/self/fd/N), is written in place, never renamed over.
+ *   /proc/self/fd/N), is written in place, never renamed over. Our own
+ *   descriptors keep their offset; anything else is opened truncated, as
+ *   a shell's '>' opens it (another process's /proc/PID/fd/N can be a file).
  * - A regular file is made anew next to the file it replaces: as an unnamed
  *   file (Linux O_TMPFILE) where the file system allows, otherwise under a
  *   hidden name ".cnnf-XXXXXX" that cnnf_output_cleanup() removes. It gets its
@@ -59,6 +61,13 @@ int cnnf_output_publish(cnnf_output **outputs, size_t n);
 
 /* Drop an output unpublished: its temporary file goes, the old file stays. NULL is a no-op. */
 void cnnf_output_discard(cnnf_output *o);
+
+/*
+ * Whether a and b would give the same name to their files (after links, in
+ * the same directory): publishing both would lose the first. Outputs written
+ * in place are never the same.
+ */
+int cnnf_output_same(const cnnf_output *a, const cnnf_output *b);
 
 /* cnnf_output_open() then cnnf_output_discard(): whether path could be written now. */
 int cnnf_output_check(const char *path);

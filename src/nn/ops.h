@@ -18,14 +18,69 @@
  * Convolutions, pools, normalisation (nn/op_conv.c, op_convtranspose.c,
  * op_pool.c, op_batchnorm.c).
  */
-#define CNNF_OPS_CONV(X)
+#define CNNF_OPS_CONV(X) \
+	X(Conv, conv) \
+	X(MaxPool, maxpool) \
+	X(AveragePool, averagepool) \
+	X(GlobalMaxPool, globalmaxpool) \
+	X(GlobalAveragePool, globalaveragepool) \
+	X(BatchNormalization, batchnormalization) \
+	X(ConvTranspose, convtranspose)
 
 /*
  * Activations, elementwise arithmetic with broadcasting, softmax,
  * reductions, matrix products (nn/op_unary.c, op_binary.c, op_softmax.c,
  * op_reduce.c, op_gemm.c).
  */
-#define CNNF_OPS_MATH(X)
+#define CNNF_OPS_MATH(X) \
+	X("Relu", relu) \
+	X("LeakyRelu", leakyrelu) \
+	X("PRelu", prelu) \
+	X("Sigmoid", sigmoid) \
+	X("Tanh", tanh) \
+	X("Clip", clip) \
+	X("HardSigmoid", hardsigmoid) \
+	X("HardSwish", hardswish) \
+	X("Elu", elu) \
+	X("Selu", selu) \
+	X("Celu", celu) \
+	X("Identity", identity) \
+	X("Dropout", dropout) \
+	X("Neg", neg) \
+	X("Abs", abs) \
+	X("Exp", exp) \
+	X("Log", log) \
+	X("Sqrt", sqrt) \
+	X("Reciprocal", reciprocal) \
+	X("Floor", floor) \
+	X("Ceil", ceil) \
+	X("Round", round) \
+	X("Erf", erf) \
+	X("Softplus", softplus) \
+	X("Softsign", softsign) \
+	X("Sign", sign) \
+	X("Sin", sin) \
+	X("Cos", cos) \
+	X("Add", add) \
+	X("Sub", sub) \
+	X("Mul", mul) \
+	X("Div", div) \
+	X("Pow", pow) \
+	X("Sum", sum) \
+	X("Max", max) \
+	X("Min", min) \
+	X("Mean", mean) \
+	X("Softmax", softmax) \
+	X("LogSoftmax", logsoftmax) \
+	X("ReduceMean", reducemean) \
+	X("ReduceSum", reducesum) \
+	X("ReduceMax", reducemax) \
+	X("ReduceMin", reducemin) \
+	X("ReduceProd", reduceprod) \
+	X("ArgMax", argmax) \
+	X("ArgMin", argmin) \
+	X("Gemm", gemm) \
+	X("MatMul", matmul)
 
 /*
  * Moving data: concat, split, slice, pad, resize, reshapes, transposes,

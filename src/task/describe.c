@@ -2,11 +2,13 @@
 #include "task/describe.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "nn/onnx.h"
 
 static void print_numbers(FILE *out, const double *v, int n)
 {
@@ -156,4 +158,99 @@ int cnnf_describe_model(FILE *out, const char *name, const cnnf_model *m)
 	if (m->weights_init)
 		fprintf(out, "  weights: none yet (weights init)\n");
 	return 0;
+}
+
+int cnnf_describe_is_onnx(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	unsigned char buf[256];
+	size_t n = fread(buf, 1, sizeof buf, fp);
+	fclose(fp);
+	return cnnf_onnx_is(buf, n);
+}
+
+static const char *type_name(int t)
+{
+	return t == CNNF_DT_I64 ? "int64" : "float";
+}
+
+/* Operators by name, with their counts, in order of first appearance. */
+static void print_op_counts(FILE *out, const cnnf_graph *g)
+{
+	fprintf(out, "  nodes: %d", g->nnode);
+	for (int i = 0; i < g->nnode; i++) {
+		int seen = 0, count = 0;
+		for (int j = 0; j < i && !seen; j++)
+			seen = strcmp(g->node[j].op_type, g->node[i].op_type) == 0;
+		if (seen)
+			continue;
+		for (int j = i; j < g->nnode; j++)
+			count += strcmp(g->node[j].op_type, g->node[i].op_type) == 0;
+		fprintf(out, "%s%s %d", i ? ", " : " (", g->node[i].op_type, count);
+	}
+	fprintf(out, "%s\n", g->nnode ? ")" : "");
+}
+
+int cnnf_describe_graph(FILE *out, const char *name, cnnf_graph *g, int h, int w)
+{
+	char b[160];
+	fprintf(out, "%s: ONNX model, opset %d, %" PRIu64 " parameters\n\n", name, g->opset,
+		g->params);
+	for (int i = 0; i < g->nin; i++)
+		fprintf(out, "  input  '%s': %s (%s)\n", g->val[g->in[i]].name,
+			g->in_ndim[i] < 0 ? "any shape"
+					  : cnnf_graph_shape_str(b, sizeof b, g->in_ndim[i], g->in_dim[i]),
+			type_name(g->in_type[i]));
+	for (int i = 0; i < g->nout; i++)
+		fprintf(out, "  output '%s'\n", g->val[g->out[i]].name);
+	if (cnnf_graph_finish(g) < 0)
+		return -1;
+	print_op_counts(out, g);
+
+	/* The size to describe a run at: --size, else what the model declares. */
+	int ndim[64];
+	int64_t(*shape)[CNNF_GRAPH_MAX_DIMS] = calloc((size_t)(g->nin ? g->nin : 1), sizeof *shape);
+	if (!shape || g->nin > 64) {
+		free(shape);
+		if (g->nin > 64)
+			fprintf(out, "\n  (%d inputs: no run is described)\n", g->nin);
+		return shape ? 0 : -1;
+	}
+	int free_dims = 0;
+	for (int i = 0; i < g->nin; i++) {
+		ndim[i] = g->in_ndim[i];
+		for (int k = 0; k < ndim[i]; k++) {
+			int64_t d = g->in_dim[i][k];
+			if (ndim[i] == 4 && k == 0 && d < 0)
+				d = 1;
+			if (ndim[i] == 4 && k >= 2 && (h > 0))
+				d = k == 2 ? h : w;
+			if (d < 0)
+				free_dims = 1;
+			shape[i][k] = d;
+		}
+		if (ndim[i] < 0)
+			free_dims = 1;
+	}
+	if (free_dims) {
+		fprintf(out, "\n  the input size is free: give --size HxW for output shapes, "
+			     "multiply-adds and memory\n");
+		free(shape);
+		return 0;
+	}
+	int rc = cnnf_graph_prepare(g, ndim, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL);
+	if (rc == 0) {
+		fprintf(out, "\n  for input %s:\n", cnnf_graph_shape_str(b, sizeof b, ndim[0], shape[0]));
+		for (int i = 0; i < g->nout; i++) {
+			const cnnf_value *v = &g->val[g->out[i]];
+			fprintf(out, "  output '%s': %s (%s)\n", v->name,
+				cnnf_graph_shape_str(b, sizeof b, v->ndim, v->dim), type_name(v->type));
+		}
+		fprintf(out, "  multiply-adds: %.6g\n", g->work);
+		fprintf(out, "  peak activation memory: %.1f MiB\n", g->peak_bytes / 1048576.0);
+	}
+	free(shape);
+	return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "engine/kernel.h"
+#include "nn/graph.h"
 #include "nn/model.h"
 
 /*
@@ -27,5 +28,17 @@ int cnnf_describe_model(FILE *out, const char *name, const cnnf_model *m);
  * unreadable file is not a model: the kernel loader then says why.
  */
 int cnnf_describe_is_model(const char *path);
+
+/* Whether the file at path starts as an ONNX model does (nn/onnx.h); 0 when unreadable. */
+int cnnf_describe_is_onnx(const char *path);
+
+/*
+ * Write to `out` graph g's inputs and outputs with their declared shapes,
+ * its nodes counted by operator and its parameters; then, for an input of
+ * h x w (0: the size the model declares, if it does), every output's shape,
+ * the multiply-adds and the peak activation memory of a run. Returns 0, or
+ * -1 when the graph cannot be prepared for that size.
+ */
+int cnnf_describe_graph(FILE *out, const char *name, cnnf_graph *g, int h, int w);
 
 #endif

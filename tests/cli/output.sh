@@ -81,6 +81,15 @@ wait
 expect_status "a FIFO" 0
 [ -p "$d/fifo.png" ] && ok || bad "the FIFO was replaced"
 expect_same "the FIFO's reader got the image" "$d/from-fifo.png" "$d/dash.png"
+# another process's descriptor on a longer regular file: truncated as '>' would, not overwritten
+head -c 200000 /dev/zero >"$d/other.png"
+sleep 30 1<>"$d/other.png" &
+holder=$!
+run box "$IN" "/proc/$holder/fd/1"
+kill "$holder"
+wait "$holder" 2>/dev/null
+expect_status "another process's descriptor" 0
+expect_same "another process's file holds the image alone" "$d/other.png" "$d/dash.png"
 run box "$IN" /dev/null
 expect_status "/dev/null (PNG, as for -)" 0
 [ -c /dev/null ] && ok || bad "/dev/null is no longer a device"
@@ -185,6 +194,40 @@ expect_eq "refused before the first epoch" "$out" ""
 run train -m "$S/models/coins-arch.cnnf" --epochs 1 -o "$d/m.cnnf" --checkpoint "$d/nodir/c.cnnf" "$d/list"
 expect_error "train with a checkpoint in no directory" 1 "nodir/c.cnnf: cannot create"
 expect_absent "no model" "$d/m.cnnf"
+# two outputs that name one file (directly or through a link): the first would be lost
+printf 'keep\n' >"$d/same.png"
+run segment -m "$M" --overlay "$d/same.png" "$IN" "$d/same.png"
+expect_error "segment with the overlay on the label map" 1 "same.png and .*same.png are the same file"
+expect_keep "the label map is untouched" "$d/same.png"
+ln -s same.png "$d/same.npy"
+run segment -m "$M" --probs "$d/same.npy" "$IN" "$d/./same.png"
+expect_error "segment with --probs a link to the label map" 1 "same.png and .*same.npy are the same file"
+expect_keep "the link's target is untouched" "$d/same.png"
+mkdir -p "$d/a" "$d/b" "$d/od"
+cp "$IN" "$d/a/x.png"
+cp "$IN" "$d/b/x.jpg"
+run segment -m "$M" --outdir "$d/od" "$d/a/x.png" "$d/b/x.jpg"
+expect_error "segment --outdir with two inputs of one name" 1 "od/x.png: .*a/x.png and .*b/x.jpg would both be written there"
+expect_absent "refused before any work" "$d/od/x.png"
+run train -m "$S/models/coins-arch.cnnf" --epochs 1 -o "$d/m.cnnf" --checkpoint "$d/../multi/m.cnnf" "$d/list"
+expect_error "train with the checkpoint on the output" 1 "m.cnnf and .*m.cnnf are the same file"
+expect_absent "no model" "$d/m.cnnf"
+# a FIFO checkpoint: its reader gets the model, not an empty stream from a trial open
+if command -v timeout >/dev/null; then
+	mkfifo "$d/ck.fifo"
+	cat "$d/ck.fifo" >"$d/ck.got" &
+	reader=$!
+	(cd "$S/models" && timeout 60 "$CNNF" train -m coins-arch.cnnf --epochs 1 -o "$d/ck-m.cnnf" \
+		--checkpoint "$d/ck.fifo" coins.list) >"$T/stdout" 2>"$T/stderr"
+	status=$?
+	err=$(cat "$T/stderr")
+	kill "$reader" 2>/dev/null
+	wait "$reader" 2>/dev/null
+	expect_status "train with a FIFO checkpoint (124: blocked on the FIFO)" 0
+	expect_same "the FIFO's reader got the checkpoint" "$d/ck.got" "$d/ck-m.cnnf"
+else
+	skip "FIFO checkpoint: no timeout"
+fi
 nothing_left "multi" "$d"
 
 # ---- file size limit: reported as a write error ----
@@ -223,7 +266,7 @@ killed() {
 	kill -"$sig" "$pid"
 	wait "$pid" 2>/dev/null
 	s=$?
-	case $sig in INT) n=2 ;; QUIT) n=3 ;; KILL) n=9 ;; HUP) n=1 ;; TERM) n=15 ;; esac
+	case $sig in INT) n=2 ;; QUIT) n=3 ;; KILL) n=9 ;; HUP) n=1 ;; TERM) n=15 ;; USR1) n=10 ;; ALRM) n=14 ;; XCPU) n=24 ;; esac
 	expect_eq "$sig: status" "$s" $((128 + n))
 	expect_keep "$sig: the old label map is untouched" "$d/out/labels.png"
 	expect_absent "$sig: no probabilities" "$d/out/p.npy"
@@ -238,7 +281,7 @@ if command -v perl >/dev/null; then
 	# Without /proc (and so without unnamed files) the data goes to a hidden name that the
 	# signal handler removes; SIGKILL cannot be caught there.
 	if unshare -m sh -c 'mount -t tmpfs none /proc' 2>/dev/null; then
-		for sig in INT TERM HUP QUIT; do
+		for sig in INT TERM HUP QUIT ALRM USR1 XCPU; do
 			killed "$sig" unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' sh
 			grep -q '^\.cnnf-' "$T/during" && ok || bad "$sig without /proc: no hidden temporary file while running ($(cat "$T/during"))"
 		done

@@ -1,0 +1,259 @@
+/* op_conv.c: ONNX Conv (1-D, 2-D, 3-D, groups, dilations, pads, auto_pad) on the convolution engine. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "engine/conv.h"
+#include "nn/opwin.h"
+#include "nn/ops.h"
+
+typedef struct param {
+	cnnf_opwin w;
+	int64_t group;
+} param;
+
+/* Geometry for the current shapes, with the three spatial axes D, H, W (missing ones 1). */
+typedef struct state {
+	int64_t nb, c, m, group;             /* batch, input and output channels, groups */
+	int64_t in[3], k[3], out[3], s[3], d[3], pb[3], pe[3];
+	cnnf_kernel **kern;                  /* group kernels from constant weights, or NULL */
+} state;
+
+static int parse(cnnf_graph *g, cnnf_node *n)
+{
+	param *p = n->param;
+	if (cnnf_opwin_parse(g, n, &p->w, 1) || cnnf_node_attr_int(g, n, "group", 1, &p->group))
+		return -1;
+	if (p->group < 1 || p->group > INT_MAX)
+		return cnnf_graph_node_error(g, n, "attribute 'group' value %lld not supported",
+					     (long long)p->group);
+	return 0;
+}
+
+static void release(cnnf_node *n)
+{
+	state *st = n->state;
+	if (st) {
+		if (st->kern)
+			for (int64_t i = 0; i < st->group; i++)
+				cnnf_kernel_free(st->kern[i]);
+		free(st->kern);
+		free(st);
+	}
+	n->state = NULL;
+}
+
+/* The geometry of n for its inputs' shapes in *st; -1 with a message. */
+static int geometry(const cnnf_graph *g, const cnnf_node *n, state *st)
+{
+	const param *p = n->param;
+	const cnnf_value *x = cnnf_node_in(g, n, 0), *wv = cnnf_node_in(g, n, 1),
+			 *b = cnnf_node_in(g, n, 2);
+	cnnf_opwin w = p->w;
+	if (x->type != CNNF_DT_F32 || wv->type != CNNF_DT_F32 || (b && b->type != CNNF_DT_F32))
+		return cnnf_graph_node_error(g, n, "inputs must be float");
+	int ns = x->ndim - 2;
+	if (ns < 1 || ns > 3)
+		return cnnf_graph_node_error(g, n, "input 0 has %d dimensions: 3 to 5 (N x C x spatial) are supported",
+					     x->ndim);
+	if (wv->ndim != x->ndim)
+		return cnnf_graph_node_error(g, n, "input 1 (W) has %d dimensions, input 0 has %d",
+					     wv->ndim, x->ndim);
+	if (w.nk && w.nk != ns)
+		return cnnf_graph_node_error(g, n, "attribute 'kernel_shape' has %d values for %d spatial axes",
+					     w.nk, ns);
+	for (int i = 0; i < ns; i++) {
+		if (w.nk && w.k[i] != wv->dim[2 + i])
+			return cnnf_graph_node_error(g, n, "attribute 'kernel_shape' does not match input 1 (W) on axis %d (%lld, %lld)",
+						     i, (long long)w.k[i], (long long)wv->dim[2 + i]);
+		w.k[i] = wv->dim[2 + i];
+		if (w.k[i] < 1 || w.k[i] > CNNF_OPWIN_LIMIT)
+			return cnnf_graph_node_error(g, n, "input 1 (W) has a kernel size of %lld",
+						     (long long)w.k[i]);
+	}
+	if (cnnf_opwin_fit(g, n, &w, ns))
+		return -1;
+	memset(st, 0, sizeof *st);
+	st->nb = x->dim[0], st->c = x->dim[1], st->m = wv->dim[0], st->group = p->group;
+	if (st->c % p->group || st->m % p->group || st->m == 0)
+		return cnnf_graph_node_error(g, n, "attribute 'group' (%lld) does not divide the %lld input and %lld output channels",
+					     (long long)p->group, (long long)st->c, (long long)st->m);
+	if (wv->dim[1] != st->c / p->group)
+		return cnnf_graph_node_error(g, n, "input 1 (W) has %lld channels per filter; %lld input channels in %lld groups need %lld",
+					     (long long)wv->dim[1], (long long)st->c, (long long)p->group,
+					     (long long)(st->c / p->group));
+	if (b && (b->ndim != 1 || b->dim[0] != st->m))
+		return cnnf_graph_node_error(g, n, "input 2 (B) must have %lld elements", (long long)st->m);
+	int off = 3 - ns; /* 1-D runs as H = W = 1 rows..., axes right-aligned */
+	for (int i = 0; i < 3; i++) {
+		st->in[i] = st->k[i] = st->out[i] = st->s[i] = st->d[i] = 1;
+		st->pb[i] = st->pe[i] = 0;
+	}
+	for (int i = 0; i < ns; i++) {
+		int a = off + i;
+		st->in[a] = x->dim[2 + i], st->k[a] = w.k[i], st->s[a] = w.s[i], st->d[a] = w.d[i];
+		st->out[a] = cnnf_opwin_out(&w, i, st->in[a], 0, &st->pb[a], &st->pe[a]);
+		if (st->out[a] <= 0)
+			return cnnf_graph_node_error(g, n, "a kernel of %lld (dilation %lld) leaves no output from %lld samples on axis %d with these pads",
+						     (long long)w.k[i], (long long)w.d[i],
+						     (long long)st->in[a], i);
+		if (st->in[a] > INT_MAX / 4 || st->pb[a] > INT_MAX / 4 || st->pe[a] > INT_MAX / 4)
+			return cnnf_graph_node_error(g, n, "input 0 is too large on axis %d", i);
+	}
+	int64_t cg = st->c / p->group, mg = st->m / p->group;
+	if (cg * st->k[0] > CNNF_KERNEL_MAX_DIM || mg > CNNF_KERNEL_MAX_DIM ||
+	    st->k[1] > CNNF_KERNEL_MAX_DIM || st->k[2] > CNNF_KERNEL_MAX_DIM)
+		return cnnf_graph_node_error(g, n, "a group of %lld filters of %lld channels is beyond the engine's limit of %d",
+					     (long long)mg, (long long)(cg * st->k[0]), CNNF_KERNEL_MAX_DIM);
+	return 0;
+}
+
+static int infer(cnnf_graph *g, cnnf_node *n)
+{
+	state st;
+	if (geometry(g, n, &st))
+		return -1;
+	const cnnf_value *x = cnnf_node_in(g, n, 0);
+	int64_t dim[5] = {st.nb, st.m};
+	int ns = x->ndim - 2;
+	for (int i = 0; i < ns; i++)
+		dim[2 + i] = st.out[3 - ns + i];
+	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), CNNF_DT_F32, x->ndim, dim);
+}
+
+/* The engine's kernels, one per group, from W and B's elements; NULL with a message. */
+static cnnf_kernel **make_kernels(const cnnf_graph *g, const cnnf_node *n, const state *st,
+				  const float *w, const float *b)
+{
+	int64_t cg = st->c / st->group, mg = st->m / st->group;
+	size_t per = (size_t)cg * st->k[0] * st->k[1] * st->k[2];
+	cnnf_kernel **k = calloc((size_t)st->group, sizeof *k);
+	if (!k)
+		goto nomem;
+	for (int64_t gi = 0; gi < st->group; gi++) {
+		/* W's layout M x C/G x KD x KH x KW is the bank's, with the depth taps as channels. */
+		if (!(k[gi] = cnnf_kernel_new((int)mg, (int)(cg * st->k[0]), (int)st->k[1], (int)st->k[2]))) {
+			for (int64_t j = 0; j < gi; j++)
+				cnnf_kernel_free(k[j]);
+			free(k);
+			cnnf_graph_node_error(g, n, "the weights of group %lld do not fit the engine: %s",
+					      (long long)gi, cnnf_error_get());
+			return NULL;
+		}
+		const float *src = w + (size_t)gi * mg * per;
+		for (size_t t = 0; t < (size_t)mg * per; t++)
+			k[gi]->weights[t] = src[t];
+		for (int64_t f = 0; f < mg; f++)
+			k[gi]->bias[f] = b ? b[gi * mg + f] : 0.0;
+	}
+	return k;
+nomem:
+	cnnf_graph_node_error(g, n, "out of memory");
+	return NULL;
+}
+
+static int prepare(cnnf_graph *g, cnnf_node *n)
+{
+	const cnnf_value *wv = cnnf_node_in(g, n, 1), *b = cnnf_node_in(g, n, 2);
+	state *st = calloc(1, sizeof *st);
+	if (!st)
+		return cnnf_graph_node_error(g, n, "out of memory");
+	if (geometry(g, n, st)) {
+		free(st);
+		return -1;
+	}
+	n->state = st;
+	/* Weights known now are converted once; others at each run. */
+	if (wv->is_const && wv->data && (!b || (b->is_const && b->data)) &&
+	    !(st->kern = make_kernels(g, n, st, wv->data, b ? b->data : NULL))) {
+		release(n);
+		return -1;
+	}
+	return 0;
+}
+
+/* What the engine reads and writes for one batch item, group and output depth. */
+typedef struct rows_ctx {
+	const state *st;
+	const float *x; /* the group's first input channel of this item */
+	float *y;       /* the group's first output channel of this item */
+	int64_t z;      /* output depth index */
+} rows_ctx;
+
+/* Channel c of the engine is input channel c / KD at the depth its tap c % KD reads. */
+static void read_row(void *ctx, int c, int r, float *dst)
+{
+	const rows_ctx *q = ctx;
+	const state *st = q->st;
+	int64_t ci = c / st->k[0], kd = c % st->k[0];
+	int64_t zi = q->z * st->s[0] - st->pb[0] + kd * st->d[0];
+	if (zi < 0 || zi >= st->in[0]) {
+		memset(dst, 0, sizeof(float) * (size_t)st->in[2]);
+		return;
+	}
+	memcpy(dst, q->x + ((ci * st->in[0] + zi) * st->in[1] + r) * st->in[2],
+	       sizeof(float) * (size_t)st->in[2]);
+}
+
+static float *dest_row(void *ctx, int f, int y)
+{
+	const rows_ctx *q = ctx;
+	const state *st = q->st;
+	return q->y + (((int64_t)f * st->out[0] + q->z) * st->out[1] + y) * st->out[2];
+}
+
+static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+		   int threads)
+{
+	state *st = n->state;
+	cnnf_kernel **k = st->kern;
+	if (!k && !(k = make_kernels(g, n, st, in[1]->data, n->nin > 2 && in[2] ? in[2]->data : NULL)))
+		return -1;
+	int64_t cg = st->c / st->group, mg = st->m / st->group;
+	size_t inplane = (size_t)st->in[0] * st->in[1] * st->in[2];
+	size_t outplane = (size_t)st->out[0] * st->out[1] * st->out[2];
+	cnnf_conv_geom geo = {.pad_top = (int)st->pb[1], .pad_bottom = (int)st->pe[1],
+			      .pad_left = (int)st->pb[2], .pad_right = (int)st->pe[2],
+			      .stride_y = (int)st->s[1], .stride_x = (int)st->s[2],
+			      .dil_y = (int)st->d[1], .dil_x = (int)st->d[2],
+			      .border = CNNF_BORDER_ZERO};
+	cnnf_conv_out post = {.fast = 1};
+	int rc = 0;
+	for (int64_t b = 0; b < st->nb && !rc; b++)
+		for (int64_t gi = 0; gi < st->group && !rc; gi++)
+			for (int64_t z = 0; z < st->out[0] && !rc; z++) {
+				rows_ctx q = {st,
+					      (const float *)in[0]->data + ((size_t)b * st->c + gi * cg) * inplane,
+					      (float *)out[0]->data + ((size_t)b * st->m + gi * mg) * outplane, z};
+				cnnf_conv_rows io = {(int)(cg * st->k[0]), (int)st->in[1], (int)st->in[2],
+						     read_row, NULL, dest_row, &q, 0, 0};
+				if (cnnf_conv_run(&io, k[gi], &geo, &post, threads, n->op_type) < 0)
+					rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+			}
+	if (k != st->kern) {
+		for (int64_t i = 0; i < st->group; i++)
+			cnnf_kernel_free(k[i]);
+		free(k);
+	}
+	return rc;
+}
+
+static double work(const cnnf_graph *g, const cnnf_node *n)
+{
+	const cnnf_value *y = cnnf_node_out(g, n, 0), *w = cnnf_node_in(g, n, 1);
+	if (!y || y->ndim < 0 || w->ndim < 0)
+		return 0;
+	double taps = 1;
+	for (int i = 1; i < w->ndim; i++)
+		taps *= (double)w->dim[i];
+	return (double)cnnf_value_count(y) * taps;
+}
+
+const cnnf_op cnnf_op_conv = {
+	.name = "Conv",
+	.min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
+	.param_size = sizeof(param),
+	.parse = parse, .infer = infer, .prepare = prepare, .release = release,
+	.forward = forward, .work = work,
+};

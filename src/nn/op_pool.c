@@ -1,0 +1,246 @@
+/* op_pool.c: ONNX MaxPool (with Indices), AveragePool, GlobalMaxPool and GlobalAveragePool, 1-D to 3-D. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/parallel.h"
+#include "nn/opwin.h"
+#include "nn/ops.h"
+
+enum { POOL_MAX, POOL_AVG };
+
+typedef struct param {
+	int kind;
+	int global;
+	cnnf_opwin w;
+	int64_t ceil_mode, count_include_pad;
+} param;
+
+/* The geometry for the current shapes: three spatial axes D, H, W, missing ones 1. */
+typedef struct geom {
+	int64_t nb, c;
+	int64_t in[3], k[3], out[3], s[3], d[3], pb[3], pe[3];
+} geom;
+
+static int parse_common(cnnf_graph *g, cnnf_node *n, int kind, int global)
+{
+	param *p = n->param;
+	p->kind = kind;
+	p->global = global;
+	if (global)
+		return 0;
+	/* Dilations: MaxPool from opset 10, AveragePool from 19. */
+	if (cnnf_opwin_parse(g, n, &p->w, kind == POOL_MAX || g->opset >= 19) ||
+	    cnnf_node_attr_int(g, n, "ceil_mode", 0, &p->ceil_mode))
+		return -1;
+	if (!p->w.nk)
+		return cnnf_graph_node_error(g, n, "attribute 'kernel_shape' is required");
+	if (p->ceil_mode != 0 && p->ceil_mode != 1)
+		return cnnf_graph_node_error(g, n, "attribute 'ceil_mode' value %lld not supported",
+					     (long long)p->ceil_mode);
+	if (kind == POOL_AVG) {
+		if (cnnf_node_attr_int(g, n, "count_include_pad", 0, &p->count_include_pad))
+			return -1;
+		if (p->count_include_pad != 0 && p->count_include_pad != 1)
+			return cnnf_graph_node_error(g, n, "attribute 'count_include_pad' value %lld not supported",
+						     (long long)p->count_include_pad);
+	} else {
+		int64_t so;
+		if (cnnf_node_attr_int(g, n, "storage_order", 0, &so))
+			return -1;
+		if (so != 0)
+			return cnnf_graph_node_error(g, n, "attribute 'storage_order' value %lld not supported (only 0, row major)",
+						     (long long)so);
+	}
+	return 0;
+}
+
+static int parse_max(cnnf_graph *g, cnnf_node *n) { return parse_common(g, n, POOL_MAX, 0); }
+static int parse_avg(cnnf_graph *g, cnnf_node *n) { return parse_common(g, n, POOL_AVG, 0); }
+static int parse_gmax(cnnf_graph *g, cnnf_node *n) { return parse_common(g, n, POOL_MAX, 1); }
+static int parse_gavg(cnnf_graph *g, cnnf_node *n) { return parse_common(g, n, POOL_AVG, 1); }
+
+static int geometry(const cnnf_graph *g, const cnnf_node *n, geom *ge)
+{
+	const param *p = n->param;
+	const cnnf_value *x = cnnf_node_in(g, n, 0);
+	if (x->type != CNNF_DT_F32)
+		return cnnf_graph_node_error(g, n, "input 0 must be float");
+	int ns = x->ndim - 2;
+	if (ns < 1 || ns > 3)
+		return cnnf_graph_node_error(g, n, "input 0 has %d dimensions: 3 to 5 (N x C x spatial) are supported",
+					     x->ndim);
+	cnnf_opwin w = p->w;
+	if (p->global) {
+		memset(&w, 0, sizeof w);
+		w.auto_pad = CNNF_OPWIN_VALID;
+		for (int i = 0; i < ns; i++)
+			w.k[i] = x->dim[2 + i] > 0 ? x->dim[2 + i] : 1;
+	} else if (w.nk != ns) {
+		return cnnf_graph_node_error(g, n, "attribute 'kernel_shape' has %d values for %d spatial axes",
+					     w.nk, ns);
+	}
+	if (cnnf_opwin_fit(g, n, &w, ns))
+		return -1;
+	ge->nb = x->dim[0], ge->c = x->dim[1];
+	int off = 3 - ns;
+	for (int i = 0; i < 3; i++) {
+		ge->in[i] = ge->k[i] = ge->out[i] = ge->s[i] = ge->d[i] = 1;
+		ge->pb[i] = ge->pe[i] = 0;
+	}
+	for (int i = 0; i < ns; i++) {
+		int a = off + i;
+		ge->in[a] = x->dim[2 + i], ge->k[a] = w.k[i], ge->s[a] = w.s[i], ge->d[a] = w.d[i];
+		ge->out[a] = cnnf_opwin_out(&w, i, ge->in[a], (int)p->ceil_mode, &ge->pb[a], &ge->pe[a]);
+		if (ge->out[a] <= 0)
+			return cnnf_graph_node_error(g, n, "a window of %lld (dilation %lld) leaves no output from %lld samples on axis %d with these pads",
+						     (long long)w.k[i], (long long)w.d[i],
+						     (long long)ge->in[a], i);
+	}
+	return 0;
+}
+
+static int infer(cnnf_graph *g, cnnf_node *n)
+{
+	const param *p = n->param;
+	geom ge;
+	if (geometry(g, n, &ge))
+		return -1;
+	const cnnf_value *x = cnnf_node_in(g, n, 0);
+	int ns = x->ndim - 2;
+	int64_t dim[5] = {ge.nb, ge.c};
+	for (int i = 0; i < ns; i++)
+		dim[2 + i] = ge.out[3 - ns + i];
+	cnnf_value *ind = cnnf_node_out(g, n, 1);
+	if (ind && (p->kind != POOL_MAX || p->global))
+		return cnnf_graph_node_error(g, n, "output 1 not supported");
+	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), CNNF_DT_F32, x->ndim, dim) ||
+	       cnnf_graph_set_shape(g, n, ind, CNNF_DT_I64, x->ndim, dim);
+}
+
+typedef struct job {
+	const param *p;
+	geom ge;
+	const float *x;
+	float *y;
+	int64_t *ind;
+} job;
+
+/* Planes (batch item, channel) begin..end-1: each written by one call, whatever the threads. */
+static int pool_planes(void *ctx, size_t begin, size_t end)
+{
+	const job *j = ctx;
+	const geom *ge = &j->ge;
+	int max = j->p->kind == POOL_MAX, incl = (int)j->p->count_include_pad;
+	size_t inplane = (size_t)ge->in[0] * ge->in[1] * ge->in[2];
+	size_t outplane = (size_t)ge->out[0] * ge->out[1] * ge->out[2];
+	for (size_t pl = begin; pl < end; pl++) {
+		const float *x = j->x + pl * inplane;
+		float *y = j->y + pl * outplane;
+		int64_t *ind = j->ind ? j->ind + pl * outplane : NULL;
+		size_t o = 0;
+		for (int64_t oz = 0; oz < ge->out[0]; oz++)
+			for (int64_t oy = 0; oy < ge->out[1]; oy++)
+				for (int64_t ox = 0; ox < ge->out[2]; ox++, o++) {
+					int64_t o3[3] = {oz, oy, ox}, lo[3], hi[3], padded = 1;
+					/* Taps t along axis a read o*s - pb + t*d; those inside the input are lo..hi-1. */
+					for (int a = 0; a < 3; a++) {
+						int64_t st = o3[a] * ge->s[a] - ge->pb[a], d = ge->d[a];
+						int64_t l = st >= 0 ? 0 : (-st + d - 1) / d;
+						int64_t h = ge->in[a] - st <= 0 ? 0 : (ge->in[a] - st + d - 1) / d;
+						if (h > ge->k[a])
+							h = ge->k[a];
+						lo[a] = l, hi[a] = h < l ? l : h;
+						if (incl) {
+							/* Taps within the padded input (not the ceil_mode overhang). */
+							int64_t e = ge->in[a] + ge->pe[a] + ge->pb[a] - o3[a] * ge->s[a];
+							int64_t ph = e <= 0 ? 0 : (e + d - 1) / d;
+							padded *= ph < ge->k[a] ? ph : ge->k[a];
+						}
+					}
+					double sum = 0;
+					float best = -INFINITY;
+					int64_t bi = -1, cnt = 0;
+					for (int64_t tz = lo[0]; tz < hi[0]; tz++) {
+						int64_t iz = o3[0] * ge->s[0] - ge->pb[0] + tz * ge->d[0];
+						for (int64_t ty = lo[1]; ty < hi[1]; ty++) {
+							int64_t iy = o3[1] * ge->s[1] - ge->pb[1] + ty * ge->d[1];
+							const float *row = x + (iz * ge->in[1] + iy) * ge->in[2];
+							for (int64_t tx = lo[2]; tx < hi[2]; tx++) {
+								int64_t ix = o3[2] * ge->s[2] - ge->pb[2] + tx * ge->d[2];
+								float v = row[ix];
+								if (max) {
+									/* The first maximum; a NaN wins and stays. */
+									if (bi < 0 || (!isnan(best) && !(v <= best))) {
+										best = v;
+										bi = (iz * ge->in[1] + iy) * ge->in[2] + ix;
+									}
+								} else {
+									sum += v;
+									cnt++;
+								}
+							}
+						}
+					}
+					if (max) {
+						y[o] = best;
+						if (ind)
+							ind[o] = bi < 0 ? -1 : (int64_t)(pl * inplane) + bi;
+					} else {
+						int64_t div = incl ? padded : cnt;
+						y[o] = div > 0 ? (float)(sum / (double)div) : NAN;
+					}
+				}
+	}
+	return 0;
+}
+
+static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+		   int threads)
+{
+	job j = {.p = n->param, .x = in[0]->data, .y = out[0]->data,
+		 .ind = n->nout > 1 && out[1] ? out[1]->data : NULL};
+	if (geometry(g, n, &j.ge))
+		return -1;
+	if (cnnf_parallel_for((size_t)(j.ge.nb * j.ge.c), threads, pool_planes, &j))
+		return cnnf_graph_node_error(g, n, "out of memory");
+	return 0;
+}
+
+static double work(const cnnf_graph *g, const cnnf_node *n)
+{
+	const param *p = n->param;
+	const cnnf_value *x = cnnf_node_in(g, n, 0), *y = cnnf_node_out(g, n, 0);
+	if (!y || y->ndim < 0)
+		return 0;
+	if (p->global)
+		return (double)cnnf_value_count(x);
+	double taps = 1;
+	for (int i = 0; i < p->w.nk; i++)
+		taps *= (double)p->w.k[i];
+	return (double)cnnf_value_count(y) * taps;
+}
+
+const cnnf_op cnnf_op_maxpool = {
+	.name = "MaxPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 2,
+	.param_size = sizeof(param), .parse = parse_max, .infer = infer,
+	.forward = forward, .work = work,
+};
+
+const cnnf_op cnnf_op_averagepool = {
+	.name = "AveragePool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+	.param_size = sizeof(param), .parse = parse_avg, .infer = infer,
+	.forward = forward, .work = work,
+};
+
+const cnnf_op cnnf_op_globalmaxpool = {
+	.name = "GlobalMaxPool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+	.param_size = sizeof(param), .parse = parse_gmax, .infer = infer,
+	.forward = forward, .work = work,
+};
+
+const cnnf_op cnnf_op_globalaveragepool = {
+	.name = "GlobalAveragePool", .min_in = 1, .max_in = 1, .min_out = 1, .max_out = 1,
+	.param_size = sizeof(param), .parse = parse_gavg, .infer = infer,
+	.forward = forward, .work = work,
+};
