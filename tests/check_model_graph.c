@@ -1,4 +1,4 @@
-/* check_model_graph.c: cnnf-model chains on the graph engine against net.c's forward pass, bit for bit. */
+/* check_model_graph.c: cnnf-model chains on the graph engine against net.c, bit for bit. */
 #include <math.h>
 #include <stdint.h>
 
@@ -8,12 +8,12 @@
 #include "nn/net.h"
 #include "testutil.h"
 
-/* Every model of the tree that has weights, and whether it has any (weights init ones are refused). */
-static const char *const models[] = {
-    "net/bn_dropout_fc.cnnf", "net/conv_rect_dilation.cnnf", "net/conv_stride_pad.cnnf",
-    "net/fc_only.cnnf",       "net/pool_stride.cnnf",        "net/seg_small.cnnf",
-    "net/small_cnn.cnnf",     "model/tiny.cnnf",             "model/rf18.cnnf",
-    "../../samples/models/coins.cnnf"};
+/* The models of the tree (weights-init ones must be refused). */
+static const char *const models[] = {"net/bn_dropout_fc.cnnf",   "net/conv_rect_dilation.cnnf",
+                                     "net/conv_stride_pad.cnnf", "net/fc_only.cnnf",
+                                     "net/pool_stride.cnnf",     "net/seg_small.cnnf",
+                                     "net/small_cnn.cnnf",       "model/tiny.cnnf",
+                                     "model/rf18.cnnf",          "../../samples/models/coins.cnnf"};
 #define NMODELS ((int)(sizeof models / sizeof *models))
 
 static cnnf_model *load(const char *rel)
@@ -29,7 +29,8 @@ static cnnf_model *load(const char *rel)
 static int same_arithmetic(const cnnf_model *m, int k)
 {
 	for (int i = 0; i < k; i++)
-		if (m->layers[i].type == CNNF_LAYER_BATCHNORM || m->layers[i].type == CNNF_LAYER_SOFTMAX)
+		if (m->layers[i].type == CNNF_LAYER_BATCHNORM ||
+		    m->layers[i].type == CNNF_LAYER_SOFTMAX)
 			return 0;
 	return 1;
 }
@@ -40,7 +41,8 @@ static int64_t ulps(float a, float b)
 	int32_t ia, ib;
 	memcpy(&ia, &a, 4);
 	memcpy(&ib, &b, 4);
-	int64_t la = ia < 0 ? (int64_t)INT32_MIN - ia : ia, lb = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
+	int64_t la = ia < 0 ? (int64_t)INT32_MIN - ia : ia,
+	        lb = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
 	return la > lb ? la - lb : lb - la;
 }
 
@@ -50,16 +52,16 @@ static int64_t ulps(float a, float b)
  * bits where the arithmetic is the same, else within a few ulps.
  */
 static void compare_prefix(const char *rel, cnnf_model *m, int k, int nb, int threads,
-			   uint64_t seed)
+                           uint64_t seed)
 {
 	cnnf_graph *g = NULL;
 	ck_assert_msg(cnnf_model_graph_layers(m, rel, k, &g) == 0, "%s", cnnf_error_get());
 	g->threads = threads;
 	int nd = 4;
 	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{nb, m->channels, m->height, m->width}};
-	ck_assert_msg(cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape,
-					 NULL) == 0,
-		      "%s: %s", rel, cnnf_error_get());
+	ck_assert_msg(
+	    cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL) == 0,
+	    "%s: %s", rel, cnnf_error_get());
 	size_t psize = (size_t)m->channels * m->height * m->width;
 	float *in = malloc(sizeof(float) * psize * nb);
 	ck_assert_ptr_nonnull(in);
@@ -91,9 +93,10 @@ static void compare_prefix(const char *rel, cnnf_model *m, int k, int nb, int th
 		ck_assert_int_eq(ov->dim[3], want->w);
 		const float *got = y + b * osize;
 		if (exact) {
-			ck_assert_msg(memcmp(got, want->data, osize * sizeof(float)) == 0,
-				      "%s, %d layers, patch %d of %d, %d threads: not the same bits", rel,
-				      k, b, nb, threads);
+			ck_assert_msg(
+			    memcmp(got, want->data, osize * sizeof(float)) == 0,
+			    "%s, %d layers, patch %d of %d, %d threads: not the same bits", rel, k,
+			    b, nb, threads);
 		} else {
 			/*
 			 * batchnorm and softmax: net.c works in double, the operators
@@ -104,10 +107,11 @@ static void compare_prefix(const char *rel, cnnf_model *m, int k, int nb, int th
 			for (size_t i = 0; i < osize; i++)
 				top = fmax(top, fabs(want->data[i]));
 			for (size_t i = 0; i < osize; i++)
-				ck_assert_msg(fabs(got[i] - want->data[i]) <= 1e-6 * top + 1e-30 ||
-						      ulps(got[i], want->data[i]) <= 4,
-					      "%s, %d layers, output %zu of patch %d: graph %.9g, net %.9g",
-					      rel, k, i, b, got[i], want->data[i]);
+				ck_assert_msg(
+				    fabs(got[i] - want->data[i]) <= 1e-6 * top + 1e-30 ||
+				        ulps(got[i], want->data[i]) <= 4,
+				    "%s, %d layers, output %zu of patch %d: graph %.9g, net %.9g",
+				    rel, k, i, b, got[i], want->data[i]);
 		}
 		cnnf_tensor_free(want);
 	}
@@ -150,8 +154,8 @@ START_TEST(test_group_matches)
 	const int nb = 5;
 	int nd = 4;
 	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{nb, m->channels, m->height, m->width}};
-	ck_assert_int_eq(cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL),
-			 0);
+	ck_assert_int_eq(
+	    cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL), 0);
 	size_t psize = (size_t)m->channels * m->height * m->width;
 	float *in = malloc(sizeof(float) * psize * nb);
 	cnnf_tensor *group = cnnf_tensor_new(m->channels, m->height, m->width * nb);
@@ -176,8 +180,8 @@ START_TEST(test_group_matches)
 	for (int b = 0; b < nb; b++)
 		for (int c = 0; c < m->classes; c++) {
 			float a = y[b * m->classes + c], e = want->data[c * nb + b];
-			ck_assert_msg(memcmp(&a, &e, sizeof a) == 0, "patch %d class %d: %.9g, %.9g", b, c,
-				      a, e);
+			ck_assert_msg(memcmp(&a, &e, sizeof a) == 0,
+			              "patch %d class %d: %.9g, %.9g", b, c, a, e);
 		}
 	cnnf_tensor_free(want);
 	cnnf_net_free(net);
@@ -219,8 +223,8 @@ START_TEST(test_structure)
 	cnnf_model_free(m);
 	int nd = 4;
 	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{2, 1, 6, 6}};
-	ck_assert_int_eq(cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL),
-			 0);
+	ck_assert_int_eq(
+	    cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL), 0);
 	ck_assert_int_eq(g->val[g->out[0]].dim[0], 2);
 	ck_assert_int_eq(g->val[g->out[0]].dim[1], 4);
 	cnnf_graph_free(g);
@@ -231,15 +235,15 @@ END_TEST
 START_TEST(test_dropout_only)
 {
 	const char *text = "cnnf-model 1\ninput channels=2 height=1 width=1\ndropout\n"
-			   "weights text 0\n";
+	                   "weights text 0\n";
 	cnnf_model *m = cnnf_model_parse(text, strlen(text), "d.cnnf", NULL);
 	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
 	cnnf_graph *g = NULL;
 	ck_assert_int_eq(cnnf_model_graph(m, "d.cnnf", &g), 0);
 	int nd = 4;
 	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, 2, 1, 1}};
-	ck_assert_int_eq(cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL),
-			 0);
+	ck_assert_int_eq(
+	    cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL), 0);
 	float in[2] = {0.25f, -3};
 	const void *ins[1] = {in};
 	void *outs[1] = {NULL};
@@ -262,7 +266,7 @@ START_TEST(test_errors)
 	ck_assert_ptr_null(g);
 	cnnf_model_free(m);
 	const char *text = "cnnf-model 1\ninput channels=1 height=3 width=3\nfc out=2\n"
-			   "weights init\n";
+	                   "weights init\n";
 	m = cnnf_model_parse(text, strlen(text), "i.cnnf", NULL);
 	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
 	ck_assert_int_eq(cnnf_model_graph(m, "i.cnnf", &g), -1);
@@ -274,8 +278,8 @@ START_TEST(test_errors)
 	ck_assert_int_eq(cnnf_model_graph(m, "tiny", &g), 0);
 	int nd = 4;
 	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, 1, 5, 4}};
-	ck_assert_int_eq(cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL),
-			 -1);
+	ck_assert_int_eq(
+	    cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL), -1);
 	ck_assert_error_has("input");
 	cnnf_graph_free(g);
 	cnnf_model_free(m);

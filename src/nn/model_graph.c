@@ -72,9 +72,9 @@ static void attrs_clear(attrs *at)
 	at->n = 0;
 }
 
-/* An initializer "NODE.SUFFIX" of `count` floats copied from src, shaped as dim; its index or -1. */
-static int add_init(cnnf_graph *g, const char *node, const char *suffix, const float *src,
-		    int ndim, const int64_t *dim)
+/* An initializer "NODE.SUFFIX": floats copied from src, shaped as dim; its index or -1. */
+static int add_init(cnnf_graph *g, const char *node, const char *suffix, const float *src, int ndim,
+                    const int64_t *dim)
 {
 	char name[64];
 	snprintf(name, sizeof name, "%s.%s", node, suffix);
@@ -99,7 +99,7 @@ static int add_init(cnnf_graph *g, const char *node, const char *suffix, const f
  * value called yname; *x becomes that value. Takes at.
  */
 static int add_node(cnnf_graph *g, const char *node, const char *yname, const char *op, int *x,
-		    const int *w, int nw, attrs *at)
+                    const int *w, int nw, attrs *at)
 {
 	int in[6] = {*x};
 	for (int i = 0; i < nw; i++)
@@ -159,11 +159,11 @@ static int add_pool(cnnf_graph *g, const cnnf_layer *l, const char *node, const 
 	attr_ints(&at, "pads", 4, 0, 0);
 	attr_int(&at, "ceil_mode", 0);
 	return add_node(g, node, y, l->type == CNNF_LAYER_MAXPOOL ? "MaxPool" : "AveragePool", x,
-			NULL, 0, &at);
+	                NULL, 0, &at);
 }
 
 static int add_batchnorm(cnnf_graph *g, const cnnf_layer *l, const char *node, const char *y,
-			 int *x)
+                         int *x)
 {
 	int64_t d[1] = {l->in_c};
 	int w[4];
