@@ -140,10 +140,12 @@ static int run_test(const char *dir, char *why, size_t wn)
 		memcpy(shape[i], in[i].dim, sizeof shape[i]);
 		data[i] = in[i].data;
 		/*
-		 * int64 inputs (axes, indices, shapes, training flags) are given as constants:
-		 * operators read such inputs at prepare time. Float ones stay run-time data.
+		 * The first input is run-time data; the others (axes, indices, shapes, scales,
+		 * pads, training flags: what a model file has as initializers) are given as
+		 * constants, as operators read such inputs at prepare time. int64 inputs are
+		 * always constants.
 		 */
-		konst[i] = in[i].type == CNNF_DT_I64 ? in[i].data : NULL;
+		konst[i] = (i > 0 || in[i].type == CNNF_DT_I64) ? in[i].data : NULL;
 	}
 	if (cnnf_graph_prepare(g, ndim, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, konst) < 0 ||
 	    cnnf_graph_run(g, data, out) < 0) {

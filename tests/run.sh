@@ -38,6 +38,7 @@ suite() {
 }
 suite tests/cli/run.sh cli
 suite tests/cli/output.sh output
+suite tests/cli/onnx.sh onnx
 suite tests/bad/run.sh bad
 suite tests/onnx/run.sh onnx_node
 # The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.

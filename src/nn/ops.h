@@ -87,7 +87,38 @@
  * and the shape arithmetic of dynamic-size exports (nn/op_concat.c,
  * op_slice.c, op_pad.c, op_resize.c, op_reshape.c, op_shape.c, ...).
  */
-#define CNNF_OPS_SHAPE(X)
+#define CNNF_OPS_SHAPE(X) \
+	X("Concat", concat) \
+	X("Split", split) \
+	X("Slice", slice) \
+	X("Gather", gather) \
+	X("Pad", pad) \
+	X("Resize", resize) \
+	X("Upsample", upsample) \
+	X("Reshape", reshape) \
+	X("Flatten", flatten) \
+	X("Squeeze", squeeze) \
+	X("Unsqueeze", unsqueeze) \
+	X("Transpose", transpose) \
+	X("DepthToSpace", depth_to_space) \
+	X("SpaceToDepth", space_to_depth) \
+	X("Expand", expand) \
+	X("Shape", shape) \
+	X("Size", size) \
+	X("Cast", cast) \
+	X("CastLike", cast_like) \
+	X("ConstantOfShape", constant_of_shape) \
+	X("Range", range) \
+	X("Equal", equal) \
+	X("Less", less) \
+	X("Greater", greater) \
+	X("LessOrEqual", less_or_equal) \
+	X("GreaterOrEqual", greater_or_equal) \
+	X("And", and) \
+	X("Or", or) \
+	X("Xor", xor) \
+	X("Not", not) \
+	X("Where", where)
 
 #define CNNF_OP_DECLARE(name, sym) extern const cnnf_op cnnf_op_##sym;
 CNNF_OP_LIST(CNNF_OP_DECLARE)
