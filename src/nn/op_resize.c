@@ -415,7 +415,8 @@ static int resize_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 	}
 	/* Separable passes from the last axis to the first, through two scratch buffers. */
 	int64_t cur[CNNF_GRAPH_MAX_DIMS];
-	memcpy(cur, x->dim, sizeof(int64_t) * (size_t)nd);
+	for (int k = 0; k < nd; k++)
+		cur[k] = x->dim[k];
 	const float *src = x->data;
 	int last_pass = -1;
 	/* The passes run from the last axis to the first: the first axis that changes is the last pass. */
