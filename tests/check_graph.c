@@ -193,6 +193,30 @@ START_TEST(test_limits)
 }
 END_TEST
 
+/* The operator table and cnnf-onnx(5) name the same operators. */
+START_TEST(test_man_page_lists_every_operator)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/../../man/cnnf-onnx.5", TEST_DATA_DIR);
+	FILE *fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s", path);
+	static char page[1 << 16];
+	size_t n = fread(page, 1, sizeof page - 1, fp);
+	fclose(fp);
+	page[n] = 0;
+	for (int i = 0; i < cnnf_ops_count(); i++) {
+		char want[64];
+		snprintf(want, sizeof want, "B %s\n", cnnf_ops_at(i)->name);
+		char alt[64], alt2[64];
+		snprintf(alt, sizeof alt, "BR %s ", cnnf_ops_at(i)->name);
+		snprintf(alt2, sizeof alt2, "BR %s\n", cnnf_ops_at(i)->name);
+		ck_assert_msg(strstr(page, want) || strstr(page, alt) || strstr(page, alt2),
+			      "cnnf-onnx(5) lacks %s",
+			      cnnf_ops_at(i)->name);
+	}
+}
+END_TEST
+
 START_TEST(test_not_prepared)
 {
 	cnnf_graph *g = graph();
@@ -211,6 +235,7 @@ static Suite *graph_suite(void)
 	tcase_add_test(core, test_chain_unsorted);
 	tcase_add_test(core, test_dead_and_folding);
 	tcase_add_test(core, test_prepare_shapes);
+	tcase_add_test(core, test_man_page_lists_every_operator);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

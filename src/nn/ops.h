@@ -19,13 +19,13 @@
  * op_pool.c, op_batchnorm.c).
  */
 #define CNNF_OPS_CONV(X) \
-	X(Conv, conv) \
-	X(MaxPool, maxpool) \
-	X(AveragePool, averagepool) \
-	X(GlobalMaxPool, globalmaxpool) \
-	X(GlobalAveragePool, globalaveragepool) \
-	X(BatchNormalization, batchnormalization) \
-	X(ConvTranspose, convtranspose)
+	X("Conv", conv) \
+	X("MaxPool", maxpool) \
+	X("AveragePool", averagepool) \
+	X("GlobalMaxPool", globalmaxpool) \
+	X("GlobalAveragePool", globalaveragepool) \
+	X("BatchNormalization", batchnormalization) \
+	X("ConvTranspose", convtranspose)
 
 /*
  * Activations, elementwise arithmetic with broadcasting, softmax,

@@ -64,6 +64,21 @@ expect_absent "5 channels leave no PNG" "$T/m.png"
 run apply -m "$D/misc-op13.onnx" "$S/astronaut.png" "$T/m.npy"
 expect_status "5 channels to npy" 0
 
+# ---- the examples of cnnf-onnx(5) and cnnf(1), run as they are written ----
+cd "$T" && mkdir -p samples && ln -sf "$S/models" samples/models && ln -sf "$S/coins.png" samples/coins.png
+run info --size 512x512 samples/models/coins-unet.onnx
+expect_status "man example: info --size" 0
+run segment -m samples/models/coins-unet.onnx --probs p.npy samples/coins.png labels.png
+expect_status "man example: segment with the sample U-Net" 0
+# The sample U-Net's labels are PyTorch's on every pixel: its classes (after a P5 header of
+# 15 bytes) against the palette colours the label map reads back as (class 1 is 255 200 0).
+tail -c +16 "$S/models/coins-unet-torch-labels.pgm" | od -An -v -tu1 | tr -s ' ' '\n' | grep . >"$T/torch.txt"
+"$CNNF" identity labels.png "$T/ours.ppm" && tail -c +16 "$T/ours.ppm" | od -An -v -tu1 | tr -s ' ' '\n' | grep . |
+	awk 'NR % 3 == 1 { print ($1 == 255) ? 1 : 0 }' >"$T/ours.txt"
+expect_eq "sample U-Net: pixels" "$(wc -l <"$T/ours.txt")" 116352
+expect_same "sample U-Net labels equal PyTorch's" "$T/torch.txt" "$T/ours.txt"
+cd - >/dev/null
+
 # ---- refusals: one line, exit 1 (2 for usage), no output, an existing output untouched ----
 echo "keep me" >"$T/keep.png"
 run segment -m "$D/unet-op13.onnx" "$S/camera.png" "$T/keep.png"
