@@ -239,7 +239,9 @@ def build_sequential(m, fc="linear"):
             s = _whole(where, "stride", kv.get("stride", str(k)))
             if k > h or k > wd:
                 raise ValueError("%s: kernel %d larger than the %dx%d input" % (where, k, h, wd))
-            mods.append(nn.MaxPool2d(k, s) if word == "maxpool" else nn.AvgPool2d(k, s))
+            # no padding, so count_include_pad changes nothing; False keeps a Pad out of the export
+            mods.append(nn.MaxPool2d(k, s) if word == "maxpool"
+                        else nn.AvgPool2d(k, s, count_include_pad=False))
             h, wd = (h - k) // s + 1, (wd - k) // s + 1
         elif word == "batchnorm":
             eps = _real(where, "eps", kv.get("eps", "1e-5"))
