@@ -612,6 +612,10 @@ static int parse_node(cnnf_graph *g, cnnf_node *n)
 		return cnnf_graph_node_error(g, n, "has %d outputs, the operator makes %d to %d",
 					     n->nout, op->min_out, op->max_out);
 	}
+	/* ONNX puts the required inputs first: only those after op->min_in may be left out. */
+	for (int i = 0; i < op->min_in && i < n->nin; i++)
+		if (n->in[i] < 0)
+			return cnnf_graph_node_error(g, n, "input %d is required but left out", i);
 	for (int i = 0; i < n->nattr; i++)
 		if (n->attr[i].type == CNNF_ATTR_GRAPH)
 			return cnnf_graph_node_error(g, n, "attribute '%s' is a graph (subgraphs are not supported)",
