@@ -210,6 +210,25 @@ START_TEST(conv_random)
 }
 END_TEST
 
+/* Batches: with 2 threads each item (and group) is one single-threaded run; the bits of 1 thread. */
+START_TEST(conv_batch)
+{
+	for (int t = 0; t < 12; t++) {
+		gcase q;
+		random_case(&q, 2, 0);
+		q.nb = irnd(2, 9);
+		if (t % 3 == 2) {
+			q.group = q.c = q.m = irnd(2, 6);
+		} else {
+			q.group = t % 3 + 1;
+			q.c = q.group * irnd(1, 3);
+			q.m = q.group * irnd(1, 3);
+		}
+		run_conv(&q, t % 2, OPTEST_INIT);
+	}
+}
+END_TEST
+
 START_TEST(conv_auto_pad)
 {
 	/* 1 x 1 x 5 x 6, 3 x 3 kernel, stride 2: SAME gives 3 x 3; total pads 2 (rows) and 1 (columns). */
@@ -319,9 +338,16 @@ START_TEST(convtranspose_random)
 		ck_assert_msg(optest_run("ConvTranspose", 17, 3, in, 6, at, 1, &o) == 0, "%s", cnnf_error_get());
 		for (int i = 0; i < ns; i++)
 			ck_assert_int_eq(o.dim[2 + i], q.out[3 - ns + i]);
+		size_t yn = (size_t)q.nb * q.m * prod3(q.out);
 		double *want = convt_ref(&q, x, w, b);
-		assert_close(o.data, want, (size_t)q.nb * q.m * prod3(q.out), 1e-5);
-		free(want), free(o.data), free(x), free(w), free(b);
+		assert_close(o.data, want, yn, 1e-5);
+		/* Bit for bit: the definition's order (channels, then taps) in double, the bias last. */
+		double *sum = convt_ref(&q, x, w, NULL);
+		for (size_t i = 0; i < yn; i++) {
+			float e = (float)(sum[i] + b[i / prod3(q.out) % (size_t)q.m]);
+			ck_assert_msg(!memcmp(&e, (float *)o.data + i, sizeof e), "case %d sample %zu", t, i);
+		}
+		free(sum), free(want), free(o.data), free(x), free(w), free(b);
 	}
 }
 END_TEST
@@ -652,6 +678,7 @@ static Suite *suite(void)
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, conv_random);
+	tcase_add_test(core, conv_batch);
 	tcase_add_test(core, conv_auto_pad);
 	tcase_add_test(core, convtranspose_random);
 	tcase_add_test(core, convtranspose_output_shape);
