@@ -39,8 +39,10 @@ suite() {
 suite tests/cli/run.sh cli
 suite tests/cli/output.sh output
 suite tests/cli/onnx.sh onnx
+suite tests/cli/same.sh same
 suite tests/bad/run.sh bad
 suite tests/onnx/run.sh onnx_node
+suite tests/tools/cnnf2onnx.sh cnnf2onnx
 # The Python tools' tests run where Debian's python3-torch is installed, and say "skipped" elsewhere.
 tools=$(sh tests/tools/run.sh 2>&1)
 printf '%s\n' "$tools"

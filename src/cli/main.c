@@ -1382,6 +1382,11 @@ static int run_segment(const command *cmd, options *o, char **ops)
 			return EXIT_FAIL;
 		goto run;
 	}
+	size_t ml = strlen(o->model);
+	if (ml > 5 && strcmp(o->model + ml - 5, ".onnx") == 0 && access(o->model, R_OK) == 0) {
+		say("cnnf: %s: not an ONNX model (its first bytes are no ModelProto)\n", o->model);
+		return EXIT_FAIL;
+	}
 	if (o->inf.nmean || o->inf.nstd)
 		return usage_error("%s: --mean and --std are for ONNX models; %s has its own%s",
 				   cmd->name, o->model, "");

@@ -301,7 +301,8 @@ int cnnf_graph_set_init(cnnf_graph *g, int v, int type, int ndim, const int64_t 
 	}
 	x->type = type;
 	x->ndim = ndim;
-	memcpy(x->dim, dim, (size_t)ndim * sizeof *dim);
+	if (ndim > 0)
+		memcpy(x->dim, dim, (size_t)ndim * sizeof *dim);
 	free(x->data);
 	x->data = data;
 	x->is_init = 1;
@@ -560,7 +561,8 @@ int cnnf_graph_set_shape(const cnnf_graph *g, const cnnf_node *n, cnnf_value *v,
 					     type);
 	v->type = type;
 	v->ndim = ndim;
-	memcpy(v->dim, dim, (size_t)ndim * sizeof *dim);
+	if (ndim > 0)
+		memcpy(v->dim, dim, (size_t)ndim * sizeof *dim);
 	return 0;
 }
 
@@ -845,7 +847,8 @@ static int set_input(cnnf_graph *g, int i, int ndim, const int64_t *dim, const v
 		return -1;
 	v->type = g->in_type[i];
 	v->ndim = ndim;
-	memcpy(v->dim, dim, (size_t)ndim * sizeof *dim);
+	if (ndim > 0)
+		memcpy(v->dim, dim, (size_t)ndim * sizeof *dim);
 	if (data) {
 		size_t b = (size_t)value_bytes(v);
 		if (!(v->data = malloc(b ? b : 1)))

@@ -1,11 +1,14 @@
 /* infer.c: graph models on images: input tensors, fully convolutional and patch segmentation, image-to-image. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/parallel.h"
+#include "nn/onnx.h"
 #include "engine/tensor.h"
 #include "task/infer.h"
 #include "task/segment.h"
@@ -207,22 +210,87 @@ static int segment_fcn(cnnf_graph *g, const cnnf_image *img, const char *name, f
 	return 0;
 }
 
+/*
+ * Patch classification: batches of patches run in parallel, each worker on a
+ * graph of its own (the model loaded once more for each), each graph on one
+ * thread; every patch's scores depend only on the patch, so the labels do
+ * not depend on the thread count.
+ */
+typedef struct patch_job {
+	cnnf_graph **graphs;   /* [nslot] prepared for a batch */
+	atomic_int *busy;      /* [nslot] taken by a worker */
+	int nslot;
+	const cnnf_tensor *norm;
+	const float *zero;
+	cnnf_border border;
+	int ph, pw, batch, mode;
+	int64_t k;
+	size_t psize, total, first; /* this block's patches: first .. first + count */
+	int width;
+	uint8_t *labels;
+	float *probs;
+} patch_job;
+
+static int patch_batches(void *ctx, size_t begin, size_t end)
+{
+	patch_job *j = ctx;
+	int slot = -1;
+	for (int i = 0; slot < 0; i = (i + 1) % j->nslot) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&j->busy[i], &expect, 1))
+			slot = i;
+	}
+	cnnf_graph *g = j->graphs[slot];
+	int rc = -1;
+	float *buf = malloc(j->psize * (size_t)j->batch * sizeof *buf);
+	if (!buf)
+		goto out;
+	for (size_t bi = begin; bi < end; bi++) {
+		size_t at = j->first + bi * (size_t)j->batch;
+		size_t n = j->total - at < (size_t)j->batch ? j->total - at : (size_t)j->batch;
+		for (size_t b = 0; b < (size_t)j->batch; b++) {
+			/* A short last batch repeats its last patch; those scores are not used. */
+			size_t q = at + (b < n ? b : n - 1);
+			cnnf_segment_patch(j->norm, j->zero, j->border, j->ph, j->pw,
+					   (int)(q / (size_t)j->width), (int)(q % (size_t)j->width),
+					   buf + b * j->psize, 1);
+		}
+		const void *in[1] = {buf};
+		void *out = NULL;
+		if (cnnf_graph_run(g, in, &out))
+			goto out;
+		const float *sc = out;
+		for (size_t b = 0; b < n; b++)
+			classify(sc + b * (size_t)j->k, 1, (int)j->k, j->mode, j->labels + at + b,
+				 j->probs ? j->probs + (at + b) * (size_t)j->k : NULL);
+		free(out);
+	}
+	rc = 0;
+out:
+	free(buf);
+	atomic_store(&j->busy[slot], 0);
+	return rc;
+}
+
 static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *name,
 			   const cnnf_infer_opts *o, const input_shape *s, const float *mean,
 			   const float *std, cnnf_image *lab, cnnf_image **probs, int *classes)
 {
 	int rc = -1, ph = s->h, pw = s->w, c = s->c;
 	int batch = s->batch_free ? PATCH_BATCH : 1;
+	int nslot = cnnf_parallel_threads(o->threads);
 	float *zero = malloc((size_t)c * sizeof *zero);
-	float *buf = NULL;
-	void *out = NULL;
+	cnnf_graph **graphs = calloc((size_t)nslot, sizeof *graphs);
+	atomic_int *busy = calloc((size_t)nslot, sizeof *busy);
 	cnnf_image *pr = NULL;
 	cnnf_tensor *norm = NULL;
-	if (!zero) {
+	if (!zero || !graphs || !busy) {
 		cnnf_error("%s: out of memory", name);
 		goto done;
 	}
-	if (prepare(g, o, name, batch, c, ph, pw))
+	cnnf_infer_opts one = *o;
+	one.threads = 1;
+	if (prepare(g, &one, name, batch, c, ph, pw))
 		goto done;
 	const cnnf_value *ov = &g->val[g->out[0]];
 	uint64_t count = cnnf_value_count(ov);
@@ -241,47 +309,44 @@ static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *nam
 	}
 	if (check_classes(g, name, k))
 		goto done;
-	if (o->max_work > 0 && g->work / batch * img->width * (double)img->height > o->max_work) {
+	double work = g->work / batch * img->width * (double)img->height;
+	if (o->max_work > 0 && work > o->max_work) {
 		cnnf_error("%s: segmenting it with %s would take about %.3g multiply-adds, more "
 			   "than --max-work %.6g allows (0: no limit)",
-			   name, g->file, g->work / batch * img->width * (double)img->height,
-			   o->max_work);
+			   name, g->file, work, o->max_work);
 		goto done;
 	}
 	int mode = score_mode(g, (int)k, ov->ndim == 4 ? 4 : 2);
+	size_t total = (size_t)img->width * img->height;
+	size_t nbatch = (total + (size_t)batch - 1) / (size_t)batch;
+	if ((size_t)nslot > nbatch)
+		nslot = (int)nbatch;
+	graphs[0] = g;
+	for (int i = 1; i < nslot; i++)
+		if (cnnf_onnx_load(g->file, &g->limits, &graphs[i]) ||
+		    prepare(graphs[i], &one, name, batch, c, ph, pw))
+			goto done;
 	if (probs && !(pr = cnnf_image_new(img->width, img->height, (int)k, CNNF_F32)))
 		goto done;
 	if (!(norm = cnnf_segment_normalise_by(img, mean, std, zero)))
 		goto done;
-	size_t psize = (size_t)c * ph * pw;
-	if (!(buf = malloc(psize * batch * sizeof *buf))) {
-		cnnf_error("%s: out of memory", name);
-		goto done;
-	}
-	size_t total = (size_t)img->width * img->height;
-	uint8_t *l = lab->data;
-	float *p = pr ? pr->data : NULL;
-	for (size_t at = 0; at < total;) {
-		size_t n = total - at < (size_t)batch ? total - at : (size_t)batch;
-		for (size_t b = 0; b < (size_t)batch; b++) {
-			/* A short last batch repeats its last patch; those scores are not used. */
-			size_t q = at + (b < n ? b : n - 1);
-			cnnf_segment_patch(norm, zero, o->border, ph, pw, (int)(q / img->width),
-					   (int)(q % img->width), buf + b * psize, 1);
-		}
-		const void *in[1] = {buf};
-		if (cnnf_graph_run(g, in, &out))
+	patch_job j = {.graphs = graphs, .busy = busy, .nslot = nslot, .norm = norm,
+		       .zero = zero, .border = o->border, .ph = ph, .pw = pw, .batch = batch,
+		       .mode = mode, .k = k, .psize = (size_t)c * ph * pw, .total = total,
+		       .width = img->width, .labels = lab->data, .probs = pr ? pr->data : NULL};
+	/* Blocks of rows, so that progress is reported from this thread between them. */
+	size_t per_block = (size_t)img->width * ((size_t)img->height / 50 + 1);
+	per_block = (per_block + (size_t)batch - 1) / (size_t)batch * (size_t)batch;
+	for (size_t at = 0; at < total; at += per_block) {
+		size_t n = total - at < per_block ? total - at : per_block;
+		j.first = at;
+		if (cnnf_parallel_for((n + (size_t)batch - 1) / (size_t)batch, nslot, patch_batches,
+				      &j) < 0) {
+			cnnf_error("%s: out of memory", name);
 			goto done;
-		const float *sc = out;
-		for (size_t b = 0; b < n; b++)
-			classify(sc + b * (size_t)k, 1, (int)k, mode, l + at + b,
-				 p ? p + (at + b) * (size_t)k : NULL);
-		free(out);
-		out = NULL;
-		size_t row_before = at / img->width;
-		at += n;
-		if (o->progress && (at / img->width != row_before || at == total))
-			o->progress(o->progress_ctx, at / img->width, (size_t)img->height);
+		}
+		if (o->progress)
+			o->progress(o->progress_ctx, (at + n) / (size_t)img->width, (size_t)img->height);
 	}
 	if (probs) {
 		*probs = pr;
@@ -290,9 +355,11 @@ static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *nam
 	*classes = k == 1 ? 2 : (int)k;
 	rc = 0;
 done:
+	for (int i = 1; graphs && i < nslot; i++)
+		cnnf_graph_free(graphs[i]);
+	free(graphs);
+	free(busy);
 	free(zero);
-	free(buf);
-	free(out);
 	cnnf_image_free(pr);
 	cnnf_tensor_free(norm);
 	return rc;

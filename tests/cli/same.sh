@@ -114,8 +114,8 @@ same() {
 # coins: the default border (reflect) as a user runs it; the others on one thread, which is
 # faster for this small model (the results do not depend on the thread count).
 same coins "$MC" "$MO" "$IN" 2 384 303 reflect --mean "$mean" --std "$std"
-same coins "$MC" "$MO" "$IN" 2 384 303 zero --mean "$mean" --std "$std" --threads 1
-same coins "$MC" "$MO" "$IN" 2 384 303 replicate --mean "$mean" --std "$std" --threads 1
+same coins "$MC" "$MO" "$IN" 2 384 303 zero --mean "$mean" --std "$std"
+same coins "$MC" "$MO" "$IN" 2 384 303 replicate --mean "$mean" --std "$std"
 # and the borders do matter at the edges: zero and reflect label some pixels differently
 if cmp -s "$T/coins-cnnf-reflect.png" "$T/coins-cnnf-zero.png"; then bad "border zero changed nothing"; else ok; fi
 expect_eq "coins: the shape in the .npy header" \
@@ -123,7 +123,7 @@ expect_eq "coins: the shape in the .npy header" \
 	"'shape': (303, 384, 2)"
 
 # Without --mean/--std the ONNX model sees unnormalised samples: a different map, no error.
-run segment --threads 1 -m "$MO" "$IN" "$T/raw.png"
+run segment -m "$MO" "$IN" "$T/raw.png"
 expect_status "segment coins.onnx without --mean/--std" 0
 if cmp -s "$T/raw.png" "$T/coins-onnx-reflect.png"; then bad "--mean/--std changed nothing"; else ok; fi
 
