@@ -210,6 +210,25 @@ START_TEST(conv_random)
 }
 END_TEST
 
+/* Batches: with 2 threads each item (and group) is one single-threaded run; the bits of 1 thread. */
+START_TEST(conv_batch)
+{
+	for (int t = 0; t < 12; t++) {
+		gcase q;
+		random_case(&q, 2, 0);
+		q.nb = irnd(2, 9);
+		if (t % 3 == 2) {
+			q.group = q.c = q.m = irnd(2, 6);
+		} else {
+			q.group = t % 3 + 1;
+			q.c = q.group * irnd(1, 3);
+			q.m = q.group * irnd(1, 3);
+		}
+		run_conv(&q, t % 2, OPTEST_INIT);
+	}
+}
+END_TEST
+
 START_TEST(conv_auto_pad)
 {
 	/* 1 x 1 x 5 x 6, 3 x 3 kernel, stride 2: SAME gives 3 x 3; total pads 2 (rows) and 1 (columns). */
@@ -319,9 +338,16 @@ START_TEST(convtranspose_random)
 		ck_assert_msg(optest_run("ConvTranspose", 17, 3, in, 6, at, 1, &o) == 0, "%s", cnnf_error_get());
 		for (int i = 0; i < ns; i++)
 			ck_assert_int_eq(o.dim[2 + i], q.out[3 - ns + i]);
+		size_t yn = (size_t)q.nb * q.m * prod3(q.out);
 		double *want = convt_ref(&q, x, w, b);
-		assert_close(o.data, want, (size_t)q.nb * q.m * prod3(q.out), 1e-5);
-		free(want), free(o.data), free(x), free(w), free(b);
+		assert_close(o.data, want, yn, 1e-5);
+		/* Bit for bit: the definition's order (channels, then taps) in double, the bias last. */
+		double *sum = convt_ref(&q, x, w, NULL);
+		for (size_t i = 0; i < yn; i++) {
+			float e = (float)(sum[i] + b[i / prod3(q.out) % (size_t)q.m]);
+			ck_assert_msg(!memcmp(&e, (float *)o.data + i, sizeof e), "case %d sample %zu", t, i);
+		}
+		free(sum), free(want), free(o.data), free(x), free(w), free(b);
 	}
 }
 END_TEST
@@ -451,6 +477,66 @@ START_TEST(pool_random)
 				q.out[a]--;
 		}
 		run_pool(&q, max ? "MaxPool" : "AveragePool", ceil_mode, (t / 4) % 2, max && t % 3 == 0);
+	}
+}
+END_TEST
+
+/*
+ * The 2-D pools' fast path against the general N-D loop, bit for bit: the
+ * same input as a 3-D pool of depth 2 (both depths equal) with a window of
+ * depth 1 takes the general loop, and its first depth must equal the 2-D
+ * result exactly, indices included.
+ */
+START_TEST(pool_fast_exact)
+{
+	for (int t = 0; t < 120; t++) {
+		int max = t % 2, ceil_mode = (t / 2) % 2, incl = (t / 4) % 2;
+		int64_t nb = irnd(1, 3), c = irnd(1, 3), h = irnd(1, 12), w = irnd(1, 12);
+		int64_t k[2] = {irnd(1, 4), irnd(1, 4)}, s[2] = {irnd(1, 3), irnd(1, 3)};
+		int64_t pads[4];
+		for (int a = 0; a < 2; a++) {
+			pads[a] = irnd(0, (int)k[a] - 1), pads[a + 2] = irnd(0, (int)k[a] - 1);
+			int64_t in = a ? w : h;
+			if (in + pads[a] + pads[a + 2] < k[a])
+				pads[a] = k[a] - 1, pads[a + 2] = k[a] - 1;
+		}
+		if (h + pads[0] + pads[2] < k[0] || w + pads[1] + pads[3] < k[1])
+			continue;
+		size_t plane = (size_t)h * w, xn = (size_t)nb * c * plane;
+		float *x = rand_floats(xn), *x3 = malloc(sizeof(float) * 2 * xn);
+		if (t % 7 == 0)
+			x[irnd(0, (int)xn - 1)] = NAN;
+		for (size_t p = 0; p < (size_t)nb * c; p++) {
+			memcpy(x3 + 2 * p * plane, x + p * plane, sizeof(float) * plane);
+			memcpy(x3 + (2 * p + 1) * plane, x + p * plane, sizeof(float) * plane);
+		}
+		int64_t xd[4] = {nb, c, h, w}, xd3[5] = {nb, c, 2, h, w};
+		int64_t k3[3] = {1, k[0], k[1]}, s3[3] = {1, s[0], s[1]},
+			p3[6] = {0, pads[0], pads[1], 0, pads[2], pads[3]};
+		const char *op = max ? "MaxPool" : "AveragePool";
+		optest_in in2[1] = {tin(OPTEST_INPUT, 4, xd, x)}, in3[1] = {tin(OPTEST_INPUT, 5, xd3, x3)};
+		cnnf_attr a2[4] = {ints_attr("kernel_shape", 2, k), ints_attr("strides", 2, s),
+				   ints_attr("pads", 4, pads),
+				   max ? int_attr("ceil_mode", ceil_mode) : int_attr("count_include_pad", incl)};
+		cnnf_attr a3[4] = {ints_attr("kernel_shape", 3, k3), ints_attr("strides", 3, s3),
+				   ints_attr("pads", 6, p3), a2[3]};
+		int nout = max ? 2 : 1;
+		optest_out o2[2] = {{0}}, o3[2] = {{0}};
+		ck_assert_msg(optest_run(op, 17, 1, in2, 4, a2, nout, o2) == 0, "%s", cnnf_error_get());
+		ck_assert_msg(optest_run(op, 17, 1, in3, 4, a3, nout, o3) == 0, "%s", cnnf_error_get());
+		ck_assert_int_eq(o3[0].dim[2], 2);
+		size_t oplane = (size_t)o2[0].dim[2] * o2[0].dim[3];
+		for (size_t p = 0; p < (size_t)nb * c; p++) {
+			ck_assert_msg(!memcmp((float *)o2[0].data + p * oplane,
+					      (float *)o3[0].data + 2 * p * oplane, sizeof(float) * oplane),
+				      "case %d plane %zu differs", t, p);
+			for (size_t i = 0; max && i < oplane; i++)
+				ck_assert_int_eq(((int64_t *)o2[1].data)[p * oplane + i] - (int64_t)(p * plane),
+						 ((int64_t *)o3[1].data)[2 * p * oplane + i] - (int64_t)(2 * p * plane));
+		}
+		for (int i = 0; i < nout; i++)
+			free(o2[i].data), free(o3[i].data);
+		free(x), free(x3);
 	}
 }
 END_TEST
@@ -592,10 +678,12 @@ static Suite *suite(void)
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, conv_random);
+	tcase_add_test(core, conv_batch);
 	tcase_add_test(core, conv_auto_pad);
 	tcase_add_test(core, convtranspose_random);
 	tcase_add_test(core, convtranspose_output_shape);
 	tcase_add_test(core, pool_random);
+	tcase_add_test(core, pool_fast_exact);
 	tcase_add_test(core, pool_ceil_edge);
 	tcase_add_test(core, pool_global);
 	tcase_add_test(core, batchnorm);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/parallel.h"
 #include "engine/conv.h"
 #include "nn/opwin.h"
 #include "nn/ops.h"
@@ -203,6 +204,42 @@ static float *dest_row(void *ctx, int f, int y)
 	return q->y + (((int64_t)f * st->out[0] + q->z) * st->out[1] + y) * st->out[2];
 }
 
+/* One run of the engine per (batch item, group, output depth): what each needs. */
+typedef struct tasks_ctx {
+	const state *st;
+	cnnf_kernel **k;
+	const cnnf_conv_geom *geo;
+	const cnnf_conv_out *post;
+	const float *x;
+	float *y;
+	const char *name;
+	int threads; /* per engine run */
+} tasks_ctx;
+
+/* Task t = (b * group + gi) * out depth + z: one engine run writing its rows only. */
+static int run_one(const tasks_ctx *c, size_t t)
+{
+	const state *st = c->st;
+	int64_t cg = st->c / st->group, mg = st->m / st->group;
+	size_t inplane = (size_t)st->in[0] * st->in[1] * st->in[2];
+	size_t outplane = (size_t)st->out[0] * st->out[1] * st->out[2];
+	int64_t z = (int64_t)(t % (size_t)st->out[0]), bg = (int64_t)(t / (size_t)st->out[0]);
+	int64_t b = bg / st->group, gi = bg % st->group;
+	rows_ctx q = {st, c->x + ((size_t)b * st->c + gi * cg) * inplane,
+		      c->y + ((size_t)b * st->m + gi * mg) * outplane, z};
+	cnnf_conv_rows io = {(int)(cg * st->k[0]), (int)st->in[1], (int)st->in[2],
+			     read_row, NULL, dest_row, &q, 0, 0};
+	return cnnf_conv_run(&io, c->k[gi], c->geo, c->post, c->threads, c->name);
+}
+
+static int run_tasks(void *ctx, size_t begin, size_t end)
+{
+	for (size_t t = begin; t < end; t++)
+		if (run_one(ctx, t) < 0)
+			return -1;
+	return 0;
+}
+
 static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
 		   int threads)
 {
@@ -210,27 +247,38 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 	cnnf_kernel **k = st->kern;
 	if (!k && !(k = make_kernels(g, n, st, in[1]->data, n->nin > 2 && in[2] ? in[2]->data : NULL)))
 		return -1;
-	int64_t cg = st->c / st->group, mg = st->m / st->group;
-	size_t inplane = (size_t)st->in[0] * st->in[1] * st->in[2];
-	size_t outplane = (size_t)st->out[0] * st->out[1] * st->out[2];
 	cnnf_conv_geom geo = {.pad_top = (int)st->pb[1], .pad_bottom = (int)st->pe[1],
 			      .pad_left = (int)st->pb[2], .pad_right = (int)st->pe[2],
 			      .stride_y = (int)st->s[1], .stride_x = (int)st->s[2],
 			      .dil_y = (int)st->d[1], .dil_x = (int)st->d[2],
 			      .border = CNNF_BORDER_ZERO};
 	cnnf_conv_out post = {.fast = 1};
+	tasks_ctx c = {st, k, &geo, &post, in[0]->data, out[0]->data, n->op_type, threads};
+	size_t ntasks = (size_t)(st->nb * st->group * st->out[0]);
 	int rc = 0;
-	for (int64_t b = 0; b < st->nb && !rc; b++)
-		for (int64_t gi = 0; gi < st->group && !rc; gi++)
-			for (int64_t z = 0; z < st->out[0] && !rc; z++) {
-				rows_ctx q = {st,
-					      (const float *)in[0]->data + ((size_t)b * st->c + gi * cg) * inplane,
-					      (float *)out[0]->data + ((size_t)b * st->m + gi * mg) * outplane, z};
-				cnnf_conv_rows io = {(int)(cg * st->k[0]), (int)st->in[1], (int)st->in[2],
-						     read_row, NULL, dest_row, &q, 0, 0};
-				if (cnnf_conv_run(&io, k[gi], &geo, &post, threads, n->op_type) < 0)
-					rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
-			}
+	size_t nt = (size_t)cnnf_parallel_threads(threads);
+	/* Whole runs per thread when they share out evenly, else the engine splits rows. */
+	if (nt >= 2 && ntasks >= 2 && (ntasks % nt == 0 || ntasks >= 4 * nt)) {
+		/*
+		 * Many runs (a batch, groups, depths): one thread per run, each
+		 * run single-threaded. The engine's rows do not depend on the
+		 * thread that makes them, so the bits are those of the loop
+		 * below. Its checks, made once here, leave a worker no failure
+		 * but memory.
+		 */
+		int64_t cg = st->c / st->group;
+		cnnf_conv_rows io = {(int)(cg * st->k[0]), (int)st->in[1], (int)st->in[2],
+				     read_row, NULL, dest_row, NULL, 0, 0};
+		c.threads = 1;
+		if (cnnf_conv_check(&io, k[0], &geo, &post, 1, n->op_type, NULL) < 0)
+			rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+		else if (cnnf_parallel_for(ntasks, threads, run_tasks, &c))
+			rc = cnnf_graph_node_error(g, n, "out of memory");
+	} else {
+		for (size_t t = 0; t < ntasks && !rc; t++)
+			if (run_one(&c, t) < 0)
+				rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+	}
 	if (k != st->kern) {
 		for (int64_t i = 0; i < st->group; i++)
 			cnnf_kernel_free(k[i]);

@@ -1,4 +1,4 @@
-/* op_convtranspose.c: ONNX ConvTranspose (1-D to 3-D, groups, dilations, pads, output_padding, output_shape) as a scatter per output channel. */
+/* op_convtranspose.c: ONNX ConvTranspose (1-D to 3-D, groups, dilations, pads, output_padding, output_shape) as a scatter per output row. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,9 +150,12 @@ typedef struct job {
 } job;
 
 /*
- * Output planes (batch item, output channel) begin..end-1. Each is summed
- * in double by one call, every input sample and tap in a fixed order, so
- * the result does not depend on the threads.
+ * Output planes (batch item, output channel) begin..end-1, an output row at
+ * a time. Each sample is summed in double by one call: for each input
+ * channel in turn, its taps in order (depth, row, column), each adding the
+ * one input sample it meets, if any; so the result does not depend on the
+ * threads. The row's accumulator stays in cache, and taps whose rows miss
+ * the output row (a stride above 1) are skipped whole.
  */
 static int scatter(void *ctx, size_t begin, size_t end)
 {
@@ -161,47 +164,53 @@ static int scatter(void *ctx, size_t begin, size_t end)
 	int64_t cg = ge->c / ge->group, mg = ge->m / ge->group;
 	size_t inplane = (size_t)ge->in[0] * ge->in[1] * ge->in[2];
 	size_t taps = (size_t)ge->k[0] * ge->k[1] * ge->k[2];
-	double *acc = malloc(sizeof(double) * (j->outplane ? j->outplane : 1));
+	int64_t ow = ge->out[2], sx = ge->s[2];
+	double *acc = malloc(sizeof(double) * (size_t)ow);
 	if (!acc)
 		return -1;
 	for (size_t pl = begin; pl < end; pl++) {
 		int64_t b = (int64_t)pl / ge->m, m = (int64_t)pl % ge->m, gi = m / mg, mm = m % mg;
-		for (size_t i = 0; i < j->outplane; i++)
-			acc[i] = 0;
-		for (int64_t ci = 0; ci < cg; ci++) {
-			int64_t c = gi * cg + ci;
-			const float *x = j->x + ((size_t)b * ge->c + c) * inplane;
-			const float *w = j->w + ((size_t)c * mg + mm) * taps;
-			for (int64_t kz = 0; kz < ge->k[0]; kz++)
-				for (int64_t ky = 0; ky < ge->k[1]; ky++)
-					for (int64_t kx = 0; kx < ge->k[2]; kx++) {
-						double wt = w[(kz * ge->k[1] + ky) * ge->k[2] + kx];
-						for (int64_t iz = 0; iz < ge->in[0]; iz++) {
-							int64_t oz = iz * ge->s[0] - ge->pb[0] + kz * ge->d[0];
-							if (oz < 0 || oz >= ge->out[0])
+		float *y = j->y + pl * j->outplane;
+		double bias = j->b ? j->b[m] : 0;
+		for (int64_t oz = 0; oz < ge->out[0]; oz++)
+			for (int64_t oy = 0; oy < ge->out[1]; oy++) {
+				for (int64_t i = 0; i < ow; i++)
+					acc[i] = 0;
+				for (int64_t ci = 0; ci < cg; ci++) {
+					int64_t c = gi * cg + ci;
+					const float *x = j->x + ((size_t)b * ge->c + c) * inplane;
+					const float *w = j->w + ((size_t)c * mg + mm) * taps;
+					for (int64_t kz = 0; kz < ge->k[0]; kz++) {
+						/* The input depth iz with iz*s - pb + kz*d == oz, if any. */
+						int64_t tz = oz + ge->pb[0] - kz * ge->d[0];
+						if (tz < 0 || tz % ge->s[0] || tz / ge->s[0] >= ge->in[0])
+							continue;
+						int64_t iz = tz / ge->s[0];
+						for (int64_t ky = 0; ky < ge->k[1]; ky++) {
+							int64_t ty = oy + ge->pb[1] - ky * ge->d[1];
+							if (ty < 0 || ty % ge->s[1] || ty / ge->s[1] >= ge->in[1])
 								continue;
-							for (int64_t iy = 0; iy < ge->in[1]; iy++) {
-								int64_t oy = iy * ge->s[1] - ge->pb[1] + ky * ge->d[1];
-								if (oy < 0 || oy >= ge->out[1])
-									continue;
-								const float *xr = x + (iz * ge->in[1] + iy) * ge->in[2];
-								double *ar = acc + (oz * ge->out[1] + oy) * ge->out[2];
-								int64_t base = kx * ge->d[2] - ge->pb[2], sx = ge->s[2];
+							int64_t iy = ty / ge->s[1];
+							const float *xr = x + (iz * ge->in[1] + iy) * ge->in[2];
+							const float *wr = w + (kz * ge->k[1] + ky) * ge->k[2];
+							for (int64_t kx = 0; kx < ge->k[2]; kx++) {
+								double wt = wr[kx];
+								int64_t base = kx * ge->d[2] - ge->pb[2];
 								/* Columns ix with 0 <= ix*sx + base < out. */
 								int64_t lo = base >= 0 ? 0 : (-base + sx - 1) / sx;
-								int64_t hi = ge->out[2] - base <= 0 ? 0 : (ge->out[2] - base + sx - 1) / sx;
+								int64_t hi = ow - base <= 0 ? 0 : (ow - base + sx - 1) / sx;
 								if (hi > ge->in[2])
 									hi = ge->in[2];
 								for (int64_t ix = lo; ix < hi; ix++)
-									ar[ix * sx + base] += wt * xr[ix];
+									acc[ix * sx + base] += wt * xr[ix];
 							}
 						}
 					}
-		}
-		float *y = j->y + pl * j->outplane;
-		double bias = j->b ? j->b[m] : 0;
-		for (size_t i = 0; i < j->outplane; i++)
-			y[i] = (float)(acc[i] + bias);
+				}
+				float *yr = y + (oz * ge->out[1] + oy) * ow;
+				for (int64_t i = 0; i < ow; i++)
+					yr[i] = (float)(acc[i] + bias);
+			}
 	}
 	free(acc);
 	return 0;

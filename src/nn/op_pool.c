@@ -195,6 +195,128 @@ static int pool_planes(void *ctx, size_t begin, size_t end)
 	return 0;
 }
 
+/* Taps lo..hi-1 of a window of k (dilation 1) starting at st that fall in 0..in-1. */
+static inline void taps1(int64_t st, int64_t k, int64_t in, int64_t *lo, int64_t *hi)
+{
+	int64_t l = st >= 0 ? 0 : -st, h = in - st;
+	if (h > k)
+		h = k;
+	*lo = l, *hi = h < l ? l : h;
+}
+
+/* Taps of a window at output index o inside the padded input (count_include_pad), dilation 1. */
+static inline int64_t padded1(const geom *ge, int a, int64_t o)
+{
+	int64_t e = ge->in[a] + ge->pe[a] + ge->pb[a] - o * ge->s[a];
+	int64_t ph = e <= 0 ? 0 : e;
+	return ph < ge->k[a] ? ph : ge->k[a];
+}
+
+/*
+ * The 2-D case without dilation (D 1, dilations 1): pool_planes' arithmetic in
+ * the same order (taps row by row, a double sum for the average, the first
+ * maximum), with the window bounds worked out once per row and column and
+ * no clipping for interior windows. Planes begin..end-1.
+ */
+static int pool_planes2(void *ctx, size_t begin, size_t end)
+{
+	const job *j = ctx;
+	const geom *ge = &j->ge;
+	int max = j->p->kind == POOL_MAX, incl = (int)j->p->count_include_pad;
+	int64_t ih = ge->in[1], iw = ge->in[2], oh = ge->out[1], ow = ge->out[2];
+	int64_t ky = ge->k[1], kx = ge->k[2], sy = ge->s[1], sx = ge->s[2];
+	int64_t py = ge->pb[1], px = ge->pb[2];
+	size_t inplane = (size_t)ih * iw, outplane = (size_t)oh * ow;
+	/* Columns x0..x1-1 have windows wholly inside the input. */
+	int64_t x0 = (px + sx - 1) / sx, x1 = iw - kx + px >= 0 ? (iw - kx + px) / sx + 1 : 0;
+	if (x1 > ow)
+		x1 = ow;
+	if (x1 < x0)
+		x1 = x0;
+	for (size_t pl = begin; pl < end; pl++) {
+		const float *x = j->x + pl * inplane;
+		float *y = j->y + pl * outplane;
+		int64_t *ind = j->ind ? j->ind + pl * outplane : NULL;
+		for (int64_t oy = 0; oy < oh; oy++) {
+			int64_t sty = oy * sy - py, ly, hy;
+			taps1(sty, ky, ih, &ly, &hy);
+			int64_t pady = incl ? padded1(ge, 1, oy) : 0;
+			float *yr = y + oy * ow;
+			int64_t *ir = ind ? ind + oy * ow : NULL;
+			int inner_y = ly == 0 && hy == ky;
+			for (int64_t ox = 0; ox < ow; ox++) {
+				int64_t stx = ox * sx - px, lx, hx;
+				if (inner_y && ox >= x0 && ox < x1) {
+					/* An interior window: no bounds to check. */
+					const float *w0 = x + sty * iw + stx;
+					if (max) {
+						float best = w0[0];
+						int64_t bi = 0;
+						for (int64_t ty = 0; ty < ky; ty++) {
+							const float *row = w0 + ty * iw;
+							for (int64_t tx = 0; tx < kx; tx++) {
+								float v = row[tx];
+								if (!isnan(best) && !(v <= best))
+									best = v, bi = ty * iw + tx;
+							}
+						}
+						yr[ox] = best;
+						if (ir)
+							ir[ox] = (int64_t)(pl * inplane) + sty * iw + stx + bi;
+					} else {
+						double sum = 0;
+						for (int64_t ty = 0; ty < ky; ty++) {
+							const float *row = w0 + ty * iw;
+							for (int64_t tx = 0; tx < kx; tx++)
+								sum += row[tx];
+						}
+						int64_t div = incl ? pady * padded1(ge, 2, ox) : ky * kx;
+						yr[ox] = div > 0 ? (float)(sum / (double)div) : NAN;
+					}
+					continue;
+				}
+				taps1(stx, kx, iw, &lx, &hx);
+				double sum = 0;
+				float best = -INFINITY;
+				int64_t bi = -1, cnt = 0;
+				for (int64_t ty = ly; ty < hy; ty++) {
+					int64_t iy = sty + ty;
+					const float *row = x + iy * iw;
+					for (int64_t tx = lx; tx < hx; tx++) {
+						int64_t ix = stx + tx;
+						float v = row[ix];
+						if (max) {
+							if (bi < 0 || (!isnan(best) && !(v <= best))) {
+								best = v;
+								bi = iy * iw + ix;
+							}
+						} else {
+							sum += v;
+							cnt++;
+						}
+					}
+				}
+				if (max) {
+					yr[ox] = best;
+					if (ir)
+						ir[ox] = bi < 0 ? -1 : (int64_t)(pl * inplane) + bi;
+				} else {
+					int64_t div = incl ? pady * padded1(ge, 2, ox) : cnt;
+					yr[ox] = div > 0 ? (float)(sum / (double)div) : NAN;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* Whether pool_planes2 handles ge: one depth, no dilation (pool_planes is the reference). */
+static int is_plain2d(const geom *ge)
+{
+	return ge->in[0] == 1 && ge->k[0] == 1 && ge->s[0] == 1 && ge->pb[0] == 0 && ge->pe[0] == 0 &&
+	       ge->d[1] == 1 && ge->d[2] == 1;
+}
+
 static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
 		   int threads)
 {
@@ -202,7 +324,8 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 		 .ind = n->nout > 1 && out[1] ? out[1]->data : NULL};
 	if (geometry(g, n, &j.ge))
 		return -1;
-	if (cnnf_parallel_for((size_t)(j.ge.nb * j.ge.c), threads, pool_planes, &j))
+	cnnf_parallel_fn fn = is_plain2d(&j.ge) ? pool_planes2 : pool_planes;
+	if (cnnf_parallel_for((size_t)(j.ge.nb * j.ge.c), threads, fn, &j))
 		return cnnf_graph_node_error(g, n, "out of memory");
 	return 0;
 }
