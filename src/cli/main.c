@@ -141,8 +141,8 @@ static const optdesc optdescs[] = {
 	{"offset", 1, O_OFFSET, G_SHOW, "V", "add V to each response (after --abs)"},
 	{"model", 1, O_MODEL, G_NET, "FILE", "the model file (cnnf-model(5) or ONNX)"},
 	{"mean", 1, O_MEAN, G_NORM, "M[,M..]",
-	 "ONNX models: subtract from samples on the 0..1 scale (one, or one per channel)"},
-	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX models: then divide by (default 1)"},
+	 "ONNX: subtract M (0..1 scale; one, or one a channel)"},
+	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX: then divide by S (default 1)"},
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
@@ -264,10 +264,12 @@ static const command commands[] = {
 	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's AvgPool2d.",
 	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
-	{"segment", "label every pixel with a ConvNet (--model) on the patch around it",
+	{"segment", "label every pixel with a ConvNet (--model: cnnf-model or ONNX)",
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
-	 "inputs are segmented with the model loaded once, into DIR/NAME.png.",
+	 "inputs are segmented with the model loaded once, into DIR/NAME.png. An ONNX model "
+	 "that is fully convolutional labels each pixel from its output 1 x K x H x W (see "
+	 "cnnf-onnx(5)).",
 	 G_SEGMENT | G_NET | G_NORM | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
 		 G_WORK,
 	 0, run_segment},

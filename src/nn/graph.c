@@ -451,82 +451,68 @@ static const char *attr_type_name(int t)
 	return t >= 0 && t <= 8 ? names[t] : "of an unknown type";
 }
 
-static int attr_want(const cnnf_graph *g, const cnnf_node *n, const cnnf_attr *a, int type,
-		     const char *want)
+/*
+ * Node n's attribute called name in *out when it is there with the given
+ * type: 1; 0 when it is absent; -1 with a message when it has another type.
+ */
+static int attr_get(const cnnf_graph *g, const cnnf_node *n, const char *name, int type,
+		    const cnnf_attr **out)
 {
-	if (a->type == type)
+	const cnnf_attr *a = cnnf_node_attr(n, name);
+	if (!a)
 		return 0;
-	return cnnf_graph_node_error(g, n, "attribute '%s' is %s, not %s", a->name,
-				     attr_type_name(a->type), want);
+	if (a->type != type)
+		return cnnf_graph_node_error(g, n, "attribute '%s' is %s, not %s", a->name,
+					     attr_type_name(a->type), attr_type_name(type));
+	*out = a;
+	return 1;
 }
 
 int cnnf_node_attr_int(const cnnf_graph *g, const cnnf_node *n, const char *name, int64_t def,
 		       int64_t *out)
 {
-	const cnnf_attr *a = cnnf_node_attr(n, name);
-	*out = def;
-	if (!a)
-		return 0;
-	if (attr_want(g, n, a, CNNF_ATTR_INT, "an int"))
-		return -1;
-	*out = a->i;
-	return 0;
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_INT, &a);
+	*out = r > 0 ? a->i : def;
+	return r < 0 ? -1 : 0;
 }
 
 int cnnf_node_attr_float(const cnnf_graph *g, const cnnf_node *n, const char *name, float def,
 			 float *out)
 {
-	const cnnf_attr *a = cnnf_node_attr(n, name);
-	*out = def;
-	if (!a)
-		return 0;
-	if (attr_want(g, n, a, CNNF_ATTR_FLOAT, "a float"))
-		return -1;
-	*out = a->f;
-	return 0;
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_FLOAT, &a);
+	*out = r > 0 ? a->f : def;
+	return r < 0 ? -1 : 0;
 }
 
 int cnnf_node_attr_string(const cnnf_graph *g, const cnnf_node *n, const char *name,
 			  const char *def, const char **out)
 {
-	const cnnf_attr *a = cnnf_node_attr(n, name);
-	*out = def;
-	if (!a)
-		return 0;
-	if (attr_want(g, n, a, CNNF_ATTR_STRING, "a string"))
-		return -1;
-	*out = a->s ? a->s : "";
-	return 0;
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_STRING, &a);
+	*out = r > 0 ? (a->s ? a->s : "") : def;
+	return r < 0 ? -1 : 0;
 }
 
 int cnnf_node_attr_ints(const cnnf_graph *g, const cnnf_node *n, const char *name,
 			const int64_t **out, size_t *count)
 {
-	const cnnf_attr *a = cnnf_node_attr(n, name);
-	*out = NULL;
-	*count = 0;
-	if (!a)
-		return 0;
-	if (attr_want(g, n, a, CNNF_ATTR_INTS, "ints"))
-		return -1;
-	*out = a->ints;
-	*count = a->n;
-	return 0;
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_INTS, &a);
+	*out = r > 0 ? a->ints : NULL;
+	*count = r > 0 ? a->n : 0;
+	return r < 0 ? -1 : 0;
 }
 
 int cnnf_node_attr_floats(const cnnf_graph *g, const cnnf_node *n, const char *name,
 			  const float **out, size_t *count)
 {
-	const cnnf_attr *a = cnnf_node_attr(n, name);
-	*out = NULL;
-	*count = 0;
-	if (!a)
-		return 0;
-	if (attr_want(g, n, a, CNNF_ATTR_FLOATS, "floats"))
-		return -1;
-	*out = a->floats;
-	*count = a->n;
-	return 0;
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_FLOATS, &a);
+	*out = r > 0 ? a->floats : NULL;
+	*count = r > 0 ? a->n : 0;
+	return r < 0 ? -1 : 0;
 }
 
 cnnf_value *cnnf_node_in(const cnnf_graph *g, const cnnf_node *n, int i)

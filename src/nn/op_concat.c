@@ -49,8 +49,8 @@ static int concat_infer(cnnf_graph *g, cnnf_node *n)
 		if (!same)
 			return cnnf_graph_node_error(
 				g, n, "input %d's shape %s does not fit input 0's %s on axis %d", i,
-				cnnf_opdata_shape_str(sa, sizeof sa, x->ndim, x->dim),
-				cnnf_opdata_shape_str(sb, sizeof sb, x0->ndim, x0->dim), axis);
+				cnnf_graph_shape_str(sa, sizeof sa, x->ndim, x->dim),
+				cnnf_graph_shape_str(sb, sizeof sb, x0->ndim, x0->dim), axis);
 		if (d[axis] > INT64_MAX - x->dim[axis])
 			return cnnf_graph_node_error(g, n, "output too large");
 		d[axis] += x->dim[axis];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "nn/opdata.h"
+#include "nn/opmath.h"
 #include "nn/ops.h"
 
 /* The forward of the ops that only give the same elements another shape. */
@@ -113,8 +114,8 @@ static int reshape_infer(cnnf_graph *g, cnnf_node *n)
 		}
 		if (count % known) {
 			cnnf_graph_node_error(g, n, "cannot reshape %s into %s",
-					      cnnf_opdata_shape_str(sa, sizeof sa, x->ndim, x->dim),
-					      cnnf_opdata_shape_str(sb, sizeof sb, (int)ns, shape));
+					      cnnf_graph_shape_str(sa, sizeof sa, x->ndim, x->dim),
+					      cnnf_graph_shape_str(sb, sizeof sb, (int)ns, shape));
 			goto out;
 		}
 		dim[minus] = (int64_t)(count / known);
@@ -124,8 +125,8 @@ static int reshape_infer(cnnf_graph *g, cnnf_node *n)
 		known = 0;
 	if (known != count) {
 		cnnf_graph_node_error(g, n, "cannot reshape %s into %s",
-				      cnnf_opdata_shape_str(sa, sizeof sa, x->ndim, x->dim),
-				      cnnf_opdata_shape_str(sb, sizeof sb, (int)ns, shape));
+				      cnnf_graph_shape_str(sa, sizeof sa, x->ndim, x->dim),
+				      cnnf_graph_shape_str(sb, sizeof sb, (int)ns, shape));
 		goto out;
 	}
 	rc = cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), x->type, (int)ns, dim);
@@ -567,7 +568,7 @@ static int expand_infer(cnnf_graph *g, cnnf_node *n)
 			cnnf_graph_node_error(g, n, "shape[%zu] is %" PRId64, k, shape[k]);
 			goto out;
 		}
-	if (cnnf_opdata_broadcast(g, n, x->ndim, x->dim, (int)ns, shape, &no, d))
+	if (cnnf_opmath_broadcast(g, n, x->ndim, x->dim, (int)ns, shape, &no, d))
 		goto out;
 	rc = cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), x->type, no, d);
 out:
@@ -580,7 +581,7 @@ static int expand_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in,
 {
 	const cnnf_value *x = in[0], *y = out[0];
 	int64_t st[CNNF_GRAPH_MAX_DIMS];
-	cnnf_opdata_broadcast_strides(x->ndim, x->dim, y->ndim, y->dim, st);
+	cnnf_opmath_bstrides(x->ndim, x->dim, y->ndim, y->dim, st);
 	if (cnnf_opdata_view_copy(y->data, x->data, cnnf_graph_type_size(x->type), y->ndim, y->dim,
 				  st, 0, threads))
 		return cnnf_graph_node_error(g, n, "out of memory");

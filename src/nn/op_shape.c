@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/opdata.h"
+#include "nn/opmath.h"
 #include "nn/ops.h"
 
 static double out_count(const cnnf_graph *g, const cnnf_node *n)
@@ -464,7 +465,7 @@ static int bcast_infer(cnnf_graph *g, cnnf_node *n, int first, int same_type, in
 		if (same_type && b->type != a->type)
 			return cnnf_graph_node_error(g, n, "inputs %d and %d have different types",
 						     first, i);
-		if (cnnf_opdata_broadcast(g, n, nd, d, b->ndim, b->dim, &nd, d))
+		if (cnnf_opmath_broadcast(g, n, nd, d, b->ndim, b->dim, &nd, d))
 			return -1;
 	}
 	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), out_type ? out_type : a->type,
@@ -491,7 +492,7 @@ static void bcast_walk(const cnnf_value *y, cnnf_value *const *x, int nx, bcast_
 		return;
 	}
 	for (int i = 0; i < nx; i++) {
-		cnnf_opdata_broadcast_strides(x[i]->ndim, x[i]->dim, y->ndim, y->dim, st[i]);
+		cnnf_opmath_bstrides(x[i]->ndim, x[i]->dim, y->ndim, y->dim, st[i]);
 		step[i] = st[i][y->ndim - 1];
 	}
 	int last = y->ndim - 1;
@@ -653,8 +654,8 @@ static int where_infer(cnnf_graph *g, cnnf_node *n)
 	int nd = c->ndim;
 	int64_t d[CNNF_GRAPH_MAX_DIMS];
 	memcpy(d, c->dim, sizeof(int64_t) * (size_t)nd);
-	if (cnnf_opdata_broadcast(g, n, nd, d, x->ndim, x->dim, &nd, d) ||
-	    cnnf_opdata_broadcast(g, n, nd, d, y->ndim, y->dim, &nd, d))
+	if (cnnf_opmath_broadcast(g, n, nd, d, x->ndim, x->dim, &nd, d) ||
+	    cnnf_opmath_broadcast(g, n, nd, d, y->ndim, y->dim, &nd, d))
 		return -1;
 	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), x->type, nd, d);
 }

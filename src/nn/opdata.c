@@ -1,4 +1,4 @@
-/* opdata.c: helpers shared by the data-moving operators: constant inputs, axes, strided copies, broadcasting. */
+/* opdata.c: helpers shared by the data-moving operators: constant inputs, axes, strided copies (broadcasting is opmath.c's). */
 #include "nn/opdata.h"
 
 #include <inttypes.h>
@@ -41,19 +41,6 @@ void cnnf_opdata_strides(int ndim, const int64_t *dim, int64_t *stride)
 	}
 }
 
-const char *cnnf_opdata_shape_str(char *buf, size_t size, int ndim, const int64_t *dim)
-{
-	size_t len = 0;
-	int w = snprintf(buf, size, "[");
-	len = w > 0 ? (size_t)w : 0;
-	for (int k = 0; k < ndim && len < size; k++) {
-		w = snprintf(buf + len, size - len, "%s%" PRId64, k ? "," : "", dim[k]);
-		len += w > 0 ? (size_t)w : 0;
-	}
-	if (len < size)
-		snprintf(buf + len, size - len, "]");
-	return buf;
-}
 
 /* ---- strided copies ---- */
 
@@ -169,41 +156,4 @@ int cnnf_opdata_copy(void *dst, const void *src, size_t bytes, int threads)
 	}
 	int64_t d = (int64_t)(bytes / 4), s = 1;
 	return cnnf_opdata_view_copy(dst, src, 4, 1, &d, &s, 0, threads);
-}
-
-/* ---- broadcasting ---- */
-
-int cnnf_opdata_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a,
-			  int nb, const int64_t *b, int *nout, int64_t *out)
-{
-	int no = na > nb ? na : nb;
-	int64_t tmp[CNNF_GRAPH_MAX_DIMS];
-	for (int k = 0; k < no; k++) {
-		int ka = k - (no - na), kb = k - (no - nb);
-		int64_t da = ka >= 0 ? a[ka] : 1, db = kb >= 0 ? b[kb] : 1;
-		if (da == db || db == 1) {
-			tmp[k] = da;
-		} else if (da == 1) {
-			tmp[k] = db;
-		} else {
-			char sa[160], sb[160];
-			return cnnf_graph_node_error(g, n, "shapes %s and %s do not broadcast",
-						     cnnf_opdata_shape_str(sa, sizeof sa, na, a),
-						     cnnf_opdata_shape_str(sb, sizeof sb, nb, b));
-		}
-	}
-	memcpy(out, tmp, sizeof(int64_t) * (size_t)no);
-	*nout = no;
-	return 0;
-}
-
-void cnnf_opdata_broadcast_strides(int nd, const int64_t *d, int no, const int64_t *od,
-				   int64_t *st)
-{
-	int64_t s[CNNF_GRAPH_MAX_DIMS];
-	cnnf_opdata_strides(nd, d, s);
-	for (int k = 0; k < no; k++) {
-		int kd = k - (no - nd);
-		st[k] = kd >= 0 && d[kd] == od[k] ? s[kd] : 0;
-	}
 }

@@ -39,21 +39,4 @@ int cnnf_opdata_view_copy(void *dst, const void *src, size_t esize, int nd, cons
 /* memcpy in parallel pieces; -1 only for out of memory. */
 int cnnf_opdata_copy(void *dst, const void *src, size_t bytes, int threads);
 
-/*
- * Numpy broadcasting of two shapes into out (rank max(na, nb)): -1 with
- * "shapes [..] and [..] do not broadcast" as n's error.
- */
-int cnnf_opdata_broadcast(const cnnf_graph *g, const cnnf_node *n, int na, const int64_t *a,
-			  int nb, const int64_t *b, int *nout, int64_t *out);
-
-/*
- * The strides with which a value of shape (nd, d) is read when broadcast
- * to (no, od): aligned on the right, 0 where it is broadcast.
- */
-void cnnf_opdata_broadcast_strides(int nd, const int64_t *d, int no, const int64_t *od,
-				   int64_t *st);
-
-/* "[1,3,224,224]" into buf (for messages). */
-const char *cnnf_opdata_shape_str(char *buf, size_t size, int ndim, const int64_t *dim);
-
 #endif

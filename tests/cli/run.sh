@@ -15,7 +15,7 @@ run --help
 expect_status "help" 0
 help=$out
 expect_eq "help lists box" "$(printf '%s\n' "$help" | grep -c '^  box  *box blur')" 1
-for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment train info; do
+for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment apply train info; do
 	printf '%s\n' "$help" | grep -q "^  $c  *[a-z(]" && ok || bad "help does not list $c"
 	run "$c" --help
 	expect_status "$c --help" 0
