@@ -631,7 +631,8 @@ START_TEST(test_forward_matches_inference)
 		labels[i] = i % 3;
 	cnnf_backprop_pass p = {.n = B, .labels = labels, .seed = 1, .key = 1};
 	ck_assert_int_eq(cnnf_backprop_run(b, &p), 0);
-	cnnf_net *net = cnnf_net_new(m);
+	m->weights_init = 0;
+	cnnf_net *net = cnnf_net_new(m, "test", 1, 0);
 	double loss = 0;
 	int correct = 0;
 	for (int s = 0; s < B; s++) {

@@ -19,7 +19,7 @@ static cnnf_model *model_from(const char *text)
 
 static cnnf_tensor *forward(const cnnf_model *m, const cnnf_tensor *in)
 {
-	cnnf_net *n = cnnf_net_new(m);
+	cnnf_net *n = cnnf_net_new(m, "test", 1, 1);
 	ck_assert_ptr_nonnull(n);
 	cnnf_tensor *out = NULL;
 	ck_assert_int_eq(cnnf_net_forward(n, in, &out), 0);
@@ -167,7 +167,7 @@ START_TEST(test_one_layer_equals_conv)
 	/* The layer's own output: run a net made of the conv layer alone. */
 	cnnf_model one = *m;
 	one.nlayers = 1;
-	cnnf_net *net = cnnf_net_new(&one);
+	cnnf_net *net = cnnf_net_new(&one, "test", 1, 0);
 	cnnf_tensor *out = NULL;
 	ck_assert_int_eq(cnnf_net_forward(net, in, &out), 0);
 	ck_assert_int_eq(out->c, 2);

@@ -23,7 +23,7 @@ static fixture load_small(void)
 	snprintf(path, sizeof path, "%s/net/seg_small.cnnf", TEST_DATA_DIR);
 	f.model = cnnf_model_load(path, NULL);
 	ck_assert_msg(f.model != NULL, "%s", cnnf_error_get());
-	f.net = cnnf_net_new(f.model);
+	f.net = cnnf_net_new(f.model, "test", 0, 1);
 	ck_assert_ptr_nonnull(f.net);
 	snprintf(path, sizeof path, "%s/net/seg_small.input.pgm", TEST_DATA_DIR);
 	f.img = cnnf_io_read(path, 0);
@@ -112,7 +112,7 @@ START_TEST(test_dense_padded_model)
 	snprintf(text + n, sizeof text - n, "0 0.25\n");
 	cnnf_model *m = cnnf_model_parse(text, strlen(text), "pad.cnnf", NULL);
 	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
-	cnnf_net *net = cnnf_net_new(m);
+	cnnf_net *net = cnnf_net_new(m, "test", 0, 1);
 	fixture f = load_small();
 	cnnf_segment_opts o;
 	cnnf_segment_opts_init(&o);
@@ -175,7 +175,7 @@ START_TEST(test_no_softmax_and_ties)
 			   "weights text 6\n1 1 0 0 0 0\n";
 	cnnf_model *m = cnnf_model_parse(text, strlen(text), "tie.cnnf", NULL);
 	ck_assert_ptr_nonnull(m);
-	cnnf_net *n = cnnf_net_new(m);
+	cnnf_net *n = cnnf_net_new(m, "test", 0, 1);
 	cnnf_image *img = cnnf_image_new(2, 1, 1, CNNF_U8);
 	((uint8_t *)img->data)[0] = 255; /* v = 1: scores 1, 1, 0 */
 	((uint8_t *)img->data)[1] = 0;   /* all scores 0 */
@@ -206,7 +206,7 @@ START_TEST(test_sixteen_bit_scale)
 			   "fc out=2\nweights text 4\n1 -1 0 0.5\n";
 	cnnf_model *m = cnnf_model_parse(text, strlen(text), "s.cnnf", NULL);
 	ck_assert_ptr_nonnull(m);
-	cnnf_net *n = cnnf_net_new(m);
+	cnnf_net *n = cnnf_net_new(m, "test", 0, 1);
 	cnnf_image *img = cnnf_image_new(2, 1, 1, CNNF_U16);
 	/* 65535 -> 1 -> 1.5 vs -1.0: class 0.  16384 -> 0.25 -> 0 vs 0.5: class 1. */
 	((uint16_t *)img->data)[0] = 65535;
@@ -283,7 +283,7 @@ START_TEST(test_error_too_many_classes)
 		n += snprintf(text + n, sizeof text - n, "0 ");
 	cnnf_model *m = cnnf_model_parse(text, strlen(text), "big.cnnf", NULL);
 	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
-	cnnf_net *net = cnnf_net_new(m);
+	cnnf_net *net = cnnf_net_new(m, "test", 0, 1);
 	cnnf_image *img = cnnf_image_new(1, 1, 1, CNNF_U8);
 	cnnf_segment_opts o;
 	cnnf_segment_opts_init(&o);

@@ -202,7 +202,7 @@ START_TEST(test_learns_squares)
 	cnnf_image *img = cnnf_io_read(fixture("squares.png"), 0);
 	cnnf_image *truth = cnnf_io_read(fixture("squares-labels.png"), 0);
 	ck_assert_ptr_nonnull(img);
-	cnnf_net *net = cnnf_net_new(m);
+	cnnf_net *net = cnnf_net_new(m, "test", 0, 1);
 	cnnf_segment_opts so;
 	cnnf_segment_opts_init(&so);
 	so.threads = 1;

@@ -18,21 +18,30 @@
  */
 typedef struct pool {
 	cnnf_parallel_fn fn;
+	cnnf_parallel_worker_fn wfn; /* instead of fn, for cnnf_parallel_for_workers() */
 	void *ctx;
 	size_t n, chunks;   /* chunk i is items [n * i / chunks, n * (i + 1) / chunks) */
 	atomic_size_t next; /* the next chunk to take */
 	atomic_int failed;
 } pool;
 
+/* One thread's share: its worker index and the pool. */
+typedef struct share {
+	pool *p;
+	int worker;
+} share;
+
 static void *run(void *arg)
 {
-	pool *p = arg;
+	const share *sh = arg;
+	pool *p = sh->p;
 	/* After a failure the call fails anyway: the chunks left are not started. */
 	while (!atomic_load(&p->failed)) {
 		size_t i = atomic_fetch_add(&p->next, 1);
 		if (i >= p->chunks)
 			break;
-		if (p->fn(p->ctx, p->n * i / p->chunks, p->n * (i + 1) / p->chunks) < 0)
+		size_t b = p->n * i / p->chunks, e = p->n * (i + 1) / p->chunks;
+		if ((p->wfn ? p->wfn(p->ctx, sh->worker, b, e) : p->fn(p->ctx, b, e)) < 0)
 			atomic_store(&p->failed, 1);
 	}
 	return NULL;
@@ -48,36 +57,44 @@ int cnnf_parallel_threads(int n)
 	return cores > MAX_THREADS ? MAX_THREADS : (int)cores;
 }
 
-int cnnf_parallel_for(size_t n, int threads, cnnf_parallel_fn fn, void *ctx)
+static int deal(size_t n, int threads, pool *p)
 {
 	if (n == 0)
 		return 0;
 	size_t t = (size_t)cnnf_parallel_threads(threads);
 	if (t > n)
 		t = n;
-	if (t == 1) {
-		if (fn(ctx, 0, n) < 0) {
-			cnnf_error("out of memory");
-			return -1;
-		}
-		return 0;
-	}
-	pool p = {.fn = fn, .ctx = ctx, .n = n};
-	p.chunks = n < t * CNNF_PARALLEL_CHUNKS ? n : t * CNNF_PARALLEL_CHUNKS;
-	atomic_init(&p.next, 0);
-	atomic_init(&p.failed, 0);
+	p->n = n;
+	p->chunks = t == 1 ? 1 : n < t * CNNF_PARALLEL_CHUNKS ? n : t * CNNF_PARALLEL_CHUNKS;
+	atomic_init(&p->next, 0);
+	atomic_init(&p->failed, 0);
 	pthread_t tids[MAX_THREADS];
 	int started[MAX_THREADS];
+	share sh[MAX_THREADS];
+	for (size_t i = 0; i < t; i++)
+		sh[i] = (share){p, (int)i};
 	for (size_t i = 1; i < t; i++)
-		started[i] = pthread_create(&tids[i], NULL, run, &p) == 0;
+		started[i] = pthread_create(&tids[i], NULL, run, &sh[i]) == 0;
 	/* The calling thread works too; if no thread could be started it does everything. */
-	run(&p);
+	run(&sh[0]);
 	for (size_t i = 1; i < t; i++)
 		if (started[i])
 			pthread_join(tids[i], NULL);
-	if (atomic_load(&p.failed)) {
+	if (atomic_load(&p->failed)) {
 		cnnf_error("out of memory");
 		return -1;
 	}
 	return 0;
+}
+
+int cnnf_parallel_for(size_t n, int threads, cnnf_parallel_fn fn, void *ctx)
+{
+	pool p = {.fn = fn, .ctx = ctx};
+	return deal(n, threads, &p);
+}
+
+int cnnf_parallel_for_workers(size_t n, int threads, cnnf_parallel_worker_fn fn, void *ctx)
+{
+	pool p = {.wfn = fn, .ctx = ctx};
+	return deal(n, threads, &p);
 }

@@ -28,4 +28,13 @@ int cnnf_parallel_threads(int n);
  */
 int cnnf_parallel_for(size_t n, int threads, cnnf_parallel_fn fn, void *ctx);
 
+/*
+ * The same, fn also told which worker it runs as: 0 .. the thread count - 1,
+ * each index used by one thread at a time (the calling thread is 0), so that
+ * a worker can use a scratch of its own (a graph prepared once) without
+ * locking.
+ */
+typedef int (*cnnf_parallel_worker_fn)(void *ctx, int worker, size_t begin, size_t end);
+int cnnf_parallel_for_workers(size_t n, int threads, cnnf_parallel_worker_fn fn, void *ctx);
+
 #endif

@@ -1260,7 +1260,7 @@ static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format f
  * before the work and published together after it, so either all of them
  * are written or none is.
  */
-static int segment_one(const cnnf_net *net, cnnf_graph *graph, options *o, const char *in,
+static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char *in,
 		       const char *out, const char *probs_path, const char *overlay_path)
 {
 	const cnnf_model *m = net ? net->model : NULL;
@@ -1401,7 +1401,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 			o->model);
 		goto out;
 	}
-	net = cnnf_net_new(m);
+	net = cnnf_net_new(m, o->model, o->seg.threads, o->seg.mode == CNNF_SEGMENT_DENSE);
 	if (!net) {
 		print_error_about(o->model);
 		goto out;

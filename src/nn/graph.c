@@ -123,6 +123,17 @@ static void attrs_free(cnnf_attr *a, int n)
 	free(a);
 }
 
+/* Free what node n owns (its state apart). */
+static void node_clear(cnnf_node *n)
+{
+	free(n->name);
+	free(n->op_type);
+	free(n->in);
+	free(n->out);
+	attrs_free(n->attr, n->nattr);
+	free(n->param);
+}
+
 /* ---- Building ---- */
 
 cnnf_graph *cnnf_graph_new(const char *file)
@@ -153,15 +164,8 @@ void cnnf_graph_free(cnnf_graph *g)
 	if (!g)
 		return;
 	release_states(g);
-	for (int i = 0; i < g->nnode; i++) {
-		cnnf_node *n = &g->node[i];
-		free(n->name);
-		free(n->op_type);
-		free(n->in);
-		free(n->out);
-		attrs_free(n->attr, n->nattr);
-		free(n->param);
-	}
+	for (int i = 0; i < g->nnode; i++)
+		node_clear(&g->node[i]);
 	for (int i = 0; i < g->nval; i++) {
 		free(g->val[i].name);
 		free(g->val[i].data);
@@ -486,6 +490,15 @@ int cnnf_node_attr_float(const cnnf_graph *g, const cnnf_node *n, const char *na
 	return r < 0 ? -1 : 0;
 }
 
+int cnnf_node_attr_double(const cnnf_graph *g, const cnnf_node *n, const char *name, double def,
+			  double *out)
+{
+	const cnnf_attr *a;
+	int r = attr_get(g, n, name, CNNF_ATTR_FLOAT, &a);
+	*out = r <= 0 ? def : (float)a->d == a->f ? a->d : (double)a->f;
+	return r < 0 ? -1 : 0;
+}
+
 int cnnf_node_attr_string(const cnnf_graph *g, const cnnf_node *n, const char *name,
 			  const char *def, const char **out)
 {
@@ -751,13 +764,7 @@ int cnnf_graph_finish(cnnf_graph *g)
 		if (live[j]) {
 			sorted[m++] = g->node[j];
 		} else {
-			cnnf_node *n = &g->node[j];
-			free(n->name);
-			free(n->op_type);
-			free(n->in);
-			free(n->out);
-			attrs_free(n->attr, n->nattr);
-			free(n->param);
+			node_clear(&g->node[j]);
 		}
 	}
 	free(g->node);
@@ -781,6 +788,91 @@ out:
 	free(next);
 	free(sorted);
 	return rc;
+}
+
+/* ---- Rewriting ---- */
+
+int cnnf_graph_drop_nodes(cnnf_graph *g, const unsigned char *drop)
+{
+	if (!g->finished || g->prepared) {
+		cnnf_error("%s: a graph is rewritten after it is finished and before it is prepared",
+			   g->file);
+		return -1;
+	}
+	int m = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		if (drop[i])
+			node_clear(&g->node[i]);
+		else
+			g->node[m++] = g->node[i];
+	}
+	g->nnode = m;
+	for (int i = 0; i < g->nval; i++)
+		g->val[i].producer = -1;
+	for (int i = 0; i < m; i++)
+		for (int k = 0; k < g->node[i].nout; k++)
+			if (g->node[i].out[k] >= 0)
+				g->val[g->node[i].out[k]].producer = i;
+	return 0;
+}
+
+int cnnf_node_set_ints(cnnf_graph *g, cnnf_node *n, const char *name, const int64_t *v,
+		       size_t count)
+{
+	int64_t *ints = malloc((count ? count : 1) * sizeof *ints);
+	if (!ints)
+		return oom(g);
+	memcpy(ints, v, count * sizeof *ints);
+	int at = -1;
+	for (int i = 0; i < n->nattr; i++)
+		if (!strcmp(n->attr[i].name, name))
+			at = i;
+	cnnf_attr old = {0};
+	if (at < 0) {
+		char *nm = dup_str(name);
+		cnnf_attr *a = realloc(n->attr, ((size_t)n->nattr + 1) * sizeof *a);
+		if (!nm || !a) {
+			free(nm);
+			free(ints);
+			if (a)
+				n->attr = a;
+			return oom(g);
+		}
+		n->attr = a;
+		at = n->nattr++;
+		memset(&a[at], 0, sizeof a[at]);
+		a[at].name = nm;
+		a[at].type = CNNF_ATTR_INTS;
+	} else {
+		old = n->attr[at];
+		old.name = NULL;
+	}
+	cnnf_attr *a = &n->attr[at];
+	a->type = CNNF_ATTR_INTS;
+	a->ints = ints;
+	a->n = count;
+	/* The parameters may point into the attributes: parse them afresh. */
+	void *param = n->param;
+	n->param = NULL;
+	if (parse_node(g, n)) {
+		free(n->param);
+		n->param = param;
+		free(a->ints);
+		if (old.type) {
+			char *nm = a->name;
+			*a = old;
+			a->name = nm;
+		} else {
+			free(a->name);
+			n->nattr--;
+		}
+		return -1;
+	}
+	free(param);
+	old.name = NULL;
+	if (old.type)
+		attr_clear(&old);
+	return 0;
 }
 
 /* ---- Preparing: shapes, folding, limits ---- */

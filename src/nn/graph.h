@@ -71,6 +71,7 @@ typedef struct cnnf_attr {
 	int type;         /* CNNF_ATTR_* */
 	int64_t i;        /* INT */
 	float f;          /* FLOAT */
+	double d;         /* FLOAT in double where its maker had one (cnnf-model chains); 0 else */
 	char *s;          /* STRING (NUL-terminated; slen bytes before it) */
 	size_t slen;
 	size_t n;         /* elements of ints or floats */
@@ -98,6 +99,7 @@ typedef struct cnnf_node {
 	void *param;
 	void *state;              /* what op->prepare made for the current shapes, or NULL */
 	int folded;               /* computed at prepare time: the run skips it */
+	int relu;                 /* a Relu fused into it (op->fuses_relu): store max(y, 0) */
 } cnnf_node;
 
 typedef struct cnnf_graph cnnf_graph;
@@ -144,6 +146,12 @@ typedef struct cnnf_op {
 	 * for inputs not constant, and its outputs become constants.
 	 */
 	int shape_only;
+	/*
+	 * 1 when forward stores max(y, 0) for output 0 where n->relu is set,
+	 * so that a Relu reading only that output can be fused into it
+	 * (nn/pass.h).
+	 */
+	int fuses_relu;
 } cnnf_op;
 
 /* Limits a prepared graph must stay within. */
@@ -219,6 +227,23 @@ int cnnf_graph_add_output(cnnf_graph *g, int v);
 /* Parse the attributes, sort the nodes, find cycles, orphan inputs and last uses. */
 int cnnf_graph_finish(cnnf_graph *g);
 
+/* ---- Rewriting a finished graph, before it is prepared (nn/pass.c) ---- */
+
+/*
+ * Drop the nodes i with drop[i] set (their outputs must be read by no node
+ * left, or rewired first) and work out the producers again. -1 once
+ * prepared.
+ */
+int cnnf_graph_drop_nodes(cnnf_graph *g, const unsigned char *drop);
+
+/*
+ * Set n's attribute called name to the INTS values v[0..count-1], adding it
+ * if absent; the node's parameters are then parsed again (a node whose
+ * parse refuses the new values keeps its old ones and the call fails).
+ */
+int cnnf_node_set_ints(cnnf_graph *g, cnnf_node *n, const char *name, const int64_t *v,
+		       size_t count);
+
 /* ---- Running ---- */
 
 /*
@@ -260,6 +285,9 @@ int cnnf_node_attr_int(const cnnf_graph *g, const cnnf_node *n, const char *name
 		       int64_t *out);
 int cnnf_node_attr_float(const cnnf_graph *g, const cnnf_node *n, const char *name, float def,
 			 float *out);
+/* A FLOAT attribute in double: its d where d rounds to its f, else f widened. */
+int cnnf_node_attr_double(const cnnf_graph *g, const cnnf_node *n, const char *name, double def,
+			  double *out);
 int cnnf_node_attr_string(const cnnf_graph *g, const cnnf_node *n, const char *name,
 			  const char *def, const char **out);
 int cnnf_node_attr_ints(const cnnf_graph *g, const cnnf_node *n, const char *name,

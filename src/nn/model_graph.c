@@ -53,12 +53,14 @@ static void attr_int(attrs *at, const char *name, int64_t v)
 		at->failed = 1;
 }
 
-static void attr_float(attrs *at, const char *name, float v)
+/* A FLOAT attribute: the file format's float, and the double it came from. */
+static void attr_float(attrs *at, const char *name, double v)
 {
 	cnnf_attr *a = &at->a[at->n++];
 	memset(a, 0, sizeof *a);
 	a->type = CNNF_ATTR_FLOAT;
-	a->f = v;
+	a->f = (float)v;
+	a->d = v;
 	if (!(a->name = dup(name)))
 		at->failed = 1;
 }
@@ -173,8 +175,12 @@ static int add_batchnorm(cnnf_graph *g, const cnnf_layer *l, const char *node, c
 	    (w[3] = add_init(g, node, "var", l->var, 1, d)) < 0)
 		return -1;
 	attrs at = {.n = 0};
-	/* ONNX's epsilon is a float; the model's double rounds to it (1e-5 by about 1e-13). */
-	attr_float(&at, "epsilon", (float)l->eps);
+	/*
+	 * ONNX's epsilon is a float; the model's is a double, which the
+	 * attribute keeps too (BatchNormalization uses it): the same bits as
+	 * the model's layer always gave.
+	 */
+	attr_float(&at, "epsilon", l->eps);
 	return add_node(g, node, y, "BatchNormalization", x, w, 4, &at);
 }
 

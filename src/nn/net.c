@@ -1,60 +1,18 @@
-/* net.c: the forward pass of a model, layer by layer, on the convolution engine. */
+/* net.c: a cnnf-model run on the graph engine: worker graphs for patch batches, and the dense form. */
 #include "nn/net.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/conv.h"
 #include "base/error.h"
-#include "engine/pool.h"
+#include "base/parallel.h"
+#include "nn/model_graph.h"
+#include "nn/pass.h"
 
-void cnnf_net_free(cnnf_net *n)
+int cnnf_net_softmaxed(const cnnf_model *m)
 {
-	if (!n)
-		return;
-	if (n->kernels)
-		for (int i = 0; i < n->model->nlayers; i++)
-			cnnf_kernel_free(n->kernels[i]);
-	free(n->kernels);
-	free(n);
-}
-
-/* The engine kernel of a conv or fc layer: PyTorch's [out][in][kh][kw] is the bank layout. */
-static cnnf_kernel *layer_kernel(const cnnf_layer *l)
-{
-	int kh = l->type == CNNF_LAYER_FC ? l->in_h : l->kh;
-	int kw = l->type == CNNF_LAYER_FC ? l->in_w : l->kw;
-	cnnf_kernel *k = cnnf_kernel_new(l->out, l->in_c, kh, kw);
-	if (!k)
-		return NULL;
-	size_t n = (size_t)l->out * l->in_c * kh * kw;
-	for (size_t i = 0; i < n; i++)
-		k->weights[i] = l->weight[i];
-	for (int f = 0; f < l->out; f++)
-		k->bias[f] = l->bias[f];
-	return k;
-}
-
-cnnf_net *cnnf_net_new(const cnnf_model *m)
-{
-	cnnf_net *n = calloc(1, sizeof *n);
-	if (!n || !(n->kernels = calloc((size_t)m->nlayers, sizeof *n->kernels))) {
-		free(n);
-		cnnf_error("out of memory");
-		return NULL;
-	}
-	n->model = m;
-	for (int i = 0; i < m->nlayers; i++) {
-		const cnnf_layer *l = &m->layers[i];
-		if (l->type != CNNF_LAYER_CONV && l->type != CNNF_LAYER_FC)
-			continue;
-		if (!(n->kernels[i] = layer_kernel(l))) {
-			cnnf_net_free(n);
-			return NULL;
-		}
-	}
-	return n;
+	return m->nlayers > 0 && m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
 }
 
 void cnnf_net_softmax(float *v, int k)
@@ -69,138 +27,149 @@ void cnnf_net_softmax(float *v, int k)
 		v[i] = (float)(exp((double)v[i] - max) / sum);
 }
 
-void cnnf_net_batchnorm(cnnf_tensor *t, const cnnf_layer *l)
+void cnnf_net_free(cnnf_net *n)
 {
-	size_t plane = (size_t)t->h * t->w;
-	for (int c = 0; c < t->c; c++) {
-		double inv = 1.0 / sqrt((double)l->var[c] + l->eps);
-		double scale = l->weight[c] * inv, shift = l->bias[c] - l->mean[c] * scale;
-		float *v = t->data + c * plane;
-		for (size_t i = 0; i < plane; i++)
-			v[i] = (float)(v[i] * scale + shift);
+	if (!n)
+		return;
+	for (int i = 0; n->patch && i < n->workers; i++)
+		cnnf_graph_free(n->patch[i]);
+	free(n->patch);
+	cnnf_graph_free(n->dense);
+	free(n);
+}
+
+/*
+ * The model's graph without its final softmax (a model of a softmax alone
+ * keeps it: a graph needs a node), its Relus fused.
+ */
+static int scores_graph(const cnnf_model *m, const char *name, cnnf_graph **out)
+{
+	int layers = m->nlayers - (cnnf_net_softmaxed(m) && m->nlayers > 1);
+	cnnf_graph *g;
+	if (cnnf_model_graph_layers(m, name, layers, &g))
+		return -1;
+	if (cnnf_pass_fuse(g) < 0) {
+		cnnf_graph_free(g);
+		return -1;
 	}
+	*out = g;
+	return 0;
 }
 
-int cnnf_net_forward(const cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out)
+cnnf_net *cnnf_net_new(const cnnf_model *m, const char *name, int workers, int dense)
 {
-	return cnnf_net_forward_group(n, in, 1, out);
-}
-
-int cnnf_net_groupable(const cnnf_model *m)
-{
-	for (int i = 0; i < m->nlayers; i++)
-		if (m->layers[i].type == CNNF_LAYER_CONV && m->layers[i].stride != 1)
-			return 0;
-	return 1;
-}
-
-/* Softmax over the channels at every position of t. */
-static void softmax_positions(cnnf_tensor *t, float *v)
-{
-	size_t plane = (size_t)t->h * t->w;
-	for (size_t p = 0; p < plane; p++) {
-		for (int c = 0; c < t->c; c++)
-			v[c] = t->data[c * plane + p];
-		cnnf_net_softmax(v, t->c);
-		for (int c = 0; c < t->c; c++)
-			t->data[c * plane + p] = v[c];
+	cnnf_net *n = calloc(1, sizeof *n);
+	int w = cnnf_parallel_threads(workers);
+	if (!n || !(n->patch = calloc((size_t)w, sizeof *n->patch))) {
+		free(n);
+		cnnf_error("%s: out of memory", name);
+		return NULL;
 	}
+	n->model = m;
+	n->workers = w;
+	n->psize = (size_t)m->channels * m->height * m->width;
+	int ndim[1] = {4};
+	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, m->channels, m->height, m->width}};
+	for (int i = 0; i < w; i++) {
+		if (scores_graph(m, name, &n->patch[i]))
+			goto fail;
+		n->patch[i]->threads = 1;
+		if (i == 0) {
+			/* As many patches a run as the budget holds: a large model's batch is small. */
+			if (cnnf_graph_prepare(n->patch[0], ndim, shape, NULL))
+				goto fail;
+			uint64_t one = n->patch[0]->peak_bytes ? n->patch[0]->peak_bytes : 1;
+			uint64_t fit = CNNF_NET_BUDGET / one;
+			n->batch = fit < 1 ? 1 : fit > CNNF_NET_BATCH ? CNNF_NET_BATCH : (int)fit;
+			shape[0][0] = n->batch;
+		}
+		if (cnnf_graph_prepare(n->patch[i], ndim, shape, NULL))
+			goto fail;
+	}
+	if (dense) {
+		if (scores_graph(m, name, &n->dense))
+			goto fail;
+		int rc = cnnf_pass_dense(n->dense, n->why, sizeof n->why);
+		if (rc < 0)
+			goto fail;
+		if (rc) {
+			cnnf_graph_free(n->dense);
+			n->dense = NULL;
+		}
+	}
+	return n;
+fail:
+	cnnf_net_free(n);
+	return NULL;
 }
 
-int cnnf_net_forward_group(const cnnf_net *n, const cnnf_tensor *in, int group,
-			   cnnf_tensor **out)
+int cnnf_net_scores(cnnf_net *n, int w, float *patches, int count, float **scores)
+{
+	/* A short batch repeats its last patch: the graph is prepared for full ones. */
+	for (int b = count; b < n->batch; b++)
+		memcpy(patches + (size_t)b * n->psize, patches + (size_t)(count - 1) * n->psize,
+		       n->psize * sizeof *patches);
+	const void *in[1] = {patches};
+	void *out[1] = {NULL};
+	if (cnnf_graph_run(n->patch[w], in, out))
+		return -1;
+	*scores = out[0];
+	return 0;
+}
+
+int cnnf_net_dense(cnnf_net *n, const cnnf_tensor *x, int threads, cnnf_tensor **out)
+{
+	cnnf_graph *g = n->dense;
+	g->threads = threads;
+	if (n->dense_h != x->h || n->dense_w != x->w) {
+		int ndim[1] = {4};
+		int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, x->c, x->h, x->w}};
+		n->dense_h = n->dense_w = 0;
+		if (cnnf_graph_prepare(g, ndim, shape, NULL))
+			return -1;
+		n->dense_h = x->h, n->dense_w = x->w;
+	}
+	const void *in[1] = {x->data};
+	void *res[1] = {NULL};
+	if (cnnf_graph_run(g, in, res))
+		return -1;
+	const cnnf_value *v = &g->val[g->out[0]];
+	cnnf_tensor *t = malloc(sizeof *t);
+	if (!t) {
+		free(res[0]);
+		cnnf_error("out of memory");
+		return -1;
+	}
+	*t = (cnnf_tensor){(int)v->dim[1], (int)v->dim[2], (int)v->dim[3], res[0]};
+	*out = t;
+	return 0;
+}
+
+int cnnf_net_forward(cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out)
 {
 	const cnnf_model *m = n->model;
-	const int G = group;
-	cnnf_tensor *cur = NULL; /* owned activations; NULL while the input is still current */
-	const cnnf_tensor *x = in;
-	for (int i = 0; i < m->nlayers; i++) {
-		const cnnf_layer *l = &m->layers[i];
-		cnnf_tensor *next = NULL;
-		switch (l->type) {
-		case CNNF_LAYER_CONV:
-		case CNNF_LAYER_FC: {
-			int fc = l->type == CNNF_LAYER_FC, li = i;
-			/*
-			 * With a group, columns are G inputs interleaved: a tap j
-			 * columns away is j * G away, and each input's zero padding
-			 * lies outside the whole row (stride 1 only).
-			 */
-			cnnf_conv_geom g = {.pad_top = fc ? 0 : l->pad,
-					    .pad_bottom = fc ? 0 : l->pad,
-					    .pad_left = fc ? 0 : l->pad * G,
-					    .pad_right = fc ? 0 : l->pad * G,
-					    .stride_y = fc ? 1 : l->stride,
-					    .stride_x = fc ? 1 : l->stride,
-					    .dil_y = fc ? 1 : l->dilation,
-					    .dil_x = fc ? G : l->dilation * G,
-					    .border = CNNF_BORDER_ZERO};
-			/* A ReLU right after is applied as the values are stored. */
-			cnnf_conv_out post = {.fast = 1};
-			if (i + 1 < m->nlayers && m->layers[i + 1].type == CNNF_LAYER_RELU) {
-				post.relu = 1;
-				i++;
-			}
-			if (cnnf_conv_apply(x, n->kernels[li], &g, &post, 1,
-					    cnnf_model_layer_name(l->type), &next) < 0)
-				goto fail;
-			break;
-		}
-		case CNNF_LAYER_MAXPOOL:
-		case CNNF_LAYER_AVGPOOL:
-			if (cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX : CNNF_POOL_AVG,
-					  l->kh, l->kw, l->stride, l->stride, 1, 1, G, 1,
-					  cnnf_model_layer_name(l->type), &next) < 0)
-				goto fail;
-			break;
-		case CNNF_LAYER_RELU:
-		case CNNF_LAYER_BATCHNORM:
-		case CNNF_LAYER_SOFTMAX:
-			/* In place, on a copy the first time the input itself would change. */
-			if (!cur) {
-				if (!(next = cnnf_tensor_new(x->c, x->h, x->w)))
-					goto fail;
-				memcpy(next->data, x->data, sizeof(float) * cnnf_tensor_size(x));
-			}
-			{
-				cnnf_tensor *t = next ? next : cur;
-				size_t size = cnnf_tensor_size(t);
-				if (l->type == CNNF_LAYER_RELU) {
-					for (size_t j = 0; j < size; j++)
-						if (!(t->data[j] > 0))
-							t->data[j] = 0;
-				} else if (l->type == CNNF_LAYER_BATCHNORM) {
-					cnnf_net_batchnorm(t, l);
-				} else {
-					float *v = malloc(sizeof(float) * (size_t)t->c);
-					if (!v) {
-						cnnf_tensor_free(next);
-						cnnf_error("out of memory");
-						goto fail;
-					}
-					softmax_positions(t, v);
-					free(v);
-				}
-			}
-			break;
-		case CNNF_LAYER_DROPOUT:
-			break;
-		}
-		if (next) {
-			cnnf_tensor_free(cur);
-			cur = next;
-			x = cur;
-		}
+	const cnnf_value *v = &n->patch[0]->val[n->patch[0]->out[0]];
+	int c = v->ndim == 4 ? (int)v->dim[1] : m->classes, h = v->ndim == 4 ? (int)v->dim[2] : 1,
+	    w = v->ndim == 4 ? (int)v->dim[3] : 1;
+	float *batch = malloc(n->psize * (size_t)n->batch * sizeof *batch), *sc = NULL;
+	cnnf_tensor *t = cnnf_tensor_new_uninit(c, h, w);
+	if (!batch || !t) {
+		free(batch);
+		cnnf_tensor_free(t);
+		cnnf_error("out of memory");
+		return -1;
 	}
-	if (!cur) {
-		/* Only identity layers: the output is a copy of the input. */
-		if (!(cur = cnnf_tensor_new(in->c, in->h, in->w)))
-			return -1;
-		memcpy(cur->data, in->data, sizeof(float) * cnnf_tensor_size(in));
+	memcpy(batch, in->data, n->psize * sizeof *batch);
+	int rc = cnnf_net_scores(n, 0, batch, 1, &sc);
+	free(batch);
+	if (rc) {
+		cnnf_tensor_free(t);
+		return -1;
 	}
-	*out = cur;
+	memcpy(t->data, sc, cnnf_tensor_size(t) * sizeof *sc);
+	free(sc);
+	if (cnnf_net_softmaxed(m) && m->nlayers > 1)
+		cnnf_net_softmax(t->data, m->classes);
+	*out = t;
 	return 0;
-fail:
-	cnnf_tensor_free(cur);
-	return -1;
 }

@@ -5,14 +5,14 @@
 #include "nn/ops.h"
 
 typedef struct param {
-	float epsilon;
+	double epsilon;
 } param;
 
 static int parse(cnnf_graph *g, cnnf_node *n)
 {
 	param *p = n->param;
 	int64_t v;
-	if (cnnf_node_attr_float(g, n, "epsilon", 1e-5f, &p->epsilon))
+	if (cnnf_node_attr_double(g, n, "epsilon", (double)1e-5f, &p->epsilon))
 		return -1;
 	if (!(p->epsilon >= 0))
 		return cnnf_graph_node_error(g, n, "attribute 'epsilon' value %g not supported", p->epsilon);
@@ -65,13 +65,17 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 	const float *src = x->data;
 	float *dst = out[0]->data;
 	for (int64_t ch = 0; ch < c; ch++) {
-		/* The factor worked out in double; x - mean first, so that no large terms cancel. */
-		double a = (double)sc[ch] / sqrt((double)var[ch] + (double)p->epsilon);
-		float fa = (float)a, m = mu[ch], b0 = bi[ch];
+		/*
+		 * In double, rounded once: scale and shift per channel, then
+		 * x * scale + shift (as cnnf-model(5) batchnorm layers always
+		 * ran; the double's error is far below the float's).
+		 */
+		double a = (double)sc[ch] * (1.0 / sqrt((double)var[ch] + p->epsilon));
+		double sh = (double)bi[ch] - (double)mu[ch] * a;
 		for (int64_t b = 0; b < nb; b++) {
 			size_t off = ((size_t)b * (size_t)c + (size_t)ch) * plane;
 			for (size_t i = 0; i < plane; i++)
-				dst[off + i] = fmaf(src[off + i] - m, fa, b0);
+				dst[off + i] = (float)((double)src[off + i] * a + sh);
 		}
 	}
 	(void)g;

@@ -232,6 +232,75 @@ static int run_one(const tasks_ctx *c, size_t t)
 	return cnnf_conv_run(&io, c->k[gi], c->geo, c->post, c->threads, c->name);
 }
 
+/*
+ * Small maps in a batch run as one: the items side by side, column x of
+ * item b at x * nb + b, so that a tap j columns away is j * nb away and each
+ * item's padding lies outside the whole row (as the engine needs stride 1
+ * across columns). Every output sample is made of the same products in the
+ * same order as when its item runs alone: the same bits, with one engine
+ * run instead of nb.
+ */
+typedef struct wide_ctx {
+	const state *st;
+	const float *x; /* the group's first input channel of item 0 */
+	float *y;       /* the group's first output channel of item 0 */
+	int64_t z;
+	size_t xitem, yitem; /* floats from one item to the next */
+} wide_ctx;
+
+static void read_wide(void *ctx, int c, int r, float *dst)
+{
+	const wide_ctx *q = ctx;
+	const state *st = q->st;
+	int64_t ci = c / st->k[0], kd = c % st->k[0], nb = st->nb, w = st->in[2];
+	int64_t zi = q->z * st->s[0] - st->pb[0] + kd * st->d[0];
+	if (zi < 0 || zi >= st->in[0]) {
+		memset(dst, 0, sizeof(float) * (size_t)(w * nb));
+		return;
+	}
+	const float *src = q->x + ((ci * st->in[0] + zi) * st->in[1] + r) * w;
+	for (int64_t b = 0; b < nb; b++, src += q->xitem)
+		for (int64_t x = 0; x < w; x++)
+			dst[x * nb + b] = src[x];
+}
+
+static void write_wide(void *ctx, int f, int y, const float *row, int ow)
+{
+	const wide_ctx *q = ctx;
+	const state *st = q->st;
+	int64_t nb = st->nb, w = ow / nb;
+	float *dst = q->y + (((int64_t)f * st->out[0] + q->z) * st->out[1] + y) * st->out[2];
+	for (int64_t b = 0; b < nb; b++, dst += q->yitem)
+		for (int64_t x = 0; x < w; x++)
+			dst[x] = row[x * nb + b];
+}
+
+/* Whether the batch runs side by side: items of small maps, stride 1 across columns, sizes that fit. */
+static int wide(const state *st)
+{
+	int64_t nb = st->nb;
+	return nb > 1 && st->s[2] == 1 && st->out[1] * st->out[2] <= 4096 &&
+	       st->in[2] <= INT_MAX / 4 / nb && st->pb[2] <= INT_MAX / 4 / nb &&
+	       st->pe[2] <= INT_MAX / 4 / nb && st->d[2] <= INT_MAX / 4 / nb;
+}
+
+/* Task t = gi * out depth + z of a side-by-side batch. */
+static int run_wide(const tasks_ctx *c, size_t t)
+{
+	const state *st = c->st;
+	int64_t cg = st->c / st->group, mg = st->m / st->group, nb = st->nb;
+	size_t inplane = (size_t)st->in[0] * st->in[1] * st->in[2];
+	size_t outplane = (size_t)st->out[0] * st->out[1] * st->out[2];
+	int64_t z = (int64_t)(t % (size_t)st->out[0]), gi = (int64_t)(t / (size_t)st->out[0]);
+	wide_ctx q = {st, c->x + (size_t)(gi * cg) * inplane, c->y + (size_t)(gi * mg) * outplane, z,
+		      (size_t)st->c * inplane, (size_t)st->m * outplane};
+	cnnf_conv_geom geo = *c->geo;
+	geo.pad_left *= (int)nb, geo.pad_right *= (int)nb, geo.dil_x *= (int)nb;
+	cnnf_conv_rows io = {(int)(cg * st->k[0]), (int)st->in[1], (int)(st->in[2] * nb),
+			     read_wide, write_wide, NULL, &q, 0, 0};
+	return cnnf_conv_run(&io, c->k[gi], &geo, c->post, c->threads, c->name);
+}
+
 static int run_tasks(void *ctx, size_t begin, size_t end)
 {
 	for (size_t t = begin; t < end; t++)
@@ -252,10 +321,16 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 			      .stride_y = (int)st->s[1], .stride_x = (int)st->s[2],
 			      .dil_y = (int)st->d[1], .dil_x = (int)st->d[2],
 			      .border = CNNF_BORDER_ZERO};
-	cnnf_conv_out post = {.fast = 1};
+	cnnf_conv_out post = {.fast = 1, .relu = n->relu};
 	tasks_ctx c = {st, k, &geo, &post, in[0]->data, out[0]->data, n->op_type, threads};
 	size_t ntasks = (size_t)(st->nb * st->group * st->out[0]);
 	int rc = 0;
+	if (wide(st)) {
+		for (size_t t = 0; t < (size_t)(st->group * st->out[0]) && !rc; t++)
+			if (run_wide(&c, t) < 0)
+				rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+		goto done;
+	}
 	size_t nt = (size_t)cnnf_parallel_threads(threads);
 	/* Whole runs per thread when they share out evenly, else the engine splits rows. */
 	if (nt >= 2 && ntasks >= 2 && (ntasks % nt == 0 || ntasks >= 4 * nt)) {
@@ -279,6 +354,7 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 			if (run_one(&c, t) < 0)
 				rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
 	}
+done:
 	if (k != st->kern) {
 		for (int64_t i = 0; i < st->group; i++)
 			cnnf_kernel_free(k[i]);
@@ -303,5 +379,5 @@ const cnnf_op cnnf_op_conv = {
 	.min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
 	.param_size = sizeof(param),
 	.parse = parse, .infer = infer, .prepare = prepare, .release = release,
-	.forward = forward, .work = work,
+	.forward = forward, .work = work, .fuses_relu = 1,
 };

@@ -8,7 +8,6 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
-#include "engine/pool.h"
 #include "engine/tensor.h"
 
 void cnnf_segment_opts_init(cnnf_segment_opts *o)
@@ -17,7 +16,7 @@ void cnnf_segment_opts_init(cnnf_segment_opts *o)
 }
 
 typedef struct job {
-	const cnnf_net *net;
+	cnnf_net *net;
 	const cnnf_tensor *norm; /* the image, normalised, C x H x W */
 	const float *zero;       /* [C]: what a raw 0 becomes, for the zero border */
 	cnnf_border border;
@@ -25,9 +24,6 @@ typedef struct job {
 	uint8_t *labels;         /* H x W */
 	float *probs;            /* H x W x K, or NULL */
 } job;
-
-/* Patches evaluated together in patch mode, when the model allows it. */
-#define PATCH_BATCH 128
 
 void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
 			int pw, int y, int x, float *dst, size_t stride)
@@ -47,67 +43,57 @@ void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border 
 }
 
 /*
- * Fill `batch` with the model's inputs around pixels (y, x0) .. (y, x0+n-1),
- * columns interleaved: column k of patch b at k * n + b.
+ * The label of one pixel's scores v (the lowest class on a tie) and, when
+ * asked, its probabilities. A model ending in softmax is labelled by its
+ * output, the probabilities, where rounding can make ties the scores do not
+ * have; others by their scores.
  */
-static void gather(const job *j, cnnf_tensor *batch, int y, int x0, int n)
+static void label_pixel(const job *j, size_t pixel, float *v)
 {
 	const cnnf_model *m = j->net->model;
-	for (int b = 0; b < n; b++)
-		cnnf_segment_patch(j->norm, j->zero, j->border, m->height, m->width, y, x0 + b,
-				   batch->data + b, (size_t)n);
+	int k = m->classes, softmaxed = cnnf_net_softmaxed(m);
+	if (softmaxed)
+		cnnf_net_softmax(v, k);
+	int best = 0;
+	for (int c = 1; c < k; c++)
+		if (v[c] > v[best])
+			best = c;
+	j->labels[pixel] = (uint8_t)best;
+	if (j->probs) {
+		if (!softmaxed)
+			cnnf_net_softmax(v, k);
+		memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
+	}
 }
 
 /*
- * Image rows begin..end of the block: patches of a row in batches of up to
- * PATCH_BATCH, the network run on each batch with its columns interleaved,
- * which computes every patch's output exactly as on its own.
+ * Image rows begin..end of the block on worker w's graph: the patches of a
+ * row in batches of the net's batch size, each patch's scores its own.
  */
-static int classify_rows(void *ctx, size_t begin, size_t end)
+static int classify_rows(void *ctx, int w, size_t begin, size_t end)
 {
 	const job *j = ctx;
 	const cnnf_model *m = j->net->model;
-	int k = m->classes, w = j->norm->w;
-	int softmaxed = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
-	int most = cnnf_net_groupable(m) ? PATCH_BATCH : 1;
-	cnnf_tensor *batch = cnnf_tensor_new(m->channels, m->height, m->width * most);
-	float *v = malloc(sizeof(float) * (size_t)k);
-	if (!batch || !v) {
-		cnnf_tensor_free(batch);
-		free(v);
+	int k = m->classes, width = j->norm->w;
+	float *batch = malloc(j->net->psize * (size_t)j->net->batch * sizeof *batch);
+	if (!batch)
 		return -1;
-	}
 	for (size_t row = j->row0 + begin; row < j->row0 + end; row++)
-		for (int x0 = 0; x0 < w; x0 += most) {
-			int n = x0 + most > w ? w - x0 : most;
-			cnnf_tensor *out;
-			/* The batch tensor is viewed with n columns per patch column. */
-			cnnf_tensor view = {m->channels, m->height, m->width * n, batch->data};
-			gather(j, &view, (int)row, x0, n);
-			if (cnnf_net_forward_group(j->net, &view, n, &out) < 0) {
-				cnnf_tensor_free(batch);
-				free(v);
+		for (int x0 = 0; x0 < width; x0 += j->net->batch) {
+			int n = x0 + j->net->batch > width ? width - x0 : j->net->batch;
+			for (int b = 0; b < n; b++)
+				cnnf_segment_patch(j->norm, j->zero, j->border, m->height, m->width,
+						   (int)row, x0 + b, batch + (size_t)b * j->net->psize, 1);
+			float *sc;
+			if (cnnf_net_scores(j->net, w, batch, n, &sc) < 0) {
+				free(batch);
 				return -1;
 			}
-			for (int b = 0; b < n; b++) {
-				for (int c = 0; c < k; c++)
-					v[c] = out->data[(size_t)c * n + b];
-				int best = 0;
-				for (int c = 1; c < k; c++)
-					if (v[c] > v[best])
-						best = c;
-				size_t pixel = row * (size_t)w + x0 + b;
-				j->labels[pixel] = (uint8_t)best;
-				if (j->probs) {
-					if (!softmaxed)
-						cnnf_net_softmax(v, k);
-					memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
-				}
-			}
-			cnnf_tensor_free(out);
+			for (int b = 0; b < n; b++)
+				label_pixel(j, row * (size_t)width + x0 + b, sc + (size_t)b * k);
+			free(sc);
 		}
-	cnnf_tensor_free(batch);
-	free(v);
+	free(batch);
 	return 0;
 }
 
@@ -138,19 +124,6 @@ cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
 /* Floats of activations a dense tile may hold at once (two layers' worth): 256 MiB. */
 #define DENSE_BUDGET ((size_t)64 << 20)
 
-/*
- * Dense evaluation computes exactly what the network computes on each patch
- * when no layer pads inside the patch: a padded layer would see zeros at the
- * patch's edge where the whole image has its neighbours' values.
- */
-static int dense_exact(const cnnf_model *m)
-{
-	for (int i = 0; i < m->nlayers; i++)
-		if (m->layers[i].type == CNNF_LAYER_CONV && m->layers[i].pad > 0)
-			return 0;
-	return 1;
-}
-
 /* Largest channels x columns of any layer's map on a dense tile of width w. */
 static size_t dense_row_floats(const cnnf_model *m, int w)
 {
@@ -164,11 +137,9 @@ static size_t dense_row_floats(const cnnf_model *m, int w)
 }
 
 /*
- * The network over every patch whose top-left corner is in rows y0..y0+rows-1
- * (image rows, before the patch offset) at once: each layer of stride s runs
- * with stride 1, and every later window is dilated by the product of the
- * strides before it. *out is K x >=rows x >=width: (k, y, x) is the output for
- * pixel (y0 + y, x).
+ * The scores of every patch whose top-left corner is in rows y0..y0+rows-1
+ * (image rows, before the patch offset) at once, in the model's dense form:
+ * *out is K x >=rows x >=width, (k, y, x) the scores of pixel (y0 + y, x).
  */
 static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor **out)
 {
@@ -176,7 +147,7 @@ static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor *
 	const cnnf_tensor *img = j->norm;
 	int th = rows + m->height - 1, tw = img->w + m->width - 1;
 	int top = y0 - m->height / 2, left = -(m->width / 2);
-	cnnf_tensor *x = cnnf_tensor_new(m->channels, th, tw);
+	cnnf_tensor *x = cnnf_tensor_new_uninit(m->channels, th, tw);
 	if (!x)
 		return -1;
 	size_t plane = (size_t)img->h * img->w;
@@ -189,87 +160,21 @@ static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor *
 				dst[q] = qx < 0 ? j->zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
 			}
 		}
-	int dil = 1; /* product of the strides so far */
-	for (int i = 0; i < m->nlayers; i++) {
-		const cnnf_layer *l = &m->layers[i];
-		cnnf_tensor *next = NULL;
-		int status = 0;
-		switch (l->type) {
-		case CNNF_LAYER_CONV:
-		case CNNF_LAYER_FC: {
-			int fc = l->type == CNNF_LAYER_FC, d = fc ? dil : dil * l->dilation;
-			cnnf_conv_geom g = {.stride_y = 1, .stride_x = 1, .dil_y = d, .dil_x = d,
-					    .border = CNNF_BORDER_ZERO};
-			cnnf_conv_out post = {.fast = 1};
-			int li = i;
-			if (i + 1 < m->nlayers && m->layers[i + 1].type == CNNF_LAYER_RELU) {
-				post.relu = 1;
-				i++;
-			}
-			status = cnnf_conv_apply(x, j->net->kernels[li], &g, &post, threads,
-						 cnnf_model_layer_name(l->type), &next);
-			if (!fc)
-				dil *= l->stride;
-			break;
-		}
-		case CNNF_LAYER_MAXPOOL:
-		case CNNF_LAYER_AVGPOOL:
-			status = cnnf_pool_run(x, l->type == CNNF_LAYER_MAXPOOL ? CNNF_POOL_MAX
-										: CNNF_POOL_AVG,
-					       l->kh, l->kw, 1, 1, dil, dil, 1, threads,
-					       cnnf_model_layer_name(l->type), &next);
-			dil *= l->stride;
-			break;
-		case CNNF_LAYER_RELU: {
-			size_t n = cnnf_tensor_size(x);
-			for (size_t k = 0; k < n; k++)
-				x->data[k] = x->data[k] > 0 ? x->data[k] : 0;
-			break;
-		}
-		case CNNF_LAYER_BATCHNORM:
-			cnnf_net_batchnorm(x, l);
-			break;
-		case CNNF_LAYER_DROPOUT:
-		case CNNF_LAYER_SOFTMAX: /* per pixel, by the caller */
-			break;
-		}
-		if (status < 0) {
-			cnnf_tensor_free(x);
-			return -1;
-		}
-		if (next) {
-			cnnf_tensor_free(x);
-			x = next;
-		}
-	}
-	*out = x;
-	return 0;
+	int rc = cnnf_net_dense(j->net, x, threads, out);
+	cnnf_tensor_free(x);
+	return rc;
 }
 
 /* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
 static void dense_labels(const job *j, const cnnf_tensor *scores, int y0, int rows, float *v)
 {
-	const cnnf_model *m = j->net->model;
-	int k = m->classes, w = j->norm->w;
-	int softmax = m->layers[m->nlayers - 1].type == CNNF_LAYER_SOFTMAX;
+	int k = j->net->model->classes, w = j->norm->w;
 	size_t plane = (size_t)scores->h * scores->w;
 	for (int y = 0; y < rows; y++)
 		for (int x = 0; x < w; x++) {
 			for (int c = 0; c < k; c++)
 				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
-			if (softmax)
-				cnnf_net_softmax(v, k);
-			int best = 0;
-			for (int c = 1; c < k; c++)
-				if (v[c] > v[best])
-					best = c;
-			size_t pixel = (size_t)(y0 + y) * w + x;
-			j->labels[pixel] = (uint8_t)best;
-			if (j->probs) {
-				if (!softmax)
-					cnnf_net_softmax(v, k);
-				memcpy(j->probs + pixel * k, v, sizeof(float) * (size_t)k);
-			}
+			label_pixel(j, (size_t)(y0 + y) * w + x, v);
 		}
 }
 
@@ -302,7 +207,7 @@ static int run_dense(job *j, int height, const cnnf_segment_opts *o)
 	return 0;
 }
 
-int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
+int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs)
 {
 	const cnnf_model *m = net->model;
@@ -334,7 +239,7 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
 		 .border = o->border,
 		 .labels = lab->data,
 		 .probs = pr ? pr->data : NULL};
-	if (o->mode == CNNF_SEGMENT_DENSE && dense_exact(m)) {
+	if (o->mode == CNNF_SEGMENT_DENSE && net->dense) {
 		if (run_dense(&j, img->height, o) < 0)
 			goto out;
 		goto done;
@@ -344,7 +249,10 @@ int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *nam
 	for (size_t r = 0; r < h; r += block) {
 		size_t n = r + block > h ? h - r : block;
 		j.row0 = r;
-		if (cnnf_parallel_for(n, o->threads, classify_rows, &j) < 0)
+		int threads = o->threads ? o->threads : net->workers;
+		if (threads > net->workers)
+			threads = net->workers;
+		if (cnnf_parallel_for_workers(n, threads, classify_rows, &j) < 0)
 			goto out;
 		if (o->progress)
 			o->progress(o->progress_ctx, r + n, h);

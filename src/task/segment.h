@@ -41,7 +41,7 @@ void cnnf_segment_opts_init(cnnf_segment_opts *o);
  * NULL, *probs receives a K-channel float image of the softmax of the output.
  * name is the image's name for messages. Returns 0, or -1.
  */
-int cnnf_segment_run(const cnnf_net *net, const cnnf_image *img, const char *name,
+int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs);
 
 /*

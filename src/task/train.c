@@ -163,57 +163,48 @@ static unsigned char *param_kinds(const cnnf_model *m)
 
 /* ---- validation ------------------------------------------------------------------------- */
 
-/*
- * Validation pixels one inference call takes side by side (columns
- * interleaved, as cnnf segment runs patches): each result is the pixel's own.
- */
-#define VAL_GROUP 128
-
 typedef struct val_job {
-	const cnnf_net *net;
+	cnnf_net *net;
 	const cnnf_train_set *set;
 	cnnf_border border;
-	int group;      /* VAL_GROUP, or 1 when the model cannot run grouped */
 	uint16_t *pred; /* [set->nval] */
 } val_job;
 
-/* Groups begin..end-1 of the validation pixels. */
-static int classify(void *ctx, size_t begin, size_t end)
+/* Batches begin..end-1 of the net's batch size of validation pixels, on worker w's graph. */
+static int classify(void *ctx, int w, size_t begin, size_t end)
 {
 	const val_job *j = ctx;
 	const cnnf_model *m = j->net->model;
-	size_t insize = (size_t)m->channels * m->height * m->width, nval = j->set->nval;
-	float *patch = malloc(insize * sizeof *patch);
-	cnnf_tensor *batch = cnnf_tensor_new(m->channels, m->height, m->width * j->group);
-	int rc = -1;
-	if (!patch || !batch)
-		goto out;
+	size_t psize = j->net->psize, nval = j->set->nval;
+	float *batch = malloc(psize * (size_t)j->net->batch * sizeof *batch);
+	if (!batch)
+		return -1;
 	for (size_t g = begin; g < end; g++) {
-		size_t first = g * (size_t)j->group;
-		int n = nval - first < (size_t)j->group ? (int)(nval - first) : j->group;
-		/* Column x of patch b at x * n + b. */
-		for (int b = 0; b < n; b++) {
-			cnnf_train_set_patch(j->set, m, j->border, &j->set->val[first + b], patch);
-			for (size_t q = 0; q < insize; q++)
-				batch->data[q * n + b] = patch[q];
+		size_t first = g * (size_t)j->net->batch;
+		int n = nval - first < (size_t)j->net->batch ? (int)(nval - first) : j->net->batch;
+		for (int b = 0; b < n; b++)
+			cnnf_train_set_patch(j->set, m, j->border, &j->set->val[first + b],
+					     batch + (size_t)b * psize);
+		float *sc;
+		if (cnnf_net_scores(j->net, w, batch, n, &sc) < 0) {
+			free(batch);
+			return -1;
 		}
-		cnnf_tensor view = {m->channels, m->height, m->width * n, batch->data}, *out;
-		if (cnnf_net_forward_group(j->net, &view, n, &out) < 0)
-			goto out;
 		for (int b = 0; b < n; b++) {
+			/* As segment labels: by the probabilities when the model ends in softmax. */
+			float *v = sc + (size_t)b * m->classes;
+			if (cnnf_net_softmaxed(m))
+				cnnf_net_softmax(v, m->classes);
 			int best = 0;
 			for (int c = 1; c < m->classes; c++)
-				if (out->data[(size_t)c * n + b] > out->data[(size_t)best * n + b])
+				if (v[c] > v[best])
 					best = c;
 			j->pred[first + b] = (uint16_t)best;
 		}
-		cnnf_tensor_free(out);
+		free(sc);
 	}
-	rc = 0;
-out:
-	free(patch);
-	cnnf_tensor_free(batch);
-	return rc;
+	free(batch);
+	return 0;
 }
 
 /* Accuracy and mean IoU of the model on the validation pixels, in inference mode. */
@@ -225,16 +216,16 @@ static int validate(const cnnf_model *m, const cnnf_train_set *set, const cnnf_t
 	if (!set->nval)
 		return 0;
 	int rc = -1, k = m->classes;
-	cnnf_net *net = cnnf_net_new(m);
+	cnnf_net *net = cnnf_net_new(m, "the model", o->threads, 0);
 	uint16_t *pred = malloc(set->nval * sizeof *pred);
 	size_t *count = calloc(3 * (size_t)k, sizeof *count); /* tp, fp, fn per class */
 	if (!net || !pred || !count) {
 		cnnf_error("out of memory");
 		goto out;
 	}
-	val_job j = {net, set, o->border, cnnf_net_groupable(m) ? VAL_GROUP : 1, pred};
-	size_t groups = (set->nval + (size_t)j.group - 1) / (size_t)j.group;
-	if (cnnf_parallel_for(groups, o->threads, classify, &j) < 0)
+	val_job j = {net, set, o->border, pred};
+	size_t groups = (set->nval + (size_t)net->batch - 1) / (size_t)net->batch;
+	if (cnnf_parallel_for_workers(groups, net->workers, classify, &j) < 0)
 		goto out;
 	size_t right = 0;
 	for (size_t i = 0; i < set->nval; i++) {
@@ -406,6 +397,7 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	}
 	if (m->weights_init)
 		cnnf_train_init_weights(m, o->seed);
+	m->weights_init = 0; /* it has weights now: validation runs it */
 	size_t np = m->nparams ? m->nparams : 1;
 	r.grad = calloc(np, sizeof *r.grad);
 	r.vel = calloc(np, sizeof *r.vel);
@@ -439,7 +431,6 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 		if (o->epoch_cb)
 			o->epoch_cb(o->cb_ctx, &ep);
 	}
-	m->weights_init = 0;
 	rc = 0;
 out:
 	cnnf_train_set_free(r.set);
