@@ -24,6 +24,7 @@
 #include "nn/model.h"
 #include "nn/model_save.h"
 #include "nn/net.h"
+#include "nn/pass.h"
 #include "io/output.h"
 #include "engine/pool.h"
 #include "task/segment.h"
@@ -761,6 +762,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			say("cnnf: --mode: '%s' is not patch or dense\n", arg);
 			return -1;
 		}
+		o->inf.dense = o->seg.mode == CNNF_SEGMENT_DENSE;
 		return 0;
 	case O_PROBS:
 		o->probs = arg;
@@ -1176,6 +1178,18 @@ static cnnf_graph *load_graph(const options *o, const char *path)
 	return g;
 }
 
+/* A graph to run (segment, apply): loaded, its Relus fused into the convs before them. */
+static cnnf_graph *load_run_graph(const options *o, const char *path)
+{
+	cnnf_graph *g = load_graph(o, path);
+	if (g && cnnf_pass_fuse(g) < 0) {
+		print_error();
+		cnnf_graph_free(g);
+		return NULL;
+	}
+	return g;
+}
+
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
@@ -1380,7 +1394,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 	cnnf_model *m = NULL;
 	cnnf_graph *graph = NULL;
 	if (cnnf_describe_is_onnx(o->model)) {
-		if (!(graph = load_graph(o, o->model)))
+		if (!(graph = load_run_graph(o, o->model)))
 			return EXIT_FAIL;
 		goto run;
 	}
@@ -1464,7 +1478,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	int status = EXIT_FAIL;
 	cnnf_output *out = NULL;
 	cnnf_image *img = NULL, *res = NULL;
-	cnnf_graph *g = load_graph(o, o->model);
+	cnnf_graph *g = load_run_graph(o, o->model);
 	if (!g)
 		return EXIT_FAIL;
 	if (!(out = open_output(ops[1])))

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "nn/onnx.h"
+#include "nn/pass.h"
 #include "engine/tensor.h"
 #include "task/infer.h"
 #include "task/segment.h"
@@ -17,6 +18,7 @@ void cnnf_infer_opts_init(cnnf_infer_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->border = CNNF_BORDER_REFLECT;
+	o->dense = 1;
 }
 
 /* Patches run together when the model's batch size is free. */
@@ -272,6 +274,64 @@ out:
 	return rc;
 }
 
+/* The scores of a dense tile, labelled as the patch graph's would be. */
+typedef struct dense_job {
+	int k, mode, width;
+	uint8_t *labels;
+	float *probs;
+} dense_job;
+
+static void dense_rows(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+{
+	const dense_job *j = ctx;
+	size_t plane = (size_t)scores->h * scores->w;
+	for (int y = 0; y < rows; y++)
+		for (int x = 0; x < j->width; x++) {
+			size_t pixel = (size_t)(y0 + y) * j->width + x;
+			classify(scores->data + (size_t)y * scores->w + x, plane, j->k, j->mode,
+				 j->labels + pixel, j->probs ? j->probs + pixel * (size_t)j->k : NULL);
+		}
+}
+
+/*
+ * A patch classifier in its dense form, when it has one: 0 done, 1 not
+ * possible (patch mode then runs), -1 on error. The same bits as patch
+ * mode: the dense form makes each patch's products and sums in its order.
+ */
+static int segment_dense(const cnnf_graph *g, const cnnf_image *img, const cnnf_infer_opts *o,
+			 const input_shape *s, const float *mean, const float *std, float *zero,
+			 int mode, int k, cnnf_image *lab, cnnf_image **probs)
+{
+	cnnf_graph *d = NULL;
+	if (cnnf_onnx_load(g->file, &g->limits, &d))
+		return -1;
+	char why[200];
+	int rc = cnnf_pass_fuse(d) < 0 ? -1 : cnnf_pass_dense(d, why, sizeof why);
+	cnnf_tensor *norm = NULL;
+	if (rc)
+		goto out;
+	rc = -1;
+	if (probs && !(*probs = cnnf_image_new(img->width, img->height, k, CNNF_F32)))
+		goto out;
+	if (!(norm = cnnf_segment_normalise_by(img, mean, std, zero)))
+		goto out;
+	cnnf_segment_opts so;
+	cnnf_segment_opts_init(&so);
+	so.threads = o->threads;
+	so.progress = o->progress;
+	so.progress_ctx = o->progress_ctx;
+	dense_job j = {k, mode, img->width, lab->data, probs ? (*probs)->data : NULL};
+	rc = cnnf_segment_dense(d, norm, zero, o->border, s->h, s->w, &so, dense_rows, &j);
+out:
+	if (rc && probs) {
+		cnnf_image_free(*probs);
+		*probs = NULL;
+	}
+	cnnf_tensor_free(norm);
+	cnnf_graph_free(d);
+	return rc;
+}
+
 static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *name,
 			   const cnnf_infer_opts *o, const input_shape *s, const float *mean,
 			   const float *std, cnnf_image *lab, cnnf_image **probs, int *classes)
@@ -317,6 +377,20 @@ static int segment_patches(cnnf_graph *g, const cnnf_image *img, const char *nam
 		goto done;
 	}
 	int mode = score_mode(g, (int)k, ov->ndim == 4 ? 4 : 2);
+	if (o->dense) {
+		int r = segment_dense(g, img, o, s, mean, std, zero, mode, (int)k, lab, probs ? &pr : NULL);
+		if (r < 0)
+			goto done;
+		if (r == 0) {
+			if (probs) {
+				*probs = pr;
+				pr = NULL;
+			}
+			*classes = k == 1 ? 2 : (int)k;
+			rc = 0;
+			goto done;
+		}
+	}
 	size_t total = (size_t)img->width * img->height;
 	size_t nbatch = (total + (size_t)batch - 1) / (size_t)batch;
 	if ((size_t)nslot > nbatch)

@@ -20,6 +20,7 @@ typedef struct cnnf_infer_opts {
 	int nmean, nstd; /* values given: 0 (defaults 0 and 1), 1 (every channel) or C */
 	float mean[CNNF_INFER_MAX_CHANNELS], std[CNNF_INFER_MAX_CHANNELS];
 	cnnf_border border; /* patch classifiers: the samples outside the image (default reflect) */
+	int dense;          /* patch classifiers: run the dense form where there is one (nn/pass.h) */
 	int threads;        /* 0: all cores */
 	double max_work;    /* refuse a run of more multiply-adds (0: no limit) */
 	/* Patch classifiers: called from the calling thread with rows done so far; may be NULL. */
