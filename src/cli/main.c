@@ -32,6 +32,7 @@
 #include "task/train.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CNNF_VERSION
@@ -106,6 +107,8 @@ enum {
 	O_BALANCE,
 	O_IGNORE,
 	O_CHECKPOINT,
+	O_HOLDOUT,
+	O_NORM_AUTO,
 	O_MAXWORK,
 	O_MEAN,
 	O_STD,
@@ -151,7 +154,11 @@ static const optdesc optdescs[] = {
 	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "SGD momentum, 0 <= M < 1 (default 0.9)"},
 	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
 	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
-	 "fraction of columns, on the right, held back (default 0.1)"},
+	 "fraction of every image held back for validation (default 0.1)"},
+	{"holdout", 1, O_HOLDOUT, G_TRAIN, "blocks|columns",
+	 "hold back random 32x32 blocks (default) or the right-hand columns"},
+	{"normalize", 1, O_NORM_AUTO, G_TRAIN, "auto",
+	 "measure the images' mean and std and write them into the model"},
 	{"seed", 1, O_SEED, G_TRAIN, "N", "seeds weights, patch order, dropout (default 1)"},
 	{"balance", 0, O_BALANCE, G_TRAIN, NULL, "draw every class equally often"},
 	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
@@ -805,6 +812,24 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 0, 65535, &o->train.ignore);
 	case O_CHECKPOINT:
 		o->train.checkpoint = arg;
+		return 0;
+	case O_HOLDOUT:
+		if (strcmp(arg, "blocks") == 0)
+			o->train.holdout = CNNF_HOLDOUT_BLOCKS;
+		else if (strcmp(arg, "columns") == 0)
+			o->train.holdout = CNNF_HOLDOUT_COLUMNS;
+		else {
+			say("cnnf: --holdout: '%s' is not blocks or columns\n", arg);
+			return -1;
+		}
+		return 0;
+	case O_NORM_AUTO:
+		if (strcmp(arg, "auto") != 0) {
+			say("cnnf: --normalize: '%s' is not auto (without the option the model file's "
+			    "mean and std are used)\n", arg);
+			return -1;
+		}
+		o->train.normalize_auto = 1;
 		return 0;
 	case O_MAXWORK:
 		if (parse_range(d->name, arg, 0, 0, 1e30, 0, "0 or more", &o->max_work) < 0)
@@ -1507,18 +1532,37 @@ done:
 
 /* One line per epoch on stdout; the progress bar on a terminal goes to stderr. */
 typedef struct train_ui {
-	int bar;      /* show the progress bar */
-	int last;     /* percent shown last */
-	int failed;   /* stdout failed */
+	int bar;               /* show the progress bar */
+	int last;              /* percent shown last */
+	int failed;            /* stdout failed */
+	int done;              /* epochs finished */
+	double start;          /* when training began (monotonic seconds) */
+	int epochs;            /* how many there are */
+	cnnf_train_epoch best; /* the best epoch so far */
 } train_ui;
 
-static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+static double now_seconds(void)
 {
-	train_ui *ui = ctx;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void clear_bar(train_ui *ui)
+{
 	if (ui->bar) {
 		fputs("\r\033[K", stderr);
 		ui->last = -1;
 	}
+}
+
+static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+{
+	train_ui *ui = ctx;
+	clear_bar(ui);
+	ui->done = e->epoch;
+	if (e->best)
+		ui->best = *e;
 	printf("epoch %d/%d  loss %.4f  train %.2f%%", e->epoch, e->epochs, e->loss,
 	       100 * e->train_acc);
 	if (e->val_pixels)
@@ -1530,6 +1574,13 @@ static void train_epoch(void *ctx, const cnnf_train_epoch *e)
 		ui->failed = 1;
 }
 
+static void train_warn(void *ctx, const char *msg)
+{
+	clear_bar(ctx);
+	say("cnnf: %s\n", msg);
+}
+
+/* "[=====     ] epoch 2/10  37%  1:23 left": the epoch's progress and the run's time left. */
 static void train_progress(void *ctx, size_t done, size_t total)
 {
 	train_ui *ui = ctx;
@@ -1537,9 +1588,15 @@ static void train_progress(void *ctx, size_t done, size_t total)
 	if (!ui->bar || pct == ui->last)
 		return;
 	ui->last = pct;
-	int filled = pct * 30 / 100;
-	fprintf(stderr, "\r[%.*s%*s] %3d%%", filled, "==============================", 30 - filled,
-		"", pct);
+	int filled = pct * 30 / 100, epochs = ui->epochs;
+	fprintf(stderr, "\r[%.*s%*s] epoch %d/%d %3d%%", filled, "==============================",
+		30 - filled, "", ui->done + 1, epochs, pct);
+	double frac = (ui->done + (double)done / (total ? total : 1)) / epochs;
+	if (frac > 0.01) {
+		long sec = (long)((now_seconds() - ui->start) * (1 - frac) / frac + 0.5);
+		fprintf(stderr, "  %ld:%02ld left", sec / 60, sec % 60);
+	}
+	fputs("\033[K", stderr);
 }
 
 static int run_train(const command *cmd, options *o, char **ops)
@@ -1553,9 +1610,11 @@ static int run_train(const command *cmd, options *o, char **ops)
 		print_error();
 		return EXIT_FAIL;
 	}
-	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1};
+	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1,
+		       .start = now_seconds()};
 	o->train.epoch_cb = train_epoch;
 	o->train.progress_cb = train_progress;
+	o->train.warn_cb = train_warn;
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
@@ -1583,7 +1642,18 @@ static int run_train(const command *cmd, options *o, char **ops)
 		print_error_about(ops[0]);
 		goto out;
 	}
-	if (ui.failed || ferror(stdout)) {
+	/* One line to end on: the epoch kept, how it validated, what was written. */
+	const cnnf_train_epoch *b = &ui.best;
+	printf("best epoch %d of %d", b->epoch, b->epochs);
+	if (b->val_pixels)
+		printf(" (val %.2f%%  mIoU %.4f)", 100 * b->val_acc, b->val_miou);
+	else
+		printf(" (loss %.4f, no validation pixels)", b->loss);
+	printf(": wrote %s (the last epoch)", o->output);
+	if (ckpath)
+		printf(" and %s (the best)", ckpath);
+	printf("\n");
+	if (ui.failed || fflush(stdout) != 0 || ferror(stdout)) {
 		say("cnnf: stdout: write error: %s\n", strerror(errno));
 		goto out;
 	}
@@ -1657,9 +1727,20 @@ int main(int argc, char **argv)
 	/* No leading '+': glibc permutes, so options may follow the operands. */
 	char shortopts[64];
 	size_t sl = 0;
+	size_t nl = 0;
 	for (size_t i = 0; i < NOPTS; i++) {
-		longopts[i] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
-					      optdescs[i].val};
+		/*
+		 * A name two commands use differently (--normalize: a kernel's, or
+		 * train's --normalize auto) means what this command takes.
+		 */
+		int other = 0;
+		for (size_t j = 0; j < NOPTS; j++)
+			other |= j != i && strcmp(optdescs[j].name, optdescs[i].name) == 0 &&
+				 (optdescs[j].groups & cmd->groups) && !(optdescs[i].groups & cmd->groups);
+		if (other)
+			continue;
+		longopts[nl++] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
+						 optdescs[i].val};
 		if (optdescs[i].val < 256) {
 			shortopts[sl++] = (char)optdescs[i].val;
 			if (optdescs[i].has_arg)
@@ -1667,7 +1748,7 @@ int main(int argc, char **argv)
 		}
 	}
 	shortopts[sl] = '\0';
-	longopts[NOPTS] = (struct option){0, 0, 0, 0};
+	longopts[nl] = (struct option){0, 0, 0, 0};
 
 	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK};
 	cnnf_filter_opts_init(&o.f);

@@ -373,6 +373,34 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 	return 0;
 }
 
+/* A class the training part or the validation part has no pixel of: say so, once each. */
+static void warn_classes(const cnnf_model *m, const cnnf_train_set *set, const char *list,
+                         const cnnf_train_opts *o)
+{
+	if (!o->warn_cb)
+		return;
+	for (int c = 0; c < m->classes; c++) {
+		size_t ntrain = set->class_start[c + 1] - set->class_start[c], nval = set->val_class[c];
+		if (ntrain && (nval || !set->nval_all))
+			continue;
+		char name[96] = "";
+		if (m->nlabels)
+			snprintf(name, sizeof name, " (%.80s)", m->labels[c]);
+		char msg[512];
+		if (!ntrain && !nval)
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no labelled pixels", list,
+			         c, name);
+		else if (!ntrain)
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no training pixels "
+			         "(all %zu are held back for validation)", list, c, name, nval);
+		else
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no validation pixels: "
+			         "its accuracy is not measured (a larger --val-split holds more back)",
+			         list, c, name);
+		o->warn_cb(o->cb_ctx, msg);
+	}
+}
+
 int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *o)
 {
 	cnnf_train_opts defaults;
@@ -385,8 +413,27 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	int rc = -1, npresent = 0;
 	int *present = NULL;
 	run r = {.m = m, .o = o};
-	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, o->val_split, o->max_pixels)))
+	if (o->normalize_auto) {
+		double *mean = malloc(2 * (size_t)m->channels * sizeof *mean);
+		if (!mean) {
+			cnnf_error("out of memory");
+			return -1;
+		}
+		double *std = mean + m->channels;
+		if (cnnf_train_set_stats(list_path, m, o->max_pixels, mean, std) < 0) {
+			free(mean);
+			return -1;
+		}
+		for (int c = 0; c < m->channels; c++) {
+			m->mean[c] = (float)mean[c];
+			m->std[c] = (float)std[c];
+		}
+		free(mean);
+	}
+	cnnf_train_split split = {o->val_split, o->holdout, o->seed};
+	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, &split, o->max_pixels)))
 		return -1;
+	warn_classes(m, r.set, list_path, o);
 	double work = cnnf_train_work(m, o->epochs, r.set->ntrain, r.set->nval);
 	if (o->max_work > 0 && work > o->max_work) {
 		cnnf_error("%s: training would take about %.3g multiply-adds (%d epochs of %zu "

@@ -55,7 +55,7 @@ done
 D="$(pwd)/tests/data/train"
 for t in 1 2; do
 	if "$CNNF" train -m "$D/squares-arch.cnnf" -o "$T/train-t$t.cnnf" --checkpoint "$T/ckpt-t$t.cnnf" \
-		--epochs 6 --lr 0.05 --seed 3 --val-split 0.3 --threads $t --quiet "$D/squares.list" \
+		--epochs 6 --lr 0.05 --seed 3 --val-split 0.3 --holdout columns --threads $t --quiet "$D/squares.list" \
 		>/dev/null 2>"$T/err"; then
 		(cd "$T" && sha256sum "train-t$t.cnnf" "ckpt-t$t.cnnf") >>"$sums"
 	else

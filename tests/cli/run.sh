@@ -371,7 +371,28 @@ D="$(pwd)/tests/data/train"
 run train -m "$D/squares-arch.cnnf" -o "$T/sq.cnnf" --epochs 20 --lr 0.05 --quiet "$D/squares.list"
 expect_status "train" 0
 expect_eq "train prints one line per epoch" "$(printf '%s\n' "$out" | grep -c '^epoch [0-9]*/20  loss ')" 20
-case "$(printf '%s\n' "$out" | tail -n 1)" in *"train 100.00%"*) ok ;; *) bad "squares not learned to 100%: $(printf '%s\n' "$out" | tail -n 1)" ;; esac
+case "$(printf '%s\n' "$out" | grep '^epoch 20/20')" in *"train 100.00%"*) ok ;; *) bad "squares not learned to 100%: $(printf '%s\n' "$out" | grep '^epoch 20/20')" ;; esac
+case "$(printf '%s\n' "$out" | tail -n 1)" in
+"best epoch "[0-9]*" of 20 (val "*"%  mIoU "*"): wrote $T/sq.cnnf (the last epoch)") ok ;;
+*) bad "train's last line: $(printf '%s\n' "$out" | tail -n 1)" ;;
+esac
+run train -m "$D/squares-arch.cnnf" -o "$T/auto.cnnf" --epochs 1 --normalize auto --quiet "$D/squares.list"
+expect_status "train --normalize auto" 0
+expect_eq "--normalize auto writes the images' mean and std" \
+	"$(LC_ALL=C grep -a '^input ' "$T/auto.cnnf")" "input channels=1 height=5 width=5 mean=0.2797045 std=0.23959923"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --normalize yes "$D/squares.list"
+expect_error "--normalize yes" 2 "is not auto"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --holdout rows "$D/squares.list"
+expect_error "--holdout rows" 2 "is not blocks or columns"
+run conv --normalize -k "$S/kernels/box3.txt" "$S/coins.png" "$T/norm.png"
+expect_status "conv --normalize still takes no value" 0
+# A class held back entirely is warned about: class 1 only in the right-hand 4 columns.
+{ printf 'P2\n24 24\n255\n'; i=0; while [ $i -lt 576 ]; do echo $(((i % 24) * 10)); i=$((i + 1)); done; } >"$T/w.pgm"
+{ printf 'P2\n24 24\n1\n'; i=0; while [ $i -lt 576 ]; do [ $((i % 24)) -ge 20 ] && echo 1 || echo 0; i=$((i + 1)); done; } >"$T/wl.pgm"
+echo "w.pgm wl.pgm" >"$T/w.list"
+run train -m "$D/squares-arch.cnnf" -o "$T/w.cnnf" --epochs 1 --holdout columns --val-split 0.2 --quiet "$T/w.list"
+expect_status "train with a class held back" 0
+case "$err" in *"cnnf: $T/w.list: warning: class 1 (bright) has no training pixels (all 96 are held back for validation)"*) ok ;; *) bad "no warning of a class without training pixels: $err" ;; esac
 run info "$T/sq.cnnf"
 expect_status "trained model loads" 0
 run train -m "$D/squares-arch.cnnf" -o "$T/sq2.cnnf" --epochs 20 --lr 0.05 --threads 1 --quiet "$D/squares.list"
