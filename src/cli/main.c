@@ -108,6 +108,7 @@ enum {
 	O_IGNORE,
 	O_CHECKPOINT,
 	O_HOLDOUT,
+	O_ARCH,
 	O_NORM_AUTO,
 	O_MAXWORK,
 	O_MEAN,
@@ -155,6 +156,8 @@ static const optdesc optdescs[] = {
 	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
 	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
 	 "fraction of every image held back for validation (default 0.1)"},
+	{"arch", 1, O_ARCH, G_TRAIN, "small|medium|large",
+	 "a built-in architecture instead of --model (see cnnf(1))"},
 	{"holdout", 1, O_HOLDOUT, G_TRAIN, "blocks|columns",
 	 "hold back random 32x32 blocks (default) or the right-hand columns"},
 	{"normalize", 1, O_NORM_AUTO, G_TRAIN, "auto",
@@ -196,7 +199,7 @@ typedef struct options {
 	cnnf_write_opts w;
 	unsigned long long max_pixels;
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
-	const char *model, *probs, *overlay, *outdir;
+	const char *model, *arch, *probs, *overlay, *outdir;
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -290,7 +293,7 @@ static const command commands[] = {
 	 G_NET | G_NORM | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
-	 "trained one to fine-tune) by mini-batch SGD with momentum on the patches around "
+	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
@@ -482,7 +485,7 @@ static void print_command_help(const command *c)
 		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
 		       c->name, c->name);
 	else if (c->operands == 3)
-		printf("Usage: cnnf %s --model ARCH --output OUT [OPTION]... LIST\n", c->name);
+		printf("Usage: cnnf %s (--model ARCH | --arch NAME) --output OUT [OPTION]... LIST\n", c->name);
 	else
 		printf("Usage: cnnf %s FILE\n", c->name);
 	print_wrapped(c->about);
@@ -812,6 +815,9 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 0, 65535, &o->train.ignore);
 	case O_CHECKPOINT:
 		o->train.checkpoint = arg;
+		return 0;
+	case O_ARCH:
+		o->arch = arg;
 		return 0;
 	case O_HOLDOUT:
 		if (strcmp(arg, "blocks") == 0)
@@ -1601,11 +1607,26 @@ static void train_progress(void *ctx, size_t done, size_t total)
 
 static int run_train(const command *cmd, options *o, char **ops)
 {
-	if (!o->model)
-		return usage_error("%s: --model ARCH is required%s", cmd->name, "");
+	if (!o->model && !o->arch)
+		return usage_error("%s: --model ARCH or --arch small|medium|large is required%s",
+				   cmd->name, "");
+	if (o->model && o->arch)
+		return usage_error("%s: --model and --arch both give the architecture: use one%s",
+				   cmd->name, "");
+	if (o->arch && strcmp(o->arch, "small") && strcmp(o->arch, "medium") &&
+	    strcmp(o->arch, "large"))
+		return usage_error("%s: --arch: '%s' is not small, medium or large", cmd->name,
+				   o->arch);
 	if (!o->output)
 		return usage_error("%s: --output OUT is required%s", cmd->name, "");
-	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
+	cnnf_model *m;
+	if (o->arch) {
+		/* A built-in architecture has no mean and std of its own: the images' are used. */
+		m = cnnf_train_arch(o->arch, ops[0], o->train.ignore, o->train.max_pixels);
+		o->train.normalize_auto = 1;
+	} else {
+		m = cnnf_model_load(o->model, &o->limits);
+	}
 	if (!m) {
 		print_error();
 		return EXIT_FAIL;

@@ -373,6 +373,56 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 	return 0;
 }
 
+/*
+ * The architectures --arch names: a patch size and the layers between the
+ * input line and the final fc layer (out = the classes) and softmax. Every
+ * conv is unpadded, so dense segmentation applies.
+ */
+static const struct arch {
+	const char *name;
+	int patch;
+	const char *layers;
+} arches[] = {
+	/* 15 -> 13 -> 6 -> 4 -> 2 */
+	{"small", 15,
+	 "conv out=16 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"},
+	/* 25 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2 */
+	{"medium", 25,
+	 "conv out=32 kernel=3\nrelu\nconv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\n"},
+	/* 37 -> 35 -> 33 -> 16 -> 14 -> 12 -> 6 -> 4, then an fc of 128 */
+	{"large", 37,
+	 "conv out=32 kernel=3\nrelu\nconv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\nconv out=64 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=128 kernel=3\nrelu\nfc out=128\nrelu\ndropout p=0.5\n"},
+};
+
+cnnf_model *cnnf_train_arch(const char *name, const char *list_path, int ignore,
+                            unsigned long long max_pixels)
+{
+	const struct arch *a = NULL;
+	for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
+		if (!strcmp(arches[i].name, name))
+			a = &arches[i];
+	if (!a) {
+		cnnf_error("--arch: '%s' is not small, medium or large", name);
+		return NULL;
+	}
+	int channels, classes;
+	if (cnnf_train_set_scan(list_path, ignore, max_pixels, &channels, &classes) < 0)
+		return NULL;
+	char text[2048];
+	snprintf(text, sizeof text,
+	         "cnnf-model 1\ninput channels=%d height=%d width=%d\n%sfc out=%d\nsoftmax\n"
+	         "weights init\n",
+	         channels, a->patch, a->patch, a->layers, classes);
+	char what[64];
+	snprintf(what, sizeof what, "--arch %s", name);
+	return cnnf_model_parse(text, strlen(text), what, NULL);
+}
+
 /* A class the training part or the validation part has no pixel of: say so, once each. */
 static void warn_classes(const cnnf_model *m, const cnnf_train_set *set, const char *list,
                          const cnnf_train_opts *o)

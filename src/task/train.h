@@ -116,4 +116,13 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
  */
 int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *o);
 
+/*
+ * A model of the architecture called name (small, medium or large; see
+ * cnnf(1)), untrained, its channels those of the list's images and its
+ * classes one more than their largest label (train_set.h:
+ * cnnf_train_set_scan). NULL with a message.
+ */
+cnnf_model *cnnf_train_arch(const char *name, const char *list_path, int ignore,
+                            unsigned long long max_pixels);
+
 #endif

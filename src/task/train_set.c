@@ -74,6 +74,9 @@ typedef struct reading {
 	double *sum, *sumsq;      /* stats: [C] sums of v / maxval and of their squares */
 	unsigned long long count; /* stats: samples summed per channel */
 	unsigned long long pixels; /* of the image read last */
+	int scan;                 /* scan: only the channels and the largest label */
+	int channels;             /* scan: of the first image */
+	int top;                  /* scan: the largest label, -1 for none */
 } reading;
 
 /* Where the list file is being read, for messages. */
@@ -180,10 +183,13 @@ static int add_pair(cnnf_train_set *s, const where *w, reading *rd, char *img_pa
 	if (!(img = cnnf_io_read(img_path, rd->max_pixels)))
 		return prefixed(w);
 	rd->pixels = (unsigned long long)img->width * (unsigned long long)img->height;
-	if (img->channels != m->channels) {
-		cnnf_error("%s:%ld: %s: the image has %d channel%s; the model takes %d", w->list,
-		           w->line, img_path, img->channels, img->channels == 1 ? "" : "s",
-		           m->channels);
+	if (rd->scan && !rd->channels)
+		rd->channels = img->channels;
+	int want = rd->scan ? rd->channels : m->channels;
+	if (img->channels != want) {
+		cnnf_error("%s:%ld: %s: the image has %d channel%s; %s %d", w->list, w->line,
+		           img_path, img->channels, img->channels == 1 ? "" : "s",
+		           rd->scan ? "the first image of the list has" : "the model takes", want);
 		goto out;
 	}
 	if (rd->sum) {
@@ -200,6 +206,14 @@ static int add_pair(cnnf_train_set *s, const where *w, reading *rd, char *img_pa
 		           "its image",
 		           w->list, w->line, lab_path, lab->width, lab->height, img_path,
 		           img->width, img->height);
+		goto out;
+	}
+	if (rd->scan) {
+		size_t n = (size_t)lab->width * lab->height;
+		for (size_t i = 0; i < n; i++)
+			if ((int)lab->data[i] != ignore && (int)lab->data[i] > rd->top)
+				rd->top = lab->data[i];
+		rc = 0;
 		goto out;
 	}
 	if (!(im->zero = malloc(sizeof(float) * (size_t)m->channels))) {
@@ -424,7 +438,7 @@ cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, 
 		return NULL;
 	}
 	s->classes = m->classes;
-	reading rd = {m, ignore, split, max_pixels, &train, &val, NULL, NULL, 0, 0};
+	reading rd = {m, ignore, split, max_pixels, &train, &val, NULL, NULL, 0, 0, 0, 0, 0};
 	if (!(s->val_class = calloc((size_t)m->classes, sizeof *s->val_class))) {
 		cnnf_error("out of memory");
 		goto fail;
@@ -461,7 +475,7 @@ int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
 		goto out;
 	}
 	s->classes = m->classes;
-	reading rd = {m, -1, NULL, max_pixels, NULL, NULL, sum, sum + m->channels, 0, 0};
+	reading rd = {m, -1, NULL, max_pixels, NULL, NULL, sum, sum + m->channels, 0, 0, 0, 0, 0};
 	if (read_list(s, list_path, &rd) < 0)
 		goto out;
 	for (int c = 0; c < m->channels; c++) {
@@ -476,4 +490,26 @@ out:
 	free(sum);
 	cnnf_train_set_free(s);
 	return rc;
+}
+
+int cnnf_train_set_scan(const char *list_path, int ignore, unsigned long long max_pixels,
+                        int *channels, int *classes)
+{
+	cnnf_train_set *s = calloc(1, sizeof *s);
+	if (!s) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	reading rd = {NULL, ignore, NULL, max_pixels, NULL, NULL, NULL, NULL, 0, 0, 1, 0, -1};
+	int rc = read_list(s, list_path, &rd);
+	cnnf_train_set_free(s);
+	if (rc < 0)
+		return -1;
+	if (rd.top < 0) {
+		cnnf_error("%s: no labelled pixels", list_path);
+		return -1;
+	}
+	*channels = rd.channels;
+	*classes = rd.top + 1 < 2 ? 2 : rd.top + 1;
+	return 0;
 }

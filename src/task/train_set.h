@@ -102,4 +102,12 @@ void cnnf_train_set_free(cnnf_train_set *s);
 void cnnf_train_set_patch(const cnnf_train_set *s, const cnnf_model *m, cnnf_border border,
                           const cnnf_train_pixel *px, float *dst);
 
+/*
+ * What a model for the list needs: the channels of its first image (every
+ * image must have them) and the classes, one more than the largest label
+ * (ignore apart), at least 2. 0, or -1 with a message.
+ */
+int cnnf_train_set_scan(const char *list_path, int ignore, unsigned long long max_pixels,
+                        int *channels, int *classes);
+
 #endif

@@ -380,6 +380,17 @@ run train -m "$D/squares-arch.cnnf" -o "$T/auto.cnnf" --epochs 1 --normalize aut
 expect_status "train --normalize auto" 0
 expect_eq "--normalize auto writes the images' mean and std" \
 	"$(LC_ALL=C grep -a '^input ' "$T/auto.cnnf")" "input channels=1 height=5 width=5 mean=0.2797045 std=0.23959923"
+run train --arch small -o "$T/arch.cnnf" --epochs 1 --quiet "$D/squares.list"
+expect_status "train --arch small" 0
+expect_eq "--arch small: its input line" "$(LC_ALL=C grep -a '^input ' "$T/arch.cnnf")" \
+	"input channels=1 height=15 width=15 mean=0.2797045 std=0.23959923"
+expect_eq "--arch small: 2 classes from the labels" "$(LC_ALL=C grep -a -c '^fc out=2$' "$T/arch.cnnf")" 1
+run segment -m "$T/arch.cnnf" "$D/squares.png" "$T/arch.png"
+expect_status "an --arch model segments" 0
+run train --arch huge -o "$T/x.cnnf" "$D/squares.list"
+expect_error "--arch huge" 2 "is not small, medium or large"
+run train --arch small -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" "$D/squares.list"
+expect_error "--arch and --model" 2 "use one"
 run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --normalize yes "$D/squares.list"
 expect_error "--normalize yes" 2 "is not auto"
 run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --holdout rows "$D/squares.list"
