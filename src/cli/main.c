@@ -16,6 +16,7 @@
 #include "nn/graph.h"
 #include "nn/onnx.h"
 #include "base/error.h"
+#include "base/simd.h"
 #include "filter/filter.h"
 #include "image/image.h"
 #include "io/io.h"
@@ -1733,7 +1734,9 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-		printf("cnnf %s\n", CNNF_VERSION);
+		char libs[256];
+		printf("cnnf %s\nvector path: %s\nlibraries: %s\n", CNNF_VERSION, cnnf_simd_name(),
+		       cnnf_io_versions(libs, sizeof libs));
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	const command *cmd = find_command(argv[1]);
@@ -1793,7 +1796,9 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (c == O_VERSION) {
-			printf("cnnf %s\n", CNNF_VERSION);
+			char libs[256];
+		printf("cnnf %s\nvector path: %s\nlibraries: %s\n", CNNF_VERSION, cnnf_simd_name(),
+		       cnnf_io_versions(libs, sizeof libs));
 			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 		}
 		if (set_option(cmd, &o, c, optarg) < 0)

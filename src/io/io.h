@@ -122,4 +122,7 @@ int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_
 cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_npy_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 
+/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5" in buf (len bytes); returns buf. */
+const char *cnnf_io_versions(char *buf, size_t len);
+
 #endif
