@@ -440,6 +440,21 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* A usage error of a command: "cnnf: CMD: message; see 'cnnf CMD --help'"; returns EXIT_USAGE. */
+static int cmd_usage(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cmd_usage(const struct command *cmd, const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	int rc = usage_error("%s: %s; see 'cnnf %s --help'", cmd->name, text, cmd->name);
+	if (text != small)
+		free(text);
+	return rc;
+}
+
 static void print_help(void)
 {
 	printf("Usage: cnnf COMMAND [OPTION]... INPUT OUTPUT\n"
@@ -878,25 +893,22 @@ static int option_error(const command *cmd, int argc, char **argv, int before)
 	const optdesc *d = optopt ? find_opt(optopt) : NULL;
 	int is_long = strncmp(arg, "--", 2) == 0;
 	if (d && is_long && !d->has_arg)
-		return usage_error("%s: option '--%s' takes no value", cmd->name, d->name);
+		return cmd_usage(cmd, "option '--%s' takes no value", d->name);
 	if (d && is_long)
-		return usage_error("%s: option '--%s' needs a value", cmd->name, d->name);
+		return cmd_usage(cmd, "option '--%s' needs a value", d->name);
 	if (d)
-		return usage_error("%s: option '-%c' needs a value", cmd->name, optopt);
+		return cmd_usage(cmd, "option '-%c' needs a value", optopt);
 	if (is_long) {
 		/* glibc takes a unique prefix of a name; more than one match is ambiguous. */
 		size_t len = strcspn(arg + 2, "="), matches = 0;
 		for (size_t k = 0; k < NOPTS; k++)
 			matches += strncmp(optdescs[k].name, arg + 2, len) == 0;
-		return usage_error("%s: %s option '%.*s'; see 'cnnf %s --help'", cmd->name,
-		                   matches > 1 ? "ambiguous" : "unknown", (int)len + 2, arg,
-		                   cmd->name);
+		return cmd_usage(cmd, "%s option '%.*s'", matches > 1 ? "ambiguous" : "unknown",
+		                 (int)len + 2, arg);
 	}
 	if (strlen(arg) == 2)
-		return usage_error("%s: unknown option '%s'; see 'cnnf %s --help'", cmd->name, arg,
-		                   cmd->name);
-	return usage_error("%s: unknown option '-%c' in '%s'; see 'cnnf %s --help'", cmd->name,
-	                   optopt, arg, cmd->name);
+		return cmd_usage(cmd, "unknown option '%s'", arg);
+	return cmd_usage(cmd, "unknown option '-%c' in '%s'", optopt, arg);
 }
 
 /* The output format, checked before any work is done. */
@@ -1109,12 +1121,12 @@ static int run_point(const command *cmd, options *o, char **ops)
 		param = o->amount_set ? o->amount : 128;
 	if (op == CNNF_POINT_CONTRAST) {
 		if (!o->factor_set)
-			return usage_error("%s: --factor F is required%s", cmd->name, "");
+			return cmd_usage(cmd, "--factor F is required");
 		param = o->factor;
 	}
 	if (op == CNNF_POINT_GAMMA) {
 		if (!o->gamma_set)
-			return usage_error("%s: --gamma G is required%s", cmd->name, "");
+			return cmd_usage(cmd, "--gamma G is required");
 		param = o->gamma;
 	}
 	cnnf_format fmt;
@@ -1403,22 +1415,21 @@ out:
 static int run_segment(const command *cmd, options *o, char **ops)
 {
 	if (!o->model)
-		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+		return cmd_usage(cmd, "--model FILE is required");
 	if (o->outdir && (o->probs || o->overlay))
-		return usage_error("%s: --probs and --overlay name one file; they do not go with "
-				   "--outdir%s",
-				   cmd->name, "");
+		return cmd_usage(cmd, "--probs and --overlay name one file; they do not go with "
+				   "--outdir");
 	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
-		return usage_error("%s: label maps are written as PNG%s", cmd->name, "");
+		return cmd_usage(cmd, "label maps are written as PNG");
 	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
-		return usage_error("%s: %s: the label map is a PNG; name it .png", cmd->name, ops[1]);
+		return cmd_usage(cmd, "%s: the label map is a PNG; name it .png", ops[1]);
 	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
-		return usage_error("%s: --probs %s: probabilities are written as .npy", cmd->name,
+		return cmd_usage(cmd, "--probs %s: probabilities are written as .npy",
 				   o->probs);
 	if (o->overlay) {
 		cnnf_format f = cnnf_io_format_for(o->overlay, NULL);
 		if (f != CNNF_FORMAT_PNG && f != CNNF_FORMAT_JPEG && f != CNNF_FORMAT_PNM)
-			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
+			return cmd_usage(cmd, "--overlay %s: name it .png, .jpg or .ppm",
 					   o->overlay);
 	}
 	int status = EXIT_FAIL;
@@ -1436,8 +1447,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	if (o->inf.nmean || o->inf.nstd)
-		return usage_error("%s: --mean and --std are for ONNX models; %s has its own%s",
-				   cmd->name, o->model, "");
+		return cmd_usage(cmd, "--mean and --std are for ONNX models; %s has its own", o->model);
 	if (!(m = cnnf_model_load(o->model, &o->limits))) {
 		print_error();
 		return EXIT_FAIL;
@@ -1498,7 +1508,7 @@ out:
 static int run_apply(const command *cmd, options *o, char **ops)
 {
 	if (!o->model)
-		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+		return cmd_usage(cmd, "--model FILE is required");
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
@@ -1609,17 +1619,15 @@ static void train_progress(void *ctx, size_t done, size_t total)
 static int run_train(const command *cmd, options *o, char **ops)
 {
 	if (!o->model && !o->arch)
-		return usage_error("%s: --model ARCH or --arch small|medium|large is required%s",
-				   cmd->name, "");
+		return cmd_usage(cmd, "--model ARCH or --arch small|medium|large is required");
 	if (o->model && o->arch)
-		return usage_error("%s: --model and --arch both give the architecture: use one%s",
-				   cmd->name, "");
+		return cmd_usage(cmd, "--model and --arch both give the architecture: use one");
 	if (o->arch && strcmp(o->arch, "small") && strcmp(o->arch, "medium") &&
 	    strcmp(o->arch, "large"))
-		return usage_error("%s: --arch: '%s' is not small, medium or large", cmd->name,
+		return cmd_usage(cmd, "--arch: '%s' is not small, medium or large",
 				   o->arch);
 	if (!o->output)
-		return usage_error("%s: --output OUT is required%s", cmd->name, "");
+		return cmd_usage(cmd, "--output OUT is required");
 	cnnf_model *m;
 	if (o->arch) {
 		/* A built-in architecture has no mean and std of its own: the images' are used. */
@@ -1809,21 +1817,23 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	int nops = sub_argc - optind;
+	/* Operands beyond those the command takes are named: a stray word is easy to miss. */
+	int want = cmd->operands == 2 ? 2 : cmd->operands == 0 ? (o.outdir ? -1 : 2) : 1;
+	if (want > 0 && nops > want)
+		return cmd_usage(cmd, "too many operands: %d given, '%s' the first extra one", nops,
+				 sub_argv[optind + want]);
 	if (cmd->operands == 0) {
 		if (o.outdir ? nops < 1 : nops != 2)
-			return usage_error("%s: needs INPUT and OUTPUT, or --outdir DIR and INPUTs; see "
-					   "'cnnf %s --help'",
-					   cmd->name, cmd->name);
+			return cmd_usage(cmd, o.outdir ? "--outdir needs INPUTs"
+						       : "needs INPUT and OUTPUT, or --outdir DIR and INPUTs");
 		o.nops = nops;
 	} else if (cmd->operands == 3) {
 		if (nops != 1)
-			return usage_error("%s: needs one LIST file; see 'cnnf %s --help'", cmd->name,
-					   cmd->name);
+			return cmd_usage(cmd, "needs one LIST file");
 	} else if (nops != cmd->operands) {
 		if (cmd->operands == 2)
-			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
-					   cmd->name);
-		return usage_error("%s: needs one FILE; see 'cnnf %s --help'", cmd->name, cmd->name);
+			return cmd_usage(cmd, "needs INPUT and OUTPUT");
+		return cmd_usage(cmd, "needs one FILE");
 	}
 	cnnf_error_clear();
 	install_signals();

@@ -35,7 +35,7 @@ expect_error "unknown option" 2 "unknown option '--frob'"
 run box "$S/coins.png"
 expect_error "missing operand" 2 "needs INPUT and OUTPUT"
 run box "$S/coins.png" "$T/a.png" "$T/b.png"
-expect_error "extra operand" 2 "needs INPUT and OUTPUT"
+expect_error "extra operand" 2 "box: too many operands: 3 given, '.*b.png' the first extra one; see 'cnnf box --help'"
 run box --stride 0 "$S/coins.png" "$T/x.png"
 expect_error "zero stride" 2 "stride"
 run box --pad -1 "$S/coins.png" "$T/x.png"
@@ -63,10 +63,10 @@ ls "$T" | grep -q 'x\.' && bad "usage errors left output files: $(ls "$T")" || o
 run box -x.png "$T/o.png"
 expect_eq "-x.png is named" "$err" "cnnf: box: unknown option '-x' in '-x.png'; see 'cnnf box --help'"
 run box "$S/coins.png" --quiet=1 "$T/o.png"
-expect_eq "--quiet=1" "$err" "cnnf: box: option '--quiet' takes no value"
+expect_eq "--quiet=1" "$err" "cnnf: box: option '--quiet' takes no value; see 'cnnf box --help'"
 expect_status "--quiet=1 status" 2
 run box --help=1
-expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value"
+expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value; see 'cnnf box --help'"
 run lighten --amount 1e308 "$S/coins.png" "$T/o.png"
 expect_eq "--amount 1e308" "$err" "cnnf: --amount: '1e308' is not a number from -1000000 to 1000000"
 pgm "$T/lv.pgm" 3 1 0 100 255
