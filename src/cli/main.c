@@ -440,6 +440,12 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The command whose options are being read, for value_error()'s pointer to its help. */
+static const struct command *reading_cmd;
+
+/* A bad option value: "cnnf: CMD: --opt: ...; see 'cnnf CMD --help'" (exit status 2 follows). */
+static void value_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A usage error of a command: "cnnf: CMD: message; see 'cnnf CMD --help'"; returns EXIT_USAGE. */
 static int cmd_usage(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int cmd_usage(const struct command *cmd, const char *fmt, ...)
@@ -453,6 +459,21 @@ static int cmd_usage(const struct command *cmd, const char *fmt, ...)
 	if (text != small)
 		free(text);
 	return rc;
+}
+
+static void value_error(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (reading_cmd)
+		cmd_usage(reading_cmd, "%s", text);
+	else
+		usage_error("%s", text);
+	if (text != small)
+		free(text);
 }
 
 static void print_help(void)
@@ -544,7 +565,7 @@ static int parse_long(const char *opt, const char *s, long long min, long long m
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (blank_ends(s) || errno || end == s || *end || v < min || v > max) {
-		say("cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s, min, max);
+		value_error("--%s: '%s' is not an integer from %lld to %lld", opt, s, min, max);
 		return -1;
 	}
 	*out = v;
@@ -570,7 +591,7 @@ static int parse_double(const char *opt, const char *s, double *out)
 	char *end;
 	double v = strtod(s, &end);
 	if (blank_ends(s) || end == s || *end || !isfinite(v)) {
-		say("cnnf: --%s: '%s' is not a finite number\n", opt, s);
+		value_error("--%s: '%s' is not a finite number", opt, s);
 		return -1;
 	}
 	*out = v;
@@ -588,7 +609,7 @@ static int parse_range(const char *opt, const char *s, double lo, int lo_open, d
 	if (parse_double(opt, s, &v) < 0)
 		return -1;
 	if (v < lo || (lo_open && v == lo) || v > hi || (hi_open && v == hi)) {
-		say("cnnf: --%s: '%s' is not %s\n", opt, s, what);
+		value_error("--%s: '%s' is not %s", opt, s, what);
 		return -1;
 	}
 	*out = v;
@@ -623,7 +644,7 @@ static int parse_hw(const char *s, int *h, int *w)
 	}
 	if (blank_ends(s) || errno || end == s || *end || a < 1 || b < 1 || a > 1 << 20 ||
 	    b > 1 << 20) {
-		say("cnnf: --size: '%s' is not HxW (or N) with sizes from 1 to %d\n", s, 1 << 20);
+		value_error("--size: '%s' is not HxW (or N) with sizes from 1 to %d", s, 1 << 20);
 		return -1;
 	}
 	*h = (int)a;
@@ -646,8 +667,8 @@ static int parse_list(const char *opt, const char *s, int positive, float *v, in
 		if (end == p || errno || isspace((unsigned char)*p) || !isfinite(x) ||
 		    (positive && !(x > 0)) || fabs(x) > 1e6 || k == CNNF_INFER_MAX_CHANNELS ||
 		    (*end && *end != ',') || (x != 0 && fabs(x) < 1e-30)) {
-			say("cnnf: --%s: '%s' is not a list of %s numbers (at most %d, comma-separated, "
-			    "magnitude up to 1e6)\n",
+			value_error("--%s: '%s' is not a list of %s numbers (at most %d, comma-separated, "
+			    "magnitude up to 1e6)",
 			    opt, s, positive ? "positive" : "finite", CNNF_INFER_MAX_CHANNELS);
 			return -1;
 		}
@@ -728,8 +749,8 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			ll = strtoll(arg, &end, 10);
 			if (blank_ends(arg) || errno || end == arg || *end || ll < 0 ||
 			    ll > GEOM_MAX) {
-				say("cnnf: --pad: '%s' is not same, valid or a number of samples "
-				    "from 0 to %d\n",
+				value_error("--pad: '%s' is not same, valid or a number of samples "
+				    "from 0 to %d",
 				    arg, GEOM_MAX);
 				return -1;
 			}
@@ -741,8 +762,8 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->inf.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
-			say("cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
-			    "wrap\n",
+			value_error("--border: '%s' is not zero, replicate, reflect, symmetric or "
+			    "wrap",
 			    arg);
 			return -1;
 		}
@@ -763,7 +784,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
-			say("cnnf: --format: '%s' is not png, jpeg, pnm or npy\n", arg);
+			value_error("--format: '%s' is not png, jpeg, pnm or npy", arg);
 			return -1;
 		}
 		return 0;
@@ -771,7 +792,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 1, 100, &o->w.quality);
 	case O_DEPTH:
 		if (strcmp(arg, "8") && strcmp(arg, "16")) {
-			say("cnnf: --depth: '%s' is not 8 or 16\n", arg);
+			value_error("--depth: '%s' is not 8 or 16", arg);
 			return -1;
 		}
 		o->w.depth = atoi(arg);
@@ -785,7 +806,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		else if (strcmp(arg, "dense") == 0)
 			o->seg.mode = CNNF_SEGMENT_DENSE;
 		else {
-			say("cnnf: --mode: '%s' is not patch or dense\n", arg);
+			value_error("--mode: '%s' is not patch or dense", arg);
 			return -1;
 		}
 		o->inf.dense = o->seg.mode == CNNF_SEGMENT_DENSE;
@@ -841,14 +862,14 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		else if (strcmp(arg, "columns") == 0)
 			o->train.holdout = CNNF_HOLDOUT_COLUMNS;
 		else {
-			say("cnnf: --holdout: '%s' is not blocks or columns\n", arg);
+			value_error("--holdout: '%s' is not blocks or columns", arg);
 			return -1;
 		}
 		return 0;
 	case O_NORM_AUTO:
 		if (strcmp(arg, "auto") != 0) {
-			say("cnnf: --normalize: '%s' is not auto (without the option the model file's "
-			    "mean and std are used)\n", arg);
+			value_error("--normalize: '%s' is not auto (without the option the model file's "
+			    "mean and std are used)", arg);
 			return -1;
 		}
 		o->train.normalize_auto = 1;
@@ -1809,6 +1830,7 @@ int main(int argc, char **argv)
 		       cnnf_io_versions(libs, sizeof libs));
 			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 		}
+		reading_cmd = cmd;
 		if (set_option(cmd, &o, c, optarg) < 0)
 			return EXIT_USAGE;
 	}

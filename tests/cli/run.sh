@@ -68,7 +68,7 @@ expect_status "--quiet=1 status" 2
 run box --help=1
 expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value; see 'cnnf box --help'"
 run lighten --amount 1e308 "$S/coins.png" "$T/o.png"
-expect_eq "--amount 1e308" "$err" "cnnf: --amount: '1e308' is not a number from -1000000 to 1000000"
+expect_eq "--amount 1e308" "$err" "cnnf: lighten: --amount: '1e308' is not a number from -1000000 to 1000000; see 'cnnf lighten --help'"
 pgm "$T/lv.pgm" 3 1 0 100 255
 run lighten --amount 1e6 "$T/lv.pgm" "$T/lv-light.pgm"
 expect_eq "--amount 1e6 is in range" "$(values "$T/lv-light.pgm")" "255 255 255"
@@ -83,9 +83,9 @@ expect_eq "--gamma 1e-308" "$(values "$T/lv-gamma.pgm")" "0 255 255"
 run gamma --gamma 4.9e-324 "$T/lv.pgm" "$T/lv-gamma2.pgm"
 expect_status "--gamma 4.9e-324 (the least subnormal) is accepted" 0
 run box --size ' 3' "$S/coins.png" "$T/o.png"
-expect_eq "leading blank refused" "$err" "cnnf: --size: ' 3' is not an integer from 1 to 4095"
+expect_eq "leading blank refused" "$err" "cnnf: box: --size: ' 3' is not an integer from 1 to 4095; see 'cnnf box --help'"
 run contrast --factor '2 ' "$S/coins.png" "$T/o.png"
-expect_eq "trailing blank refused" "$err" "cnnf: --factor: '2 ' is not a finite number"
+expect_eq "trailing blank refused" "$err" "cnnf: contrast: --factor: '2 ' is not a finite number; see 'cnnf contrast --help'"
 expect_absent "option errors leave nothing" "$T/o.png"
 
 # ---- messages: names and bytes escaped, one line, nothing raw reaches the terminal ----
@@ -119,7 +119,7 @@ expect_error "kernel string over two lines" 2 "kernel-string:2:3"
 expect_printable "kernel string over two lines"
 run box --border "$(printf 'a\tb\rc\033')" "$S/coins.png" "$T/o.png"
 expect_eq "tab, CR and ESC in a value" "$err" \
-	"cnnf: --border: 'a\\tb\\rc\\033' is not zero, replicate, reflect, symmetric or wrap"
+	"cnnf: box: --border: 'a\\tb\\rc\\033' is not zero, replicate, reflect, symmetric or wrap; see 'cnnf box --help'"
 
 # ---- bad input: exit 1, message names the file, nothing written ----
 run box "$T/missing.png" "$T/out.png"
