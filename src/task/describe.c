@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "nn/geometry.h"
 #include "nn/onnx.h"
 
 static void print_numbers(FILE *out, const double *v, int n)
@@ -247,6 +248,20 @@ int cnnf_describe_graph(FILE *out, const char *name, cnnf_graph *g, int h, int w
 			const cnnf_value *v = &g->val[g->out[i]];
 			fprintf(out, "  output '%s': %s (%s)\n", v->name,
 				cnnf_graph_shape_str(b, sizeof b, v->ndim, v->dim), type_name(v->type));
+		}
+		if (g->nin == 1 && ndim[0] == 4) {
+			cnnf_geometry *geo = cnnf_geometry_new(g);
+			const char *why;
+			if (!geo) {
+				free(shape);
+				return -1;
+			}
+			if (cnnf_geometry_tileable(geo, &why))
+				fprintf(out, "  receptive field: %" PRId64 " x %" PRId64 "\n",
+					cnnf_geometry_field(geo, 0), cnnf_geometry_field(geo, 1));
+			else
+				fprintf(out, "  receptive field: the whole input (%s)\n", why);
+			cnnf_geometry_free(geo);
 		}
 		fprintf(out, "  multiply-adds: %.6g\n", g->work);
 		fprintf(out, "  peak activation memory: %.1f MiB\n", g->peak_bytes / 1048576.0);
