@@ -305,7 +305,7 @@ static int map_resize(const geo_ctx *c, geo_map *m)
 		return refuse(c, "scales some axes only");
 	for (int a = 0; a < 2; a++) {
 		int64_t in = x->dim[2 + a], out = y->dim[2 + a];
-		if (in < 1 || out % in)
+		if (in < 1 || out < in || out % in)
 			return refuse(c, "resizes %" PRId64 " to %" PRId64 ", not by a whole factor",
 				      in, out);
 		int64_t s = out / in;

@@ -191,6 +191,25 @@ static int check_classes(const cnnf_graph *g, const char *name, int64_t k)
 #define RELAXED_ELEMENTS ((uint64_t)1 << 40)
 #define RELAXED_BYTES ((uint64_t)1 << 46)
 
+int cnnf_infer_prepare_over(cnnf_graph *g, const int *ndim,
+			    const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS], int *over)
+{
+	*over = 0;
+	if (cnnf_graph_prepare(g, ndim, shape, NULL) == 0)
+		return 0;
+	cnnf_graph_limits keep = g->limits;
+	if (g->limits.max_elements < RELAXED_ELEMENTS)
+		g->limits.max_elements = RELAXED_ELEMENTS;
+	if (g->limits.max_activation < RELAXED_BYTES)
+		g->limits.max_activation = RELAXED_BYTES;
+	int rc = cnnf_graph_prepare(g, ndim, shape, NULL);
+	g->limits = keep;
+	if (rc)
+		return -1;
+	*over = 1;
+	return 0;
+}
+
 /*
  * Prepare g for the whole image. When only the activation limits stand in
  * the way, *geo receives the graph's geometry (tileable; else the error
@@ -201,17 +220,21 @@ static int prepare_whole(cnnf_graph *g, const cnnf_infer_opts *o, const char *na
 			 int w, cnnf_geometry **geo)
 {
 	*geo = NULL;
-	if (prepare(g, o, name, 1, c, h, w) == 0)
+	int nd = 4, over;
+	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, c, h, w}};
+	g->threads = o->threads;
+	if (cnnf_infer_prepare_over(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, &over))
+		return -1;
+	/* The whole image's work bounds the tiles' (their margins apart). */
+	if (o->max_work > 0 && g->work > o->max_work) {
+		cnnf_error("%s: running %s on it would take about %.3g multiply-adds, more than "
+			   "--max-work %.6g allows (0: no limit)",
+			   name, g->file, g->work, o->max_work);
+		return -1;
+	}
+	if (!over)
 		return 0;
 	cnnf_graph_limits keep = g->limits;
-	if (g->limits.max_elements < RELAXED_ELEMENTS)
-		g->limits.max_elements = RELAXED_ELEMENTS;
-	if (g->limits.max_activation < RELAXED_BYTES)
-		g->limits.max_activation = RELAXED_BYTES;
-	int rc = prepare(g, o, name, 1, c, h, w);
-	g->limits = keep;
-	if (rc)
-		return -1;
 	cnnf_geometry *ge = cnnf_geometry_new(g);
 	const char *why;
 	if (!ge)

@@ -45,6 +45,16 @@ typedef struct cnnf_infer_opts {
 void cnnf_infer_opts_init(cnnf_infer_opts *o);
 
 /*
+ * Prepare g for these input shapes as cnnf_graph_prepare does. When only
+ * the activation limits (elements of one value, bytes alive at once)
+ * refuse them, g is prepared again without those and *over is set: it
+ * must then not be run as it is (segment and apply run it in tiles), only
+ * looked at. 0 or -1 (with the message of what else refused it).
+ */
+int cnnf_infer_prepare_over(cnnf_graph *g, const int *ndim,
+			    const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS], int *over);
+
+/*
  * Label every pixel of img. A fully convolutional model (output 1 x K x H x W
  * for the image's H x W) gives label argmax over K (the lowest index on a
  * tie); for K = 1, label 1 where p > 0.5, p the output if the graph ends in

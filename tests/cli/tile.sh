@@ -103,5 +103,13 @@ run info --size 37x45 "$D/senet-op13.onnx"
 case "$out" in *"receptive field: the whole input (node '/se1/se1.0/GlobalAveragePool' (GlobalAveragePool)"*) ok ;;
 *) bad "info senet receptive field: $out" ;; esac
 
+# A size over the limit is described, with what segment and apply would do about it.
+run info --size 3000x4000 "$S/models/coins-unet.onnx"
+expect_status "info over the limit" 0
+case "$out" in *"receptive field: 44 x 44"*"over --max-activations 67108864: segment and apply run it in tiles"*"peak activation memory: "*) ok ;;
+*) bad "info over the limit: $out" ;; esac
+run info --size 3000x4000 "$D/senet-op13.onnx"
+case "$out" in *"over --max-activations 67108864, and it cannot run in tiles"*) ok ;; *) bad "info senet over the limit: $out" ;; esac
+
 if [ "$fail" -eq 0 ]; then rm -rf "$T"; fi
 echo "tile: $pass passed, $fail failed"
