@@ -177,7 +177,8 @@ static int window(const geo_ctx *c, geo_map *m, const int64_t *kdim, int has_dil
 		return refuse(c, "has no kernel_shape");
 	}
 	if (attr_pair(c, "strides", 1, s, 2) || attr_pair(c, "pads", 0, p, 4) ||
-	    (has_dil && attr_pair(c, "dilations", 1, d, 2)) || attr_string(c, "auto_pad", "NOTSET", &ap))
+	    (has_dil && attr_pair(c, "dilations", 1, d, 2)) ||
+	    attr_string(c, "auto_pad", "NOTSET", &ap))
 		return -1;
 	for (int a = 0; a < 2; a++) {
 		int64_t pb = p[a];
@@ -351,7 +352,10 @@ static int map_pad(const geo_ctx *c, geo_map *m)
 	int rc = -1;
 	if (attr_string(c, "mode", "constant", &mode))
 		return -1;
-	int md = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "edge") ? 1 : !strcmp(mode, "reflect") ? 2 : -1;
+	int md = !strcmp(mode, "constant")  ? 0
+		 : !strcmp(mode, "edge")    ? 1
+		 : !strcmp(mode, "reflect") ? 2
+					    : -1;
 	if (md < 0)
 		return refuse(c, "pads in mode '%s', which reads the far side of the image", mode);
 	if (g->opset < 11) {
