@@ -177,7 +177,7 @@ static const optdesc optdescs[] = {
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
-	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once; default 67108864)"},
+	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
 	{"max-work", 1, O_MAXWORK, G_WORK, "N",
 	 "refuse a run of more multiply-adds (default 1e13; 0: no limit)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
@@ -1289,6 +1289,12 @@ static int run_info(const command *cmd, options *o, char **ops)
 	return EXIT_OK;
 }
 
+/* A note from a run that still goes on (an image in tiles): "cnnf: IMAGE: ...". */
+static void show_notice(void *ctx, const char *msg)
+{
+	say("cnnf: %s: %s\n", (const char *)ctx, msg);
+}
+
 /* Progress on a terminal: one line, rewritten in place. */
 typedef struct progress {
 	const char *name;
@@ -1370,6 +1376,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 	progress p = {name, -1};
 	if (graph) {
 		cnnf_infer_opts io = o->inf;
+		io.notice = show_notice;
+		io.notice_ctx = (void *)name;
 		if (!o->quiet && isatty(STDERR_FILENO)) {
 			io.progress = show_progress;
 			io.progress_ctx = &p;
@@ -1551,7 +1559,10 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		goto done;
 	}
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
-	if (cnnf_infer_apply(g, img, name, &o->inf, &res) < 0) {
+	cnnf_infer_opts io = o->inf;
+	io.notice = show_notice;
+	io.notice_ctx = (void *)name;
+	if (cnnf_infer_apply(g, img, name, &io, &res) < 0) {
 		print_error_about(name);
 		goto done;
 	}
