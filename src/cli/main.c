@@ -1011,14 +1011,34 @@ static int check_work(const options *o, const char *name, const char *what, doub
 }
 
 /*
+ * An output that is the input under another name (./a.png, a link, a hard
+ * link) would destroy it; only the in-place form, the same name twice
+ * (cnnf box a.png a.png), may replace it. 0, or -1 after saying so.
+ */
+static int input_guard(const char *input, const char *path, const cnnf_output *out,
+		       int in_place_ok)
+{
+	if (!input || !strcmp(input, "-") || (in_place_ok && !strcmp(input, path)) ||
+	    !cnnf_output_is_file(out, input))
+		return 0;
+	say("cnnf: %s: is the input %s under another name; it would be lost (to replace an "
+	    "image in place, give the same name twice)\n", path, input);
+	return -1;
+}
+
+/*
  * The output of a one-output command, opened before the input is read so
  * that an output that cannot be written is refused before any work.
  */
-static cnnf_output *open_output(const char *path)
+static cnnf_output *open_output(const char *path, const char *input)
 {
 	cnnf_output *out;
 	if (cnnf_output_open(path, &out) < 0) {
 		print_error();
+		return NULL;
+	}
+	if (input_guard(input, path, out, 1) < 0) {
+		cnnf_output_discard(out);
 		return NULL;
 	}
 	return out;
@@ -1079,7 +1099,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	}
 	int status = EXIT_FAIL;
 	cnnf_image *img = NULL;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		goto out;
 	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
@@ -1153,7 +1173,7 @@ static int run_point(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
@@ -1183,7 +1203,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
@@ -1361,6 +1381,9 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 			print_error();
 			goto out;
 		}
+		/* The label map may replace its input in place; --probs and --overlay never. */
+		if (dst[i] && input_guard(in, paths[i], dst[i], i == LABELS && !o->outdir) < 0)
+			goto out;
 		/* Published one after the other, the second would silently replace the first. */
 		for (int j = 0; j < i; j++) {
 			if (dst[i] && dst[j] && cnnf_output_same(dst[i], dst[j])) {
@@ -1501,6 +1524,22 @@ run:
 		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
 	}
+	/* An output that is an input of the run would replace it, perhaps before it is read. */
+	for (int i = 0; i < o->nops; i++) {
+		char *p = outdir_name(o->outdir, ops[i]);
+		struct stat sp, si;
+		int hit = -1;
+		for (int j = 0; p && hit < 0 && j < o->nops; j++)
+			if (strcmp(ops[j], "-") && stat(p, &sp) == 0 && stat(ops[j], &si) == 0 &&
+			    sp.st_dev == si.st_dev && sp.st_ino == si.st_ino)
+				hit = j;
+		if (hit >= 0)
+			say("cnnf: %s: the label map of %s would replace the input %s; choose another "
+			    "--outdir\n", p, ops[i], ops[hit]);
+		free(p);
+		if (hit >= 0)
+			goto out;
+	}
 	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
 	for (int i = 1; i < o->nops; i++) {
 		for (int j = 0; j < i; j++) {
@@ -1552,7 +1591,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	cnnf_graph *g = load_run_graph(o, o->model);
 	if (!g)
 		return EXIT_FAIL;
-	if (!(out = open_output(ops[1])))
+	if (!(out = open_output(ops[1], ops[0])))
 		goto done;
 	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
 		print_error();
