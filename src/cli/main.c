@@ -66,6 +66,7 @@ enum {
 	G_NET = 1 << 18,     /* --model */
 	G_WORK = 1 << 19,    /* --max-work */
 	G_NORM = 1 << 20,    /* --mean, --std (graph models) */
+	G_SCALE = 1 << 21,   /* --scale (models' float inputs) */
 };
 
 enum {
@@ -109,6 +110,7 @@ enum {
 	O_IGNORE,
 	O_CHECKPOINT,
 	O_HOLDOUT,
+	O_SCALE,
 	O_ARCH,
 	O_NORM_AUTO,
 	O_MAXWORK,
@@ -149,6 +151,8 @@ static const optdesc optdescs[] = {
 	{"mean", 1, O_MEAN, G_NORM, "M[,M..]",
 	 "ONNX: subtract M (0..1 scale; one, or one a channel)"},
 	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX: then divide by S (default 1)"},
+	{"scale", 1, O_SCALE, G_SCALE, "MAX",
+	 "divide float samples (a .npy) by MAX (default: as they are)"},
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
@@ -201,6 +205,7 @@ typedef struct options {
 	unsigned long long max_pixels;
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
 	const char *model, *arch, *probs, *overlay, *outdir;
+	unsigned scale; /* --scale: float samples divided by it (0: as they are) */
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -282,7 +287,7 @@ static const command commands[] = {
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png. An ONNX model "
 	 "that is fully convolutional labels each pixel from its output 1 x K x H x W (see "
 	 "cnnf-onnx(5)).",
-	 G_SEGMENT | G_NET | G_NORM | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
+	 G_SEGMENT | G_NET | G_NORM | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
 		 G_WORK,
 	 0, run_segment},
 	{"apply", "run an image-to-image model (--model, ONNX) on the image",
@@ -291,14 +296,14 @@ static const command commands[] = {
 	 "and writes its output 1 x C x H' x W' as an image: values on the 0..1 scale times the "
 	 "format's maximum, rounded half up and clamped (C = 1 gray, 3 RGB, 4 RGBA); OUTPUT.npy "
 	 "gets the raw float32 values (H', W', C) for any C.",
-	 G_NET | G_NORM | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
+	 G_NET | G_NORM | G_SCALE | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
 	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
-	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
+	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
@@ -856,6 +861,12 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_ARCH:
 		o->arch = arg;
 		return 0;
+	case O_SCALE:
+		if (parse_long(d->name, arg, 1, 1LL << 31, &ll) < 0)
+			return -1;
+		o->scale = (unsigned)ll;
+		o->train.float_scale = o->scale;
+		return 0;
 	case O_HOLDOUT:
 		if (strcmp(arg, "blocks") == 0)
 			o->train.holdout = CNNF_HOLDOUT_BLOCKS;
@@ -1360,6 +1371,14 @@ static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format f
 	return 0;
 }
 
+/* --scale for a model's float input, or the warning that it may be wanted. */
+static void float_scale(const options *o, cnnf_image *img, const char *name)
+{
+	char warn[256];
+	if (cnnf_segment_float_scale(img, o->scale, warn, sizeof warn))
+		say("cnnf: %s: %s\n", name, warn);
+}
+
 /*
  * Segment one image and write what was asked for. The outputs are opened
  * before the work and published together after it, so either all of them
@@ -1396,6 +1415,7 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 		print_error();
 		goto out;
 	}
+	float_scale(o, img, name);
 	progress p = {name, -1};
 	if (graph) {
 		cnnf_infer_opts io = o->inf;
@@ -1598,6 +1618,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		goto done;
 	}
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	float_scale(o, img, name);
 	cnnf_infer_opts io = o->inf;
 	io.notice = show_notice;
 	io.notice_ctx = (void *)name;

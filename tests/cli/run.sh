@@ -368,6 +368,24 @@ expect_status "coins segment" 0
 run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
 
+# ---- float samples: as they are, or divided by --scale ----
+run identity "$S/coins.png" "$T/coins-f.npy"
+expect_status "identity to .npy (0..255 floats)" 0
+run segment -m "$S/models/coins.cnnf" "$T/coins-f.npy" "$T/f1.png"
+expect_status "segment a 0..255 float .npy" 0
+expect_eq "a float .npy far outside 0..1 is warned about" "$err" \
+	"cnnf: $T/coins-f.npy: warning: samples up to 252 used as they are; --scale 255 divides them"
+run segment -m "$S/models/coins.cnnf" --scale 255 "$T/coins-f.npy" "$T/f2.png"
+expect_eq "--scale 255: no warning" "$err" ""
+run segment -m "$S/models/coins.cnnf" "$S/coins.png" "$T/f3.png"
+expect_same "--scale 255 on the float copy labels as the PNG does" "$T/f2.png" "$T/f3.png"
+run identity "$(pwd)/tests/data/train/squares.png" "$T/sq-f.npy"
+printf 'sq-f.npy %s\n' "$(pwd)/tests/data/train/squares-labels.png" >"$T/f.list"
+run train -m "$(pwd)/tests/data/train/squares-arch.cnnf" -o "$T/f.cnnf" --epochs 1 --quiet "$T/f.list"
+case "$err" in *"sq-f.npy: warning: samples up to "*" used as they are; --scale 255 divides them"*) ok ;; *) bad "train does not warn of 0..255 floats: $err" ;; esac
+run train -m "$(pwd)/tests/data/train/squares-arch.cnnf" -o "$T/f.cnnf" --epochs 1 --quiet --scale 255 "$T/f.list"
+expect_eq "train --scale 255: no warning" "$err" ""
+
 # ---- train ----
 D="$(pwd)/tests/data/train"
 run train -m "$D/squares-arch.cnnf" -o "$T/sq.cnnf" --epochs 20 --lr 0.05 --quiet "$D/squares.list"
