@@ -67,6 +67,7 @@ enum {
 	G_WORK = 1 << 19,    /* --max-work */
 	G_NORM = 1 << 20,    /* --mean, --std (graph models) */
 	G_SCALE = 1 << 21,   /* --scale (models' float inputs) */
+	G_SIGMA = 1 << 22,   /* --sigma */
 };
 
 enum {
@@ -116,13 +117,15 @@ enum {
 	O_MAXWORK,
 	O_MEAN,
 	O_STD,
+	O_SIGMA,
+	O_FLATTEN,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
 
 typedef struct optdesc {
 	const char *name;
-	int has_arg;
+	int has_arg; /* 0, 1, or 2: optional (--name=ARG only) */
 	int val;
 	unsigned groups; /* the option is accepted by commands with any of these groups */
 	const char *arg;
@@ -134,7 +137,9 @@ static const optdesc optdescs[] = {
 	{"kernel-string", 1, O_KSTRING, G_KERNEL, "TEXT", "kernel rows inline, ';' between rows"},
 	{"normalize", 0, O_NORMALIZE, G_KERNEL, NULL, "divide each filter by its sum"},
 	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size (info: a model's input, HxW)"},
-	{"amount", 1, O_AMOUNT, G_AMOUNT, "A", "strength (sharpen: 1; darken/lighten: 128)"},
+	{"amount", 1, O_AMOUNT, G_AMOUNT, "A",
+	 "strength (sharpen, unsharp: 1; darken/lighten: 128)"},
+	{"sigma", 1, O_SIGMA, G_SIGMA, "S", "Gaussian standard deviation in pixels (unsharp: 1)"},
 	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
 	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
 	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
@@ -179,6 +184,8 @@ static const optdesc optdescs[] = {
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
+	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
+	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
@@ -196,6 +203,8 @@ typedef struct options {
 	int size, size_set;
 	double amount;
 	int amount_set;
+	double sigma;
+	int sigma_set;
 	int dx, dy;
 	double factor, gamma;
 	int factor_set, gamma_set;
@@ -246,7 +255,20 @@ static const command commands[] = {
 	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
 	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
 	 FILTER | G_SIZE, 2, run_filter},
-	{"blur", "the same as box", "The same as box.", FILTER | G_SIZE, 2, run_filter},
+	{"blur", "the same as box (the lecture's box blur; see gaussian)",
+	 "The same as box: the lecture's box filter, the mean of N x N samples. For what "
+	 "libvips and ImageMagick call blur, a Gaussian, use gaussian --sigma S.",
+	 FILTER | G_SIZE, 2, run_filter},
+	{"gaussian", "blur by a Gaussian of standard deviation --sigma",
+	 "Gaussian blur with standard deviation --sigma S pixels (required): a kernel of "
+	 "radius ceil(3 S), weights exp(-d^2 / (2 S^2)) normalised to sum 1, run as two 1-D "
+	 "passes summed in double and rounded once.",
+	 FILTER | G_SIGMA, 2, run_filter},
+	{"unsharp", "unsharp mask: x + amount * (x - gaussian(x))",
+	 "Sharpens by the difference from a Gaussian blur: x + A * (x - gaussian(x)), with "
+	 "--sigma S (default 1) and --amount A (default 1), in double from the samples and "
+	 "the unrounded blur, rounded once.",
+	 FILTER | G_SIGMA | G_AMOUNT, 2, run_filter},
 	{"sharpen", "sharpen: identity + amount * (identity - box)",
 	 "Adds back the difference from the local mean: identity + A * (identity - box N), "
 	 "by default 2 * identity - box 3 (--amount 1, --size 3).",
@@ -272,6 +294,11 @@ static const command commands[] = {
 	 "Applies max * (x / max) ^ G with --gamma G (required): G < 1 raises dark tones.",
 	 G_IMAGE | G_GAMMA, 2, run_point},
 	{"relu", "max(x, 0)", "Sets negative samples to zero (useful on .npy activations).",
+	 G_IMAGE, 2, run_point},
+	{"gray", "to gray: Rec. 601 luma 0.299 R + 0.587 G + 0.114 B",
+	 "Makes RGB gray with the Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B of the samples "
+	 "as they are (gamma-encoded, not linearised), rounded once; alpha is kept (RGBA gives "
+	 "gray with alpha), the bit depth too. A gray image is copied unchanged.",
 	 G_IMAGE, 2, run_point},
 	{"maxpool", "the maximum of each size x size window",
 	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
@@ -540,8 +567,9 @@ static void print_command_help(const command *c)
 		char shortopt[8] = "    ";
 		if (d->val < 256)
 			snprintf(shortopt, sizeof shortopt, "-%c, ", d->val);
-		snprintf(left, sizeof left, "%s--%s%s%s", shortopt, d->name, d->arg ? " " : "",
-			 d->arg ? d->arg : "");
+		snprintf(left, sizeof left, "%s--%s%s%s%s", shortopt, d->name,
+			 d->has_arg == 2 ? "[=" : d->arg ? " " : "", d->arg ? d->arg : "",
+			 d->has_arg == 2 ? "]" : "");
 		printf("  %-26s %s\n", left, d->help);
 	}
 }
@@ -686,6 +714,34 @@ static int parse_list(const char *opt, const char *s, int positive, float *v, in
 	return 0;
 }
 
+/* --flatten's COLOUR: a name or #rrggbb (NULL: white) into rgb. */
+static int parse_colour(const char *arg, unsigned char rgb[3])
+{
+	static const struct {
+		const char *name;
+		unsigned char rgb[3];
+	} names[] = {{"white", {255, 255, 255}}, {"black", {0, 0, 0}}, {"gray", {128, 128, 128}},
+	             {"grey", {128, 128, 128}},  {"red", {255, 0, 0}}, {"green", {0, 128, 0}},
+	             {"blue", {0, 0, 255}}};
+	if (!arg)
+		arg = "white";
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (strcmp(arg, names[i].name) == 0) {
+			memcpy(rgb, names[i].rgb, 3);
+			return 0;
+		}
+	if (arg[0] == '#' && strlen(arg) == 7 && strspn(arg + 1, "0123456789abcdefABCDEF") == 6) {
+		unsigned long v = strtoul(arg + 1, NULL, 16);
+		for (int i = 0; i < 3; i++)
+			rgb[i] = (unsigned char)(v >> (16 - 8 * i));
+		return 0;
+	}
+	say("cnnf: --flatten: '%s' is not a colour: white, black, gray, red, green, blue or "
+	    "#rrggbb\n",
+	    arg);
+	return -1;
+}
+
 static int set_option(const command *cmd, options *o, int c, const char *arg)
 {
 	const optdesc *d = find_opt(c);
@@ -732,6 +788,13 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->factor_set = 1;
 		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
 		                   &o->factor);
+	case O_SIGMA:
+		o->sigma_set = 1;
+		return parse_range(d->name, arg, 0, 1, CNNF_KERNEL_MAX_SIGMA, 0,
+		                   "a number above 0 and up to 500", &o->sigma);
+	case O_FLATTEN:
+		o->w.flatten = 1;
+		return parse_colour(arg, o->w.background);
 	case O_GAMMA:
 		o->gamma_set = 1;
 		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
@@ -978,6 +1041,16 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 		k = cnnf_kernel_sharpen(size, o->amount_set ? o->amount : 1.0);
 	} else if (strcmp(cmd->name, "shift") == 0) {
 		k = cnnf_kernel_shift(o->dx, o->dy);
+	} else if (strcmp(cmd->name, "gaussian") == 0) {
+		if (!o->sigma_set) {
+			say("cnnf: gaussian: --sigma S is required\n");
+			*usage = 1;
+			return NULL;
+		}
+		k = cnnf_kernel_gaussian(o->sigma);
+	} else if (strcmp(cmd->name, "unsharp") == 0) {
+		k = cnnf_kernel_unsharp(o->sigma_set ? o->sigma : 1.0,
+		                        o->amount_set ? o->amount : 1.0);
 	} else if (o->kernel && o->kernel_string) {
 		say("cnnf: conv: give --kernel or --kernel-string, not both\n");
 		*usage = 1;
@@ -1085,13 +1158,25 @@ static int write_result(cnnf_output *out, cnnf_image *res, cnnf_format fmt, opti
  * work. 2 and 4 channels are gray or colour with alpha only when they came
  * from such an image (alpha set), not from a bank of filters.
  */
-static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path)
+static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path,
+                          const cnnf_write_opts *w)
 {
+	int with_alpha = alpha && (channels == 2 || channels == 4);
+	if (with_alpha && w->flatten)
+		channels--, with_alpha = 0;
 	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
-	    (alpha && (channels == 2 || channels == 4) && fmt == CNNF_FORMAT_PNG))
+	    (with_alpha && fmt == CNNF_FORMAT_PNG))
 		return 0;
-	say("cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
-		path, channels, fmt == CNNF_FORMAT_PNG ? "PNG" : fmt == CNNF_FORMAT_JPEG ? "JPEG" : "PNM");
+	const char *name = fmt == CNNF_FORMAT_PNG    ? "PNG"
+	                   : fmt == CNNF_FORMAT_JPEG ? "JPEG"
+	                                             : "PNM";
+	if (with_alpha)
+		say("cnnf: %s: %s has no alpha channel; composite the image over a background with "
+		    "--flatten[=COLOUR] (white by default), or write .png\n",
+		    path, name);
+	else
+		say("cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
+		    path, channels, name);
 	return -1;
 }
 
@@ -1124,7 +1209,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		goto out;
 	}
 	if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
-			   ops[1]) < 0)
+			   ops[1], &o->w) < 0)
 		goto out;
 	o->f.float_out = fmt == CNNF_FORMAT_NPY;
 	/* The result is made a strip at a time while it is written. */
@@ -1193,12 +1278,18 @@ static int run_point(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
-	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+	/* gray changes the channels: its result is checked. */
+	int gray = strcmp(cmd->name, "gray") == 0;
+	if (!gray && check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
 		goto out;
-	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
+	const char *in = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	if (gray ? cnnf_point_gray(img, fmt == CNNF_FORMAT_NPY, in, &res)
+	         : cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res)) {
 		print_error();
 		goto out;
 	}
+	if (gray && check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
+		goto out;
 	status = write_result(dst, res, fmt, o);
 	dst = NULL;
 out:
@@ -1224,7 +1315,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
-	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+	if (check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
 		goto out;
 	char name[4200];
 	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
@@ -1626,7 +1717,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		print_error_about(name);
 		goto done;
 	}
-	if (check_channels(res->channels, res->alpha, fmt, ops[1]) < 0)
+	if (check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
 		goto done;
 	status = write_result(out, res, fmt, o);
 	out = NULL;

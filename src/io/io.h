@@ -24,6 +24,10 @@ typedef struct cnnf_write_opts {
 	   ignore it. */
 	const unsigned char *palette;
 	int palette_size;
+	/* 1: an image with alpha is composited over background (8-bit R, G, B) and written
+	   without alpha (cnnf_image_flatten_samples()), in every format. */
+	int flatten;
+	unsigned char background[3];
 } cnnf_write_opts;
 
 /* Defaults: format from the name, quality 90, depth from the image. */

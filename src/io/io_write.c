@@ -2,6 +2,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -53,21 +54,56 @@ static const void *named_row(void *ctx, int y)
 	return row;
 }
 
+/* A row source that composites its source's rows over a background, a row at a time. */
+typedef struct flat_rows {
+	const cnnf_rows *src;
+	const unsigned char *bg;
+	void *row; /* one output row */
+} flat_rows;
+
+static const void *flat_row(void *ctx, int y)
+{
+	const flat_rows *f = ctx;
+	const void *row = f->src->row(f->src->ctx, y);
+	if (!row)
+		return NULL;
+	cnnf_image_flatten_samples(&f->src->info, row, f->bg, f->row, (size_t)f->src->info.width);
+	return f->row;
+}
+
 int cnnf_io_write_to(cnnf_output *out, const cnnf_rows *rows, cnnf_format format,
                      const cnnf_write_opts *o)
 {
 	const char *name = cnnf_output_name(out);
-	named_rows named = {rows, name};
-	cnnf_rows wrapped = *rows;
-	wrapped.row = named_row;
-	wrapped.ctx = &named;
 	cnnf_write_opts defaults;
 	if (!o) {
 		cnnf_io_write_opts_init(&defaults);
 		o = &defaults;
 	}
+	flat_rows flat = {rows, o->background, NULL};
+	cnnf_rows flattened;
+	if (o->flatten && rows->info.alpha) {
+		flattened = *rows;
+		flattened.info.channels--;
+		flattened.info.alpha = 0;
+		flattened.row = flat_row;
+		flattened.ctx = &flat;
+		size_t bytes = (size_t)rows->info.width * (size_t)flattened.info.channels *
+		               (size_t)rows->info.type;
+		if (!(flat.row = malloc(bytes))) {
+			cnnf_error("%s: out of memory for a row", name);
+			return -1;
+		}
+		rows = &flattened;
+	}
+	named_rows named = {rows, name};
+	cnnf_rows wrapped = *rows;
+	wrapped.row = named_row;
+	wrapped.ctx = &named;
 	errno = 0;
-	return write_stream(&wrapped, cnnf_output_stream(out), name, format, o);
+	int status = write_stream(&wrapped, cnnf_output_stream(out), name, format, o);
+	free(flat.row);
+	return status;
 }
 
 int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o)
