@@ -231,9 +231,9 @@ static int scatter(void *ctx, size_t begin, size_t end)
 									hi = ge->in[2];
 								/* base = qb*sx + r, 0 <= r < sx. */
 								int64_t qb = base >= 0 ? base / sx : -((-base + sx - 1) / sx);
-								double *ar = acc + (base - qb * sx) * qn + qb;
+								double *ar = acc + (base - qb * sx) * qn;
 								for (int64_t ix = lo; ix < hi; ix++)
-									ar[ix] += wt * xr[ix];
+									ar[qb + ix] += wt * xr[ix];
 							}
 						}
 					}
@@ -441,13 +441,13 @@ static void write_row(void *ctx, int f, int r, const float *row, int ow)
 	int64_t hi = ge->out[2] - base <= 0 ? 0 : (ge->out[2] - base + sx - 1) / sx;
 	if (hi > ow)
 		hi = ow;
-	float *y = q->y + ((size_t)(mm * ge->out[0] + oz) * ge->out[1] + oy) * ge->out[2] + base;
+	float *y = q->y + ((size_t)(mm * ge->out[0] + oz) * ge->out[1] + oy) * ge->out[2];
 	if (sx == 2)
 		for (int64_t ix = lo; ix < hi; ix++)
-			y[2 * ix] = row[ix];
+			y[2 * ix + base] = row[ix];
 	else
 		for (int64_t ix = lo; ix < hi; ix++)
-			y[ix * sx] = row[ix];
+			y[ix * sx + base] = row[ix];
 }
 
 /*
@@ -499,9 +499,9 @@ static int gather(void *ctx, size_t begin, size_t end)
 							if (hi > ge->in[2])
 								hi = ge->in[2];
 							int64_t qb = base >= 0 ? base / sx : -((-base + sx - 1) / sx);
-							double *ar = acc + (base - qb * sx) * qn + qb;
+							double *ar = acc + (base - qb * sx) * qn;
 							for (int64_t ix = lo; ix < hi; ix++)
-								ar[ix] += xr[ix];
+								ar[qb + ix] += xr[ix];
 						}
 					}
 				}

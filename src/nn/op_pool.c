@@ -379,15 +379,15 @@ static void split_row(const rowpool *rp, const float *row, int64_t iw, int64_t p
 			i1 = i0;
 		for (int64_t i = 0; i < i0; i++)
 			d[i] = pad;
-		const float *src = row + r - px;
+		int64_t off = r - px; /* i*sx + off >= 0 from i0 on */
 		if (sx == 1)
-			memcpy(d + i0, src + i0, sizeof(float) * (size_t)(i1 - i0));
+			memcpy(d + i0, row + i0 + off, sizeof(float) * (size_t)(i1 - i0));
 		else if (sx == 2)
 			for (int64_t i = i0; i < i1; i++)
-				d[i] = src[2 * i];
+				d[i] = row[2 * i + off];
 		else
 			for (int64_t i = i0; i < i1; i++)
-				d[i] = src[i * sx];
+				d[i] = row[i * sx + off];
 		for (int64_t i = i1; i < len; i++)
 			d[i] = pad;
 	}
