@@ -1034,6 +1034,14 @@ static void buf_put(cnnf_graph *g, void *p)
 	free(p);
 }
 
+/* A value a run is done with: its bytes in the arena are simply left, a buffer goes back. */
+static void release_value(cnnf_graph *g, cnnf_value *v)
+{
+	if (!v->in_arena)
+		buf_put(g, v->data);
+	v->data = NULL;
+}
+
 /* A buffer handed to the caller, who frees it: the pool lets it go. */
 static void buf_take(cnnf_graph *g, void *p)
 {
@@ -1047,6 +1055,8 @@ static void buf_take(cnnf_graph *g, void *p)
 
 static void pool_free(cnnf_graph *g)
 {
+	free(g->arena);
+	g->arena = NULL;
 	for (int i = 0; i < g->npool; i++)
 		free(g->pool[i].p);
 	free(g->pool);
@@ -1067,6 +1077,10 @@ static int alloc_outputs(cnnf_graph *g, const cnnf_node *n, cnnf_value *const *o
 			continue;
 		uint64_t b = value_bytes(out[k]);
 		size_t sz = b ? (size_t)b : 1;
+		if (run && out[k]->in_arena) {
+			out[k]->data = (char *)g->arena + out[k]->arena_off;
+			continue;
+		}
 		if (b > SIZE_MAX || !(out[k]->data = run ? buf_get(g, sz) : malloc(sz)))
 			return cnnf_graph_node_error(g, n, "out of memory");
 	}
@@ -1113,6 +1127,64 @@ static int prepare_node(cnnf_graph *g, int i, cnnf_value **in, cnnf_value **out)
 	if (n->state && n->op->release)
 		n->op->release(n);
 	n->state = NULL;
+	return 0;
+}
+
+/*
+ * Place the values a run makes in one arena, planned now that every size
+ * and last use is known: two values share bytes only when their lives
+ * (from the node that makes one to the last that reads it, both included)
+ * do not overlap; the largest are placed first, each at the lowest offset
+ * that fits (greedy by size, as TFLite's planner). A run then touches about
+ * the peak's bytes once instead of fresh pages for every value. Graph
+ * outputs, handed to the caller, stay outside. 0, or -1 if out of memory.
+ */
+static int plan_arena(cnnf_graph *g)
+{
+	int n = 0;
+	int *vals = malloc(((size_t)g->nval + 1) * sizeof *vals);
+	if (!vals)
+		return oom(g);
+	for (int i = 0; i < g->nval; i++) {
+		cnnf_value *v = &g->val[i];
+		v->in_arena = 0;
+		if (!v->is_const && !v->is_output && v->producer >= 0 && !g->node[v->producer].folded &&
+		    v->ndim >= 0)
+			vals[n++] = i;
+	}
+	/* Largest first (insertion sort: graphs have hundreds of values, not millions). */
+	for (int a = 1; a < n; a++)
+		for (int b = a; b > 0 && value_bytes(&g->val[vals[b]]) > value_bytes(&g->val[vals[b - 1]]);
+		     b--) {
+			int t = vals[b];
+			vals[b] = vals[b - 1], vals[b - 1] = t;
+		}
+	size_t top = 0;
+	for (int a = 0; a < n; a++) {
+		cnnf_value *v = &g->val[vals[a]];
+		int s0 = v->producer, e0 = v->last_use > s0 ? v->last_use : s0;
+		size_t size = ((size_t)value_bytes(v) + 63) & ~(size_t)63, off = 0;
+		/* Lowest offset clear of every placed value that lives at the same time. */
+		for (int moved = 1; moved;) {
+			moved = 0;
+			for (int b = 0; b < a; b++) {
+				const cnnf_value *u = &g->val[vals[b]];
+				int s1 = u->producer, e1 = u->last_use > s1 ? u->last_use : s1;
+				size_t usize = ((size_t)value_bytes(u) + 63) & ~(size_t)63;
+				if (s1 <= e0 && s0 <= e1 && u->arena_off < off + size &&
+				    off < u->arena_off + usize) {
+					off = u->arena_off + usize;
+					moved = 1;
+				}
+			}
+		}
+		v->arena_off = off;
+		v->in_arena = 1;
+		if (off + size > top)
+			top = off + size;
+	}
+	free(vals);
+	g->arena_size = top;
 	return 0;
 }
 
@@ -1197,6 +1269,8 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 				      peak, g->limits.max_activation);
 		goto out;
 	}
+	if (plan_arena(g))
+		goto out;
 	g->prepared = 1;
 	rc = 0;
 out:
@@ -1219,10 +1293,8 @@ static void run_cleanup(cnnf_graph *g)
 	}
 	for (int i = 0; i < g->nval; i++) {
 		cnnf_value *v = &g->val[i];
-		if (!v->is_const) {
-			buf_put(g, v->data);
-			v->data = NULL;
-		}
+		if (!v->is_const && v->data)
+			release_value(g, v);
 	}
 }
 
@@ -1246,6 +1318,18 @@ int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out)
 		oom(g);
 		goto out;
 	}
+	if (g->arena_size && !g->arena) {
+		void *a = NULL;
+		if (posix_memalign(&a, HUGE_ALIGN, g->arena_size) != 0) {
+			oom(g);
+			goto out;
+		}
+#ifdef MADV_HUGEPAGE
+		if (g->arena_size >= HUGE_BUF)
+			madvise(a, g->arena_size, MADV_HUGEPAGE); /* advice only */
+#endif
+		g->arena = a;
+	}
 	for (int i = 0; i < g->nin; i++) {
 		cnnf_value *v = &g->val[g->in[i]];
 		if (!v->is_const)
@@ -1259,16 +1343,12 @@ int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out)
 		if (alloc_outputs(g, n, vo, 1) || n->op->forward(g, n, vi, vo, g->threads))
 			goto out;
 		for (int k = 0; k < n->nout; k++)
-			if (vo[k] && vo[k]->last_use < 0 && !vo[k]->is_output) {
-				buf_put(g, vo[k]->data);
-				vo[k]->data = NULL;
-			}
+			if (vo[k] && vo[k]->last_use < 0 && !vo[k]->is_output)
+				release_value(g, vo[k]);
 		for (int k = 0; k < n->nin; k++) {
 			cnnf_value *v = vi[k];
-			if (v && !v->is_const && !v->is_output && v->last_use == i && v->producer >= 0) {
-				buf_put(g, v->data);
-				v->data = NULL;
-			}
+			if (v && !v->is_const && !v->is_output && v->last_use == i && v->producer >= 0)
+				release_value(g, v);
 		}
 	}
 	for (int i = 0; i < g->nout; i++) {

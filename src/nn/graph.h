@@ -51,6 +51,9 @@ typedef struct cnnf_value {
 	int producer;       /* index of the node that makes it, -1 for inputs and initializers */
 	int last_use;       /* index of the last node that reads it, -1 for none */
 	int is_output;      /* a graph output: kept after the run */
+	/* The executor's own: where a run puts it in the graph's arena (graph.c). */
+	int in_arena;
+	size_t arena_off;
 } cnnf_value;
 
 /* ONNX's attribute types, with its numbers. */
@@ -182,6 +185,8 @@ struct cnnf_graph {
 	int *hash;
 	int hash_cap;
 	uint64_t const_bytes;
+	void *arena;          /* the run's values, placed at prepare time (graph.c) */
+	size_t arena_size;
 	struct cnnf_buf *pool; /* buffers of runs, kept for reuse (graph.c) */
 	int npool, cap_pool;
 	uint64_t pool_bytes;
