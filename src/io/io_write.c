@@ -2,26 +2,31 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 
+/* The writer of each format. */
+static const struct {
+	cnnf_format format;
+	int (*write)(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+} writers[] = {
+    {CNNF_FORMAT_PNG, cnnf_png_write}, {CNNF_FORMAT_JPEG, cnnf_jpeg_write},
+    {CNNF_FORMAT_PNM, cnnf_pnm_write}, {CNNF_FORMAT_PGM, cnnf_pgm_write},
+    {CNNF_FORMAT_PPM, cnnf_ppm_write}, {CNNF_FORMAT_PBM, cnnf_pbm_write},
+    {CNNF_FORMAT_PAM, cnnf_pam_write}, {CNNF_FORMAT_NPY, cnnf_npy_write},
+    {CNNF_FORMAT_TIFF, cnnf_tiff_write},
+};
+
 static int write_stream(const cnnf_rows *src, FILE *fp, const char *name, cnnf_format format,
                         const cnnf_write_opts *o)
 {
-	switch (format) {
-	case CNNF_FORMAT_PNG:
-		return cnnf_png_write(src, fp, name, o);
-	case CNNF_FORMAT_JPEG:
-		return cnnf_jpeg_write(src, fp, name, o);
-	case CNNF_FORMAT_PNM:
-		return cnnf_pnm_write(src, fp, name, o);
-	case CNNF_FORMAT_NPY:
-		return cnnf_npy_write(src, fp, name, o);
-	default:
-		cnnf_error("%s: unknown output format (use --format)", name);
-		return -1;
-	}
+	for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++)
+		if (writers[i].format == format)
+			return writers[i].write(src, fp, name, o);
+	cnnf_error("%s: unknown output format (use --format)", name);
+	return -1;
 }
 
 cnnf_format cnnf_io_format_for(const char *path, const cnnf_write_opts *o)
@@ -110,4 +115,64 @@ int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx)
 		return -1;
 	}
 	return cnnf_output_publish(&out, 1);
+}
+
+struct cnnf_io_pages {
+	cnnf_tiff_writer *tiff;
+	const char *name;
+};
+
+int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_opts *o,
+                       cnnf_io_pages **pages)
+{
+	const char *name = cnnf_output_name(out);
+	if (format != CNNF_FORMAT_TIFF) {
+		cnnf_error("%s: %s holds one image, not several pages; write .tif", name,
+		           cnnf_io_format_label(format));
+		return -1;
+	}
+	cnnf_io_pages *p = calloc(1, sizeof *p);
+	if (!p) {
+		cnnf_error("%s: out of memory", name);
+		return -1;
+	}
+	cnnf_write_opts defaults;
+	if (!o) {
+		cnnf_io_write_opts_init(&defaults);
+		o = &defaults;
+	}
+	p->name = name;
+	errno = 0;
+	if (!(p->tiff = cnnf_tiff_writer_open(cnnf_output_stream(out), name, o))) {
+		free(p);
+		return -1;
+	}
+	*pages = p;
+	return 0;
+}
+
+int cnnf_io_pages_add(cnnf_io_pages *p, const cnnf_rows *rows)
+{
+	named_rows named = {rows, p->name};
+	cnnf_rows wrapped = *rows;
+	wrapped.row = named_row;
+	wrapped.ctx = &named;
+	return cnnf_tiff_writer_add(p->tiff, &wrapped);
+}
+
+int cnnf_io_pages_close(cnnf_io_pages *p)
+{
+	if (!p)
+		return 0;
+	int r = cnnf_tiff_writer_close(p->tiff);
+	free(p);
+	return r;
+}
+
+void cnnf_io_pages_discard(cnnf_io_pages *p)
+{
+	if (!p)
+		return;
+	cnnf_tiff_writer_discard(p->tiff);
+	free(p);
 }
