@@ -1221,7 +1221,7 @@ START_TEST(test_tiff_hand_made)
 	ck_assert_float_eq(atf(img, 0, 0, 0), 1.5f);
 	ck_assert_float_eq(atf(img, 1, 0, 0), -100.0f);
 	cnnf_image_free(img);
-	/* A 1-bit palette: colour map entries (16 bits) onto 8 bits, 65535 / 257 per step. */
+	/* A 1-bit palette: colour map entries (16 bits) onto 8 bits by their high byte. */
 	static const uint16_t cmap[6] = {0, 65535, 257 * 10, 0, 65535, 257 * 20};
 	n = gray_entries(e, 3, 2, 1, 3, 1);
 	e[n++] = (tiff_entry){320, 3, 6, 0, cmap};

@@ -919,10 +919,13 @@ static cnnf_input *open_input(const char *path, const options *o)
 	return in;
 }
 
-/* Close in, printing what libtiff warned of, once for the file. */
-static void close_input(cnnf_input *in)
+/*
+ * Close in, printing what libtiff warned of, once for the file, when it was
+ * read (ok): a failure is one line, its error.
+ */
+static void close_input(cnnf_input *in, int ok)
 {
-	const char *w = in ? cnnf_input_warning(in) : NULL;
+	const char *w = in && ok ? cnnf_input_warning(in) : NULL;
 	if (w)
 		say("cnnf: %s\n", w);
 	cnnf_input_close(in);
@@ -934,14 +937,14 @@ static void close_input(cnnf_input *in)
  */
 static cnnf_image *read_page(cnnf_input *in, const options *o)
 {
+	cnnf_image *img = cnnf_input_read(in, o->page < 0 ? 0 : o->page);
 	int pages = cnnf_input_pages(in);
-	if (o->page < 0 && pages > 1)
+	if (!img)
+		print_error();
+	else if (o->page < 0 && pages > 1)
 		say("cnnf: %s: warning: %d pages, only page 0 is read (--page N picks one; a filter "
 		    "command writes them all to a .tif)\n",
 		    cnnf_input_name(in), pages);
-	cnnf_image *img = cnnf_input_read(in, o->page < 0 ? 0 : o->page);
-	if (!img)
-		print_error();
 	return img;
 }
 
@@ -954,7 +957,7 @@ static cnnf_image *read_image(const char *path, options *o, cnnf_format *fmt)
 	if (fmt)
 		take_input_format(o, in, fmt);
 	cnnf_image *img = read_page(in, o);
-	close_input(in);
+	close_input(in, img != NULL);
 	return img;
 }
 
@@ -1162,7 +1165,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 out:
 	cnnf_io_pages_discard(pages);
 	cnnf_output_discard(dst);
-	close_input(in);
+	close_input(in, status == EXIT_OK);
 	cnnf_image_free(img);
 	cnnf_kernel_free(k);
 	return status;

@@ -262,8 +262,13 @@ cnnf_tiff *cnnf_tiff_open(FILE *fp, const char *name, unsigned long long max_pix
 		free(t);
 		return NULL;
 	}
+	/*
+	 * Counting walks the chain of directories; an error on the way (a link
+	 * past the end of a cut file) would leave pages out without a word.
+	 */
+	t->io.nerr = 0;
 	tdir_t n = TIFFNumberOfDirectories(t->tif);
-	if (n == 0) {
+	if (n == 0 || t->io.nerr) {
 		fail(&t->io, "no image in the file");
 		cnnf_tiff_close(t);
 		return NULL;
@@ -460,11 +465,15 @@ static void put_row(const layout *l, cnnf_image *img, const unsigned char *src, 
 			}
 			unsigned v = get_bits(src, i, l->bps);
 			if (l->palette) {
-				/* 16-bit colour map entries to 8 bits, rounded. */
+				/*
+				 * 16-bit colour map entries to 8 bits by their high byte, as
+				 * libtiff's RGBA interface does: writers store v * 257 or
+				 * v * 256, and both give v back.
+				 */
 				uint8_t *d = (uint8_t *)img->data + at + (size_t)x * 3;
-				d[0] = (uint8_t)((l->red[v] * 255u + 32767u) / 65535u);
-				d[1] = (uint8_t)((l->green[v] * 255u + 32767u) / 65535u);
-				d[2] = (uint8_t)((l->blue[v] * 255u + 32767u) / 65535u);
+				d[0] = (uint8_t)(l->red[v] >> 8);
+				d[1] = (uint8_t)(l->green[v] >> 8);
+				d[2] = (uint8_t)(l->blue[v] >> 8);
 				continue;
 			}
 			/* Below 8 bits onto 0..255, as libpng expands low-bit gray. */
