@@ -1,4 +1,4 @@
-/* io_tiff.c: TIFF through libtiff: 1 to 16-bit integer and float32 samples, strips and tiles, pages. */
+/* io_tiff.c: TIFF through libtiff: 1 to 16-bit and float32 samples, strips, tiles, pages. */
 #include "io/io.h"
 
 #include <errno.h>
@@ -26,8 +26,8 @@ typedef struct tiff_io {
 	int nerr;
 	char warn[CNNF_ERROR_MAX];
 	int nwarn;
-	int write_errno;     /* errno of the first failed write, 0 if none */
-	int in_memory;       /* the file is built in mem, then written to fp whole */
+	int write_errno; /* errno of the first failed write, 0 if none */
+	int in_memory;   /* the file is built in mem, then written to fp whole */
 	unsigned char *mem;
 	size_t mem_len, mem_cap, mem_pos;
 } tiff_io;
@@ -46,6 +46,10 @@ static void keep_message(char *dst, const char *name, const char *fmt, va_list a
 	if (strncmp(t, name, nl) == 0 && t[nl] == ':' && t[nl + 1] == ' ')
 		t += nl + 2;
 	snprintf(dst, CNNF_ERROR_MAX, "%s", t);
+	/* libtiff reading a whole strip has no scanline to name, and prints (uint32_t)-1. */
+	char *row = strstr(dst, " at scanline 4294967295");
+	if (row)
+		memmove(row, row + 23, strlen(row + 23) + 1);
 	for (char *p = dst; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
@@ -138,7 +142,7 @@ static toff_t proc_seek(thandle_t h, toff_t off, int whence)
 {
 	tiff_io *io = h;
 	if (io->in_memory) {
-		long long base = whence == SEEK_SET ? 0
+		long long base = whence == SEEK_SET   ? 0
 		                 : whence == SEEK_CUR ? (long long)io->mem_pos
 		                                      : (long long)io->mem_len;
 		long long to = base + (long long)off;
@@ -256,8 +260,8 @@ cnnf_tiff *cnnf_tiff_open(FILE *fp, const char *name, unsigned long long max_pix
 	if (max_pixels > 0)
 		max_alloc = max_pixels > (unsigned long long)(INT64_MAX / 16) ? INT64_MAX
 		            : max_pixels * 16 < (64ULL << 20) ? (tmsize_t)(64ULL << 20)
-		                                            : (tmsize_t)(max_pixels * 16);
-	/* 'm': no mapping (the stream may be memory already); 'h': the header only, no directory yet. */
+		                                              : (tmsize_t)(max_pixels * 16);
+	/* 'm': not mapped, read (the stream may be memory already). */
 	if (!(t->tif = open_tiff(&t->io, "rm", max_alloc))) {
 		free(t);
 		return NULL;
@@ -299,10 +303,10 @@ const char *cnnf_tiff_warning(const cnnf_tiff *t)
 typedef struct layout {
 	uint32_t width, height;
 	uint16_t spp, bps, format, photometric, planar;
-	int channels;     /* of the image: spp, or 3 for a palette */
+	int channels; /* of the image: spp, or 3 for a palette */
 	cnnf_type type;
-	int palette;      /* samples are indices into red, green, blue */
-	int invert;       /* min-is-white: gray is maxval - v */
+	int palette; /* samples are indices into red, green, blue */
+	int invert;  /* min-is-white: gray is maxval - v */
 	int alpha;
 	uint16_t *red, *green, *blue;
 } layout;
@@ -310,11 +314,16 @@ typedef struct layout {
 static const char *photometric_name(unsigned p)
 {
 	static const char *const names[] = {
-	    [PHOTOMETRIC_MINISWHITE] = "min-is-white", [PHOTOMETRIC_MINISBLACK] = "min-is-black",
-	    [PHOTOMETRIC_RGB] = "RGB",                 [PHOTOMETRIC_PALETTE] = "palette",
-	    [PHOTOMETRIC_MASK] = "transparency mask",  [PHOTOMETRIC_SEPARATED] = "CMYK (separated)",
-	    [PHOTOMETRIC_YCBCR] = "YCbCr",             [PHOTOMETRIC_CIELAB] = "CIE L*a*b*",
-	    [PHOTOMETRIC_ICCLAB] = "ICC L*a*b*",       [PHOTOMETRIC_ITULAB] = "ITU L*a*b*",
+	    [PHOTOMETRIC_MINISWHITE] = "min-is-white",
+	    [PHOTOMETRIC_MINISBLACK] = "min-is-black",
+	    [PHOTOMETRIC_RGB] = "RGB",
+	    [PHOTOMETRIC_PALETTE] = "palette",
+	    [PHOTOMETRIC_MASK] = "transparency mask",
+	    [PHOTOMETRIC_SEPARATED] = "CMYK (separated)",
+	    [PHOTOMETRIC_YCBCR] = "YCbCr",
+	    [PHOTOMETRIC_CIELAB] = "CIE L*a*b*",
+	    [PHOTOMETRIC_ICCLAB] = "ICC L*a*b*",
+	    [PHOTOMETRIC_ITULAB] = "ITU L*a*b*",
 	};
 	if (p < sizeof names / sizeof names[0] && names[p])
 		return names[p];
@@ -421,8 +430,9 @@ static int read_layout(cnnf_tiff *t, layout *l)
 	uint16_t nextra = 0, *extra = NULL;
 	TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
 	l->alpha = (l->channels == 2 || l->channels == 4) && l->spp == base + 1 && nextra >= 1 &&
-	           extra && (extra[nextra - 1] == EXTRASAMPLE_ASSOCALPHA ||
-	                     extra[nextra - 1] == EXTRASAMPLE_UNASSALPHA);
+	           extra &&
+	           (extra[nextra - 1] == EXTRASAMPLE_ASSOCALPHA ||
+	            extra[nextra - 1] == EXTRASAMPLE_UNASSALPHA);
 	return 0;
 }
 
@@ -452,7 +462,8 @@ static void put_row(const layout *l, cnnf_image *img, const unsigned char *src, 
 	size_t at = ((size_t)y * img->width + x0) * ch;
 	if (!l->palette && !l->invert && l->bps >= 8 && spp_unit == ch) {
 		/* The layout of the image already: the usual case, one copy. */
-		memcpy((unsigned char *)img->data + at * img->type, src, (size_t)n * ch * img->type);
+		memcpy((unsigned char *)img->data + at * img->type, src,
+		       (size_t)n * ch * img->type);
 		return;
 	}
 	for (uint32_t x = 0; x < n; x++) {
@@ -521,8 +532,8 @@ static int read_samples(cnnf_tiff *t, const layout *l, cnnf_image *img)
 	if (uw > (1u << 24) || uh > (1u << 24) ||
 	    (unit_bytes > image_bytes && unit_bytes > (64ULL << 20))) {
 		cnnf_error("%s: TIFF %s of %ux%u pixels is too big for a %ux%u image", name,
-		           tiled ? "tile" : "strip", (unsigned)uw, (unsigned)uh,
-		           (unsigned)l->width, (unsigned)l->height);
+		           tiled ? "tile" : "strip", (unsigned)uw, (unsigned)uh, (unsigned)l->width,
+		           (unsigned)l->height);
 		return -1;
 	}
 	tmsize_t lib_bytes = tiled ? TIFFTileSize(tif) : TIFFStripSize(tif);
@@ -546,11 +557,13 @@ static int read_samples(cnnf_tiff *t, const layout *l, cnnf_image *img)
 				uint32_t rows = l->height - y0 < uh ? l->height - y0 : uh;
 				uint32_t cols = l->width - x0 < uw ? l->width - x0 : uw;
 				/* A strip's last rows are not there; a tile is always whole. */
-				tmsize_t want = tiled ? (tmsize_t)unit_bytes : (tmsize_t)(row_bytes * rows);
+				tmsize_t want =
+				    tiled ? (tmsize_t)unit_bytes : (tmsize_t)(row_bytes * rows);
 				tmsize_t got;
 				if (tiled)
 					got = TIFFReadEncodedTile(
-					    tif, TIFFComputeTile(tif, x0, y0, 0, (uint16_t)p), buf, want);
+					    tif, TIFFComputeTile(tif, x0, y0, 0, (uint16_t)p), buf,
+					    want);
 				else
 					got = TIFFReadEncodedStrip(
 					    tif, TIFFComputeStrip(tif, y0, (uint16_t)p), buf, want);
@@ -664,9 +677,7 @@ int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src)
 		return -1;
 	}
 	/* Integer samples keep their type; --depth converts; float samples stay float. */
-	cnnf_type type = depth == 16 ? CNNF_U16
-	                 : depth == 8 ? CNNF_U8
-	                              : info->type;
+	cnnf_type type = depth == 16 ? CNNF_U16 : depth == 8 ? CNNF_U8 : info->type;
 	unsigned maxval = type == CNNF_U16 ? 65535 : type == CNNF_U8 ? 255 : info->maxval;
 	int alpha = info->alpha && (ch == 2 || ch == 4);
 	int rgb = ch == 3 || (ch == 4 && alpha);
@@ -747,7 +758,8 @@ int cnnf_tiff_writer_close(cnnf_tiff_writer *w)
 		fail(&w->io, "cannot finish the file");
 		r = -1;
 	}
-	if (r == 0 && w->io.in_memory && fwrite(w->io.mem, 1, w->io.mem_len, w->io.fp) != w->io.mem_len) {
+	if (r == 0 && w->io.in_memory &&
+	    fwrite(w->io.mem, 1, w->io.mem_len, w->io.fp) != w->io.mem_len) {
 		cnnf_error("%s: write error: %s", w->io.name, strerror(errno));
 		r = -1;
 	}
