@@ -1221,6 +1221,24 @@ START_TEST(test_tiff_hand_made)
 	ck_assert_float_eq(atf(img, 0, 0, 0), 1.5f);
 	ck_assert_float_eq(atf(img, 1, 0, 0), -100.0f);
 	cnnf_image_free(img);
+	/* A tag libtiff does not know is a warning, kept for the caller, not printed. */
+	n = gray_entries(e, 3, 2, 8, 1, 1);
+	e[n++] = (tiff_entry){65000, 3, 1, 7, NULL};
+	unsigned char wbuf[1024];
+	spit(tmp("warn.tif"), wbuf, make_tiff(wbuf, 0, e, n, g8, sizeof g8));
+	cnnf_input *in = cnnf_io_open(tmp("warn.tif"), 0);
+	ck_assert_ptr_nonnull(in);
+	img = cnnf_input_read(in, 0);
+	ck_assert_ptr_nonnull(img);
+	ck_assert_mem_eq(img->data, g8, 6);
+	const char *w = cnnf_input_warning(in);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_msg(strncmp(w, tmp("warn.tif"), strlen(tmp("warn.tif"))) == 0 &&
+	                  strstr(w, ": warning: Unknown field with tag 65000") != NULL,
+	              "warning '%s'", w);
+	cnnf_input_close(in);
+	cnnf_image_free(img);
+	unlink(tmp("warn.tif"));
 	/* A 1-bit palette: colour map entries (16 bits) onto 8 bits by their high byte. */
 	static const uint16_t cmap[6] = {0, 65535, 257 * 10, 0, 65535, 257 * 20};
 	n = gray_entries(e, 3, 2, 1, 3, 1);

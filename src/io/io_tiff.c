@@ -587,7 +587,10 @@ cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page)
 {
 	const char *name = t->io.name;
 	t->io.nerr = 0;
-	if (page < 0 || page >= t->pages || !TIFFSetDirectory(t->tif, (tdir_t)page)) {
+	/* The directory in hand is not read again: its warnings would count twice. */
+	if (page < 0 || page >= t->pages ||
+	    (TIFFCurrentDirectory(t->tif) != (tdir_t)page &&
+	     !TIFFSetDirectory(t->tif, (tdir_t)page))) {
 		fail(&t->io, "cannot read the page's directory");
 		return NULL;
 	}

@@ -153,6 +153,37 @@ else
 	skip "Pillow"
 fi
 
+# ---- libtiff's warnings: once per file, after the work; none when the read fails ----
+le16() { printf "$(printf '\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)))"; }
+le32() { le16 $(($1 & 65535)); le16 $(($1 >> 16)); }
+# warn_tiff STRIP_BYTES: a 4x2 gray page with two private tags libtiff does not know.
+warn_tiff() {
+	strip=$1
+	printf 'II*\000'
+	le32 8
+	le16 10
+	for e in "256 4 4" "257 4 2" "258 3 8" "259 3 1" "262 3 1" "273 4 134" "278 4 2" \
+		"279 4 8" "65000 3 7" "65001 3 7"; do
+		set -- $e
+		le16 "$1"
+		le16 "$2"
+		le32 1
+		le32 "$3"
+	done
+	le32 0
+	printf '\001\002\003\004\005\006\007\010' | head -c "$strip"
+}
+warn_tiff 8 >"$T/warn.tif"
+run identity "$T/warn.tif" "$T/warn.pgm"
+expect_status "unknown tags: read" 0
+expect_eq "unknown tags: one warning line" "$err" \
+	"cnnf: $T/warn.tif: warning: Unknown field with tag 65000 (0xfde8) encountered (and 1 more)"
+expect_eq "unknown tags: the samples" "$(values "$T/warn.pgm")" "1 2 3 4 5 6 7 8"
+warn_tiff 5 >"$T/warn-cut.tif"
+run identity "$T/warn-cut.tif" "$T/warn-cut.pgm"
+expect_error "unknown tags and a cut strip: the error alone" 1 "warn-cut.tif: Read error"
+expect_absent "unknown tags and a cut strip: no output" "$T/warn-cut.pgm"
+
 # ---- PBM and PAM input ----
 printf 'P1\n3 2\n1 0 1\n010\n' >"$T/b.pbm"
 run identity "$T/b.pbm" "$T/b.pgm"
