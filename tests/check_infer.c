@@ -245,6 +245,88 @@ START_TEST(test_apply)
 }
 END_TEST
 
+/* Notes from a run: how many, and the last. */
+typedef struct notes {
+	int count;
+	char last[256];
+} notes;
+
+static void note(void *ctx, const char *msg)
+{
+	notes *n = ctx;
+	n->count++;
+	snprintf(n->last, sizeof n->last, "%s", msg);
+}
+
+/*
+ * An activation limit a third of the whole image's peak: the model runs in
+ * tiles, says so once, and gives the whole image's labels, probabilities
+ * and outputs bit for bit (so PyTorch's float64 output as closely).
+ */
+START_TEST(test_tiles)
+{
+	static const char *const files[] = {"inception-op17.onnx", "superres-op13.onnx",
+					    "mobilenet-op11.onnx"};
+	static const char *const ins[] = {"inception.in.npy", "superres.in.npy", "mobilenet.in.npy"};
+	static const char *const outs[] = {"inception.out.npy", "superres.out.npy",
+					   "mobilenet.out.npy"};
+	int i = _i;
+	cnnf_graph *g = load(files[i]);
+	npy in = npy_read(ins[i]);
+	npy want = npy_read(outs[i]);
+	cnnf_image *img = image_of(&in), *whole = NULL, *tiled = NULL;
+	cnnf_infer_opts o;
+	cnnf_infer_opts_init(&o);
+	notes n = {0};
+	o.notice = note;
+	o.notice_ctx = &n;
+	ck_assert_msg(cnnf_infer_apply(g, img, "in", &o, &whole) == 0, "%s", cnnf_error_get());
+	ck_assert_int_eq(n.count, 0);
+	g->limits.max_activation = g->peak_bytes / 3;
+	ck_assert_msg(cnnf_infer_apply(g, img, "in", &o, &tiled) == 0, "%s", cnnf_error_get());
+	ck_assert_int_eq(n.count, 1);
+	ck_assert_msg(strstr(n.last, "image too large for --max-activations") &&
+			      strstr(n.last, " tiles of "),
+		      "%s", n.last);
+	ck_assert_int_eq(tiled->width, whole->width);
+	ck_assert_int_eq(tiled->height, whole->height);
+	ck_assert_int_eq(tiled->channels, whole->channels);
+	size_t plane = (size_t)whole->width * whole->height, c = (size_t)whole->channels;
+	ck_assert(memcmp(tiled->data, whole->data, plane * c * sizeof(float)) == 0);
+	const float *d = tiled->data;
+	float top = 0;
+	for (size_t k = 0; k < plane * c; k++)
+		top = fmaxf(top, fabsf(want.v[k]));
+	for (size_t p = 0; p < plane; p++)
+		for (size_t ch = 0; ch < c; ch++)
+			ck_assert(fabsf(d[p * c + ch] - want.v[ch * plane + p]) < 1e-5f * top + 1e-6f);
+	if (i == 0) {
+		/* Segment on the same tiles: labels and probabilities as the whole image's. */
+		cnnf_image *lw = NULL, *pw = NULL, *lt = NULL, *pt = NULL;
+		int kw = 0, kt = 0;
+		g->limits.max_activation = (uint64_t)1 << 32;
+		ck_assert(cnnf_infer_segment(g, img, "in", &o, &lw, &pw, &kw) == 0);
+		g->limits.max_activation = g->peak_bytes / 3;
+		ck_assert_msg(cnnf_infer_segment(g, img, "in", &o, &lt, &pt, &kt) == 0, "%s",
+			      cnnf_error_get());
+		ck_assert_int_eq(n.count, 2);
+		ck_assert_int_eq(kw, kt);
+		ck_assert(memcmp(lw->data, lt->data, plane) == 0);
+		ck_assert(memcmp(pw->data, pt->data, plane * (size_t)kw * sizeof(float)) == 0);
+		cnnf_image_free(lw);
+		cnnf_image_free(pw);
+		cnnf_image_free(lt);
+		cnnf_image_free(pt);
+	}
+	cnnf_image_free(img);
+	cnnf_image_free(whole);
+	cnnf_image_free(tiled);
+	free(in.v);
+	free(want.v);
+	cnnf_graph_free(g);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 START_TEST(test_channel_mismatch)
@@ -311,6 +393,7 @@ static Suite *infer_suite(void)
 	tcase_add_test(core, test_segment_fcn);
 	tcase_add_test(core, test_segment_patch);
 	tcase_add_test(core, test_apply);
+	tcase_add_loop_test(core, test_tiles, 0, 3);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

@@ -44,6 +44,14 @@ static cnnf_model *squares_model(void)
 	return m;
 }
 
+/* The right-hand columns held back (train_set.h), as cnnf train did before blocks. */
+static const cnnf_train_split *columns(double f)
+{
+	static cnnf_train_split sp;
+	sp = (cnnf_train_split){f, CNNF_HOLDOUT_COLUMNS, 1};
+	return &sp;
+}
+
 /* Options that learn the squares quickly. */
 static void squares_opts(cnnf_train_opts *o)
 {
@@ -286,7 +294,7 @@ END_TEST
 START_TEST(test_val_split)
 {
 	cnnf_model *m = squares_model();
-	cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, 0.25, 0);
+	cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, columns(0.25), 0);
 	ck_assert_msg(s != NULL, "%s", cnnf_error_get());
 	/* ceil(0.75 * 24) = 18: columns 18..23 are held back. */
 	ck_assert_uint_eq(s->nval, 24 * 6);
@@ -306,6 +314,7 @@ START_TEST(test_val_split)
 	cnnf_train_opts o;
 	squares_opts(&o);
 	o.val_split = 0.25;
+	o.holdout = CNNF_HOLDOUT_COLUMNS;
 	seen e = {0};
 	o.epoch_cb = on_epoch;
 	o.cb_ctx = &e;
@@ -314,6 +323,105 @@ START_TEST(test_val_split)
 	ck_assert_uint_eq(e.e[0].patches, 24 * 18);
 	ck_assert(e.e[7].val_acc > 0.9 && e.e[7].val_acc <= 1);
 	ck_assert(e.e[7].val_miou > 0.8 && e.e[7].val_miou <= 1);
+	cnnf_model_free(m);
+}
+END_TEST
+
+/* Random blocks: whole blocks held back, round(F * blocks) of them, drawn from the seed. */
+START_TEST(test_holdout_blocks)
+{
+	cnnf_model *m = squares_model();
+	/* 24 x 24: blocks of floor(sqrt(576 / 16)) = 6, 16 of them; a quarter is 4. */
+	ck_assert_int_eq(cnnf_train_block_side(24, 24), 6);
+	ck_assert_int_eq(cnnf_train_block_side(4000, 3000), CNNF_HOLDOUT_BLOCK);
+	ck_assert_int_eq(cnnf_train_block_side(1, 1), 1);
+	unsigned char held[3][16];
+	for (int k = 0; k < 3; k++) {
+		cnnf_train_split sp = {0.25, CNNF_HOLDOUT_BLOCKS, k == 2 ? 99 : 7};
+		cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, &sp, 0);
+		ck_assert_msg(s != NULL, "%s", cnnf_error_get());
+		ck_assert_uint_eq(s->nval_all, 4 * 36);
+		ck_assert_uint_eq(s->ntrain, 576 - 4 * 36);
+		ck_assert_uint_eq(s->val_class[0] + s->val_class[1], s->nval_all);
+		memset(held[k], 0, sizeof held[k]);
+		for (size_t i = 0; i < s->nval; i++)
+			held[k][s->val[i].y / 6 * 4 + s->val[i].x / 6] = 1;
+		/* A training pixel is never in a held block: blocks are whole. */
+		for (size_t i = 0; i < s->ntrain; i++)
+			ck_assert(!held[k][s->train[i].y / 6 * 4 + s->train[i].x / 6]);
+		int n = 0;
+		for (int b = 0; b < 16; b++)
+			n += held[k][b];
+		ck_assert_int_eq(n, 4);
+		cnnf_train_set_free(s);
+	}
+	ck_assert_mem_eq(held[0], held[1], 16);   /* the same seed, the same blocks */
+	ck_assert(memcmp(held[0], held[2], 16) != 0); /* another seed, others */
+	cnnf_model_free(m);
+}
+END_TEST
+
+/* The images' statistics on the 0..1 scale (numpy: 0.2797045206971677, 0.2395992256585175). */
+START_TEST(test_stats)
+{
+	cnnf_model *m = squares_model();
+	double mean, std;
+	ck_assert_int_eq(cnnf_train_set_stats(fixture("squares.list"), m, 0, &mean, &std), 0);
+	ck_assert_double_eq_tol(mean, 0.2797045206971677, 1e-12);
+	ck_assert_double_eq_tol(std, 0.2395992256585175, 1e-12);
+	/* --normalize auto writes them into the model, which then trains on them. */
+	cnnf_train_opts o;
+	squares_opts(&o);
+	o.epochs = 1;
+	o.normalize_auto = 1;
+	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), 0);
+	ck_assert_float_eq(m->mean[0], (float)0.2797045206971677);
+	ck_assert_float_eq(m->std[0], (float)0.2395992256585175);
+	cnnf_model_free(m);
+}
+END_TEST
+
+static void on_warn(void *ctx, const char *msg)
+{
+	char *buf = ctx;
+	size_t n = strlen(buf);
+	snprintf(buf + n, 2048 - n, "%s\n", msg);
+}
+
+/* A class the training part (or the validation part) lacks is warned about. */
+START_TEST(test_class_warnings)
+{
+	cnnf_model *m = squares_model();
+	/* 24 x 24 gray image; labels: class 1 only in the 4 right-hand columns. */
+	const char *img = tmp_path("warn.pgm");
+	FILE *fp = fopen(img, "wb");
+	fprintf(fp, "P5\n24 24\n255\n");
+	for (int i = 0; i < 576; i++)
+		fputc((i % 24) * 10, fp);
+	fclose(fp);
+	char lab[4200], list[4200];
+	snprintf(lab, sizeof lab, "%s", tmp_path("warn-labels.pgm"));
+	fp = fopen(lab, "wb");
+	fprintf(fp, "P5\n24 24\n255\n");
+	for (int i = 0; i < 576; i++)
+		fputc(i % 24 >= 20, fp);
+	fclose(fp);
+	snprintf(list, sizeof list, "%s", tmp_path("warn.list"));
+	fp = fopen(list, "w");
+	fprintf(fp, "warn.pgm warn-labels.pgm\n");
+	fclose(fp);
+	char msgs[2048] = "";
+	cnnf_train_opts o;
+	squares_opts(&o);
+	o.epochs = 1;
+	o.val_split = 0.2;
+	o.holdout = CNNF_HOLDOUT_COLUMNS; /* columns 20..23: every class-1 pixel */
+	o.warn_cb = on_warn;
+	o.cb_ctx = msgs;
+	ck_assert_int_eq(cnnf_train_run(m, list, &o), 0);
+	ck_assert_msg(strstr(msgs, "warn.list: warning: class 1 (bright) has no training pixels (all 96 are "
+	                           "held back for validation)") != NULL, "%s", msgs);
+	ck_assert_msg(strstr(msgs, "class 0 (dark) has no validation pixels") != NULL, "%s", msgs);
 	cnnf_model_free(m);
 }
 END_TEST
@@ -327,20 +435,20 @@ START_TEST(test_ignore)
 	FILE *fp = fopen(list, "w");
 	fprintf(fp, "%s %s\n", fixture("squares.png"), fixture("squares-ignore.png"));
 	fclose(fp);
-	cnnf_train_set *s = cnnf_train_set_load(list, m, 255, 0.5, 0);
+	cnnf_train_set *s = cnnf_train_set_load(list, m, 255, columns(0.5), 0);
 	ck_assert_msg(s != NULL, "%s", cnnf_error_get());
 	ck_assert_uint_eq(s->ntrain + s->nval, 23 * 23);
 	ck_assert_uint_eq(s->nval, 23 * 12);
 	cnnf_train_set_free(s);
 	/* Without --ignore, 255 is a label the model does not have. */
 	cnnf_error_clear();
-	ck_assert_ptr_null(cnnf_train_set_load(list, m, -1, 0.5, 0));
+	ck_assert_ptr_null(cnnf_train_set_load(list, m, -1, columns(0.5), 0));
 	ck_assert_error_has("ignore.list:1: ");
 	ck_assert_error_has("squares-ignore.png: pixel (0, 0) has label 255, but the model has 2 "
 	                    "classes (0 to 1)");
 	/* Nothing left to train on. */
 	cnnf_error_clear();
-	ck_assert_ptr_null(cnnf_train_set_load(list, m, 255, 0.99, 0));
+	ck_assert_ptr_null(cnnf_train_set_load(list, m, 255, columns(0.99), 0));
 	ck_assert_error_has("no labelled pixels to train on (all are held back for validation)");
 	cnnf_model_free(m);
 }
@@ -351,7 +459,7 @@ END_TEST
 START_TEST(test_patches)
 {
 	cnnf_model *m = squares_model(); /* 5x5, mean 0.3, std 0.3 */
-	cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, 0, 0);
+	cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, columns(0), 0);
 	ck_assert_ptr_nonnull(s);
 	cnnf_image *img = cnnf_io_read(fixture("squares.png"), 0);
 	const uint8_t *raw = img->data;
@@ -600,6 +708,9 @@ static Suite *train_suite(void)
 	tcase_add_test(tc, test_same_seed_same_bytes);
 	tcase_add_test(tc, test_same_bytes_bn_dropout);
 	tcase_add_test(tc, test_val_split);
+	tcase_add_test(tc, test_holdout_blocks);
+	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_class_warnings);
 	tcase_add_test(tc, test_ignore);
 	tcase_add_test(tc, test_patches);
 	tcase_add_test(tc, test_fine_tune);

@@ -42,6 +42,7 @@ suite tests/cli/formats.sh formats
 suite tests/cli/onnx.sh onnx
 suite tests/cli/same.sh same
 suite tests/cli/golden.sh golden
+suite tests/cli/tile.sh tile
 suite tests/bad/run.sh bad
 suite tests/onnx/run.sh onnx_node
 suite tests/tools/cnnf2onnx.sh cnnf2onnx

@@ -5,7 +5,7 @@ of the tree; Debian: python3-torch python3-numpy python3-pil).
 
 The task is that of samples/models: label every pixel of samples/coins.png background (0)
 or coin (1) from its 18x18 patch, against samples/models/coins-truth.png. As
-`cnnf train --val-split 0.4`, the columns x < ceil(0.6 * W) train and the others are held
+`cnnf train --val-split 0.4 --holdout columns`, the columns x < ceil(0.6 * W) train and the others are held
 back; the architecture, mean and std come from tests/data/train/coins-arch.cnnf:
 
     conv 16 3x3, relu, maxpool 2, conv 32 3x3, relu, maxpool 2, fc 2   (5,378 parameters)

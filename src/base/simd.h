@@ -16,4 +16,10 @@
 #define CNNF_CLONES
 #endif
 
+/*
+ * The vector extension the engine's kernels use on this CPU: "AVX-512",
+ * "AVX2" or "portable" (the plain C loops, which give the same bits).
+ */
+const char *cnnf_simd_name(void);
+
 #endif

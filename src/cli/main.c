@@ -16,6 +16,7 @@
 #include "nn/graph.h"
 #include "nn/onnx.h"
 #include "base/error.h"
+#include "base/simd.h"
 #include "filter/filter.h"
 #include "image/image.h"
 #include "io/io.h"
@@ -24,6 +25,7 @@
 #include "nn/model.h"
 #include "nn/model_save.h"
 #include "nn/net.h"
+#include "nn/pass.h"
 #include "io/output.h"
 #include "engine/pool.h"
 #include "task/segment.h"
@@ -31,6 +33,7 @@
 #include "task/train.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CNNF_VERSION
@@ -105,6 +108,9 @@ enum {
 	O_BALANCE,
 	O_IGNORE,
 	O_CHECKPOINT,
+	O_HOLDOUT,
+	O_ARCH,
+	O_NORM_AUTO,
 	O_MAXWORK,
 	O_MEAN,
 	O_STD,
@@ -151,7 +157,13 @@ static const optdesc optdescs[] = {
 	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "SGD momentum, 0 <= M < 1 (default 0.9)"},
 	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
 	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
-	 "fraction of columns, on the right, held back (default 0.1)"},
+	 "fraction of every image held back for validation (default 0.1)"},
+	{"arch", 1, O_ARCH, G_TRAIN, "small|medium|large",
+	 "a built-in architecture instead of --model (see cnnf(1))"},
+	{"holdout", 1, O_HOLDOUT, G_TRAIN, "blocks|columns",
+	 "hold back random 32x32 blocks (default) or the right-hand columns"},
+	{"normalize", 1, O_NORM_AUTO, G_TRAIN, "auto",
+	 "measure the images' mean and std and write them into the model"},
 	{"seed", 1, O_SEED, G_TRAIN, "N", "seeds weights, patch order, dropout (default 1)"},
 	{"balance", 0, O_BALANCE, G_TRAIN, NULL, "draw every class equally often"},
 	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
@@ -169,7 +181,7 @@ static const optdesc optdescs[] = {
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
-	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once; default 67108864)"},
+	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
 	{"max-work", 1, O_MAXWORK, G_WORK, "N",
 	 "refuse a run of more multiply-adds (default 1e13; 0: no limit)"},
 	{"threads", 1, O_THREADS, G_THREADS, "N", "worker threads (default 0: all cores)"},
@@ -192,7 +204,7 @@ typedef struct options {
 	cnnf_write_opts w;
 	unsigned long long max_pixels;
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
-	const char *model, *probs, *overlay, *outdir;
+	const char *model, *arch, *probs, *overlay, *outdir;
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -287,7 +299,7 @@ static const command commands[] = {
 	 G_NET | G_NORM | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
-	 "trained one to fine-tune) by mini-batch SGD with momentum on the patches around "
+	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
@@ -433,6 +445,42 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* The command whose options are being read, for value_error()'s pointer to its help. */
+static const struct command *reading_cmd;
+
+/* A bad option value: "cnnf: CMD: --opt: ...; see 'cnnf CMD --help'" (exit status 2 follows). */
+static void value_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error of a command: "cnnf: CMD: message; see 'cnnf CMD --help'"; returns EXIT_USAGE. */
+static int cmd_usage(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cmd_usage(const struct command *cmd, const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	int rc = usage_error("%s: %s; see 'cnnf %s --help'", cmd->name, text, cmd->name);
+	if (text != small)
+		free(text);
+	return rc;
+}
+
+static void value_error(const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = vformat(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (reading_cmd)
+		cmd_usage(reading_cmd, "%s", text);
+	else
+		usage_error("%s", text);
+	if (text != small)
+		free(text);
+}
+
 static void print_help(void)
 {
 	printf("Usage: cnnf COMMAND [OPTION]... INPUT OUTPUT\n"
@@ -479,7 +527,7 @@ static void print_command_help(const command *c)
 		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
 		       c->name, c->name);
 	else if (c->operands == 3)
-		printf("Usage: cnnf %s --model ARCH --output OUT [OPTION]... LIST\n", c->name);
+		printf("Usage: cnnf %s (--model ARCH | --arch NAME) --output OUT [OPTION]... LIST\n", c->name);
 	else
 		printf("Usage: cnnf %s FILE\n", c->name);
 	print_wrapped(c->about);
@@ -522,7 +570,7 @@ static int parse_long(const char *opt, const char *s, long long min, long long m
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (blank_ends(s) || errno || end == s || *end || v < min || v > max) {
-		say("cnnf: --%s: '%s' is not an integer from %lld to %lld\n", opt, s, min, max);
+		value_error("--%s: '%s' is not an integer from %lld to %lld", opt, s, min, max);
 		return -1;
 	}
 	*out = v;
@@ -548,7 +596,7 @@ static int parse_double(const char *opt, const char *s, double *out)
 	char *end;
 	double v = strtod(s, &end);
 	if (blank_ends(s) || end == s || *end || !isfinite(v)) {
-		say("cnnf: --%s: '%s' is not a finite number\n", opt, s);
+		value_error("--%s: '%s' is not a finite number", opt, s);
 		return -1;
 	}
 	*out = v;
@@ -566,7 +614,7 @@ static int parse_range(const char *opt, const char *s, double lo, int lo_open, d
 	if (parse_double(opt, s, &v) < 0)
 		return -1;
 	if (v < lo || (lo_open && v == lo) || v > hi || (hi_open && v == hi)) {
-		say("cnnf: --%s: '%s' is not %s\n", opt, s, what);
+		value_error("--%s: '%s' is not %s", opt, s, what);
 		return -1;
 	}
 	*out = v;
@@ -601,7 +649,7 @@ static int parse_hw(const char *s, int *h, int *w)
 	}
 	if (blank_ends(s) || errno || end == s || *end || a < 1 || b < 1 || a > 1 << 20 ||
 	    b > 1 << 20) {
-		say("cnnf: --size: '%s' is not HxW (or N) with sizes from 1 to %d\n", s, 1 << 20);
+		value_error("--size: '%s' is not HxW (or N) with sizes from 1 to %d", s, 1 << 20);
 		return -1;
 	}
 	*h = (int)a;
@@ -624,8 +672,8 @@ static int parse_list(const char *opt, const char *s, int positive, float *v, in
 		if (end == p || errno || isspace((unsigned char)*p) || !isfinite(x) ||
 		    (positive && !(x > 0)) || fabs(x) > 1e6 || k == CNNF_INFER_MAX_CHANNELS ||
 		    (*end && *end != ',') || (x != 0 && fabs(x) < 1e-30)) {
-			say("cnnf: --%s: '%s' is not a list of %s numbers (at most %d, comma-separated, "
-			    "magnitude up to 1e6)\n",
+			value_error("--%s: '%s' is not a list of %s numbers (at most %d, comma-separated, "
+			    "magnitude up to 1e6)",
 			    opt, s, positive ? "positive" : "finite", CNNF_INFER_MAX_CHANNELS);
 			return -1;
 		}
@@ -706,8 +754,8 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			ll = strtoll(arg, &end, 10);
 			if (blank_ends(arg) || errno || end == arg || *end || ll < 0 ||
 			    ll > GEOM_MAX) {
-				say("cnnf: --pad: '%s' is not same, valid or a number of samples "
-				    "from 0 to %d\n",
+				value_error("--pad: '%s' is not same, valid or a number of samples "
+				    "from 0 to %d",
 				    arg, GEOM_MAX);
 				return -1;
 			}
@@ -719,8 +767,8 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		    cnnf_conv_border_parse(arg, &o->seg.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->inf.border) < 0 ||
 		    cnnf_conv_border_parse(arg, &o->train.border) < 0) {
-			say("cnnf: --border: '%s' is not zero, replicate, reflect, symmetric or "
-			    "wrap\n",
+			value_error("--border: '%s' is not zero, replicate, reflect, symmetric or "
+			    "wrap",
 			    arg);
 			return -1;
 		}
@@ -741,7 +789,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
-			say("cnnf: --format: '%s' is not one of %s\n", arg, cnnf_io_format_names());
+			value_error("--format: '%s' is not one of %s", arg, cnnf_io_format_names());
 			return -1;
 		}
 		return 0;
@@ -751,7 +799,7 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 1, 100, &o->w.quality);
 	case O_DEPTH:
 		if (strcmp(arg, "8") && strcmp(arg, "16")) {
-			say("cnnf: --depth: '%s' is not 8 or 16\n", arg);
+			value_error("--depth: '%s' is not 8 or 16", arg);
 			return -1;
 		}
 		o->w.depth = atoi(arg);
@@ -765,9 +813,10 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		else if (strcmp(arg, "dense") == 0)
 			o->seg.mode = CNNF_SEGMENT_DENSE;
 		else {
-			say("cnnf: --mode: '%s' is not patch or dense\n", arg);
+			value_error("--mode: '%s' is not patch or dense", arg);
 			return -1;
 		}
+		o->inf.dense = o->seg.mode == CNNF_SEGMENT_DENSE;
 		return 0;
 	case O_PROBS:
 		o->probs = arg;
@@ -811,6 +860,27 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_CHECKPOINT:
 		o->train.checkpoint = arg;
 		return 0;
+	case O_ARCH:
+		o->arch = arg;
+		return 0;
+	case O_HOLDOUT:
+		if (strcmp(arg, "blocks") == 0)
+			o->train.holdout = CNNF_HOLDOUT_BLOCKS;
+		else if (strcmp(arg, "columns") == 0)
+			o->train.holdout = CNNF_HOLDOUT_COLUMNS;
+		else {
+			value_error("--holdout: '%s' is not blocks or columns", arg);
+			return -1;
+		}
+		return 0;
+	case O_NORM_AUTO:
+		if (strcmp(arg, "auto") != 0) {
+			value_error("--normalize: '%s' is not auto (without the option the model file's "
+			    "mean and std are used)", arg);
+			return -1;
+		}
+		o->train.normalize_auto = 1;
+		return 0;
 	case O_MAXWORK:
 		if (parse_range(d->name, arg, 0, 0, 1e30, 0, "0 or more", &o->max_work) < 0)
 			return -1;
@@ -851,25 +921,22 @@ static int option_error(const command *cmd, int argc, char **argv, int before)
 	const optdesc *d = optopt ? find_opt(optopt) : NULL;
 	int is_long = strncmp(arg, "--", 2) == 0;
 	if (d && is_long && !d->has_arg)
-		return usage_error("%s: option '--%s' takes no value", cmd->name, d->name);
+		return cmd_usage(cmd, "option '--%s' takes no value", d->name);
 	if (d && is_long)
-		return usage_error("%s: option '--%s' needs a value", cmd->name, d->name);
+		return cmd_usage(cmd, "option '--%s' needs a value", d->name);
 	if (d)
-		return usage_error("%s: option '-%c' needs a value", cmd->name, optopt);
+		return cmd_usage(cmd, "option '-%c' needs a value", optopt);
 	if (is_long) {
 		/* glibc takes a unique prefix of a name; more than one match is ambiguous. */
 		size_t len = strcspn(arg + 2, "="), matches = 0;
 		for (size_t k = 0; k < NOPTS; k++)
 			matches += strncmp(optdescs[k].name, arg + 2, len) == 0;
-		return usage_error("%s: %s option '%.*s'; see 'cnnf %s --help'", cmd->name,
-		                   matches > 1 ? "ambiguous" : "unknown", (int)len + 2, arg,
-		                   cmd->name);
+		return cmd_usage(cmd, "%s option '%.*s'", matches > 1 ? "ambiguous" : "unknown",
+		                 (int)len + 2, arg);
 	}
 	if (strlen(arg) == 2)
-		return usage_error("%s: unknown option '%s'; see 'cnnf %s --help'", cmd->name, arg,
-		                   cmd->name);
-	return usage_error("%s: unknown option '-%c' in '%s'; see 'cnnf %s --help'", cmd->name,
-	                   optopt, arg, cmd->name);
+		return cmd_usage(cmd, "unknown option '%s'", arg);
+	return cmd_usage(cmd, "unknown option '-%c' in '%s'", optopt, arg);
 }
 
 /* Image data is not written to a terminal, as compressors refuse to. Prints the refusal. */
@@ -1188,12 +1255,12 @@ static int run_point(const command *cmd, options *o, char **ops)
 		param = o->amount_set ? o->amount : 128;
 	if (op == CNNF_POINT_CONTRAST) {
 		if (!o->factor_set)
-			return usage_error("%s: --factor F is required%s", cmd->name, "");
+			return cmd_usage(cmd, "--factor F is required");
 		param = o->factor;
 	}
 	if (op == CNNF_POINT_GAMMA) {
 		if (!o->gamma_set)
-			return usage_error("%s: --gamma G is required%s", cmd->name, "");
+			return cmd_usage(cmd, "--gamma G is required");
 		param = o->gamma;
 	}
 	cnnf_format fmt;
@@ -1285,6 +1352,18 @@ static cnnf_graph *load_graph(const options *o, const char *path)
 	return g;
 }
 
+/* A graph to run (segment, apply): loaded, its Relus fused into the convs before them. */
+static cnnf_graph *load_run_graph(const options *o, const char *path)
+{
+	cnnf_graph *g = load_graph(o, path);
+	if (g && cnnf_pass_fuse(g) < 0) {
+		print_error();
+		cnnf_graph_free(g);
+		return NULL;
+	}
+	return g;
+}
+
 static int run_info(const command *cmd, options *o, char **ops)
 {
 	(void)cmd;
@@ -1317,6 +1396,12 @@ static int run_info(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
+}
+
+/* A note from a run that still goes on (an image in tiles): "cnnf: IMAGE: ...". */
+static void show_notice(void *ctx, const char *msg)
+{
+	say("cnnf: %s: %s\n", (const char *)ctx, msg);
 }
 
 /* Progress on a terminal: one line, rewritten in place. */
@@ -1398,6 +1483,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 	progress p = {name, -1};
 	if (graph) {
 		cnnf_infer_opts io = o->inf;
+		io.notice = show_notice;
+		io.notice_ctx = (void *)name;
 		if (!o->quiet && isatty(STDERR_FILENO)) {
 			io.progress = show_progress;
 			io.progress_ctx = &p;
@@ -1464,24 +1551,23 @@ out:
 static int run_segment(const command *cmd, options *o, char **ops)
 {
 	if (!o->model)
-		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+		return cmd_usage(cmd, "--model FILE is required");
 	if (o->outdir && (o->probs || o->overlay))
-		return usage_error("%s: --probs and --overlay name one file; they do not go with "
-				   "--outdir%s",
-				   cmd->name, "");
+		return cmd_usage(cmd, "--probs and --overlay name one file; they do not go with "
+				   "--outdir");
 	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
-		return usage_error("%s: label maps are written as PNG%s", cmd->name, "");
+		return cmd_usage(cmd, "label maps are written as PNG");
 	if (!o->outdir && check_not_terminal(ops[1]) < 0)
 		return EXIT_USAGE;
 	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
-		return usage_error("%s: %s: the label map is a PNG; name it .png", cmd->name, ops[1]);
+		return cmd_usage(cmd, "%s: the label map is a PNG; name it .png", ops[1]);
 	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
-		return usage_error("%s: --probs %s: probabilities are written as .npy", cmd->name,
+		return cmd_usage(cmd, "--probs %s: probabilities are written as .npy",
 				   o->probs);
 	if (o->overlay) {
 		cnnf_format f = cnnf_io_format_for(o->overlay, NULL);
 		if (f != CNNF_FORMAT_PNG && f != CNNF_FORMAT_JPEG && f != CNNF_FORMAT_PNM)
-			return usage_error("%s: --overlay %s: name it .png, .jpg or .ppm", cmd->name,
+			return cmd_usage(cmd, "--overlay %s: name it .png, .jpg or .ppm",
 					   o->overlay);
 	}
 	int status = EXIT_FAIL;
@@ -1489,7 +1575,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 	cnnf_model *m = NULL;
 	cnnf_graph *graph = NULL;
 	if (cnnf_describe_is_onnx(o->model)) {
-		if (!(graph = load_graph(o, o->model)))
+		if (!(graph = load_run_graph(o, o->model)))
 			return EXIT_FAIL;
 		goto run;
 	}
@@ -1499,8 +1585,7 @@ static int run_segment(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	}
 	if (o->inf.nmean || o->inf.nstd)
-		return usage_error("%s: --mean and --std are for ONNX models; %s has its own%s",
-				   cmd->name, o->model, "");
+		return cmd_usage(cmd, "--mean and --std are for ONNX models; %s has its own", o->model);
 	if (!(m = cnnf_model_load(o->model, &o->limits))) {
 		print_error();
 		return EXIT_FAIL;
@@ -1561,7 +1646,7 @@ out:
 static int run_apply(const command *cmd, options *o, char **ops)
 {
 	if (!o->model)
-		return usage_error("%s: --model FILE is required%s", cmd->name, "");
+		return cmd_usage(cmd, "--model FILE is required");
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
@@ -1573,7 +1658,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	int status = EXIT_FAIL;
 	cnnf_output *out = NULL;
 	cnnf_image *img = NULL, *res = NULL;
-	cnnf_graph *g = load_graph(o, o->model);
+	cnnf_graph *g = load_run_graph(o, o->model);
 	if (!g)
 		return EXIT_FAIL;
 	if (!(out = open_output(ops[1])))
@@ -1581,7 +1666,10 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	if (!(img = read_image(ops[0], o, &fmt)))
 		goto done;
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
-	if (cnnf_infer_apply(g, img, name, &o->inf, &res) < 0) {
+	cnnf_infer_opts io = o->inf;
+	io.notice = show_notice;
+	io.notice_ctx = (void *)name;
+	if (cnnf_infer_apply(g, img, name, &io, &res) < 0) {
 		print_error_about(name);
 		goto done;
 	}
@@ -1600,18 +1688,37 @@ done:
 
 /* One line per epoch on stdout; the progress bar on a terminal goes to stderr. */
 typedef struct train_ui {
-	int bar;      /* show the progress bar */
-	int last;     /* percent shown last */
-	int failed;   /* stdout failed */
+	int bar;               /* show the progress bar */
+	int last;              /* percent shown last */
+	int failed;            /* stdout failed */
+	int done;              /* epochs finished */
+	double start;          /* when training began (monotonic seconds) */
+	int epochs;            /* how many there are */
+	cnnf_train_epoch best; /* the best epoch so far */
 } train_ui;
 
-static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+static double now_seconds(void)
 {
-	train_ui *ui = ctx;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void clear_bar(train_ui *ui)
+{
 	if (ui->bar) {
 		fputs("\r\033[K", stderr);
 		ui->last = -1;
 	}
+}
+
+static void train_epoch(void *ctx, const cnnf_train_epoch *e)
+{
+	train_ui *ui = ctx;
+	clear_bar(ui);
+	ui->done = e->epoch;
+	if (e->best)
+		ui->best = *e;
 	printf("epoch %d/%d  loss %.4f  train %.2f%%", e->epoch, e->epochs, e->loss,
 	       100 * e->train_acc);
 	if (e->val_pixels)
@@ -1623,6 +1730,13 @@ static void train_epoch(void *ctx, const cnnf_train_epoch *e)
 		ui->failed = 1;
 }
 
+static void train_warn(void *ctx, const char *msg)
+{
+	clear_bar(ctx);
+	say("cnnf: %s\n", msg);
+}
+
+/* "[=====     ] epoch 2/10  37%  1:23 left": the epoch's progress and the run's time left. */
 static void train_progress(void *ctx, size_t done, size_t total)
 {
 	train_ui *ui = ctx;
@@ -1630,25 +1744,46 @@ static void train_progress(void *ctx, size_t done, size_t total)
 	if (!ui->bar || pct == ui->last)
 		return;
 	ui->last = pct;
-	int filled = pct * 30 / 100;
-	fprintf(stderr, "\r[%.*s%*s] %3d%%", filled, "==============================", 30 - filled,
-		"", pct);
+	int filled = pct * 30 / 100, epochs = ui->epochs;
+	fprintf(stderr, "\r[%.*s%*s] epoch %d/%d %3d%%", filled, "==============================",
+		30 - filled, "", ui->done + 1, epochs, pct);
+	double frac = (ui->done + (double)done / (total ? total : 1)) / epochs;
+	if (frac > 0.01) {
+		long sec = (long)((now_seconds() - ui->start) * (1 - frac) / frac + 0.5);
+		fprintf(stderr, "  %ld:%02ld left", sec / 60, sec % 60);
+	}
+	fputs("\033[K", stderr);
 }
 
 static int run_train(const command *cmd, options *o, char **ops)
 {
-	if (!o->model)
-		return usage_error("%s: --model ARCH is required%s", cmd->name, "");
+	if (!o->model && !o->arch)
+		return cmd_usage(cmd, "--model ARCH or --arch small|medium|large is required");
+	if (o->model && o->arch)
+		return cmd_usage(cmd, "--model and --arch both give the architecture: use one");
+	if (o->arch && strcmp(o->arch, "small") && strcmp(o->arch, "medium") &&
+	    strcmp(o->arch, "large"))
+		return cmd_usage(cmd, "--arch: '%s' is not small, medium or large",
+				   o->arch);
 	if (!o->output)
-		return usage_error("%s: --output OUT is required%s", cmd->name, "");
-	cnnf_model *m = cnnf_model_load(o->model, &o->limits);
+		return cmd_usage(cmd, "--output OUT is required");
+	cnnf_model *m;
+	if (o->arch) {
+		/* A built-in architecture has no mean and std of its own: the images' are used. */
+		m = cnnf_train_arch(o->arch, ops[0], o->train.ignore, o->train.max_pixels);
+		o->train.normalize_auto = 1;
+	} else {
+		m = cnnf_model_load(o->model, &o->limits);
+	}
 	if (!m) {
 		print_error();
 		return EXIT_FAIL;
 	}
-	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1};
+	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1,
+		       .start = now_seconds()};
 	o->train.epoch_cb = train_epoch;
 	o->train.progress_cb = train_progress;
+	o->train.warn_cb = train_warn;
 	o->train.cb_ctx = &ui;
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
@@ -1676,7 +1811,18 @@ static int run_train(const command *cmd, options *o, char **ops)
 		print_error_about(ops[0]);
 		goto out;
 	}
-	if (ui.failed || ferror(stdout)) {
+	/* One line to end on: the epoch kept, how it validated, what was written. */
+	const cnnf_train_epoch *b = &ui.best;
+	printf("best epoch %d of %d", b->epoch, b->epochs);
+	if (b->val_pixels)
+		printf(" (val %.2f%%  mIoU %.4f)", 100 * b->val_acc, b->val_miou);
+	else
+		printf(" (loss %.4f, no validation pixels)", b->loss);
+	printf(": wrote %s (the last epoch)", o->output);
+	if (ckpath)
+		printf(" and %s (the best)", ckpath);
+	printf("\n");
+	if (ui.failed || fflush(stdout) != 0 || ferror(stdout)) {
 		say("cnnf: stdout: write error: %s\n", strerror(errno));
 		goto out;
 	}
@@ -1735,7 +1881,9 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-		printf("cnnf %s\n", CNNF_VERSION);
+		char libs[256];
+		printf("cnnf %s\nvector path: %s\nlibraries: %s\n", CNNF_VERSION, cnnf_simd_name(),
+		       cnnf_io_versions(libs, sizeof libs));
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	const command *cmd = find_command(argv[1]);
@@ -1750,9 +1898,20 @@ int main(int argc, char **argv)
 	/* No leading '+': glibc permutes, so options may follow the operands. */
 	char shortopts[64];
 	size_t sl = 0;
+	size_t nl = 0;
 	for (size_t i = 0; i < NOPTS; i++) {
-		longopts[i] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
-					      optdescs[i].val};
+		/*
+		 * A name two commands use differently (--normalize: a kernel's, or
+		 * train's --normalize auto) means what this command takes.
+		 */
+		int other = 0;
+		for (size_t j = 0; j < NOPTS; j++)
+			other |= j != i && strcmp(optdescs[j].name, optdescs[i].name) == 0 &&
+				 (optdescs[j].groups & cmd->groups) && !(optdescs[i].groups & cmd->groups);
+		if (other)
+			continue;
+		longopts[nl++] = (struct option){optdescs[i].name, optdescs[i].has_arg, NULL,
+						 optdescs[i].val};
 		if (optdescs[i].val < 256) {
 			shortopts[sl++] = (char)optdescs[i].val;
 			if (optdescs[i].has_arg)
@@ -1760,7 +1919,7 @@ int main(int argc, char **argv)
 		}
 	}
 	shortopts[sl] = '\0';
-	longopts[NOPTS] = (struct option){0, 0, 0, 0};
+	longopts[nl] = (struct option){0, 0, 0, 0};
 
 	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK,
 		     .page = -1};
@@ -1785,9 +1944,12 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (c == O_VERSION) {
-			printf("cnnf %s\n", CNNF_VERSION);
+			char libs[256];
+		printf("cnnf %s\nvector path: %s\nlibraries: %s\n", CNNF_VERSION, cnnf_simd_name(),
+		       cnnf_io_versions(libs, sizeof libs));
 			return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 		}
+		reading_cmd = cmd;
 		if (set_option(cmd, &o, c, optarg) < 0)
 			return EXIT_USAGE;
 	}
@@ -1796,21 +1958,23 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	}
 	int nops = sub_argc - optind;
+	/* Operands beyond those the command takes are named: a stray word is easy to miss. */
+	int want = cmd->operands == 2 ? 2 : cmd->operands == 0 ? (o.outdir ? -1 : 2) : 1;
+	if (want > 0 && nops > want)
+		return cmd_usage(cmd, "too many operands: %d given, '%s' the first extra one", nops,
+				 sub_argv[optind + want]);
 	if (cmd->operands == 0) {
 		if (o.outdir ? nops < 1 : nops != 2)
-			return usage_error("%s: needs INPUT and OUTPUT, or --outdir DIR and INPUTs; see "
-					   "'cnnf %s --help'",
-					   cmd->name, cmd->name);
+			return cmd_usage(cmd, o.outdir ? "--outdir needs INPUTs"
+						       : "needs INPUT and OUTPUT, or --outdir DIR and INPUTs");
 		o.nops = nops;
 	} else if (cmd->operands == 3) {
 		if (nops != 1)
-			return usage_error("%s: needs one LIST file; see 'cnnf %s --help'", cmd->name,
-					   cmd->name);
+			return cmd_usage(cmd, "needs one LIST file");
 	} else if (nops != cmd->operands) {
 		if (cmd->operands == 2)
-			return usage_error("%s: needs INPUT and OUTPUT; see 'cnnf %s --help'", cmd->name,
-					   cmd->name);
-		return usage_error("%s: needs one FILE; see 'cnnf %s --help'", cmd->name, cmd->name);
+			return cmd_usage(cmd, "needs INPUT and OUTPUT");
+		return cmd_usage(cmd, "needs one FILE");
 	}
 	cnnf_error_clear();
 	install_signals();

@@ -235,4 +235,7 @@ int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src);
 int cnnf_tiff_writer_close(cnnf_tiff_writer *w);
 void cnnf_tiff_writer_discard(cnnf_tiff_writer *w);
 
+/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5" in buf (len bytes); returns buf. */
+const char *cnnf_io_versions(char *buf, size_t len);
+
 #endif

@@ -624,6 +624,17 @@ static int parse_node(cnnf_graph *g, cnnf_node *n)
 	return op->parse ? op->parse(g, n) : 0;
 }
 
+/* Each value's producer: the index of the node that makes it, -1 for none. */
+static void set_producers(cnnf_graph *g)
+{
+	for (int i = 0; i < g->nval; i++)
+		g->val[i].producer = -1;
+	for (int i = 0; i < g->nnode; i++)
+		for (int k = 0; k < g->node[i].nout; k++)
+			if (g->node[i].out[k] >= 0)
+				g->val[g->node[i].out[k]].producer = i;
+}
+
 /* Is value v there before any node runs (a graph input or an initializer)? */
 static int is_source(const cnnf_graph *g, int v)
 {
@@ -772,12 +783,7 @@ int cnnf_graph_finish(cnnf_graph *g)
 	g->nnode = m;
 	g->cap_node = nn + 1;
 	sorted = NULL;
-	for (int i = 0; i < g->nval; i++)
-		g->val[i].producer = -1;
-	for (int i = 0; i < m; i++)
-		for (int k = 0; k < g->node[i].nout; k++)
-			if (g->node[i].out[k] >= 0)
-				g->val[g->node[i].out[k]].producer = i;
+	set_producers(g);
 	g->finished = 1;
 	rc = 0;
 out:
@@ -807,12 +813,7 @@ int cnnf_graph_drop_nodes(cnnf_graph *g, const unsigned char *drop)
 			g->node[m++] = g->node[i];
 	}
 	g->nnode = m;
-	for (int i = 0; i < g->nval; i++)
-		g->val[i].producer = -1;
-	for (int i = 0; i < m; i++)
-		for (int k = 0; k < g->node[i].nout; k++)
-			if (g->node[i].out[k] >= 0)
-				g->val[g->node[i].out[k]].producer = i;
+	set_producers(g);
 	return 0;
 }
 

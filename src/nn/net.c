@@ -117,34 +117,6 @@ int cnnf_net_scores(cnnf_net *n, int w, float *patches, int count, float **score
 	return 0;
 }
 
-int cnnf_net_dense(cnnf_net *n, const cnnf_tensor *x, int threads, cnnf_tensor **out)
-{
-	cnnf_graph *g = n->dense;
-	g->threads = threads;
-	if (n->dense_h != x->h || n->dense_w != x->w) {
-		int ndim[1] = {4};
-		int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, x->c, x->h, x->w}};
-		n->dense_h = n->dense_w = 0;
-		if (cnnf_graph_prepare(g, ndim, shape, NULL))
-			return -1;
-		n->dense_h = x->h, n->dense_w = x->w;
-	}
-	const void *in[1] = {x->data};
-	void *res[1] = {NULL};
-	if (cnnf_graph_run(g, in, res))
-		return -1;
-	const cnnf_value *v = &g->val[g->out[0]];
-	cnnf_tensor *t = malloc(sizeof *t);
-	if (!t) {
-		free(res[0]);
-		cnnf_error("out of memory");
-		return -1;
-	}
-	*t = (cnnf_tensor){(int)v->dim[1], (int)v->dim[2], (int)v->dim[3], res[0]};
-	*out = t;
-	return 0;
-}
-
 int cnnf_net_forward(cnnf_net *n, const cnnf_tensor *in, cnnf_tensor **out)
 {
 	const cnnf_model *m = n->model;

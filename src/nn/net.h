@@ -29,8 +29,7 @@ typedef struct cnnf_net {
 	int workers;             /* patch graphs, one per worker thread */
 	int batch;               /* patches per run: 1 .. CNNF_NET_BATCH */
 	cnnf_graph **patch;      /* [workers] prepared for `batch` patches, 1 thread each */
-	cnnf_graph *dense;       /* the dense form, or NULL when the model has none */
-	int dense_h, dense_w;    /* the tile shape dense is prepared for (0: none yet) */
+	cnnf_graph *dense;       /* the dense form (task/segment.h runs it), or NULL when the model has none */
 	size_t psize;            /* floats of one patch, C x H x W */
 	char why[200];           /* why there is no dense form */
 } cnnf_net;
@@ -52,14 +51,6 @@ void cnnf_net_free(cnnf_net *n);
  * success *scores points to count x K floats owned by the caller.
  */
 int cnnf_net_scores(cnnf_net *n, int w, float *patches, int count, float **scores);
-
-/*
- * The dense form on x (C x H x W, H >= the model's height, W >= its width),
- * on `threads` threads: *out (owned) is K x >= H-h+1 x >= W-w+1, element
- * (k, y, x) the score patch mode gives the patch whose top-left corner is
- * at (y, x) of x. Only when n->dense.
- */
-int cnnf_net_dense(cnnf_net *n, const cnnf_tensor *x, int threads, cnnf_tensor **out);
 
 /*
  * The model's output for one patch (C x H x W, normalised) on worker 0's

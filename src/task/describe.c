@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "nn/geometry.h"
 #include "nn/onnx.h"
+#include "task/infer.h"
 
 static void print_numbers(FILE *out, const double *v, int n)
 {
@@ -240,13 +242,40 @@ int cnnf_describe_graph(FILE *out, const char *name, cnnf_graph *g, int h, int w
 		free(shape);
 		return 0;
 	}
-	int rc = cnnf_graph_prepare(g, ndim, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL);
+	int over;
+	int rc = cnnf_infer_prepare_over(g, ndim, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape,
+					 &over);
+	const char *why;
+	int tiles = 0;
 	if (rc == 0) {
 		fprintf(out, "\n  for input %s:\n", cnnf_graph_shape_str(b, sizeof b, ndim[0], shape[0]));
 		for (int i = 0; i < g->nout; i++) {
 			const cnnf_value *v = &g->val[g->out[i]];
 			fprintf(out, "  output '%s': %s (%s)\n", v->name,
 				cnnf_graph_shape_str(b, sizeof b, v->ndim, v->dim), type_name(v->type));
+		}
+		if (g->nin == 1 && ndim[0] == 4) {
+			cnnf_geometry *geo = cnnf_geometry_new(g);
+			if (!geo) {
+				free(shape);
+				return -1;
+			}
+			if ((tiles = cnnf_geometry_tileable(geo, &why)))
+				fprintf(out, "  receptive field: %" PRId64 " x %" PRId64 "\n",
+					cnnf_geometry_field(geo, 0), cnnf_geometry_field(geo, 1));
+			else
+				fprintf(out, "  receptive field: the whole input (%s)\n", why);
+			if (over && tiles)
+				fprintf(out, "  over --max-activations %" PRIu64 ": segment and apply run it "
+					     "in tiles\n",
+					g->limits.max_elements);
+			else if (over) /* the receptive field's line says why */
+				fprintf(out, "  over --max-activations %" PRIu64 ", and it cannot run in "
+					     "tiles\n",
+					g->limits.max_elements);
+			cnnf_geometry_free(geo);
+		} else if (over) {
+			fprintf(out, "  over --max-activations %" PRIu64 "\n", g->limits.max_elements);
 		}
 		fprintf(out, "  multiply-adds: %.6g\n", g->work);
 		fprintf(out, "  peak activation memory: %.1f MiB\n", g->peak_bytes / 1048576.0);

@@ -11,6 +11,14 @@
  * free); an image of C channels feeds it (gray C = 1, RGB C = 3; a .npy
  * image any C), each sample divided by the top of its scale (maxval; float
  * samples without one as they are), then (v - mean[c]) / std[c].
+ *
+ * Tiles. When the whole image would take more activation memory (or a
+ * larger value) than the graph's limits allow, a fully convolutional
+ * model (segment) or an image-to-image one (apply) runs on tiles instead:
+ * their origins multiples of the total stride, their margins covering
+ * the receptive field (nn/geometry.h), each as large as the limits let it
+ * be; the result is the whole image's, bit for bit. A graph that cannot
+ * be tiled is refused, naming the node that prevents it.
  */
 
 /* Channels an image fed to a model may have, and so mean and std values. */
@@ -20,14 +28,32 @@ typedef struct cnnf_infer_opts {
 	int nmean, nstd; /* values given: 0 (defaults 0 and 1), 1 (every channel) or C */
 	float mean[CNNF_INFER_MAX_CHANNELS], std[CNNF_INFER_MAX_CHANNELS];
 	cnnf_border border; /* patch classifiers: the samples outside the image (default reflect) */
+	int dense;          /* patch classifiers: run the dense form where there is one (nn/pass.h) */
 	int threads;        /* 0: all cores */
 	double max_work;    /* refuse a run of more multiply-adds (0: no limit) */
 	/* Patch classifiers: called from the calling thread with rows done so far; may be NULL. */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
+	/*
+	 * Called once, from the calling thread, with a message ("IMAGE: image
+	 * too large for --max-activations N: running in T tiles of HxW") when
+	 * the image runs in tiles; may be NULL.
+	 */
+	void (*notice)(void *ctx, const char *msg);
+	void *notice_ctx;
 } cnnf_infer_opts;
 
 void cnnf_infer_opts_init(cnnf_infer_opts *o);
+
+/*
+ * Prepare g for these input shapes as cnnf_graph_prepare does. When only
+ * the activation limits (elements of one value, bytes alive at once)
+ * refuse them, g is prepared again without those and *over is set: it
+ * must then not be run as it is (segment and apply run it in tiles), only
+ * looked at. 0 or -1 (with the message of what else refused it).
+ */
+int cnnf_infer_prepare_over(cnnf_graph *g, const int *ndim,
+			    const int64_t (*shape)[CNNF_GRAPH_MAX_DIMS], int *over);
 
 /*
  * Label every pixel of img. A fully convolutional model (output 1 x K x H x W

@@ -121,90 +121,100 @@ cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
 
 /* ---- Dense evaluation ---- */
 
-/* Floats of activations a dense tile may hold at once (two layers' worth): 256 MiB. */
-#define DENSE_BUDGET ((size_t)64 << 20)
-
-/* Largest channels x columns of any layer's map on a dense tile of width w. */
-static size_t dense_row_floats(const cnnf_model *m, int w)
+/* Prepare the dense form for a C x th x tw tile. */
+static int prepare_tile(cnnf_graph *g, int c, int th, int tw)
 {
-	size_t best = (size_t)m->channels * (size_t)(w + m->width - 1);
-	for (int i = 0; i < m->nlayers; i++) {
-		size_t c = (size_t)m->layers[i].out_c * (size_t)(w + m->width - 1);
-		if (c > best)
-			best = c;
-	}
-	return best;
+	int nd = 4;
+	int64_t shape[1][CNNF_GRAPH_MAX_DIMS] = {{1, c, th, tw}};
+	return cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL);
 }
 
-/*
- * The scores of every patch whose top-left corner is in rows y0..y0+rows-1
- * (image rows, before the patch offset) at once, in the model's dense form:
- * *out is K x >=rows x >=width, (k, y, x) the scores of pixel (y0 + y, x).
- */
-static int dense_tile(const job *j, int y0, int rows, int threads, cnnf_tensor **out)
+/* Fill x (C x th x tw) with the normalised image around rows y0.., as patches see it. */
+static void fill_tile(const cnnf_tensor *img, const float *zero, cnnf_border border, int ph,
+		      int pw, int y0, cnnf_tensor *x)
 {
-	const cnnf_model *m = j->net->model;
-	const cnnf_tensor *img = j->norm;
-	int th = rows + m->height - 1, tw = img->w + m->width - 1;
-	int top = y0 - m->height / 2, left = -(m->width / 2);
-	cnnf_tensor *x = cnnf_tensor_new_uninit(m->channels, th, tw);
-	if (!x)
-		return -1;
+	int top = y0 - ph / 2, left = -(pw / 2);
 	size_t plane = (size_t)img->h * img->w;
-	for (int c = 0; c < m->channels; c++)
-		for (int r = 0; r < th; r++) {
-			float *dst = x->data + ((size_t)c * th + r) * tw;
-			long ry = cnnf_conv_border_index(top + r, img->h, j->border);
-			for (int q = 0; q < tw; q++) {
-				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, j->border);
-				dst[q] = qx < 0 ? j->zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
+	for (int c = 0; c < x->c; c++)
+		for (int r = 0; r < x->h; r++) {
+			float *dst = x->data + ((size_t)c * x->h + r) * x->w;
+			long ry = cnnf_conv_border_index(top + r, img->h, border);
+			for (int q = 0; q < x->w; q++) {
+				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, border);
+				dst[q] = qx < 0 ? zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
 			}
 		}
-	int rc = cnnf_net_dense(j->net, x, threads, out);
+}
+
+int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *zero,
+		       cnnf_border border, int ph, int pw, const cnnf_segment_opts *o,
+		       cnnf_segment_scores_fn fn, void *ctx)
+{
+	int height = norm->h, tw = norm->w + pw - 1, c = norm->c;
+	dense->threads = o->threads;
+	/*
+	 * Rows per tile from what a trial tile of 16 rows holds at its peak:
+	 * activations grow with the rows, so as many as the budget (or a
+	 * lower --max-activations) allows.
+	 */
+	uint64_t budget = CNNF_SEGMENT_DENSE_BUDGET;
+	if (dense->limits.max_activation && dense->limits.max_activation < budget)
+		budget = dense->limits.max_activation;
+	int trial = height < 16 ? height : 16;
+	if (prepare_tile(dense, c, trial + ph - 1, tw))
+		return -1;
+	double per_row = (double)dense->peak_bytes / (trial + ph - 1);
+	double fit = per_row > 0 ? (double)budget / per_row - (ph - 1) : height;
+	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
+	if (o->tile_rows > 0 && o->tile_rows < tile)
+		tile = o->tile_rows;
+	int prepared = trial;
+	cnnf_tensor *x = NULL;
+	for (int y0 = 0; y0 < height; y0 += tile) {
+		int rows = y0 + tile > height ? height - y0 : tile;
+		if (!x || x->h != rows + ph - 1) {
+			cnnf_tensor_free(x);
+			if (!(x = cnnf_tensor_new_uninit(c, rows + ph - 1, tw)))
+				return -1;
+		}
+		if (rows != prepared) {
+			if (prepare_tile(dense, c, rows + ph - 1, tw)) {
+				cnnf_tensor_free(x);
+				return -1;
+			}
+			prepared = rows;
+		}
+		fill_tile(norm, zero, border, ph, pw, y0, x);
+		const void *in[1] = {x->data};
+		void *res[1] = {NULL};
+		if (cnnf_graph_run(dense, in, res)) {
+			cnnf_tensor_free(x);
+			return -1;
+		}
+		const cnnf_value *v = &dense->val[dense->out[0]];
+		cnnf_tensor scores = {(int)v->dim[1], (int)v->dim[2], (int)v->dim[3], res[0]};
+		fn(ctx, &scores, y0, rows);
+		free(res[0]);
+		if (o->progress)
+			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
+	}
 	cnnf_tensor_free(x);
-	return rc;
+	return 0;
 }
 
 /* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
-static void dense_labels(const job *j, const cnnf_tensor *scores, int y0, int rows, float *v)
+static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows)
 {
+	const job *j = ctx;
 	int k = j->net->model->classes, w = j->norm->w;
 	size_t plane = (size_t)scores->h * scores->w;
+	float v[CNNF_SEGMENT_MAX_CLASSES];
 	for (int y = 0; y < rows; y++)
 		for (int x = 0; x < w; x++) {
 			for (int c = 0; c < k; c++)
 				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
 			label_pixel(j, (size_t)(y0 + y) * w + x, v);
 		}
-}
-
-static int run_dense(job *j, int height, const cnnf_segment_opts *o)
-{
-	const cnnf_model *m = j->net->model;
-	size_t per_row = dense_row_floats(m, j->norm->w);
-	long fit = (long)(DENSE_BUDGET / 2 / per_row) - m->height;
-	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
-	if (o->tile_rows > 0 && o->tile_rows < tile)
-		tile = o->tile_rows;
-	float *v = malloc(sizeof(float) * (size_t)m->classes);
-	if (!v) {
-		cnnf_error("out of memory");
-		return -1;
-	}
-	for (int y0 = 0; y0 < height; y0 += tile) {
-		int rows = y0 + tile > height ? height - y0 : tile;
-		cnnf_tensor *scores;
-		if (dense_tile(j, y0, rows, o->threads, &scores) < 0) {
-			free(v);
-			return -1;
-		}
-		dense_labels(j, scores, y0, rows, v);
-		cnnf_tensor_free(scores);
-		if (o->progress)
-			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
-	}
-	free(v);
-	return 0;
 }
 
 int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
@@ -240,7 +250,8 @@ int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		 .labels = lab->data,
 		 .probs = pr ? pr->data : NULL};
 	if (o->mode == CNNF_SEGMENT_DENSE && net->dense) {
-		if (run_dense(&j, img->height, o) < 0)
+		if (cnnf_segment_dense(net->dense, norm, zero, o->border, m->height, m->width, o,
+				       dense_labels, &j) < 0)
 			goto out;
 		goto done;
 	}

@@ -3,9 +3,11 @@
 #define CNNF_SEGMENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/conv.h"
 #include "image/image.h"
+#include "nn/graph.h"
 #include "nn/net.h"
 #include "engine/tensor.h"
 
@@ -64,6 +66,28 @@ cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
  */
 void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
 			int pw, int y, int x, float *dst, size_t stride);
+
+/* Bytes of activations a dense tile may hold at its peak: 256 MiB. */
+#define CNNF_SEGMENT_DENSE_BUDGET ((uint64_t)256 << 20)
+
+/* Takes the scores of image rows y0..y0+rows-1 (see cnnf_segment_dense). */
+typedef void (*cnnf_segment_scores_fn)(void *ctx, const cnnf_tensor *scores, int y0, int rows);
+
+/*
+ * A patch classifier's dense form (nn/pass.h: cnnf_pass_dense, finished,
+ * not yet prepared for this image) on every pixel of a normalised image, in
+ * tiles of rows: fn(ctx, scores, y0, rows) gets the K x >=rows x >=W scores of
+ * image rows y0..y0+rows-1, element (k, y, x) those of pixel (y0 + y, x),
+ * tiles in order, from the calling thread. The patch of pixel (y, x) is
+ * ph x pw with its top-left corner at (y - ph/2, x - pw/2), samples outside
+ * the image from border (zero: zero[c]). A tile holds about
+ * CNNF_SEGMENT_DENSE_BUDGET bytes of activations at its peak (less when the
+ * graph's limits say so; at most o->tile_rows rows when set); o->threads and
+ * o->progress are used. 0, or -1 with a message.
+ */
+int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *zero,
+		       cnnf_border border, int ph, int pw, const cnnf_segment_opts *o,
+		       cnnf_segment_scores_fn fn, void *ctx);
 
 /* Fill rgb[3*k] with k distinct colours, class 0 first. k <= CNNF_SEGMENT_MAX_CLASSES. */
 void cnnf_segment_palette(int k, unsigned char *rgb);

@@ -373,6 +373,84 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 	return 0;
 }
 
+/*
+ * The architectures --arch names: a patch size and the layers between the
+ * input line and the final fc layer (out = the classes) and softmax. Every
+ * conv is unpadded, so dense segmentation applies.
+ */
+static const struct arch {
+	const char *name;
+	int patch;
+	const char *layers;
+} arches[] = {
+	/* 15 -> 13 -> 6 -> 4 -> 2 */
+	{"small", 15,
+	 "conv out=16 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"},
+	/* 25 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2 */
+	{"medium", 25,
+	 "conv out=32 kernel=3\nrelu\nconv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\n"},
+	/* 37 -> 35 -> 33 -> 16 -> 14 -> 12 -> 6 -> 4, then an fc of 128 */
+	{"large", 37,
+	 "conv out=32 kernel=3\nrelu\nconv out=32 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=64 kernel=3\nrelu\nconv out=64 kernel=3\nrelu\nmaxpool kernel=2\n"
+	 "conv out=128 kernel=3\nrelu\nfc out=128\nrelu\ndropout p=0.5\n"},
+};
+
+cnnf_model *cnnf_train_arch(const char *name, const char *list_path, int ignore,
+                            unsigned long long max_pixels)
+{
+	const struct arch *a = NULL;
+	for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
+		if (!strcmp(arches[i].name, name))
+			a = &arches[i];
+	if (!a) {
+		cnnf_error("--arch: '%s' is not small, medium or large", name);
+		return NULL;
+	}
+	int channels, classes;
+	if (cnnf_train_set_scan(list_path, ignore, max_pixels, &channels, &classes) < 0)
+		return NULL;
+	char text[2048];
+	snprintf(text, sizeof text,
+	         "cnnf-model 1\ninput channels=%d height=%d width=%d\n%sfc out=%d\nsoftmax\n"
+	         "weights init\n",
+	         channels, a->patch, a->patch, a->layers, classes);
+	char what[64];
+	snprintf(what, sizeof what, "--arch %s", name);
+	return cnnf_model_parse(text, strlen(text), what, NULL);
+}
+
+/* A class the training part or the validation part has no pixel of: say so, once each. */
+static void warn_classes(const cnnf_model *m, const cnnf_train_set *set, const char *list,
+                         const cnnf_train_opts *o)
+{
+	if (!o->warn_cb)
+		return;
+	for (int c = 0; c < m->classes; c++) {
+		size_t ntrain = set->class_start[c + 1] - set->class_start[c], nval = set->val_class[c];
+		if (ntrain && (nval || !set->nval_all))
+			continue;
+		char name[96] = "";
+		if (m->nlabels)
+			snprintf(name, sizeof name, " (%.80s)", m->labels[c]);
+		char msg[512];
+		if (!ntrain && !nval)
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no labelled pixels", list,
+			         c, name);
+		else if (!ntrain)
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no training pixels "
+			         "(all %zu are held back for validation)", list, c, name, nval);
+		else
+			snprintf(msg, sizeof msg, "%s: warning: class %d%s has no validation pixels: "
+			         "its accuracy is not measured (a larger --val-split holds more back)",
+			         list, c, name);
+		o->warn_cb(o->cb_ctx, msg);
+	}
+}
+
 int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *o)
 {
 	cnnf_train_opts defaults;
@@ -385,8 +463,27 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	int rc = -1, npresent = 0;
 	int *present = NULL;
 	run r = {.m = m, .o = o};
-	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, o->val_split, o->max_pixels)))
+	if (o->normalize_auto) {
+		double *mean = malloc(2 * (size_t)m->channels * sizeof *mean);
+		if (!mean) {
+			cnnf_error("out of memory");
+			return -1;
+		}
+		double *std = mean + m->channels;
+		if (cnnf_train_set_stats(list_path, m, o->max_pixels, mean, std) < 0) {
+			free(mean);
+			return -1;
+		}
+		for (int c = 0; c < m->channels; c++) {
+			m->mean[c] = (float)mean[c];
+			m->std[c] = (float)std[c];
+		}
+		free(mean);
+	}
+	cnnf_train_split split = {o->val_split, o->holdout, o->seed};
+	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, &split, o->max_pixels)))
 		return -1;
+	warn_classes(m, r.set, list_path, o);
 	double work = cnnf_train_work(m, o->epochs, r.set->ntrain, r.set->nval);
 	if (o->max_work > 0 && work > o->max_work) {
 		cnnf_error("%s: training would take about %.3g multiply-adds (%d epochs of %zu "

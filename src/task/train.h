@@ -7,6 +7,7 @@
 
 #include "engine/conv.h"
 #include "nn/model.h"
+#include "task/train_set.h"
 
 /* What one epoch did; handed to the epoch callback. */
 typedef struct cnnf_train_epoch {
@@ -35,8 +36,13 @@ typedef struct cnnf_train_opts {
 	double momentum;               /* default 0.9 */
 	double weight_decay;           /* L2 on conv and fc weights (not biases, not batchnorm),
 	                                  default 5e-4 */
-	double val_split;              /* fraction of every image's columns, on the right, held back
-	                                  for validation, 0 <= F < 1; default 0.1 */
+	double val_split;              /* fraction of every image held back for validation,
+	                                  0 <= F < 1; default 0.1 */
+	cnnf_holdout holdout;          /* how (train_set.h): random blocks (default) or the
+	                                  right-hand columns */
+	int normalize_auto;            /* 1: measure the images' mean and std per channel
+	                                  (cnnf_train_set_stats) and write them into the model
+	                                  before training; default 0 */
 	uint64_t seed;                 /* default 1 */
 	int balance;                   /* 1: draw every class equally often; default 0 */
 	int ignore;                    /* label value of unlabelled pixels, -1 for none (default) */
@@ -47,6 +53,12 @@ typedef struct cnnf_train_opts {
 	double max_work;               /* refuse a run that would take more multiply-adds
 	                                  (cnnf_train_work()); default CNNF_DEFAULT_MAX_WORK,
 	                                  0: no limit */
+	/*
+	 * Called from the calling thread with a warning (a class with no
+	 * training or no validation pixels), a line without "cnnf: "; may be
+	 * NULL.
+	 */
+	void (*warn_cb)(void *ctx, const char *msg);
 	/* Called from the calling thread after every epoch; may be NULL. */
 	void (*epoch_cb)(void *ctx, const cnnf_train_epoch *e);
 	/* Called from the calling thread after every step with the epoch's patches done so
@@ -81,7 +93,8 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
 /*
  * Train m in place on the images and label maps of the list file
  * (train_set.h describes the list, the label maps and the validation
- * columns). A model whose header ended in `weights init` is first
+ * pixels; with normalize_auto the images' mean and std become the model's
+ * first). A model whose header ended in `weights init` is first
  * initialised with cnnf_train_init_weights(); one with weights is
  * fine-tuned from them. On success m->weights_init is 0.
  *
@@ -102,5 +115,14 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
  * error).
  */
 int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *o);
+
+/*
+ * A model of the architecture called name (small, medium or large; see
+ * cnnf(1)), untrained, its channels those of the list's images and its
+ * classes one more than their largest label (train_set.h:
+ * cnnf_train_set_scan). NULL with a message.
+ */
+cnnf_model *cnnf_train_arch(const char *name, const char *list_path, int ignore,
+                            unsigned long long max_pixels);
 
 #endif

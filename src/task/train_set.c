@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/rng.h"
 #include "io/io.h"
 #include "task/labels.h"
 #include "task/segment.h"
@@ -37,6 +38,7 @@ void cnnf_train_set_free(cnnf_train_set *s)
 	free(s->train);
 	free(s->class_start);
 	free(s->val);
+	free(s->val_class);
 	free(s);
 }
 
@@ -61,6 +63,21 @@ static int push(pixels *p, cnnf_train_pixel px)
 	p->v[p->n++] = px;
 	return 0;
 }
+
+/* What reading the list makes: the set's pixels, or (stats) the samples' sums. */
+typedef struct reading {
+	const cnnf_model *m;
+	int ignore;
+	const cnnf_train_split *split;
+	unsigned long long max_pixels;
+	pixels *train, *val;
+	double *sum, *sumsq;      /* stats: [C] sums of v / maxval and of their squares */
+	unsigned long long count; /* stats: samples summed per channel */
+	unsigned long long pixels; /* of the image read last */
+	int scan;                 /* scan: only the channels and the largest label */
+	int channels;             /* scan: of the first image */
+	int top;                  /* scan: the largest label, -1 for none */
+} reading;
 
 /* Where the list file is being read, for messages. */
 typedef struct where {
@@ -97,26 +114,90 @@ static char *resolve(const char *list, const char *word, size_t n)
 	return p;
 }
 
-/* One pair of the list: the image normalised, its labelled pixels sorted into train and val. */
-static int add_pair(cnnf_train_set *s, const where *w, const cnnf_model *m, char *img_path,
-                    const char *lab_path, int ignore, double val_split,
-                    unsigned long long max_pixels, pixels *train, pixels *val)
+/* Add image img's samples to the sums (the stats pass). */
+static void add_stats(reading *rd, const cnnf_image *img)
 {
-	int rc = -1;
+	double scale = img->maxval ? img->maxval : 1.0;
+	size_t n = (size_t)img->width * img->height;
+	for (size_t p = 0; p < n; p++)
+		for (int c = 0; c < img->channels; c++) {
+			double v = cnnf_image_getf(img, p * img->channels + c) / scale;
+			rd->sum[c] += v;
+			rd->sumsq[c] += v * v;
+		}
+	rd->count += n;
+}
+
+int cnnf_train_block_side(int w, int h)
+{
+	/* At least 16 blocks to draw from in a small image. */
+	int side = (int)floor(sqrt((double)w * h / 16));
+	return side < 1 ? 1 : side > CNNF_HOLDOUT_BLOCK ? CNNF_HOLDOUT_BLOCK : side;
+}
+
+/*
+ * held[b] for the blocks of a w x h image: round(fraction * blocks) of them,
+ * drawn from the seed and the image's index. An owned array, or NULL.
+ */
+static unsigned char *held_blocks(const cnnf_train_split *sp, int image, int w, int h,
+				  size_t *nbx)
+{
+	int side = cnnf_train_block_side(w, h);
+	size_t bx = ((size_t)w + side - 1) / side, by = ((size_t)h + side - 1) / side, nb = bx * by;
+	unsigned char *held = calloc(nb, 1);
+	size_t *idx = malloc(nb * sizeof *idx);
+	if (!held || !idx) {
+		free(held);
+		free(idx);
+		cnnf_error("out of memory");
+		return NULL;
+	}
+	size_t nhold = (size_t)floor(sp->fraction * (double)nb + 0.5);
+	for (size_t i = 0; i < nb; i++)
+		idx[i] = i;
+	cnnf_rng r;
+	cnnf_rng_derive(&r, sp->seed, 0x686f6c64 /* "hold" */, (uint64_t)image, 0);
+	/* The first nhold of a Fisher-Yates shuffle. */
+	for (size_t i = 0; i < nhold; i++) {
+		size_t j = i + (size_t)cnnf_rng_below(&r, nb - i), t = idx[i];
+		idx[i] = idx[j], idx[j] = t;
+		held[idx[i]] = 1;
+	}
+	free(idx);
+	*nbx = bx;
+	return held;
+}
+
+/* One pair of the list: the image normalised, its labelled pixels sorted into train and val. */
+static int add_pair(cnnf_train_set *s, const where *w, reading *rd, char *img_path,
+                    const char *lab_path)
+{
+	const cnnf_model *m = rd->m;
+	int rc = -1, ignore = rd->ignore;
 	cnnf_image *img = NULL;
 	cnnf_labels *lab = NULL;
+	unsigned char *held = NULL;
 	cnnf_train_image *im = &s->images[s->nimages];
 	*im = (cnnf_train_image){.path = img_path};
 	s->nimages++; /* freed with the set from here on, whatever happens */
-	if (!(img = cnnf_io_read(img_path, max_pixels)))
+	if (!(img = cnnf_io_read(img_path, rd->max_pixels)))
 		return prefixed(w);
-	if (img->channels != m->channels) {
-		cnnf_error("%s:%ld: %s: the image has %d channel%s; the model takes %d", w->list,
-		           w->line, img_path, img->channels, img->channels == 1 ? "" : "s",
-		           m->channels);
+	rd->pixels = (unsigned long long)img->width * (unsigned long long)img->height;
+	if (rd->scan && !rd->channels)
+		rd->channels = img->channels;
+	int want = rd->scan ? rd->channels : m->channels;
+	if (img->channels != want) {
+		cnnf_error("%s:%ld: %s: the image has %d channel%s; %s %d", w->list, w->line,
+		           img_path, img->channels, img->channels == 1 ? "" : "s",
+		           rd->scan ? "the first image of the list has" : "the model takes", want);
 		goto out;
 	}
-	if (!(lab = cnnf_labels_read(lab_path, max_pixels))) {
+	if (rd->sum) {
+		add_stats(rd, img);
+		rc = 0;
+		goto out;
+	}
+	if (!(lab = cnnf_labels_read(lab_path, rd->max_pixels))) {
 		prefixed(w);
 		goto out;
 	}
@@ -127,6 +208,14 @@ static int add_pair(cnnf_train_set *s, const where *w, const cnnf_model *m, char
 		           img->width, img->height);
 		goto out;
 	}
+	if (rd->scan) {
+		size_t n = (size_t)lab->width * lab->height;
+		for (size_t i = 0; i < n; i++)
+			if ((int)lab->data[i] != ignore && (int)lab->data[i] > rd->top)
+				rd->top = lab->data[i];
+		rc = 0;
+		goto out;
+	}
 	if (!(im->zero = malloc(sizeof(float) * (size_t)m->channels))) {
 		cnnf_error("out of memory");
 		goto out;
@@ -135,8 +224,14 @@ static int add_pair(cnnf_train_set *s, const where *w, const cnnf_model *m, char
 		prefixed(w);
 		goto out;
 	}
-	/* The validation columns: x >= ceil((1 - val_split) * W). */
-	double split = ceil((1.0 - val_split) * img->width);
+	const cnnf_train_split *sp = rd->split;
+	int blocks = sp->mode == CNNF_HOLDOUT_BLOCKS;
+	size_t nbx = 0;
+	int side = cnnf_train_block_side(img->width, img->height);
+	if (blocks && !(held = held_blocks(sp, s->nimages - 1, img->width, img->height, &nbx)))
+		goto out;
+	/* The validation columns: x >= ceil((1 - fraction) * W). */
+	double split = ceil((1.0 - sp->fraction) * img->width);
 	for (int y = 0; y < lab->height; y++)
 		for (int x = 0; x < lab->width; x++) {
 			unsigned v = lab->data[(size_t)y * lab->width + x];
@@ -152,11 +247,14 @@ static int add_pair(cnnf_train_set *s, const where *w, const cnnf_model *m, char
 			}
 			cnnf_train_pixel px = {(uint32_t)(s->nimages - 1), v, (uint32_t)y,
 			                       (uint32_t)x};
-			if (push(x < split ? train : val, px) < 0)
+			int back = blocks ? held[(size_t)(y / side) * nbx + (size_t)(x / side)]
+			                  : x >= split;
+			if (push(back ? rd->val : rd->train, px) < 0)
 				goto out;
 		}
 	rc = 0;
 out:
+	free(held);
 	cnnf_image_free(img);
 	cnnf_labels_free(lab);
 	return rc;
@@ -202,9 +300,9 @@ static long read_line(FILE *fp, char *buf, size_t cap)
 	return (long)n;
 }
 
-static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model *m, int ignore,
-                     double val_split, unsigned long long max_pixels, pixels *train, pixels *val)
+static int read_list(cnnf_train_set *s, const char *list_path, reading *rd)
 {
+	unsigned long long max_pixels = rd->max_pixels;
 	FILE *fp = fopen(list_path, "r");
 	if (!fp) {
 		cnnf_error("%s: %s", list_path, strerror(errno));
@@ -260,13 +358,12 @@ static int read_list(cnnf_train_set *s, const char *list_path, const cnnf_model 
 			free(img);
 			goto out;
 		}
-		int added = add_pair(s, &w, m, img, lab, ignore, val_split, max_pixels, train, val);
+		int added = add_pair(s, &w, rd, img, lab);
 		free(lab);
 		if (added < 0)
 			goto out;
 		/* The pixel limit holds for the list's images together, as they are all held. */
-		const cnnf_tensor *t = s->images[s->nimages - 1].norm;
-		total += (unsigned long long)t->h * (unsigned long long)t->w;
+		total += rd->pixels;
 		if (max_pixels && total > max_pixels) {
 			cnnf_error("%s:%ld: the images listed up to here have %llu pixels together, more "
 			           "than --max-pixels %llu allows",
@@ -331,7 +428,8 @@ static int arrange(cnnf_train_set *s, pixels *train, pixels *val)
 }
 
 cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, int ignore,
-                                    double val_split, unsigned long long max_pixels)
+                                    const cnnf_train_split *split,
+                                    unsigned long long max_pixels)
 {
 	cnnf_train_set *s = calloc(1, sizeof *s);
 	pixels train = {0}, val = {0};
@@ -340,8 +438,16 @@ cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, 
 		return NULL;
 	}
 	s->classes = m->classes;
-	if (read_list(s, list_path, m, ignore, val_split, max_pixels, &train, &val) < 0 ||
-	    arrange(s, &train, &val) < 0)
+	reading rd = {m, ignore, split, max_pixels, &train, &val, NULL, NULL, 0, 0, 0, 0, 0};
+	if (!(s->val_class = calloc((size_t)m->classes, sizeof *s->val_class))) {
+		cnnf_error("out of memory");
+		goto fail;
+	}
+	if (read_list(s, list_path, &rd) < 0)
+		goto fail;
+	for (size_t i = 0; i < val.n; i++)
+		s->val_class[val.v[i].label]++;
+	if (arrange(s, &train, &val) < 0)
 		goto fail;
 	if (!s->ntrain) {
 		cnnf_error("%s: no labelled pixels to train on%s", list_path,
@@ -356,4 +462,54 @@ fail:
 	free(val.v);
 	cnnf_train_set_free(s);
 	return NULL;
+}
+
+int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
+                         unsigned long long max_pixels, double *mean, double *std)
+{
+	cnnf_train_set *s = calloc(1, sizeof *s);
+	double *sum = calloc(2 * (size_t)m->channels, sizeof *sum);
+	int rc = -1;
+	if (!s || !sum) {
+		cnnf_error("out of memory");
+		goto out;
+	}
+	s->classes = m->classes;
+	reading rd = {m, -1, NULL, max_pixels, NULL, NULL, sum, sum + m->channels, 0, 0, 0, 0, 0};
+	if (read_list(s, list_path, &rd) < 0)
+		goto out;
+	for (int c = 0; c < m->channels; c++) {
+		double n = (double)rd.count, mu = rd.sum[c] / n,
+		       var = rd.sumsq[c] / n - mu * mu;
+		mean[c] = mu;
+		/* A flat channel: dividing by its zero spread would not normalise it. */
+		std[c] = var > 1e-12 ? sqrt(var) : 1.0;
+	}
+	rc = 0;
+out:
+	free(sum);
+	cnnf_train_set_free(s);
+	return rc;
+}
+
+int cnnf_train_set_scan(const char *list_path, int ignore, unsigned long long max_pixels,
+                        int *channels, int *classes)
+{
+	cnnf_train_set *s = calloc(1, sizeof *s);
+	if (!s) {
+		cnnf_error("out of memory");
+		return -1;
+	}
+	reading rd = {NULL, ignore, NULL, max_pixels, NULL, NULL, NULL, NULL, 0, 0, 1, 0, -1};
+	int rc = read_list(s, list_path, &rd);
+	cnnf_train_set_free(s);
+	if (rc < 0)
+		return -1;
+	if (rd.top < 0) {
+		cnnf_error("%s: no labelled pixels", list_path);
+		return -1;
+	}
+	*channels = rd.channels;
+	*classes = rd.top + 1 < 2 ? 2 : rd.top + 1;
+	return 0;
 }

@@ -30,6 +30,24 @@ typedef struct cnnf_train_image {
  */
 #define CNNF_TRAIN_MAX_VAL 65536
 
+/* How the validation pixels are chosen. */
+typedef enum cnnf_holdout {
+	CNNF_HOLDOUT_BLOCKS, /* random square blocks of every image (the default) */
+	CNNF_HOLDOUT_COLUMNS /* the right-hand columns of every image */
+} cnnf_holdout;
+
+/* The side of a held-back block, in pixels (smaller in small images: cnnf_train_block_side). */
+#define CNNF_HOLDOUT_BLOCK 32
+
+/* The block side for a w x h image: floor(sqrt(w * h / 16)) within 1..CNNF_HOLDOUT_BLOCK. */
+int cnnf_train_block_side(int w, int h);
+
+typedef struct cnnf_train_split {
+	double fraction;     /* of every image held back, 0 <= F < 1 */
+	cnnf_holdout mode;
+	uint64_t seed;       /* draws the blocks */
+} cnnf_train_split;
+
 typedef struct cnnf_train_set {
 	int nimages;
 	cnnf_train_image *images; /* [nimages] */
@@ -42,6 +60,7 @@ typedef struct cnnf_train_set {
 	cnnf_train_pixel *val; /* validation pixels (subsampled as above), list order */
 	size_t nval;
 	size_t nval_all; /* held-back labelled pixels before subsampling */
+	size_t *val_class; /* [classes]: of which each class has */
 } cnnf_train_set;
 
 /*
@@ -51,14 +70,27 @@ typedef struct cnnf_train_set {
  * skipped. Each image must have the model's channels and its label map
  * (labels.h) the image's size. Pixels whose label is `ignore` (-1: none) are
  * unlabelled; any other label >= the model's classes is an error naming the
- * pixel. The pixels in the columns x >= ceil((1 - val_split) * W) of every
- * image are held back for validation, the others are the training part.
- * Images are normalised as cnnf segment does. Errors name the list file and
- * line. Images above max_pixels (0: no limit) are refused. Returns an owned
- * set or NULL.
+ * pixel. A fraction of every image is held back for validation, the rest
+ * is the training part: with CNNF_HOLDOUT_BLOCKS, the image is cut into
+ * square blocks of cnnf_train_block_side() in rows (the last ones smaller)
+ * and round(F * blocks) of them, drawn from the split's seed and
+ * the image's index in the list, are held back; with CNNF_HOLDOUT_COLUMNS,
+ * the columns x >= ceil((1 - F) * W). Images are normalised as cnnf segment
+ * does. Errors name the list file and line. Images above max_pixels (0: no
+ * limit) are refused. Returns an owned set or NULL.
  */
 cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, int ignore,
-                                    double val_split, unsigned long long max_pixels);
+                                    const cnnf_train_split *split,
+                                    unsigned long long max_pixels);
+
+/*
+ * The mean and standard deviation per channel of every sample of the
+ * list's images, on the scale segment feeds models (v / maxval), all
+ * pixels counted (labelled or not), in double: mean[] and std[] have the
+ * model's channels. A channel of one value everywhere has std 1. 0, or -1.
+ */
+int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
+                         unsigned long long max_pixels, double *mean, double *std);
 
 void cnnf_train_set_free(cnnf_train_set *s);
 
@@ -69,5 +101,13 @@ void cnnf_train_set_free(cnnf_train_set *s);
  */
 void cnnf_train_set_patch(const cnnf_train_set *s, const cnnf_model *m, cnnf_border border,
                           const cnnf_train_pixel *px, float *dst);
+
+/*
+ * What a model for the list needs: the channels of its first image (every
+ * image must have them) and the classes, one more than the largest label
+ * (ignore apart), at least 2. 0, or -1 with a message.
+ */
+int cnnf_train_set_scan(const char *list_path, int ignore, unsigned long long max_pixels,
+                        int *channels, int *classes);
 
 #endif

@@ -1,9 +1,10 @@
 #!/bin/sh
-# tests/cli/golden.sh: the bits of `cnnf segment` on cnnf-model(5) files, fixed.
+# tests/cli/golden.sh: the bits of `cnnf segment` and `cnnf train` on cnnf-model(5) files, fixed.
 # tests/data/golden/SHA256SUMS holds the SHA-256 of the label maps and --probs files that
 # cnnf wrote before its models moved onto the graph engine (nn/graph.h): every model of
 # tests/data/net and samples/models/coins.cnnf, in patch and dense mode, with the borders
-# reflect and zero (all five for seg_small), on 1 and 2 threads. A change of a single bit
+# reflect and zero (all five for seg_small), on 1 and 2 threads, and of `cnnf train`'s model
+# and checkpoint for a fixed seed. A change of a single bit
 # fails here: the one forward pass must compute what the three before it computed.
 # Regenerate only for a deliberate change of the arithmetic: GOLDEN_WRITE=1 sh tests/cli/golden.sh
 # Run from the top of the tree; ends with "golden: N passed, N failed".
@@ -49,6 +50,17 @@ for b in reflect zero; do
 done
 for b in reflect zero replicate symmetric wrap; do
 	case_ seg_small "$N/seg_small.cnnf" "$N/seg_small.input.pgm" $b
+done
+# Training: the model and the best epoch's checkpoint for a fixed seed (validation picks it).
+D="$(pwd)/tests/data/train"
+for t in 1 2; do
+	if "$CNNF" train -m "$D/squares-arch.cnnf" -o "$T/train-t$t.cnnf" --checkpoint "$T/ckpt-t$t.cnnf" \
+		--epochs 6 --lr 0.05 --seed 3 --val-split 0.3 --holdout columns --threads $t --quiet "$D/squares.list" \
+		>/dev/null 2>"$T/err"; then
+		(cd "$T" && sha256sum "train-t$t.cnnf" "ckpt-t$t.cnnf") >>"$sums"
+	else
+		bad "train, $t threads: $(cat "$T/err")"
+	fi
 done
 
 if [ -n "${GOLDEN_WRITE:-}" ]; then

@@ -24,6 +24,8 @@ done
 run --version
 expect_status "version" 0
 case "$out" in "cnnf "[0-9]*) ok ;; *) bad "version: $out" ;; esac
+case "$(printf '%s\n' "$out" | sed -n 2p)" in "vector path: AVX-512" | "vector path: AVX2" | "vector path: portable") ok ;; *) bad "version: no vector path: $out" ;; esac
+case "$(printf '%s\n' "$out" | sed -n 3p)" in "libraries: libpng "*", zlib "*", libjpeg-turbo "*) ok ;; *) bad "version: no libraries: $out" ;; esac
 run
 expect_error "no command" 2 "command is needed"
 run frobnicate a b
@@ -33,7 +35,7 @@ expect_error "unknown option" 2 "unknown option '--frob'"
 run box "$S/coins.png"
 expect_error "missing operand" 2 "needs INPUT and OUTPUT"
 run box "$S/coins.png" "$T/a.png" "$T/b.png"
-expect_error "extra operand" 2 "needs INPUT and OUTPUT"
+expect_error "extra operand" 2 "box: too many operands: 3 given, '.*b.png' the first extra one; see 'cnnf box --help'"
 run box --stride 0 "$S/coins.png" "$T/x.png"
 expect_error "zero stride" 2 "stride"
 run box --pad -1 "$S/coins.png" "$T/x.png"
@@ -61,12 +63,12 @@ ls "$T" | grep -q 'x\.' && bad "usage errors left output files: $(ls "$T")" || o
 run box -x.png "$T/o.png"
 expect_eq "-x.png is named" "$err" "cnnf: box: unknown option '-x' in '-x.png'; see 'cnnf box --help'"
 run box "$S/coins.png" --quiet=1 "$T/o.png"
-expect_eq "--quiet=1" "$err" "cnnf: box: option '--quiet' takes no value"
+expect_eq "--quiet=1" "$err" "cnnf: box: option '--quiet' takes no value; see 'cnnf box --help'"
 expect_status "--quiet=1 status" 2
 run box --help=1
-expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value"
+expect_eq "--help=1" "$err" "cnnf: box: option '--help' takes no value; see 'cnnf box --help'"
 run lighten --amount 1e308 "$S/coins.png" "$T/o.png"
-expect_eq "--amount 1e308" "$err" "cnnf: --amount: '1e308' is not a number from -1000000 to 1000000"
+expect_eq "--amount 1e308" "$err" "cnnf: lighten: --amount: '1e308' is not a number from -1000000 to 1000000; see 'cnnf lighten --help'"
 pgm "$T/lv.pgm" 3 1 0 100 255
 run lighten --amount 1e6 "$T/lv.pgm" "$T/lv-light.pgm"
 expect_eq "--amount 1e6 is in range" "$(values "$T/lv-light.pgm")" "255 255 255"
@@ -81,9 +83,9 @@ expect_eq "--gamma 1e-308" "$(values "$T/lv-gamma.pgm")" "0 255 255"
 run gamma --gamma 4.9e-324 "$T/lv.pgm" "$T/lv-gamma2.pgm"
 expect_status "--gamma 4.9e-324 (the least subnormal) is accepted" 0
 run box --size ' 3' "$S/coins.png" "$T/o.png"
-expect_eq "leading blank refused" "$err" "cnnf: --size: ' 3' is not an integer from 1 to 4095"
+expect_eq "leading blank refused" "$err" "cnnf: box: --size: ' 3' is not an integer from 1 to 4095; see 'cnnf box --help'"
 run contrast --factor '2 ' "$S/coins.png" "$T/o.png"
-expect_eq "trailing blank refused" "$err" "cnnf: --factor: '2 ' is not a finite number"
+expect_eq "trailing blank refused" "$err" "cnnf: contrast: --factor: '2 ' is not a finite number; see 'cnnf contrast --help'"
 expect_absent "option errors leave nothing" "$T/o.png"
 
 # ---- messages: names and bytes escaped, one line, nothing raw reaches the terminal ----
@@ -117,7 +119,7 @@ expect_error "kernel string over two lines" 2 "kernel-string:2:3"
 expect_printable "kernel string over two lines"
 run box --border "$(printf 'a\tb\rc\033')" "$S/coins.png" "$T/o.png"
 expect_eq "tab, CR and ESC in a value" "$err" \
-	"cnnf: --border: 'a\\tb\\rc\\033' is not zero, replicate, reflect, symmetric or wrap"
+	"cnnf: box: --border: 'a\\tb\\rc\\033' is not zero, replicate, reflect, symmetric or wrap; see 'cnnf box --help'"
 
 # ---- bad input: exit 1, message names the file, nothing written ----
 run box "$T/missing.png" "$T/out.png"
@@ -371,7 +373,39 @@ D="$(pwd)/tests/data/train"
 run train -m "$D/squares-arch.cnnf" -o "$T/sq.cnnf" --epochs 20 --lr 0.05 --quiet "$D/squares.list"
 expect_status "train" 0
 expect_eq "train prints one line per epoch" "$(printf '%s\n' "$out" | grep -c '^epoch [0-9]*/20  loss ')" 20
-case "$(printf '%s\n' "$out" | tail -n 1)" in *"train 100.00%"*) ok ;; *) bad "squares not learned to 100%: $(printf '%s\n' "$out" | tail -n 1)" ;; esac
+case "$(printf '%s\n' "$out" | grep '^epoch 20/20')" in *"train 100.00%"*) ok ;; *) bad "squares not learned to 100%: $(printf '%s\n' "$out" | grep '^epoch 20/20')" ;; esac
+case "$(printf '%s\n' "$out" | tail -n 1)" in
+"best epoch "[0-9]*" of 20 (val "*"%  mIoU "*"): wrote $T/sq.cnnf (the last epoch)") ok ;;
+*) bad "train's last line: $(printf '%s\n' "$out" | tail -n 1)" ;;
+esac
+run train -m "$D/squares-arch.cnnf" -o "$T/auto.cnnf" --epochs 1 --normalize auto --quiet "$D/squares.list"
+expect_status "train --normalize auto" 0
+expect_eq "--normalize auto writes the images' mean and std" \
+	"$(LC_ALL=C grep -a '^input ' "$T/auto.cnnf")" "input channels=1 height=5 width=5 mean=0.2797045 std=0.23959923"
+run train --arch small -o "$T/arch.cnnf" --epochs 1 --quiet "$D/squares.list"
+expect_status "train --arch small" 0
+expect_eq "--arch small: its input line" "$(LC_ALL=C grep -a '^input ' "$T/arch.cnnf")" \
+	"input channels=1 height=15 width=15 mean=0.2797045 std=0.23959923"
+expect_eq "--arch small: 2 classes from the labels" "$(LC_ALL=C grep -a -c '^fc out=2$' "$T/arch.cnnf")" 1
+run segment -m "$T/arch.cnnf" "$D/squares.png" "$T/arch.png"
+expect_status "an --arch model segments" 0
+run train --arch huge -o "$T/x.cnnf" "$D/squares.list"
+expect_error "--arch huge" 2 "is not small, medium or large"
+run train --arch small -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" "$D/squares.list"
+expect_error "--arch and --model" 2 "use one"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --normalize yes "$D/squares.list"
+expect_error "--normalize yes" 2 "is not auto"
+run train -m "$D/squares-arch.cnnf" -o "$T/x.cnnf" --holdout rows "$D/squares.list"
+expect_error "--holdout rows" 2 "is not blocks or columns"
+run conv --normalize -k "$S/kernels/box3.txt" "$S/coins.png" "$T/norm.png"
+expect_status "conv --normalize still takes no value" 0
+# A class held back entirely is warned about: class 1 only in the right-hand 4 columns.
+{ printf 'P2\n24 24\n255\n'; i=0; while [ $i -lt 576 ]; do echo $(((i % 24) * 10)); i=$((i + 1)); done; } >"$T/w.pgm"
+{ printf 'P2\n24 24\n1\n'; i=0; while [ $i -lt 576 ]; do [ $((i % 24)) -ge 20 ] && echo 1 || echo 0; i=$((i + 1)); done; } >"$T/wl.pgm"
+echo "w.pgm wl.pgm" >"$T/w.list"
+run train -m "$D/squares-arch.cnnf" -o "$T/w.cnnf" --epochs 1 --holdout columns --val-split 0.2 --quiet "$T/w.list"
+expect_status "train with a class held back" 0
+case "$err" in *"cnnf: $T/w.list: warning: class 1 (bright) has no training pixels (all 96 are held back for validation)"*) ok ;; *) bad "no warning of a class without training pixels: $err" ;; esac
 run info "$T/sq.cnnf"
 expect_status "trained model loads" 0
 run train -m "$D/squares-arch.cnnf" -o "$T/sq2.cnnf" --epochs 20 --lr 0.05 --threads 1 --quiet "$D/squares.list"

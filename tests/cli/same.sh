@@ -111,8 +111,7 @@ same() {
 	fi
 }
 
-# coins: the default border (reflect) as a user runs it; the others on one thread, which is
-# faster for this small model (the results do not depend on the thread count).
+# coins: the default border (reflect) as a user runs it, and the others.
 same coins "$MC" "$MO" "$IN" 2 384 303 reflect --mean "$mean" --std "$std"
 same coins "$MC" "$MO" "$IN" 2 384 303 zero --mean "$mean" --std "$std"
 same coins "$MC" "$MO" "$IN" 2 384 303 replicate --mean "$mean" --std "$std"
@@ -121,6 +120,13 @@ if cmp -s "$T/coins-cnnf-reflect.png" "$T/coins-cnnf-zero.png"; then bad "border
 expect_eq "coins: the shape in the .npy header" \
 	"$(head -c 128 "$T/coins-cnnf-reflect.npy" | LC_ALL=C grep -ao "'shape': ([0-9, ]*)")" \
 	"'shape': (303, 384, 2)"
+
+# The ONNX model in patch mode and in its dense form (the default): the same bits.
+run segment --mode patch -m "$MO" --mean "$mean" --std "$std" --probs "$T/onnx-patch.npy" "$IN" \
+	"$T/onnx-patch.png"
+expect_status "segment coins.onnx --mode patch" 0
+expect_same "coins.onnx: labels, patch and dense" "$T/onnx-patch.png" "$T/coins-onnx-reflect.png"
+expect_same "coins.onnx: probs, patch and dense" "$T/onnx-patch.npy" "$T/coins-onnx-reflect.npy"
 
 # Without --mean/--std the ONNX model sees unnormalised samples: a different map, no error.
 run segment -m "$MO" "$IN" "$T/raw.png"

@@ -1,5 +1,6 @@
 /* fuzz_onnx.c: fuzz harness for the ONNX reader: cnnf_onnx_parse(), cnnf_onnx_tensor_parse() and cnnf_onnx_is(). */
 #include "fuzz.h"
+#include "nn/geometry.h"
 #include "nn/onnx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,6 +42,15 @@ static void prepare_and_run(cnnf_graph *g)
 		fuzz_check_error();
 		goto out;
 	}
+	/* The geometry reads the same attributes and shapes: the receptive field and a need. */
+	cnnf_geometry *geo = cnnf_geometry_new(g);
+	if (geo && cnnf_geometry_tileable(geo, NULL)) {
+		int64_t lo, hi;
+		if (cnnf_geometry_need(geo, 0, 0, 2, &lo, &hi) < 0 ||
+		    cnnf_geometry_covers(geo, g, 0, 0) < 0)
+			fuzz_check_error();
+	}
+	cnnf_geometry_free(geo);
 	if (g->work > 1e8)
 		goto out;
 	if (cnnf_graph_run(g, (const void *const *)data, out) < 0)
