@@ -234,8 +234,10 @@ cnnf_tiff_writer *cnnf_tiff_writer_open(FILE *fp, const char *name, const cnnf_w
 int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src);
 int cnnf_tiff_writer_close(cnnf_tiff_writer *w);
 void cnnf_tiff_writer_discard(cnnf_tiff_writer *w);
+/* The loaded libtiff's version number ("4.5.0"). */
+const char *cnnf_tiff_version(void);
 
-/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5" in buf (len bytes); returns buf. */
+/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5, libtiff 4.5.0" in buf (len bytes); returns buf. */
 const char *cnnf_io_versions(char *buf, size_t len);
 
 #endif

@@ -790,3 +790,16 @@ int cnnf_tiff_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf
 		r = -1;
 	return r;
 }
+
+const char *cnnf_tiff_version(void)
+{
+	/* "LIBTIFF, Version 4.5.0\nCopyright ...": the number of the loaded library. */
+	static char v[32];
+	const char *t = strstr(TIFFGetVersion(), "Version ");
+	if (!t)
+		return "unknown";
+	t += 8;
+	size_t n = strcspn(t, " \n");
+	snprintf(v, sizeof v, "%.*s", (int)(n < sizeof v ? n : sizeof v - 1), t);
+	return v;
+}

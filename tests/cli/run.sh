@@ -25,7 +25,7 @@ run --version
 expect_status "version" 0
 case "$out" in "cnnf "[0-9]*) ok ;; *) bad "version: $out" ;; esac
 case "$(printf '%s\n' "$out" | sed -n 2p)" in "vector path: AVX-512" | "vector path: AVX2" | "vector path: portable") ok ;; *) bad "version: no vector path: $out" ;; esac
-case "$(printf '%s\n' "$out" | sed -n 3p)" in "libraries: libpng "*", zlib "*", libjpeg-turbo "*) ok ;; *) bad "version: no libraries: $out" ;; esac
+case "$(printf '%s\n' "$out" | sed -n 3p)" in "libraries: libpng "*", zlib "*", libjpeg-turbo "*", libtiff "[0-9]*) ok ;; *) bad "version: no libraries: $out" ;; esac
 run
 expect_error "no command" 2 "command is needed"
 run frobnicate a b
