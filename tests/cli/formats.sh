@@ -66,6 +66,15 @@ if command -v tiffcp >/dev/null 2>&1; then
 		run identity "$T/fv.tif" "$T/fv.npy"
 		expect_same "float tiffcp $v: every sample" "$T/f.ref.npy" "$T/fv.npy"
 	done
+	run identity "$T/g16.tif" "$T/g16.ref.npy"
+	for v in "-c lzw:2" "-c zip:2" "-c none" "-t -w 16 -l 16" "-B" "-8"; do
+		# shellcheck disable=SC2086
+		tiffcp $v "$T/g16.tif" "$T/gv.tif" 2>/dev/null
+		run identity "$T/gv.tif" "$T/gv.npy"
+		expect_same "16-bit tiffcp $v: every sample" "$T/g16.ref.npy" "$T/gv.npy"
+		run identity "$T/gv.tif" "$T/gv.pgm"
+		expect_same "16-bit tiffcp $v: back to the PGM" "$T/g16.pgm" "$T/gv.pgm"
+	done
 	# Pages: tiffcp joins files; filter commands keep them all, --page picks one.
 	run identity "$S/camera.png" "$T/p1.tif"
 	run identity "$S/horse.png" "$T/p2.tif"
