@@ -850,6 +850,292 @@ START_TEST(test_work)
 	ck_assert_uint_eq(work[1], work[2]);
 	/* 16 rows summed for the first output row, 2 per later row, then 2 per column and output. */
 	ck_assert_uint_eq(work[0], 3ull * ((16 + 15 * 2) * 20 + 16 * (2 * (38 + 1) + 2 * 20)));
+	/*
+	 * A Gaussian of sigma 1 (7 x 7) runs as two 1-D passes, not 49 taps an
+	 * output: one band of all 16 rows here, 7 taps for each of its 22 rows,
+	 * then 7 for each output.
+	 */
+	k = cnnf_kernel_gaussian(1);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(cnnf_filter_open(img, k, &o, "gaussian", 0, &fs), 0);
+	unsigned long long gw = cnnf_filter_work(fs), outs = 20ull * 16 * 3;
+	ck_assert_uint_eq(gw, 3ull * (22 * 20 * 7 + 16 * 20 * 7));
+	ck_assert_uint_lt(gw, outs * 49);
+	cnnf_filter_close(fs);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* ---- Gaussian and unsharp mask against a plain loop in long double ------------------------- */
+
+/*
+ * The reference: the Gaussian of sigma worked out here in long double, its
+ * 2-D taps summed over the border-mapped samples of channel ch at output
+ * (y, x), stride 1, SAME padding (radius r * dilation on every side). Plain:
+ * the blur B, or for unsharp x + amount * (x - B). With premult (colour of an
+ * image with alpha), what the filter does with alpha: the same on colour
+ * premultiplied by alpha / max and on alpha, the one divided by the other.
+ * No rounding.
+ */
+static long double gauss_ref(const cnnf_image *img, double sigma, int dil, cnnf_border b, int ch,
+                             int y, int x, int unsharp, double amount, int premult)
+{
+	int r = (int)ceil(3 * sigma), n = 2 * r + 1;
+	long double g[64], sum = 0;
+	ck_assert_int_le(n, 64);
+	for (int i = 0; i < n; i++)
+		sum += g[i] = expl(-(long double)(i - r) * (i - r) / (2.0L * sigma * sigma));
+	int c = img->channels;
+	long double max = img->maxval ? img->maxval : 1, bv = 0, ba = 0;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++) {
+			long sy = cnnf_conv_border_index(y + (long)(i - r) * dil, img->height, b);
+			long sx = cnnf_conv_border_index(x + (long)(j - r) * dil, img->width, b);
+			if (sy < 0 || sx < 0)
+				continue;
+			size_t at = ((size_t)sy * img->width + (size_t)sx) * c;
+			long double w = g[i] / sum * (g[j] / sum);
+			long double v = cnnf_image_getf(img, at + ch);
+			if (premult) {
+				long double a = cnnf_image_getf(img, at + c - 1);
+				v = v * a / max;
+				ba += w * a;
+			}
+			bv += w * v;
+		}
+	size_t at = ((size_t)y * img->width + x) * c;
+	long double v = cnnf_image_getf(img, at + ch), a = cnnf_image_getf(img, at + c - 1);
+	if (premult)
+		v = v * a / max;
+	long double num = unsharp ? v + amount * (v - bv) : bv;
+	if (!premult)
+		return num;
+	long double den = unsharp ? a + amount * (a - ba) : ba;
+	return den > 0 ? num * max / den : 0;
+}
+
+/* A w x h x c test image of random samples of type (float: 0..1, no scale); alpha random too. */
+static cnnf_image *random_image(int w, int h, int c, cnnf_type type, int alpha)
+{
+	double top = type == CNNF_U16 ? 65535 : type == CNNF_U8 ? 255 : 1;
+	double *v = malloc(sizeof(double) * (size_t)w * h * c);
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < (size_t)w * h * c; i++) {
+		v[i] = type == CNNF_F32 ? strip_rand() : floor(strip_rand() * (top + 1));
+		/* Alpha from half to full: unsharp alpha, which divides colour, far from 0. */
+		if (alpha && (int)(i % (size_t)c) == c - 1)
+			v[i] = floor(top / 2 + v[i] / 2);
+	}
+	cnnf_image *img = image_of(w, h, c, type, alpha, v);
+	if (type == CNNF_F32)
+		img->maxval = 0;
+	free(v);
+	return img;
+}
+
+/* What test_gaussian_reference() runs: the image, the filter and the options. */
+typedef struct gauss_case {
+	const cnnf_image *img;
+	double sigma, amount;
+	int unsharp, run;
+	cnnf_filter_opts o;
+} gauss_case;
+
+/*
+ * Sample (x, y, ch) of the filtered image `got` against the reference: 1 when
+ * it is an integer sample within 1e-9 of a tie (not compared), else 0.
+ */
+static int gauss_check(const gauss_case *gc, const cnnf_image *got, int x, int y, int ch)
+{
+	const cnnf_image *img = gc->img;
+	int integer = got->type != CNNF_F32, colour_alpha = img->alpha && ch < img->channels - 1;
+	long double ref = gauss_ref(img, gc->sigma, gc->o.dilation, gc->o.border, ch, y, x,
+	                            gc->unsharp, gc->amount, colour_alpha);
+	long double top = img->maxval, t = integer ? fminl(fmaxl(ref, 0), top) : ref;
+	double g = cnnf_image_getf(got, ((size_t)y * img->width + x) * img->channels + ch);
+	long double tol;
+	if (colour_alpha) {
+		/* The engine reads premultiplied colour as floats: their rounding, times 1 + A. */
+		tol = integer ? 0.5001L : 1e-6L * (fabsl(t) + top) * (1 + gc->amount);
+	} else if (integer) {
+		if (fabsl(t - floorl(t) - 0.5L) < 1e-9L)
+			return 1;
+		t = floorl(t + 0.5L);
+		tol = 0;
+	} else {
+		tol = 1.2e-7L * fabsl(ref) + 1e-30L;
+	}
+	ck_assert_msg(fabsl(g - t) <= tol,
+	              "run %d, sigma %g%s, (%d,%d,%d): %.9g, reference %.12Lg", gc->run, gc->sigma,
+	              gc->unsharp ? " unsharp" : "", x, y, ch, g, ref);
+	return 0;
+}
+
+/*
+ * gaussian and unsharp on gray, RGB and RGBA of 8 and 16 bits and float,
+ * every border, dilation 1 and 2, several sigmas and amounts, 1 and 2
+ * threads, whole and in strips: every integer sample is the reference
+ * rounded half up and clamped (samples within 1e-9 of a tie, where double
+ * and long double may part, are counted and must be rare), every float
+ * within float rounding; with alpha, within the float rounding of the
+ * premultiplied colour the engine reads.
+ */
+START_TEST(test_gaussian_reference)
+{
+	static const struct {
+		int c, alpha;
+		cnnf_type type;
+	} images[] = {{1, 0, CNNF_U8}, {3, 0, CNNF_U16}, {1, 0, CNNF_F32}, {4, 1, CNNF_U8},
+	              {3, 0, CNNF_F32}};
+	static const double sigmas[] = {0.4, 1, 1.7, 3};
+	static const cnnf_border borders[] = {CNNF_BORDER_ZERO, CNNF_BORDER_REPLICATE,
+	                                      CNNF_BORDER_REFLECT, CNNF_BORDER_SYMMETRIC,
+	                                      CNNF_BORDER_WRAP};
+	long compared = 0, ties = 0;
+	int run = 0;
+	for (size_t im = 0; im < sizeof images / sizeof *images; im++) {
+		cnnf_image *img =
+		    random_image(23, 17, images[im].c, images[im].type, images[im].alpha);
+		for (size_t si = 0; si < sizeof sigmas / sizeof *sigmas; si++)
+			for (int unsharp = 0; unsharp < 2; unsharp++, run++) {
+				gauss_case gc = {.img = img,
+				                 .sigma = sigmas[si],
+				                 .amount = unsharp ? 0.5 + si : 0,
+				                 .unsharp = unsharp,
+				                 .run = run,
+				                 .o = defaults()};
+				cnnf_kernel *k = unsharp ? cnnf_kernel_unsharp(gc.sigma, gc.amount)
+				                         : cnnf_kernel_gaussian(gc.sigma);
+				ck_assert_ptr_nonnull(k);
+				gc.o.border = borders[run % 5];
+				gc.o.dilation = 1 + (run / 5) % 2;
+				gc.o.threads = 1 + run % 2;
+				gc.o.float_out = run % 3 == 2;
+				cnnf_image *got = NULL;
+				ck_assert_int_eq(cnnf_filter_apply(img, k, &gc.o, "k", &got), 0);
+				ck_assert_int_eq(got->width, 23);
+				ck_assert_int_eq(got->height, 17);
+				for (int y = 0; y < 17; y++)
+					for (int x = 0; x < 23; x++)
+						for (int ch = 0; ch < img->channels; ch++, compared++)
+							ties += gauss_check(&gc, got, x, y, ch);
+				char what[64];
+				snprintf(what, sizeof what, "gaussian run %d", run);
+				assert_strips_equal(img, k, &gc.o, 1 + run % 4, what);
+				cnnf_image_free(got);
+				cnnf_kernel_free(k);
+			}
+		cnnf_image_free(img);
+	}
+	ck_assert_msg(ties * 10000 < compared, "%ld of %ld samples at a tie", ties, compared);
+}
+END_TEST
+
+/*
+ * With --stride 2 the engine sums the 2-D taps (the 1-D passes need stride 1
+ * across): every output is the stride-1 output at twice its position (odd
+ * sizes: SAME padding is then r on every side), within the double rounding.
+ */
+START_TEST(test_gaussian_stride)
+{
+	cnnf_image *img = random_image(21, 15, 3, CNNF_F32, 0);
+	cnnf_kernel *k = cnnf_kernel_gaussian(1.3);
+	ck_assert_ptr_nonnull(k);
+	cnnf_filter_opts o = defaults();
+	cnnf_image *full = NULL, *half = NULL;
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &full), 0);
+	o.stride = 2;
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &half), 0);
+	ck_assert_int_eq(half->width, 11);
+	ck_assert_int_eq(half->height, 8);
+	for (int y = 0; y < 8; y++)
+		for (int x = 0; x < 11; x++)
+			for (int c = 0; c < 3; c++) {
+				double a = cnnf_image_getf(half, ((size_t)y * 11 + x) * 3 + c);
+				double b =
+				    cnnf_image_getf(full, ((size_t)(2 * y) * 21 + 2 * x) * 3 + c);
+				ck_assert_msg(fabs(a - b) <= 1.2e-7 * fabs(b), "(%d,%d,%d): %.9g vs %.9g",
+				              x, y, c, a, b);
+			}
+	cnnf_image_free(full);
+	cnnf_image_free(half);
+	cnnf_kernel_free(k);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* A constant image stays constant, bit for bit, under every border but zero: 8, 16 bits, float. */
+START_TEST(test_gaussian_constant)
+{
+	static const struct {
+		cnnf_type type;
+		double v;
+	} kinds[] = {{CNNF_U8, 200},
+	             {CNNF_U8, 255},
+	             {CNNF_U16, 54321},
+	             {CNNF_F32, 0.7},
+	             {CNNF_F32, 1e-3}};
+	static const double sigmas[] = {0.3, 1, 2.2, 5};
+	static const cnnf_border borders[] = {CNNF_BORDER_REPLICATE, CNNF_BORDER_REFLECT,
+	                                      CNNF_BORDER_SYMMETRIC, CNNF_BORDER_WRAP};
+	for (size_t t = 0; t < sizeof kinds / sizeof *kinds; t++) {
+		double *v = malloc(sizeof(double) * 13 * 11 * 3);
+		ck_assert_ptr_nonnull(v);
+		for (int i = 0; i < 13 * 11 * 3; i++)
+			v[i] = kinds[t].v;
+		cnnf_image *img = image_of(13, 11, 3, kinds[t].type, 0, v);
+		free(v);
+		for (size_t si = 0; si < sizeof sigmas / sizeof *sigmas; si++)
+			for (int unsharp = 0; unsharp < 2; unsharp++) {
+				cnnf_kernel *k = unsharp ? cnnf_kernel_unsharp(sigmas[si], 1.5)
+				                         : cnnf_kernel_gaussian(sigmas[si]);
+				ck_assert_ptr_nonnull(k);
+				cnnf_filter_opts o = defaults();
+				o.border = borders[si];
+				cnnf_image *got = NULL;
+				ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &got), 0);
+				size_t bytes = (size_t)13 * 11 * 3 * kinds[t].type;
+				ck_assert_msg(memcmp(got->data, img->data, bytes) == 0,
+				              "constant %g, sigma %g%s: changed", kinds[t].v,
+				              sigmas[si], unsharp ? ", unsharp" : "");
+				cnnf_image_free(got);
+				cnnf_kernel_free(k);
+			}
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
+/* An impulse gives the kernel itself (zero border), and the kernel is the Gaussian's taps. */
+START_TEST(test_gaussian_impulse)
+{
+	double *v = calloc(31 * 31, sizeof(double));
+	ck_assert_ptr_nonnull(v);
+	v[15 * 31 + 15] = 1;
+	cnnf_image *img = image_of(31, 31, 1, CNNF_F32, 0, v);
+	free(v);
+	img->maxval = 0;
+	cnnf_kernel *k = cnnf_kernel_gaussian(2);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->height, 13);
+	cnnf_filter_opts o = defaults();
+	o.border = CNNF_BORDER_ZERO;
+	cnnf_image *got = NULL;
+	ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &got), 0);
+	for (int y = 0; y < 31; y++)
+		for (int x = 0; x < 31; x++) {
+			int i = y - 15 + 6, j = x - 15 + 6;
+			/* Correlation: offset d from the impulse is tap -d (symmetric). */
+			double want = i >= 0 && i < 13 && j >= 0 && j < 13
+			                  ? (float)k->weights[(12 - i) * 13 + (12 - j)]
+			                  : 0;
+			ck_assert_msg(cnnf_image_getf(got, (size_t)y * 31 + x) == want,
+			              "(%d,%d): %.9g, expected %.9g", x, y,
+			              cnnf_image_getf(got, (size_t)y * 31 + x), want);
+		}
+	cnnf_image_free(got);
+	cnnf_kernel_free(k);
 	cnnf_image_free(img);
 }
 END_TEST
@@ -929,6 +1215,10 @@ static Suite *filter_suite(void)
 	tcase_add_test(core, test_strips_bank);
 	tcase_add_test(core, test_alpha_strips_like_whole);
 	tcase_add_test(core, test_work);
+	tcase_add_test(core, test_gaussian_reference);
+	tcase_add_test(core, test_gaussian_stride);
+	tcase_add_test(core, test_gaussian_constant);
+	tcase_add_test(core, test_gaussian_impulse);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

@@ -385,6 +385,67 @@ START_TEST(test_new_bad_size)
 }
 END_TEST
 
+/* Flatten n pixels of img (all of it) over bg; dst samples as doubles. */
+static void flatten_eq(const cnnf_image *img, const unsigned char bg[3], const double *want,
+                       double tol)
+{
+	size_t n = (size_t)img->width * img->height, c = (size_t)img->channels - 1;
+	unsigned char dst[64 * 4];
+	ck_assert_uint_le(n * c * img->type, sizeof dst);
+	cnnf_image_flatten_samples(img, img->data, bg, dst, n);
+	cnnf_image out = *img;
+	out.channels = (int)c;
+	out.data = dst;
+	for (size_t i = 0; i < n * c; i++) {
+		double got = cnnf_image_getf(&out, i);
+		ck_assert_msg(tol == 0 ? got == want[i] : fabs(got - want[i]) <= tol,
+		              "flatten: sample %zu is %.9g, expected %.9g", i, got, want[i]);
+	}
+}
+
+/*
+ * RGBA over white and black by hand: (200 * 128 + 255 * 127) / 255 = 227.39;
+ * alpha 0 gives the background, 255 the colour.
+ */
+START_TEST(test_flatten_u8)
+{
+	static const double v[] = {200, 100, 0, 128, 200, 100, 0, 0, 200, 100, 0, 255};
+	cnnf_image *img = image_of(3, 1, 4, CNNF_U8, 255, v);
+	img->alpha = 1;
+	static const unsigned char white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+	static const double on_white[] = {227, 177, 127, 255, 255, 255, 200, 100, 0};
+	static const double on_black[] = {100, 50, 0, 0, 0, 0, 200, 100, 0};
+	flatten_eq(img, white, on_white, 0);
+	flatten_eq(img, black, on_black, 0);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/*
+ * Gray+alpha of 16 bits over red: the background is red's luma 76.245 on
+ * the 16-bit scale, 19594.965; float without a scale takes alpha on 0..1,
+ * clamped.
+ */
+START_TEST(test_flatten_u16_float)
+{
+	static const double v[] = {1000, 0, 1000, 65535, 1000, 32768};
+	cnnf_image *img = image_of(3, 1, 2, CNNF_U16, 65535, v);
+	img->alpha = 1;
+	static const unsigned char red[3] = {255, 0, 0};
+	/* (1000 * 32768 + 19594.965 * 32767) / 65535 = 10297.33 */
+	static const double want[] = {19595, 1000, 10297};
+	flatten_eq(img, red, want, 0);
+	cnnf_image_free(img);
+	static const double f[] = {0.5, 0.25, 0.5, 2, 0.5, -1};
+	img = image_of(3, 1, 2, CNNF_F32, 0, f);
+	img->alpha = 1;
+	static const unsigned char white[3] = {255, 255, 255};
+	static const double wantf[] = {0.875, 0.5, 1};
+	flatten_eq(img, white, wantf, 1e-7);
+	cnnf_image_free(img);
+}
+END_TEST
+
 static Suite *image_suite(void)
 {
 	Suite *s = suite_create("image");
@@ -402,6 +463,8 @@ static Suite *image_suite(void)
 	tcase_add_test(core, test_convert_to_float);
 	tcase_add_test(core, test_convert_keeps_alpha);
 	tcase_add_test(core, test_convert_same_scale);
+	tcase_add_test(core, test_flatten_u8);
+	tcase_add_test(core, test_flatten_u16_float);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

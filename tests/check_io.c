@@ -1460,11 +1460,19 @@ START_TEST(test_netpbm_kinds_write)
 	cnnf_image *aa = round_trip(a, "rgba.pam", NULL);
 	check_shape(aa, 5, 3, 4, CNNF_U16, 65535, 1);
 	check_same(a, aa);
-	/* The PGM of an image with alpha drops the alpha. */
-	cnnf_image *ga = round_trip(a, "rgba.pgm", NULL);
+	/* PGM has no alpha: flattening composites it away first. */
+	write_fails(a, tmp("rgba.pgm"), NULL, "PGM takes gray or colour, not 4 channels (no alpha");
+	cnnf_image *opaque = cnnf_image_convert(a, CNNF_U16, 65535);
+	for (size_t i = 3; i < count(opaque); i += 4)
+		((uint16_t *)opaque->data)[i] = 65535;
+	cnnf_write_opts fo;
+	cnnf_io_write_opts_init(&fo);
+	fo.flatten = 1;
+	cnnf_image *ga = round_trip(opaque, "rgba.pgm", &fo);
 	check_shape(ga, 5, 3, 1, CNNF_U16, 65535, 0);
 	ck_assert_uint_eq(at(ga, 1, 1, 0), (unsigned)(0.2989 * at(a, 1, 1, 0) + 0.5866 * at(a, 1, 1, 1) +
 	                                              0.1145 * at(a, 1, 1, 2) + 0.5));
+	cnnf_image_free(opaque);
 	cnnf_image *imgs[] = {rgb, g, c, b, bb, a, aa, ga};
 	for (size_t i = 0; i < sizeof imgs / sizeof *imgs; i++)
 		cnnf_image_free(imgs[i]);
@@ -1488,6 +1496,7 @@ START_TEST(test_format_table)
 	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PAM, 2, 0), 1);
 	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PGM, 3, 0), 1);
 	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PGM, 2, 0), 0);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PPM, 4, 1), 0);
 	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PNM, 4, 1), 0);
 	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PNG, 4, 1), 1);
 	/* The sniffer knows both TIFF byte orders and BigTIFF. */

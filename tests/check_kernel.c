@@ -454,6 +454,102 @@ START_TEST(test_sharpen_other)
 }
 END_TEST
 
+/*
+ * gaussian: radius ceil(3 sigma); the 1-D weights exp(-d^2 / (2 sigma^2)) over
+ * their sum, as worked out here in long double, to a few ulps (more where
+ * exp's argument is large); symmetric;
+ * summing to 1 within an ulp; the taps their products, the factors in sep.
+ */
+START_TEST(test_gaussian)
+{
+	static const struct {
+		double sigma;
+		int size;
+	} cases[] = {{1, 7}, {0.5, 5}, {0.34, 5}, {0.33, 3}, {1.5, 11}, {3, 19}, {10.1, 63}};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		double sigma = cases[c].sigma;
+		cnnf_kernel *k = cnnf_kernel_gaussian(sigma);
+		ck_assert_msg(k != NULL, "%s", cnnf_error_get());
+		int n = cases[c].size, r = n / 2;
+		assert_shape(k, 1, 1, n, n);
+		ck_assert_ptr_nonnull(k->sep);
+		ck_assert(k->sep_mul == 1 && k->sep_centre == 0);
+		long double e[64], sum = 0, gsum = 0;
+		for (int i = 0; i < n; i++) {
+			long double d = i - r;
+			sum += e[i] = expl(-d * d / (2.0L * sigma * sigma));
+		}
+		for (int i = 0; i < n; i++) {
+			double g = k->sep[i];
+			gsum += g;
+			/* exp's argument is rounded: its error grows with the argument's size. */
+			long double arg = (long double)(i - r) * (i - r) / (2.0L * sigma * sigma);
+			/* The middle one takes up what the others' roundings lost. */
+			long double tol = i == r ? 2e-16L * n : 4e-16L * (1 + arg) * (e[i] / sum);
+			ck_assert_msg(fabsl(g - e[i] / sum) <= tol,
+			              "sigma %g, weight %d: %.17g, expected %.17Lg", sigma, i, g,
+			              e[i] / sum);
+			ck_assert(k->sep[n + i] == g);
+			ck_assert(g == k->sep[n - 1 - i]);
+			for (int j = 0; j < n; j++)
+				ck_assert(k->weights[i * n + j] == g * k->sep[j]);
+		}
+		ck_assert_msg(fabsl(gsum - 1) <= 1.2e-16L, "sigma %g: weights sum to 1 %+.3Lg",
+		              sigma, gsum - 1);
+		ck_assert(k->scale_num[0] == 1 && k->scale_den[0] == 1 && k->bias[0] == 0);
+		ck_assert(fabs(cnnf_kernel_sum(k, 0) - 1) < 1e-15);
+		cnnf_kernel_free(k);
+	}
+}
+END_TEST
+
+/* unsharp: identity + A (identity - gaussian), A in the centre and the factors as a Gaussian's. */
+START_TEST(test_unsharp)
+{
+	cnnf_kernel *g = cnnf_kernel_gaussian(1.2);
+	cnnf_kernel *k = cnnf_kernel_unsharp(1.2, 0.75);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_ptr_nonnull(k);
+	assert_shape(k, 1, 1, 9, 9);
+	ck_assert(k->sep_mul == -0.75 && k->sep_centre == 1.75);
+	ck_assert(memcmp(k->sep, g->sep, sizeof(double) * 18) == 0);
+	for (int i = 0; i < 81; i++)
+		ck_assert(k->weights[i] == -0.75 * g->weights[i] + (i == 40 ? 1.75 : 0));
+	ck_assert(fabs(cnnf_kernel_sum(k, 0) - 1) < 1e-15);
+	/* Flipping a symmetric kernel changes nothing, its factors included. */
+	cnnf_kernel_flip(k);
+	ck_assert(memcmp(k->sep, g->sep, sizeof(double) * 18) == 0);
+	ck_assert(k->weights[40] == -0.75 * g->weights[40] + 1.75);
+	cnnf_kernel_free(k);
+	cnnf_kernel_free(g);
+}
+END_TEST
+
+/* A sigma that is not positive, too large or NaN, and an amount beyond the levels: refused. */
+START_TEST(test_err_gaussian)
+{
+	static const double bad[] = {0, -1, 500.5, 1e300};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cnnf_error_clear();
+		ck_assert_ptr_null(cnnf_kernel_gaussian(bad[i]));
+		ck_assert_error_has("gaussian: sigma");
+		cnnf_error_clear();
+		ck_assert_ptr_null(cnnf_kernel_unsharp(bad[i], 1));
+		ck_assert_error_has("unsharp: sigma");
+	}
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_kernel_gaussian(NAN));
+	ck_assert_error_has("not a number above 0");
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_kernel_unsharp(1, 2e6));
+	ck_assert_error_has("unsharp: amount");
+	cnnf_kernel *k = cnnf_kernel_gaussian(500);
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(k->height, 3001);
+	cnnf_kernel_free(k);
+}
+END_TEST
+
 START_TEST(test_shift_slide)
 {
 	/* The slide's kernel, a 1 right of the centre, shifts left: dx = -1. */
@@ -1122,10 +1218,13 @@ static Suite *kernel_suite(void)
 	tcase_add_test(core, test_separable_not);
 	tcase_add_test(core, test_separable_gaussian);
 	tcase_add_test(core, test_separable_slices);
+	tcase_add_test(core, test_gaussian);
+	tcase_add_test(core, test_unsharp);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");
 	tcase_add_test(errors, test_err_row_short);
+	tcase_add_test(errors, test_err_gaussian);
 	tcase_add_test(errors, test_err_row_long);
 	tcase_add_test(errors, test_err_row_width_across_filters);
 	tcase_add_test(errors, test_err_not_a_number);

@@ -272,11 +272,95 @@ START_TEST(test_float_out)
 }
 END_TEST
 
+/* gray, which must succeed: shape, type, alpha; samples exactly want (tol 0) or within tol. */
+static void gray_eq(const cnnf_image *img, int float_out, int channels, cnnf_type type,
+                    const double *want, double tol)
+{
+	cnnf_image *out = NULL;
+	ck_assert_msg(cnnf_point_gray(img, float_out, "in.png", &out) == 0, "%s", cnnf_error_get());
+	ck_assert_int_eq(out->channels, channels);
+	ck_assert_int_eq(out->type, type);
+	ck_assert_int_eq(out->alpha, img->alpha);
+	ck_assert_uint_eq(out->maxval, img->maxval);
+	ck_assert_int_eq(out->width, img->width);
+	ck_assert_int_eq(out->height, img->height);
+	for (size_t i = 0; i < (size_t)img->width * img->height * channels; i++) {
+		double got = cnnf_image_getf(out, i);
+		ck_assert_msg(tol == 0 ? got == want[i] : fabs(got - want[i]) <= tol,
+		              "gray: sample %zu is %.9g, expected %.9g", i, got, want[i]);
+	}
+	cnnf_image_free(out);
+}
+
+/*
+ * Rec. 601 by hand: red 76.245, green 149.685, blue 29.07, (10, 20, 30)
+ * 18.15, white 255; blue 250 is 28.5 exactly, rounded up (0.114 * 250 in
+ * double is not); RGBA keeps its alpha.
+ */
+START_TEST(test_gray_u8)
+{
+	static const double rgb[] = {255, 0,  0,  0,   255, 0,   0, 0, 255,
+	                             10,  20, 30, 255, 255, 255, 0, 0, 250};
+	static const double want[] = {76, 150, 29, 18, 255, 29};
+	cnnf_image *img = image_of(6, 1, 3, CNNF_U8, 255, 0, rgb);
+	gray_eq(img, 0, 1, CNNF_U8, want, 0);
+	static const double exact[] = {76.245, 149.685, 29.07, 18.15, 255, 28.5};
+	gray_eq(img, 1, 1, CNNF_F32, exact, 1e-5);
+	cnnf_image_free(img);
+	static const double rgba[] = {255, 0, 0, 7, 0, 0, 250, 255};
+	static const double want_a[] = {76, 7, 29, 255};
+	img = image_of(2, 1, 4, CNNF_U8, 255, 1, rgba);
+	gray_eq(img, 0, 2, CNNF_U8, want_a, 0);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* 16 bits stay 16 bits (65535 red: 19594.965); float stays float; gray is copied as it is. */
+START_TEST(test_gray_u16_float_gray)
+{
+	static const double rgb16[] = {65535, 0, 0, 1000, 1000, 1000};
+	static const double want16[] = {19595, 1000};
+	cnnf_image *img = image_of(2, 1, 3, CNNF_U16, 65535, 0, rgb16);
+	gray_eq(img, 0, 1, CNNF_U16, want16, 0);
+	cnnf_image_free(img);
+	static const double rgbf[] = {1, 0.5, 0.25, -1, 2, 0};
+	static const double wantf[] = {0.621, 0.875};
+	img = image_of(2, 1, 3, CNNF_F32, 0, 0, rgbf);
+	gray_eq(img, 0, 1, CNNF_F32, wantf, 1e-7);
+	cnnf_image_free(img);
+	static const double ga[] = {3, 200, 250, 0};
+	img = image_of(2, 1, 2, CNNF_U8, 255, 1, ga);
+	gray_eq(img, 0, 2, CNNF_U8, ga, 0);
+	cnnf_image_free(img);
+	img = image_of(4, 1, 1, CNNF_U16, 65535, 0, ga);
+	gray_eq(img, 0, 1, CNNF_U16, ga, 0);
+	cnnf_image_free(img);
+}
+END_TEST
+
+/* Channels that are not gray, gray+alpha, RGB or RGBA: refused, naming the file. */
+START_TEST(test_gray_errors)
+{
+	static const double v[5] = {0};
+	static const struct {
+		int c, alpha;
+	} bad[] = {{2, 0}, {4, 0}, {5, 0}, {5, 1}};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cnnf_image *img = image_of(1, 1, bad[i].c, CNNF_F32, 0, bad[i].alpha, v);
+		cnnf_image sentinel, *out = &sentinel;
+		cnnf_error_clear();
+		ck_assert_int_eq(cnnf_point_gray(img, 0, "acts.npy", &out), -1);
+		ck_assert_ptr_eq(out, &sentinel);
+		ck_assert_error_has("acts.npy: gray takes gray, gray with alpha, RGB or RGBA");
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
 static Suite *point_suite(void)
 {
 	Suite *s = suite_create("point");
-	/* Every image is valid: cnnf_point_apply has no error case to reach, so no "errors" tcase.
-	 */
+	/* Every image is valid for cnnf_point_apply; the errors are gray's channel counts. */
 	TCase *core = tcase_create("core");
 	tcase_add_test(core, test_invert_u8);
 	tcase_add_test(core, test_darken_lighten_u8);
@@ -290,7 +374,12 @@ static Suite *point_suite(void)
 	tcase_add_test(core, test_u16);
 	tcase_add_test(core, test_u16_pnm_maxval);
 	tcase_add_test(core, test_float_out);
+	tcase_add_test(core, test_gray_u8);
+	tcase_add_test(core, test_gray_u16_float_gray);
 	suite_add_tcase(s, core);
+	TCase *errors = tcase_create("errors");
+	tcase_add_test(errors, test_gray_errors);
+	suite_add_tcase(s, errors);
 	return s;
 }
 

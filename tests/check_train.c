@@ -48,7 +48,7 @@ static cnnf_model *squares_model(void)
 static const cnnf_train_split *columns(double f)
 {
 	static cnnf_train_split sp;
-	sp = (cnnf_train_split){f, CNNF_HOLDOUT_COLUMNS, 1};
+	sp = (cnnf_train_split){f, CNNF_HOLDOUT_COLUMNS, 1, 0, NULL, NULL};
 	return &sp;
 }
 
@@ -337,7 +337,7 @@ START_TEST(test_holdout_blocks)
 	ck_assert_int_eq(cnnf_train_block_side(1, 1), 1);
 	unsigned char held[3][16];
 	for (int k = 0; k < 3; k++) {
-		cnnf_train_split sp = {0.25, CNNF_HOLDOUT_BLOCKS, k == 2 ? 99 : 7};
+		cnnf_train_split sp = {0.25, CNNF_HOLDOUT_BLOCKS, k == 2 ? 99 : 7, 0, NULL, NULL};
 		cnnf_train_set *s = cnnf_train_set_load(fixture("squares.list"), m, -1, &sp, 0);
 		ck_assert_msg(s != NULL, "%s", cnnf_error_get());
 		ck_assert_uint_eq(s->nval_all, 4 * 36);
@@ -366,7 +366,7 @@ START_TEST(test_stats)
 {
 	cnnf_model *m = squares_model();
 	double mean, std;
-	ck_assert_int_eq(cnnf_train_set_stats(fixture("squares.list"), m, 0, &mean, &std), 0);
+	ck_assert_int_eq(cnnf_train_set_stats(fixture("squares.list"), m, NULL, 0, &mean, &std), 0);
 	ck_assert_double_eq_tol(mean, 0.2797045206971677, 1e-12);
 	ck_assert_double_eq_tol(std, 0.2395992256585175, 1e-12);
 	/* --normalize auto writes them into the model, which then trains on them. */

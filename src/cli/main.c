@@ -66,6 +66,8 @@ enum {
 	G_NET = 1 << 18,     /* --model */
 	G_WORK = 1 << 19,    /* --max-work */
 	G_NORM = 1 << 20,    /* --mean, --std (graph models) */
+	G_SCALE = 1 << 21,   /* --scale (models' float inputs) */
+	G_SIGMA = 1 << 22,   /* --sigma */
 };
 
 enum {
@@ -109,19 +111,22 @@ enum {
 	O_IGNORE,
 	O_CHECKPOINT,
 	O_HOLDOUT,
+	O_SCALE,
 	O_ARCH,
 	O_NORM_AUTO,
 	O_MAXWORK,
 	O_MEAN,
 	O_STD,
 	O_PAGE,
+	O_SIGMA,
+	O_FLATTEN,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
 
 typedef struct optdesc {
 	const char *name;
-	int has_arg;
+	int has_arg; /* 0, 1, or 2: optional (--name=ARG only) */
 	int val;
 	unsigned groups; /* the option is accepted by commands with any of these groups */
 	const char *arg;
@@ -133,7 +138,9 @@ static const optdesc optdescs[] = {
 	{"kernel-string", 1, O_KSTRING, G_KERNEL, "TEXT", "kernel rows inline, ';' between rows"},
 	{"normalize", 0, O_NORMALIZE, G_KERNEL, NULL, "divide each filter by its sum"},
 	{"size", 1, O_SIZE, G_SIZE, "N", "kernel or window size (info: a model's input, HxW)"},
-	{"amount", 1, O_AMOUNT, G_AMOUNT, "A", "strength (sharpen: 1; darken/lighten: 128)"},
+	{"amount", 1, O_AMOUNT, G_AMOUNT, "A",
+	 "strength (sharpen, unsharp: 1; darken/lighten: 128)"},
+	{"sigma", 1, O_SIGMA, G_SIGMA, "S", "Gaussian standard deviation in pixels (unsharp: 1)"},
 	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
 	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
 	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
@@ -150,6 +157,8 @@ static const optdesc optdescs[] = {
 	{"mean", 1, O_MEAN, G_NORM, "M[,M..]",
 	 "ONNX: subtract M (0..1 scale; one, or one a channel)"},
 	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX: then divide by S (default 1)"},
+	{"scale", 1, O_SCALE, G_SCALE, "MAX",
+	 "divide float samples (a .npy) by MAX (default: as they are)"},
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
@@ -179,6 +188,8 @@ static const optdesc optdescs[] = {
 	 "TIFF page to read, from 0 (default: all, or the first)"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
+	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
+	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
@@ -196,6 +207,8 @@ typedef struct options {
 	int size, size_set;
 	double amount;
 	int amount_set;
+	double sigma;
+	int sigma_set;
 	int dx, dy;
 	double factor, gamma;
 	int factor_set, gamma_set;
@@ -205,6 +218,7 @@ typedef struct options {
 	unsigned long long max_pixels;
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
 	const char *model, *arch, *probs, *overlay, *outdir;
+	unsigned scale; /* --scale: float samples divided by it (0: as they are) */
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -246,7 +260,20 @@ static const command commands[] = {
 	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
 	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
 	 FILTER | G_SIZE, 2, run_filter},
-	{"blur", "the same as box", "The same as box.", FILTER | G_SIZE, 2, run_filter},
+	{"blur", "the same as box (the lecture's box blur; see gaussian)",
+	 "The same as box: the lecture's box filter, the mean of N x N samples. For what "
+	 "libvips and ImageMagick call blur, a Gaussian, use gaussian --sigma S.",
+	 FILTER | G_SIZE, 2, run_filter},
+	{"gaussian", "blur by a Gaussian of standard deviation --sigma",
+	 "Gaussian blur with standard deviation --sigma S pixels (required): a kernel of "
+	 "radius ceil(3 S), weights exp(-d^2 / (2 S^2)) normalised to sum 1, run as two 1-D "
+	 "passes summed in double and rounded once.",
+	 FILTER | G_SIGMA, 2, run_filter},
+	{"unsharp", "unsharp mask: x + amount * (x - gaussian(x))",
+	 "Sharpens by the difference from a Gaussian blur: x + A * (x - gaussian(x)), with "
+	 "--sigma S (default 1) and --amount A (default 1), in double from the samples and "
+	 "the unrounded blur, rounded once.",
+	 FILTER | G_SIGMA | G_AMOUNT, 2, run_filter},
 	{"sharpen", "sharpen: identity + amount * (identity - box)",
 	 "Adds back the difference from the local mean: identity + A * (identity - box N), "
 	 "by default 2 * identity - box 3 (--amount 1, --size 3).",
@@ -273,6 +300,11 @@ static const command commands[] = {
 	 G_IMAGE | G_GAMMA, 2, run_point},
 	{"relu", "max(x, 0)", "Sets negative samples to zero (useful on .npy activations).",
 	 G_IMAGE, 2, run_point},
+	{"gray", "to gray: Rec. 601 luma 0.299 R + 0.587 G + 0.114 B",
+	 "Makes RGB gray with the Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B of the samples "
+	 "as they are (gamma-encoded, not linearised), rounded once; alpha is kept (RGBA gives "
+	 "gray with alpha), the bit depth too. A gray image is copied unchanged.",
+	 G_IMAGE, 2, run_point},
 	{"maxpool", "the maximum of each size x size window",
 	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's MaxPool2d.",
@@ -287,7 +319,7 @@ static const command commands[] = {
 	 "inputs are segmented with the model loaded once, into DIR/NAME.png. An ONNX model "
 	 "that is fully convolutional labels each pixel from its output 1 x K x H x W (see "
 	 "cnnf-onnx(5)).",
-	 G_SEGMENT | G_NET | G_NORM | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
+	 G_SEGMENT | G_NET | G_NORM | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
 		 G_WORK,
 	 0, run_segment},
 	{"apply", "run an image-to-image model (--model, ONNX) on the image",
@@ -296,14 +328,14 @@ static const command commands[] = {
 	 "and writes its output 1 x C x H' x W' as an image: values on the 0..1 scale times the "
 	 "format's maximum, rounded half up and clamped (C = 1 gray, 3 RGB, 4 RGBA); OUTPUT.npy "
 	 "gets the raw float32 values (H', W', C) for any C.",
-	 G_NET | G_NORM | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
+	 G_NET | G_NORM | G_SCALE | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
 	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
-	 G_TRAIN | G_NET | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
+	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
 	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
@@ -540,8 +572,9 @@ static void print_command_help(const command *c)
 		char shortopt[8] = "    ";
 		if (d->val < 256)
 			snprintf(shortopt, sizeof shortopt, "-%c, ", d->val);
-		snprintf(left, sizeof left, "%s--%s%s%s", shortopt, d->name, d->arg ? " " : "",
-			 d->arg ? d->arg : "");
+		snprintf(left, sizeof left, "%s--%s%s%s%s", shortopt, d->name,
+			 d->has_arg == 2 ? "[=" : d->arg ? " " : "", d->arg ? d->arg : "",
+			 d->has_arg == 2 ? "]" : "");
 		printf("  %-26s %s\n", left, d->help);
 	}
 }
@@ -686,6 +719,34 @@ static int parse_list(const char *opt, const char *s, int positive, float *v, in
 	return 0;
 }
 
+/* --flatten's COLOUR: a name or #rrggbb (NULL: white) into rgb. */
+static int parse_colour(const char *arg, unsigned char rgb[3])
+{
+	static const struct {
+		const char *name;
+		unsigned char rgb[3];
+	} names[] = {{"white", {255, 255, 255}}, {"black", {0, 0, 0}}, {"gray", {128, 128, 128}},
+	             {"grey", {128, 128, 128}},  {"red", {255, 0, 0}}, {"green", {0, 128, 0}},
+	             {"blue", {0, 0, 255}}};
+	if (!arg)
+		arg = "white";
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		if (strcmp(arg, names[i].name) == 0) {
+			memcpy(rgb, names[i].rgb, 3);
+			return 0;
+		}
+	if (arg[0] == '#' && strlen(arg) == 7 && strspn(arg + 1, "0123456789abcdefABCDEF") == 6) {
+		unsigned long v = strtoul(arg + 1, NULL, 16);
+		for (int i = 0; i < 3; i++)
+			rgb[i] = (unsigned char)(v >> (16 - 8 * i));
+		return 0;
+	}
+	say("cnnf: --flatten: '%s' is not a colour: white, black, gray, red, green, blue or "
+	    "#rrggbb\n",
+	    arg);
+	return -1;
+}
+
 static int set_option(const command *cmd, options *o, int c, const char *arg)
 {
 	const optdesc *d = find_opt(c);
@@ -732,6 +793,13 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->factor_set = 1;
 		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
 		                   &o->factor);
+	case O_SIGMA:
+		o->sigma_set = 1;
+		return parse_range(d->name, arg, 0, 1, CNNF_KERNEL_MAX_SIGMA, 0,
+		                   "a number above 0 and up to 500", &o->sigma);
+	case O_FLATTEN:
+		o->w.flatten = 1;
+		return parse_colour(arg, o->w.background);
 	case O_GAMMA:
 		o->gamma_set = 1;
 		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
@@ -862,6 +930,12 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_ARCH:
 		o->arch = arg;
+		return 0;
+	case O_SCALE:
+		if (parse_long(d->name, arg, 1, 1LL << 31, &ll) < 0)
+			return -1;
+		o->scale = (unsigned)ll;
+		o->train.float_scale = o->scale;
 		return 0;
 	case O_HOLDOUT:
 		if (strcmp(arg, "blocks") == 0)
@@ -1048,6 +1122,16 @@ static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kn
 		k = cnnf_kernel_sharpen(size, o->amount_set ? o->amount : 1.0);
 	} else if (strcmp(cmd->name, "shift") == 0) {
 		k = cnnf_kernel_shift(o->dx, o->dy);
+	} else if (strcmp(cmd->name, "gaussian") == 0) {
+		if (!o->sigma_set) {
+			say("cnnf: gaussian: --sigma S is required\n");
+			*usage = 1;
+			return NULL;
+		}
+		k = cnnf_kernel_gaussian(o->sigma);
+	} else if (strcmp(cmd->name, "unsharp") == 0) {
+		k = cnnf_kernel_unsharp(o->sigma_set ? o->sigma : 1.0,
+		                        o->amount_set ? o->amount : 1.0);
 	} else if (o->kernel && o->kernel_string) {
 		say("cnnf: conv: give --kernel or --kernel-string, not both\n");
 		*usage = 1;
@@ -1092,14 +1176,34 @@ static int check_work(const options *o, const char *name, const char *what, doub
 }
 
 /*
+ * An output that is the input under another name (./a.png, a link, a hard
+ * link) would destroy it; only the in-place form, the same name twice
+ * (cnnf box a.png a.png), may replace it. 0, or -1 after saying so.
+ */
+static int input_guard(const char *input, const char *path, const cnnf_output *out,
+		       int in_place_ok)
+{
+	if (!input || !strcmp(input, "-") || (in_place_ok && !strcmp(input, path)) ||
+	    !cnnf_output_is_file(out, input))
+		return 0;
+	say("cnnf: %s: is the input %s under another name; it would be lost (to replace an "
+	    "image in place, give the same name twice)\n", path, input);
+	return -1;
+}
+
+/*
  * The output of a one-output command, opened before the input is read so
  * that an output that cannot be written is refused before any work.
  */
-static cnnf_output *open_output(const char *path)
+static cnnf_output *open_output(const char *path, const char *input)
 {
 	cnnf_output *out;
 	if (cnnf_output_open(path, &out) < 0) {
 		print_error();
+		return NULL;
+	}
+	if (input_guard(input, path, out, 1) < 0) {
+		cnnf_output_discard(out);
 		return NULL;
 	}
 	return out;
@@ -1135,13 +1239,23 @@ static int write_result(cnnf_output *out, cnnf_image *res, cnnf_format fmt, opti
  * work. 2 and 4 channels are gray or colour with alpha only when they came
  * from such an image (alpha set), not from a bank of filters.
  */
-static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path)
+static int check_channels(int channels, int alpha, cnnf_format fmt, const char *path,
+                          const cnnf_write_opts *w)
 {
-	if (cnnf_io_format_holds(fmt, channels, alpha))
+	int with_alpha = alpha && (channels == 2 || channels == 4);
+	if (with_alpha && w->flatten)
+		channels--, with_alpha = 0;
+	if (cnnf_io_format_holds(fmt, channels, with_alpha))
 		return 0;
-	say("cnnf: %s: %d output channels cannot be written as %s; write .npy, .tif or .pam "
-	    "instead\n",
-	    path, channels, cnnf_io_format_label(fmt));
+	const char *name = cnnf_io_format_label(fmt);
+	if (with_alpha)
+		say("cnnf: %s: %s has no alpha channel; composite the image over a background with "
+		    "--flatten[=COLOUR] (white by default), or write .png\n",
+		    path, name);
+	else
+		say("cnnf: %s: %d output channels cannot be written as %s; write .npy, .tif or .pam "
+		    "instead\n",
+		    path, channels, name);
 	return -1;
 }
 
@@ -1162,7 +1276,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	cnnf_image *img = NULL;
 	cnnf_input *in = NULL;
 	cnnf_io_pages *pages = NULL;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst || !(in = open_input(ops[0], o)))
 		goto out;
 	take_input_format(o, in, &fmt);
@@ -1185,7 +1299,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 			goto out;
 		}
 		if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
-		                   ops[1]) < 0)
+		                   ops[1], &o->w) < 0)
 			goto out;
 		o->f.float_out = fmt == CNNF_FORMAT_NPY;
 		/* The result is made a strip at a time while it is written. */
@@ -1266,19 +1380,25 @@ static int run_point(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
 	int status = EXIT_FAIL;
 	if (!img)
 		goto out;
-	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+	/* gray changes the channels: its result is checked. */
+	int gray = strcmp(cmd->name, "gray") == 0;
+	if (!gray && check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
 		goto out;
-	if (cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res) < 0) {
+	const char *in = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	if (gray ? cnnf_point_gray(img, fmt == CNNF_FORMAT_NPY, in, &res)
+	         : cnnf_point_apply(img, op, param, fmt == CNNF_FORMAT_NPY, &res)) {
 		print_error();
 		goto out;
 	}
+	if (gray && check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
+		goto out;
 	status = write_result(dst, res, fmt, o);
 	dst = NULL;
 out:
@@ -1294,7 +1414,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1]);
+	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
@@ -1302,7 +1422,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_tensor *in = NULL, *out = NULL;
 	if (!img)
 		goto out;
-	if (check_channels(img->channels, img->alpha, fmt, ops[1]) < 0)
+	if (check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
 		goto out;
 	char name[4200];
 	snprintf(name, sizeof name, "%s", strcmp(ops[0], "-") ? ops[0] : "stdin");
@@ -1449,6 +1569,14 @@ static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format f
 	return 0;
 }
 
+/* --scale for a model's float input, or the warning that it may be wanted. */
+static void float_scale(const options *o, cnnf_image *img, const char *name)
+{
+	char warn[256];
+	if (cnnf_segment_float_scale(img, o->scale, warn, sizeof warn))
+		say("cnnf: %s: %s\n", name, warn);
+}
+
 /*
  * Segment one image and write what was asked for. The outputs are opened
  * before the work and published together after it, so either all of them
@@ -1470,6 +1598,9 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 			print_error();
 			goto out;
 		}
+		/* The label map may replace its input in place; --probs and --overlay never. */
+		if (dst[i] && input_guard(in, paths[i], dst[i], i == LABELS && !o->outdir) < 0)
+			goto out;
 		/* Published one after the other, the second would silently replace the first. */
 		for (int j = 0; j < i; j++) {
 			if (dst[i] && dst[j] && cnnf_output_same(dst[i], dst[j])) {
@@ -1480,6 +1611,7 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 	}
 	if (!(img = read_image(in, o, NULL)))
 		goto out;
+	float_scale(o, img, name);
 	progress p = {name, -1};
 	if (graph) {
 		cnnf_infer_opts io = o->inf;
@@ -1610,6 +1742,22 @@ run:
 		say("cnnf: %s: not a directory\n", o->outdir);
 		goto out;
 	}
+	/* An output that is an input of the run would replace it, perhaps before it is read. */
+	for (int i = 0; i < o->nops; i++) {
+		char *p = outdir_name(o->outdir, ops[i]);
+		struct stat sp, si;
+		int hit = -1;
+		for (int j = 0; p && hit < 0 && j < o->nops; j++)
+			if (strcmp(ops[j], "-") && stat(p, &sp) == 0 && stat(ops[j], &si) == 0 &&
+			    sp.st_dev == si.st_dev && sp.st_ino == si.st_ino)
+				hit = j;
+		if (hit >= 0)
+			say("cnnf: %s: the label map of %s would replace the input %s; choose another "
+			    "--outdir\n", p, ops[i], ops[hit]);
+		free(p);
+		if (hit >= 0)
+			goto out;
+	}
 	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
 	for (int i = 1; i < o->nops; i++) {
 		for (int j = 0; j < i; j++) {
@@ -1661,11 +1809,12 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	cnnf_graph *g = load_run_graph(o, o->model);
 	if (!g)
 		return EXIT_FAIL;
-	if (!(out = open_output(ops[1])))
+	if (!(out = open_output(ops[1], ops[0])))
 		goto done;
 	if (!(img = read_image(ops[0], o, &fmt)))
 		goto done;
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	float_scale(o, img, name);
 	cnnf_infer_opts io = o->inf;
 	io.notice = show_notice;
 	io.notice_ctx = (void *)name;
@@ -1673,7 +1822,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		print_error_about(name);
 		goto done;
 	}
-	if (check_channels(res->channels, res->alpha, fmt, ops[1]) < 0)
+	if (check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
 		goto done;
 	status = write_result(out, res, fmt, o);
 	out = NULL;

@@ -105,6 +105,7 @@ typedef enum path {
 	PATH_BLOCK8,    /* vector kernel, 8 output channels at a time */
 	PATH_SINGLE,    /* vector kernel, one output channel (a single filter, or per channel) */
 	PATH_SEPARABLE, /* two 1-D passes of the single kernel */
+	PATH_SEP_DOUBLE, /* two 1-D passes in double of a kernel that says it is separable (sep) */
 	PATH_BOX        /* running sums of a box: see "Box" below */
 } path;
 
@@ -366,6 +367,17 @@ static int integer_factors(const cnnf_kernel *k, double int_max, double *col, do
 	return rsum * int_max < FLOAT_EXACT && csum * rsum * int_max < FLOAT_EXACT;
 }
 
+/*
+ * Whether k runs as PATH_SEP_DOUBLE: a kernel made separable (a Gaussian, an
+ * unsharp mask) is summed in double either way, and by its factors the cost
+ * of a sample grows with its size, not with its area.
+ */
+static int sep_double(const cnnf_kernel *k, const cnnf_conv_geom *g, const cnnf_conv_out *post)
+{
+	return k->sep && !post->fast && !exact_in_float(k, post->int_max) && k->count == 1 &&
+	       k->depth == 1 && g->stride_x == 1 && k->height % 2 == 1 && k->width % 2 == 1;
+}
+
 /* Choose the path and prepare its weights. */
 static int prepare(plan *p)
 {
@@ -374,7 +386,7 @@ static int prepare(plan *p)
 	int taps = k->height * k->width;
 	int floats = p->post.fast || exact_in_float(k, p->post.int_max);
 	if (!floats) {
-		p->path = PATH_DOUBLE;
+		p->path = sep_double(k, g, &p->post) ? PATH_SEP_DOUBLE : PATH_DOUBLE;
 		return 0;
 	}
 	p->float_finish = !p->post.fast && float_finish_exact(k, &p->post);
@@ -441,6 +453,7 @@ typedef struct scratch {
 	float *acc;    /* 8 * ow floats */
 	double *dacc;  /* ow doubles */
 	float *tmp;    /* SEPARABLE: brows rows of ow floats */
+	double *dtmp;  /* SEP_DOUBLE: brows rows of ow doubles */
 	float *out;    /* ow finished values */
 } scratch;
 
@@ -451,6 +464,7 @@ static void scratch_free(scratch *s)
 	free(s->acc);
 	free(s->dacc);
 	free(s->tmp);
+	free(s->dtmp);
 	free(s->out);
 }
 
@@ -508,8 +522,10 @@ static int scratch_new(const plan *p, scratch *s)
 	s->out = malloc(sizeof(float) * (size_t)p->ow);
 	if (p->path == PATH_SEPARABLE)
 		s->tmp = malloc(sizeof(float) * (size_t)brows * p->ow);
+	if (p->path == PATH_SEP_DOUBLE)
+		s->dtmp = malloc(sizeof(double) * (size_t)brows * p->ow);
 	if (!s->band || !s->line || !s->acc || !s->dacc || !s->out ||
-	    (p->path == PATH_SEPARABLE && !s->tmp)) {
+	    (p->path == PATH_SEPARABLE && !s->tmp) || (p->path == PATH_SEP_DOUBLE && !s->dtmp)) {
 		scratch_free(s);
 		return -1;
 	}
@@ -581,11 +597,81 @@ static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 		}
 }
 
+/* acc[x] = sum_j w[j] * in[x + j * dx], x < n, in double, taps in order. */
+CNNF_CLONES static void dot_taps_row(const float *in, long dx, const double *w, int taps,
+                                     double *acc, int n)
+{
+	for (int x = 0; x < n; x++)
+		acc[x] = 0;
+	for (int j = 0; j < taps; j++) {
+		const float *q = in + (long)j * dx;
+		double wj = w[j];
+		for (int x = 0; x < n; x++)
+			acc[x] += wj * q[x];
+	}
+}
+
+/* acc[x] = mul * sum_i w[i] * in[i * step + x] + centre * mid[x], x < n, in double. */
+CNNF_CLONES static void dot_taps_col(const double *in, long step, const double *w, int taps,
+                                     double mul, double centre, const float *mid, double *acc,
+                                     int n)
+{
+	for (int x = 0; x < n; x++)
+		acc[x] = 0;
+	for (int i = 0; i < taps; i++) {
+		const double *q = in + (long)i * step;
+		double wi = w[i];
+		for (int x = 0; x < n; x++)
+			acc[x] += wi * q[x];
+	}
+	if (mul != 1)
+		for (int x = 0; x < n; x++)
+			acc[x] *= mul;
+	if (centre != 0)
+		for (int x = 0; x < n; x++)
+			acc[x] += centre * mid[x];
+}
+
+/*
+ * A band of a kernel that says it is separable (k->sep), in double: each band
+ * row through the row factor, then each output row through the column factor,
+ * times sep_mul, plus sep_centre times the sample under the middle tap. The
+ * sums of a row do not depend on the band it falls in.
+ */
+static void sep_double_band(const plan *p, scratch *s, int y0, int rows)
+{
+	const cnnf_kernel *k = p->k;
+	const cnnf_conv_geom *g = p->g;
+	long brows = band_rows(p, rows);
+	fill_rows(p, s, y0, 0, brows);
+	const double *col = k->sep, *row = k->sep + k->height;
+	int ch = k->height / 2, cw = k->width / 2;
+	for (int f = 0; f < p->nout; f++) {
+		const float *plane = s->band + f * s->plane;
+		for (long r = 0; r < brows; r++)
+			dot_taps_row(plane + r * p->ws, p->gx, row, k->width, s->dtmp + r * p->ow,
+			             p->ow);
+		for (int yl = 0; yl < rows; yl++) {
+			long r0 = (long)yl * g->stride_y;
+			/* The sample under the middle tap, for sep_centre. */
+			const float *mid =
+			    plane + (r0 + (long)ch * p->gy) * p->ws + (long)cw * p->gx;
+			dot_taps_col(s->dtmp + r0 * p->ow, p->gy * p->ow, col, k->height,
+			             k->sep_mul, k->sep_centre, mid, s->dacc, p->ow);
+			emit(p, s, f, y0 + yl, NULL, s->dacc);
+		}
+	}
+}
+
 /* Output rows of one band, every output channel. */
 static void run_band(const plan *p, scratch *s, int y0, int rows)
 {
 	const cnnf_kernel *k = p->k;
 	const cnnf_conv_geom *g = p->g;
+	if (p->path == PATH_SEP_DOUBLE) {
+		sep_double_band(p, s, y0, rows);
+		return;
+	}
 	if (p->path == PATH_SEPARABLE) {
 		/* Horizontal pass over every band row of every channel, then vertical per output row. */
 		long brows = band_rows(p, rows);
@@ -1124,7 +1210,7 @@ static unsigned long long band_work(const plan *p)
 {
 	const cnnf_kernel *k = p->k;
 	unsigned long long rows = (unsigned long long)(p->yhi - p->ylo), ow = (unsigned long long)p->ow;
-	if (p->path != PATH_SEPARABLE)
+	if (p->path != PATH_SEPARABLE && p->path != PATH_SEP_DOUBLE)
 		return mul_sat(mul_sat(mul_sat(rows * ow, (unsigned long long)p->nout),
 		                       (unsigned long long)p->cin),
 		               (unsigned long long)k->height * k->width);
@@ -1200,6 +1286,16 @@ static int plan_init(plan *p, const cnnf_conv_rows *io, const cnnf_kernel *k,
 	int nt = cnnf_parallel_threads(threads);
 	if ((nrows + p->band - 1) / p->band < 8 * nt && nrows >= 8 * nt)
 		p->band = (nrows + 8 * nt - 1) / (8 * nt);
+	/*
+	 * Two passes in double read kh - 1 more band rows than they make, each
+	 * through the row pass: bands of 4 (kh - 1) rows at least keep that
+	 * below a quarter, at the cost of a band beyond the L2 cache.
+	 */
+	if (sep_double(k, g, &p->post)) {
+		long long least = 4 * (kh - 1) * g->dil_y / g->stride_y;
+		if (p->band < least)
+			p->band = least > nrows ? nrows : (int)least;
+	}
 	long long span_y = (long long)(p->band - 1) * g->stride_y + 1;
 	p->gy = kh > 1 && g->dil_y > span_y ? (long)span_y : g->dil_y;
 	return band_size(p, name);

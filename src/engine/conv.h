@@ -178,7 +178,9 @@ int cnnf_conv_run(const cnnf_conv_rows *io, const cnnf_kernel *k, const cnnf_con
  * kernel or the dilation: in 64-bit integers, exactly, when the samples are
  * integers (int_max) or exact_max says so, else in double-double when they
  * are all finite (post->finite); the sum is then multiplied by the weight
- * once and finished as the double accumulator is.
+ * once and finished as the double accumulator is. A kernel that carries its
+ * factors (k->sep: the built-in Gaussian and unsharp mask) runs, at stride 1
+ * across, as two 1-D passes in double, the row pass kept in double.
  * When k->depth == in->c, the bank gives k->count
  * output channels. When k is a single 2-D filter (count == depth == 1) and
  * the input has several channels, each channel is filtered on its own.

@@ -58,6 +58,7 @@ void cnnf_kernel_free(cnnf_kernel *k)
 	free(k->scale_num);
 	free(k->scale_den);
 	free(k->bias);
+	free(k->sep);
 	free(k);
 }
 
@@ -206,6 +207,16 @@ void cnnf_kernel_flip(cnnf_kernel *k)
 			w[j] = t;
 		}
 	}
+	/* The factors of a separable kernel turn with it (odd sizes: the middle stays put). */
+	if (k->sep)
+		for (int part = 0; part < 2; part++) {
+			double *v = k->sep + (part ? k->height : 0);
+			for (int i = 0, j = (part ? k->width : k->height) - 1; i < j; i++, j--) {
+				double t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+		}
 }
 
 cnnf_kernel *cnnf_kernel_identity(void)
@@ -282,6 +293,63 @@ cnnf_kernel *cnnf_kernel_shift(int dx, int dy)
 	 */
 	k->weights[(size_t)(py - dy) * k->width + (size_t)(px - dx)] = 1;
 	return k;
+}
+
+/*
+ * A separable kernel: sep_mul * g (x) g plus centre at the middle tap, g the
+ * normalised Gaussian of sigma. name for the messages.
+ */
+static cnnf_kernel *gaussian_kernel(const char *name, double sigma, double mul, double centre)
+{
+	if (!(sigma > 0) || !(sigma <= CNNF_KERNEL_MAX_SIGMA)) {
+		cnnf_error("%s: sigma %g is not a number above 0 and up to %g", name, sigma,
+		           CNNF_KERNEL_MAX_SIGMA);
+		return NULL;
+	}
+	int r = (int)ceil(3 * sigma), n = 2 * r + 1;
+	cnnf_kernel *k = cnnf_kernel_new(1, 1, n, n);
+	if (!k)
+		return NULL;
+	double *g = k->sep = malloc(sizeof(double) * 2 * (size_t)n);
+	if (!g) {
+		cnnf_kernel_free(k);
+		cnnf_error("%s: out of memory", name);
+		return NULL;
+	}
+	for (int i = 0; i < n; i++)
+		g[i] = exp(-(double)(i - r) * (i - r) / (2 * sigma * sigma));
+	double sum = exact_sum(g, (size_t)n);
+	for (int i = 0; i < n; i++)
+		g[i] /= sum;
+	/*
+	 * The divisions round each weight; the middle one takes up what they
+	 * lost, so that a constant image keeps its value as closely as doubles
+	 * can: the exact sum of the others taken from 1, rounded once.
+	 */
+	g[r] = 0;
+	g[r] = 1 - exact_sum(g, (size_t)n);
+	memcpy(g + n, g, sizeof(double) * (size_t)n);
+	k->sep_mul = mul;
+	k->sep_centre = centre;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			k->weights[(size_t)i * n + j] = mul * (g[i] * g[j]);
+	k->weights[(size_t)r * n + r] += centre;
+	return k;
+}
+
+cnnf_kernel *cnnf_kernel_gaussian(double sigma)
+{
+	return gaussian_kernel("gaussian", sigma, 1, 0);
+}
+
+cnnf_kernel *cnnf_kernel_unsharp(double sigma, double amount)
+{
+	if (!isfinite(amount) || fabs(amount) > 1e6) {
+		cnnf_error("unsharp: amount %g is not from -1000000 to 1000000", amount);
+		return NULL;
+	}
+	return gaussian_kernel("unsharp", sigma, -amount, 1 + amount);
 }
 
 double cnnf_kernel_sum(const cnnf_kernel *k, int f)

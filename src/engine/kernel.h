@@ -18,6 +18,16 @@ typedef struct cnnf_kernel {
 	double *scale_num; /* count: numerator of each filter's scale (default 1) */
 	double *scale_den; /* count: denominator of each filter's scale (default 1, never 0) */
 	double *bias;      /* count: added after scaling (default 0) */
+	/*
+	 * NULL, or (the built-in gaussian and unsharp filters) how a single 2-D
+	 * filter of odd size is made: height column values, then width row
+	 * values, and the taps are  sep_mul * col[i] * row[j]  plus sep_centre
+	 * at the middle tap, each rounded once into weights. The engine may then
+	 * filter in double by two 1-D passes, col (x) row, times sep_mul, plus
+	 * sep_centre times the middle sample: the same sum, grouped otherwise.
+	 */
+	double *sep;
+	double sep_mul, sep_centre;
 } cnnf_kernel;
 
 /*
@@ -66,6 +76,24 @@ cnnf_kernel *cnnf_kernel_box(int size);
 cnnf_kernel *cnnf_kernel_sharpen(int size, double amount);
 /* Moves the content dx right and dy down: a (2|dy|+1) x (2|dx|+1) kernel. */
 cnnf_kernel *cnnf_kernel_shift(int dx, int dy);
+
+/* The largest sigma of the built-in Gaussian filters: a radius of 3 sigma within the limit. */
+#define CNNF_KERNEL_MAX_SIGMA 500.0
+
+/*
+ * The Gaussian of standard deviation sigma (0 < sigma <= CNNF_KERNEL_MAX_SIGMA),
+ * as a separable kernel (sep set) of radius r = ceil(3 sigma), size 2r + 1:
+ * g[i] = exp(-(i - r)^2 / (2 sigma^2)) divided by their sum, then the middle
+ * value set to 1 minus the exact sum of the others, so that the 1-D weights
+ * sum to 1 within half an ulp of the middle one. The taps are g[i] * g[j].
+ */
+cnnf_kernel *cnnf_kernel_gaussian(double sigma);
+
+/*
+ * The unsharp mask  identity + amount * (identity - gaussian(sigma)):
+ * sep_centre 1 + amount, sep_mul -amount, col and row the Gaussian's.
+ */
+cnnf_kernel *cnnf_kernel_unsharp(double sigma, double amount);
 
 /* Sum of filter f's weights times its scale. */
 double cnnf_kernel_sum(const cnnf_kernel *k, int f);

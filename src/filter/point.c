@@ -52,3 +52,47 @@ int cnnf_point_apply(const cnnf_image *img, cnnf_point_op op, double param, int 
 	*out = res;
 	return 0;
 }
+
+/* Store v as sample i of res, rounded for integer types. */
+static void put(cnnf_image *res, size_t i, double v)
+{
+	if (res->type == CNNF_U8)
+		((uint8_t *)res->data)[i] = (uint8_t)cnnf_image_round(v, res->maxval);
+	else if (res->type == CNNF_U16)
+		((uint16_t *)res->data)[i] = (uint16_t)cnnf_image_round(v, res->maxval);
+	else
+		((float *)res->data)[i] = (float)v;
+}
+
+int cnnf_point_gray(const cnnf_image *img, int float_out, const char *name, cnnf_image **out)
+{
+	int c = img->channels, alpha = img->alpha;
+	int colour = c == 3 + alpha, gray = c == 1 + alpha;
+	if (!colour && !gray) {
+		cnnf_error("%s: gray takes gray, gray with alpha, RGB or RGBA, not %d channels%s",
+		           name, c, alpha ? " with alpha" : "");
+		return -1;
+	}
+	int oc = colour ? 1 + alpha : c;
+	cnnf_type type = img->type != CNNF_F32 && !float_out ? img->type : CNNF_F32;
+	cnnf_image *res = cnnf_image_new(img->width, img->height, oc, type);
+	if (!res)
+		return -1;
+	res->maxval = img->maxval;
+	res->alpha = alpha;
+	size_t n = (size_t)img->width * img->height;
+	for (size_t p = 0; p < n; p++) {
+		const size_t i = p * (size_t)c, o = p * (size_t)oc;
+		if (colour)
+			put(res, o,
+			    (299.0 * cnnf_image_getf(img, i) + 587.0 * cnnf_image_getf(img, i + 1) +
+			     114.0 * cnnf_image_getf(img, i + 2)) /
+			        1000.0);
+		else
+			put(res, o, cnnf_image_getf(img, i));
+		if (alpha)
+			put(res, o + (size_t)oc - 1, cnnf_image_getf(img, i + (size_t)c - 1));
+	}
+	*out = res;
+	return 0;
+}

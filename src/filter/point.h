@@ -22,4 +22,16 @@ typedef enum cnnf_point_op {
 int cnnf_point_apply(const cnnf_image *img, cnnf_point_op op, double param, int float_out,
 		     cnnf_image **out);
 
+/*
+ * Gray from colour: the Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B of the
+ * samples as they are (gamma-encoded, not linearised), worked out as
+ * (299 R + 587 G + 114 B) / 1000 in double, so that it is exact for integer
+ * samples before the one rounding (half up, clamped). RGB gives 1 channel,
+ * RGBA gray with the alpha as it was; gray and gray with alpha are kept as
+ * they are. The type (8-bit, 16-bit, float) and maxval are kept unless
+ * float_out is set. Any other channel count is an error naming `name`.
+ * Returns 0 and *out, or -1.
+ */
+int cnnf_point_gray(const cnnf_image *img, int float_out, const char *name, cnnf_image **out);
+
 #endif

@@ -174,3 +174,38 @@ cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned m
 	                           (size_t)src->width * src->height * src->channels);
 	return dst;
 }
+
+void cnnf_image_flatten_samples(const cnnf_image *from, const void *src, const unsigned char bg[3],
+                                void *dst, size_t pixels)
+{
+	size_t c = (size_t)from->channels, colours = c - 1;
+	double max = from->maxval ? from->maxval : 1.0;
+	/*
+	 * The background on the image's scale, times 1000 * 255 so that it is a
+	 * whole number for 8- and 16-bit images: 255 * max / 255 * k is k * max,
+	 * and the luma 299 R + 587 G + 114 B is exact before its one division.
+	 */
+	double b[3];
+	if (colours == 1)
+		b[0] = (299.0 * bg[0] + 587.0 * bg[1] + 114.0 * bg[2]) * max;
+	else
+		for (int i = 0; i < 3; i++)
+			b[i] = 1000.0 * bg[i] * max;
+	for (size_t p = 0; p < pixels; p++) {
+		double a = sample(from->type, src, p * c + colours);
+		a = a > 0 ? a : 0;
+		a = a < max ? a : max;
+		for (size_t k = 0; k < colours; k++) {
+			double v = sample(from->type, src, p * c + k);
+			/* One division of an exact numerator (integers): rounded once, half up. */
+			double q = (255000.0 * v * a + b[k] * (max - a)) / (255000.0 * max);
+			size_t i = p * colours + k;
+			if (from->type == CNNF_U8)
+				((uint8_t *)dst)[i] = (uint8_t)cnnf_image_round(q, from->maxval);
+			else if (from->type == CNNF_U16)
+				((uint16_t *)dst)[i] = (uint16_t)cnnf_image_round(q, from->maxval);
+			else
+				((float *)dst)[i] = (float)q;
+		}
+	}
+}

@@ -119,4 +119,17 @@ cnnf_image *cnnf_image_convert(const cnnf_image *src, cnnf_type type, unsigned m
 void cnnf_image_convert_samples(const cnnf_image *from, const void *src, cnnf_type type,
                                 unsigned maxval, void *dst, size_t n);
 
+/*
+ * Composite `pixels` pixels of an image with alpha (from->channels 2 or 4,
+ * alpha last, of from->type on from->maxval's scale; 1 for float data
+ * without a scale) over the colour bg (8-bit R, G, B) and drop the alpha:
+ *   out = (colour * a + b * (max - a)) / max
+ * with a clamped to 0..max and b the background on the image's scale
+ * (bg * max / 255; for gray, the Rec. 601 luma of bg). Integer samples are
+ * rounded half up once from that exact quotient, and float ones stay float.
+ * dst gets pixels * (channels - 1) samples of from->type.
+ */
+void cnnf_image_flatten_samples(const cnnf_image *from, const void *src, const unsigned char bg[3],
+                                void *dst, size_t pixels);
+
 #endif

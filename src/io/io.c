@@ -103,11 +103,6 @@ int cnnf_io_format_holds(cnnf_format f, int channels, int alpha)
 		return channels >= 1;
 	case CNNF_FORMAT_PNG:
 		return channels == 1 || channels == 3 || with_alpha;
-	case CNNF_FORMAT_PGM:
-	case CNNF_FORMAT_PPM:
-	case CNNF_FORMAT_PBM:
-		/* They convert between gray and colour, and drop alpha as pamtopnm does. */
-		return channels == 1 || channels == 3 || with_alpha;
 	default:
 		return channels == 1 || channels == 3;
 	}

@@ -12,7 +12,8 @@
  * says which kind a file is); as outputs they differ: PNM writes PGM or PPM
  * as the image has 1 or 3 channels, PGM writes gray (colour becomes luma, as
  * ppmtopgm makes it), PPM colour (gray is repeated), PBM one bit a pixel
- * (black below the middle of the scale), PAM any channel count.
+ * (black below the middle of the scale), PAM any channel count. Only PAM
+ * holds alpha (the write option flatten composites it away for the others).
  */
 typedef enum cnnf_format {
 	CNNF_FORMAT_NONE = 0,
@@ -37,6 +38,10 @@ typedef struct cnnf_write_opts {
 	   ignore it. */
 	const unsigned char *palette;
 	int palette_size;
+	/* 1: an image with alpha is composited over background (8-bit R, G, B) and written
+	   without alpha (cnnf_image_flatten_samples()), in every format. */
+	int flatten;
+	unsigned char background[3];
 } cnnf_write_opts;
 
 /* Defaults: format from the name, quality 90, depth from the image. */
@@ -147,8 +152,9 @@ const char *cnnf_io_format_label(cnnf_format f);
 
 /*
  * Whether an output in format f can hold channels channels (alpha: the last
- * one is alpha): PNG 1 to 4 (2 and 4 with alpha), JPEG and PNM 1 or 3, PGM,
- * PPM and PBM any count of 1 or 3 (they convert), PAM and TIFF and NPY any.
+ * one is alpha): PNG 1 to 4 (2 and 4 with alpha), JPEG, PNM, PGM, PPM and
+ * PBM 1 or 3 (the last three convert between gray and colour), PAM, TIFF
+ * and NPY any.
  */
 int cnnf_io_format_holds(cnnf_format f, int channels, int alpha);
 

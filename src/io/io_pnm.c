@@ -446,10 +446,10 @@ static int write_netpbm(const cnnf_rows *src, FILE *fp, const char *name, netpbm
 		           name, cin);
 		return -1;
 	}
-	if (kind != KIND_PAM && cin != 1 && cin != 3 && !alpha) {
-		cnnf_error("%s: %s takes gray or colour, not %d channels; write .pam, .tif or .npy "
+	if (kind != KIND_PAM && cin != 1 && cin != 3) {
+		cnnf_error("%s: %s takes gray or colour, not %d channels%s; write .pam, .tif or .npy "
 		           "instead",
-		           name, labels[kind], cin);
+		           name, labels[kind], cin, alpha ? " (no alpha: --flatten composites it)" : "");
 		return -1;
 	}
 	int cout = kind == KIND_PAM ? cin

@@ -58,21 +58,70 @@ static const void *named_row(void *ctx, int y)
 	return row;
 }
 
+/* A row source that composites its source's rows over a background, a row at a time. */
+typedef struct flat_rows {
+	const cnnf_rows *src;
+	const unsigned char *bg;
+	void *row; /* one output row */
+} flat_rows;
+
+static const void *flat_row(void *ctx, int y)
+{
+	const flat_rows *f = ctx;
+	const void *row = f->src->row(f->src->ctx, y);
+	if (!row)
+		return NULL;
+	cnnf_image_flatten_samples(&f->src->info, row, f->bg, f->row, (size_t)f->src->info.width);
+	return f->row;
+}
+
+/*
+ * *rows composited over o's background when o asks to flatten and they have
+ * alpha: then *rows points to flattened, reading through flat, whose row the
+ * caller frees. Returns 0 or -1.
+ */
+static int flatten_rows(const cnnf_rows **rows, const char *name, const cnnf_write_opts *o,
+                        flat_rows *flat, cnnf_rows *flattened)
+{
+	*flat = (flat_rows){*rows, o->background, NULL};
+	if (!o->flatten || !(*rows)->info.alpha)
+		return 0;
+	*flattened = **rows;
+	flattened->info.channels--;
+	flattened->info.alpha = 0;
+	flattened->row = flat_row;
+	flattened->ctx = flat;
+	size_t bytes = (size_t)(*rows)->info.width * (size_t)flattened->info.channels *
+	               (size_t)(*rows)->info.type;
+	if (!(flat->row = malloc(bytes))) {
+		cnnf_error("%s: out of memory for a row", name);
+		return -1;
+	}
+	*rows = flattened;
+	return 0;
+}
+
 int cnnf_io_write_to(cnnf_output *out, const cnnf_rows *rows, cnnf_format format,
                      const cnnf_write_opts *o)
 {
 	const char *name = cnnf_output_name(out);
-	named_rows named = {rows, name};
-	cnnf_rows wrapped = *rows;
-	wrapped.row = named_row;
-	wrapped.ctx = &named;
 	cnnf_write_opts defaults;
 	if (!o) {
 		cnnf_io_write_opts_init(&defaults);
 		o = &defaults;
 	}
+	flat_rows flat;
+	cnnf_rows flattened;
+	if (flatten_rows(&rows, name, o, &flat, &flattened) < 0)
+		return -1;
+	named_rows named = {rows, name};
+	cnnf_rows wrapped = *rows;
+	wrapped.row = named_row;
+	wrapped.ctx = &named;
 	errno = 0;
-	return write_stream(&wrapped, cnnf_output_stream(out), name, format, o);
+	int status = write_stream(&wrapped, cnnf_output_stream(out), name, format, o);
+	free(flat.row);
+	return status;
 }
 
 int cnnf_io_write_rows(const cnnf_rows *rows, const char *path, const cnnf_write_opts *o)
@@ -120,6 +169,7 @@ int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx)
 struct cnnf_io_pages {
 	cnnf_tiff_writer *tiff;
 	const char *name;
+	cnnf_write_opts o;
 };
 
 int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_opts *o,
@@ -142,6 +192,7 @@ int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_op
 		o = &defaults;
 	}
 	p->name = name;
+	p->o = *o;
 	errno = 0;
 	if (!(p->tiff = cnnf_tiff_writer_open(cnnf_output_stream(out), name, o))) {
 		free(p);
@@ -153,11 +204,17 @@ int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_op
 
 int cnnf_io_pages_add(cnnf_io_pages *p, const cnnf_rows *rows)
 {
+	flat_rows flat;
+	cnnf_rows flattened;
+	if (flatten_rows(&rows, p->name, &p->o, &flat, &flattened) < 0)
+		return -1;
 	named_rows named = {rows, p->name};
 	cnnf_rows wrapped = *rows;
 	wrapped.row = named_row;
 	wrapped.ctx = &named;
-	return cnnf_tiff_writer_add(p->tiff, &wrapped);
+	int status = cnnf_tiff_writer_add(p->tiff, &wrapped);
+	free(flat.row);
+	return status;
 }
 
 int cnnf_io_pages_close(cnnf_io_pages *p)

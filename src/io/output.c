@@ -550,6 +550,15 @@ int cnnf_output_same(const cnnf_output *a, const cnnf_output *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+int cnnf_output_is_file(const cnnf_output *o, const char *path)
+{
+	struct stat so, sp;
+	if (o->dirfd < 0 || !o->base || stat(path, &sp) < 0)
+		return 0;
+	return fstatat(o->dirfd, o->base, &so, 0) == 0 && so.st_dev == sp.st_dev &&
+	       so.st_ino == sp.st_ino;
+}
+
 int cnnf_output_check(const char *path)
 {
 	cnnf_output *o;

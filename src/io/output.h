@@ -73,6 +73,13 @@ int cnnf_output_same(const cnnf_output *a, const cnnf_output *b);
 int cnnf_output_check(const char *path);
 
 /*
+ * Whether o would replace the existing file that path names (symbolic links
+ * followed, hard links seen as the same file): 1 or 0. For refusing an
+ * output that is an input under another name.
+ */
+int cnnf_output_is_file(const cnnf_output *o, const char *path);
+
+/*
  * Remove every named temporary file still open. Only async-signal-safe
  * calls: the command line calls it from its signal handler before dying of
  * the signal.

@@ -2,6 +2,7 @@
 #include "task/segment.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,35 @@ static int classify_rows(void *ctx, int w, size_t begin, size_t end)
 		}
 	free(batch);
 	return 0;
+}
+
+int cnnf_segment_float_scale(cnnf_image *img, unsigned scale, char *warn, size_t len)
+{
+	if (img->type != CNNF_F32 || img->maxval)
+		return 0;
+	if (scale) {
+		img->maxval = scale;
+		return 0;
+	}
+	size_t n = (size_t)img->width * img->height * img->channels;
+	const float *v = img->data;
+	float lo = 0, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	/* Far outside 0..1: 8- or 16-bit values in floats, most likely. */
+	if (hi <= 2 && lo >= -1)
+		return 0;
+	double top = hi > -lo ? hi : -lo;
+	unsigned guess = top <= 255 ? 255 : top <= 65535 ? 65535 : 0;
+	if (guess)
+		snprintf(warn, len, "warning: samples up to %g used as they are; --scale %u divides them",
+			 (double)(hi > -lo ? hi : lo), guess);
+	else
+		snprintf(warn, len, "warning: samples up to %g used as they are; --scale MAX divides them",
+			 (double)(hi > -lo ? hi : lo));
+	return 1;
 }
 
 cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, float *zero)

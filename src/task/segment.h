@@ -47,6 +47,16 @@ int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		     const cnnf_segment_opts *o, cnnf_image **labels, cnnf_image **probs);
 
 /*
+ * Float samples without a scale (a float .npy) are fed as they are; with
+ * scale (e.g. --scale 255) they are divided by it: img->maxval becomes
+ * scale. Without a scale, samples far outside 0..1 (above 2 or below -1)
+ * put a one-line warning in warn ("warning: samples up to 255 used as they
+ * are; --scale 255 divides them") and return 1; else 0. Other images are
+ * left alone.
+ */
+int cnnf_segment_float_scale(cnnf_image *img, unsigned scale, char *warn, size_t len);
+
+/*
  * The image as the network sees it: a C x H x W tensor of
  * (v / scale - mean[c]) / std[c], scale the image's maxval (1 for float
  * images without one); zero[c] receives what a raw 0 becomes (the zero

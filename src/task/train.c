@@ -463,6 +463,8 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	int rc = -1, npresent = 0;
 	int *present = NULL;
 	run r = {.m = m, .o = o};
+	cnnf_train_split split = {o->val_split, o->holdout, o->seed, o->float_scale, o->warn_cb,
+	                          o->cb_ctx};
 	if (o->normalize_auto) {
 		double *mean = malloc(2 * (size_t)m->channels * sizeof *mean);
 		if (!mean) {
@@ -470,7 +472,7 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 			return -1;
 		}
 		double *std = mean + m->channels;
-		if (cnnf_train_set_stats(list_path, m, o->max_pixels, mean, std) < 0) {
+		if (cnnf_train_set_stats(list_path, m, &split, o->max_pixels, mean, std) < 0) {
 			free(mean);
 			return -1;
 		}
@@ -480,7 +482,6 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 		}
 		free(mean);
 	}
-	cnnf_train_split split = {o->val_split, o->holdout, o->seed};
 	if (!(r.set = cnnf_train_set_load(list_path, m, o->ignore, &split, o->max_pixels)))
 		return -1;
 	warn_classes(m, r.set, list_path, o);

@@ -40,6 +40,8 @@ typedef struct cnnf_train_opts {
 	                                  0 <= F < 1; default 0.1 */
 	cnnf_holdout holdout;          /* how (train_set.h): random blocks (default) or the
 	                                  right-hand columns */
+	unsigned float_scale;          /* float images without a scale are divided by it (0: used
+	                                  as they are, with a warning when far outside 0..1) */
 	int normalize_auto;            /* 1: measure the images' mean and std per channel
 	                                  (cnnf_train_set_stats) and write them into the model
 	                                  before training; default 0 */

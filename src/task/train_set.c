@@ -183,6 +183,13 @@ static int add_pair(cnnf_train_set *s, const where *w, reading *rd, char *img_pa
 	if (!(img = cnnf_io_read(img_path, rd->max_pixels)))
 		return prefixed(w);
 	rd->pixels = (unsigned long long)img->width * (unsigned long long)img->height;
+	char warn[256];
+	if (cnnf_segment_float_scale(img, rd->split ? rd->split->scale : 0, warn, sizeof warn) &&
+	    rd->split && rd->split->warn) {
+		char msg[4400];
+		snprintf(msg, sizeof msg, "%s: %s", img_path, warn);
+		rd->split->warn(rd->split->ctx, msg);
+	}
 	if (rd->scan && !rd->channels)
 		rd->channels = img->channels;
 	int want = rd->scan ? rd->channels : m->channels;
@@ -465,7 +472,8 @@ fail:
 }
 
 int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
-                         unsigned long long max_pixels, double *mean, double *std)
+                         const cnnf_train_split *split, unsigned long long max_pixels,
+                         double *mean, double *std)
 {
 	cnnf_train_set *s = calloc(1, sizeof *s);
 	double *sum = calloc(2 * (size_t)m->channels, sizeof *sum);
@@ -475,7 +483,10 @@ int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
 		goto out;
 	}
 	s->classes = m->classes;
-	reading rd = {m, -1, NULL, max_pixels, NULL, NULL, sum, sum + m->channels, 0, 0, 0, 0, 0};
+	/* Its warnings are the load's to give. */
+	cnnf_train_split quiet = split ? *split : (cnnf_train_split){0};
+	quiet.warn = NULL;
+	reading rd = {m, -1, &quiet, max_pixels, NULL, NULL, sum, sum + m->channels, 0, 0, 0, 0, 0};
 	if (read_list(s, list_path, &rd) < 0)
 		goto out;
 	for (int c = 0; c < m->channels; c++) {

@@ -42,10 +42,16 @@ typedef enum cnnf_holdout {
 /* The block side for a w x h image: floor(sqrt(w * h / 16)) within 1..CNNF_HOLDOUT_BLOCK. */
 int cnnf_train_block_side(int w, int h);
 
+/* How the list's images are held back and read. */
 typedef struct cnnf_train_split {
 	double fraction;     /* of every image held back, 0 <= F < 1 */
 	cnnf_holdout mode;
 	uint64_t seed;       /* draws the blocks */
+	unsigned scale;      /* float images without a scale are divided by it (0: as they are;
+	                        task/segment.h: cnnf_segment_float_scale) */
+	/* Called with "FILE: warning: ..." for a float image far outside 0..1; may be NULL. */
+	void (*warn)(void *ctx, const char *msg);
+	void *ctx;
 } cnnf_train_split;
 
 typedef struct cnnf_train_set {
@@ -85,12 +91,14 @@ cnnf_train_set *cnnf_train_set_load(const char *list_path, const cnnf_model *m, 
 
 /*
  * The mean and standard deviation per channel of every sample of the
- * list's images, on the scale segment feeds models (v / maxval), all
+ * list's images, on the scale segment feeds models (v / maxval; split's
+ * scale for float images, which may be NULL), all
  * pixels counted (labelled or not), in double: mean[] and std[] have the
  * model's channels. A channel of one value everywhere has std 1. 0, or -1.
  */
 int cnnf_train_set_stats(const char *list_path, const cnnf_model *m,
-                         unsigned long long max_pixels, double *mean, double *std);
+                         const cnnf_train_split *split, unsigned long long max_pixels,
+                         double *mean, double *std);
 
 void cnnf_train_set_free(cnnf_train_set *s);
 

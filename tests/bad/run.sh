@@ -474,6 +474,15 @@ noise 215 >>"$I/short8.npy"
 image "npy: truncated float64 data" "$I/short8.npy"
 npy "$I/nodata.npy" "<u2" "(1, 1)"
 image "npy: no data" "$I/nodata.npy"
+# gray takes gray and RGB, with or without alpha: a .npy of 4 or 2 channels has no alpha.
+for c in 2 4 5; do
+	npy "$I/chan$c.npy" "<u1" "(2, 2, $c)"
+	noise $((4 * c)) >>"$I/chan$c.npy"
+	expect "npy: gray of $c channels" 1 "chan$c.npy: gray takes gray" png gray "$I/chan$c.npy" OUT
+done
+# An image with alpha to JPEG or PNM without --flatten: refused, naming the option.
+expect "alpha: RGBA to JPEG" 1 "--flatten" jpg identity "$S/horse.png" OUT
+expect "alpha: RGBA blurred to PNM" 1 "--flatten" pnm gaussian --sigma 1 "$S/horse.png" OUT
 for h in "{'descr': '<u1', 'shape': (1, 1), }" "{'descr': '<u1', 'fortran_order': False, }" \
 	"{'descr': '<u1', 'fortran_order': Maybe, 'shape': (1, 1), }" \
 	"{'descr': '<u1', 'fortran_order': False, 'shape': (1, 1), 'extra': 1, }" "not a dict" \

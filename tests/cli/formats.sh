@@ -225,8 +225,10 @@ run identity "$T/astro.pam" "$T/astro.back.npy"
 run identity "$S/astronaut.png" "$T/astro.npy"
 expect_same "PAM keeps every sample" "$T/astro.npy" "$T/astro.back.npy"
 run identity "$T/a.pam" "$T/a.ppm"
-expect_status "RGBA to .ppm drops alpha" 0
-expect_eq "RGBA to .ppm" "$(values "$T/a.ppm")" "1 2 3 5 6 7"
+expect_error "RGBA to .ppm" 1 "PPM has no alpha channel; composite the image over a background with --flatten"
+run identity --flatten=black "$T/a.pam" "$T/a.ppm"
+expect_status "RGBA to .ppm with --flatten" 0
+expect_eq "RGBA to .ppm is RGB" "$(head -c 2 "$T/a.ppm")" "P6"
 
 # ---- --format takes every name an extension takes ----
 for f in png jpg jpeg pnm pgm ppm pbm pam tif tiff npy; do

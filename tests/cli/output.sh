@@ -290,6 +290,28 @@ if command -v perl >/dev/null; then
 	fi
 fi
 
+# ---- an output that is an input under another name is refused; the same name twice is in place ----
+g="$T/guard"
+mkdir -p "$g"
+cp "$S/coins.png" "$g/coins.png"
+sum=$(cksum <"$g/coins.png")
+ln -f "$g/coins.png" "$g/hard.png"
+ln -sf coins.png "$g/soft.png"
+for spelling in "$g/./coins.png" "$g/hard.png" "$g/soft.png"; do
+	run box "$g/coins.png" "$spelling"
+	expect_error "box to $spelling" 1 "is the input .*coins.png under another name"
+	expect_eq "box to $spelling: the input is untouched" "$(cksum <"$g/coins.png")" "$sum"
+done
+run segment -m "$M" --outdir "$g" "$g/coins.png"
+expect_error "segment --outdir onto its input" 1 "would replace the input .*coins.png; choose another --outdir"
+expect_eq "segment --outdir: the input is untouched" "$(cksum <"$g/coins.png")" "$sum"
+run segment -m "$M" --overlay "$g/soft.png" "$g/coins.png" "$g/labels.png"
+expect_error "--overlay onto the input" 1 "soft.png: is the input"
+expect_absent "--overlay onto the input: no label map" "$g/labels.png"
+run box "$g/coins.png" "$g/coins.png"
+expect_status "box in place (the same name twice)" 0
+if [ "$(cksum <"$g/coins.png")" != "$sum" ]; then ok; else bad "box in place changed nothing"; fi
+
 echo "output: $pass passed, $fail failed${skipped:+, $skipped skipped}"
 [ "$fail" -eq 0 ] && rm -rf "$T"
 [ "$fail" -eq 0 ]

@@ -15,7 +15,7 @@ run --help
 expect_status "help" 0
 help=$out
 expect_eq "help lists box" "$(printf '%s\n' "$help" | grep -c '^  box  *box blur')" 1
-for c in identity box blur sharpen shift conv invert darken lighten contrast gamma relu maxpool avgpool segment apply train info; do
+for c in identity box blur gaussian unsharp sharpen shift conv invert darken lighten contrast gamma relu gray maxpool avgpool segment apply train info; do
 	printf '%s\n' "$help" | grep -q "^  $c  *[a-z(]" && ok || bad "help does not list $c"
 	run "$c" --help
 	expect_status "$c --help" 0
@@ -175,8 +175,12 @@ expect_status "JPEG output" 0
 run identity --quality 20 "$S/coins.png" "$T/coins20.jpg"
 [ "$(wc -c <"$T/coins20.jpg")" -lt "$(wc -c <"$T/coins.jpg")" ] && ok || bad "--quality 20 is not smaller"
 run identity "$S/horse.png" "$T/horse.jpg"
-expect_error "alpha to JPEG" 1 "horse.jpg"
+expect_error "alpha to JPEG" 1 "horse.jpg: JPEG has no alpha channel; composite the image over a background with --flatten\\[=COLOUR\\]"
 expect_absent "alpha to JPEG leaves nothing" "$T/horse.jpg"
+run identity "$S/horse.png" "$T/horse.ppm"
+expect_error "alpha to PNM names --flatten" 1 "horse.ppm: PPM has no alpha channel.*--flatten"
+run identity --flatten "$S/horse.png" "$T/horse.jpg"
+expect_status "--flatten to JPEG" 0
 run identity "$S/horse.png" "$T/horse.png"
 run identity "$T/horse.png" "$T/horse.npy"
 run identity "$S/horse.png" "$T/horse0.npy"
@@ -367,6 +371,129 @@ run segment --model "$S/models/coins.cnnf" --quiet "$S/coins.png" "$T/coins-labe
 expect_status "coins segment" 0
 run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
+
+# ---- float samples: as they are, or divided by --scale ----
+run identity "$S/coins.png" "$T/coins-f.npy"
+expect_status "identity to .npy (0..255 floats)" 0
+run segment -m "$S/models/coins.cnnf" "$T/coins-f.npy" "$T/f1.png"
+expect_status "segment a 0..255 float .npy" 0
+expect_eq "a float .npy far outside 0..1 is warned about" "$err" \
+	"cnnf: $T/coins-f.npy: warning: samples up to 252 used as they are; --scale 255 divides them"
+run segment -m "$S/models/coins.cnnf" --scale 255 "$T/coins-f.npy" "$T/f2.png"
+expect_eq "--scale 255: no warning" "$err" ""
+run segment -m "$S/models/coins.cnnf" "$S/coins.png" "$T/f3.png"
+expect_same "--scale 255 on the float copy labels as the PNG does" "$T/f2.png" "$T/f3.png"
+run identity "$(pwd)/tests/data/train/squares.png" "$T/sq-f.npy"
+printf 'sq-f.npy %s\n' "$(pwd)/tests/data/train/squares-labels.png" >"$T/f.list"
+run train -m "$(pwd)/tests/data/train/squares-arch.cnnf" -o "$T/f.cnnf" --epochs 1 --quiet "$T/f.list"
+case "$err" in *"sq-f.npy: warning: samples up to "*" used as they are; --scale 255 divides them"*) ok ;; *) bad "train does not warn of 0..255 floats: $err" ;; esac
+run train -m "$(pwd)/tests/data/train/squares-arch.cnnf" -o "$T/f.cnnf" --epochs 1 --quiet --scale 255 "$T/f.list"
+expect_eq "train --scale 255: no warning" "$err" ""
+# ---- gaussian, unsharp, gray, --flatten ----
+run blur --help
+case "$out" in *"box filter"*"gaussian --sigma"*) ok ;; *) bad "blur --help does not say it is the box filter: $out" ;; esac
+run gaussian "$S/camera.png" "$T/g.png"
+expect_error "gaussian without --sigma" 2 "gaussian: --sigma S is required"
+run gaussian --sigma 0 "$S/camera.png" "$T/g.png"
+expect_error "--sigma 0" 2 "--sigma: '0' is not a number above 0 and up to 500"
+run gaussian --sigma 501 "$S/camera.png" "$T/g.png"
+expect_error "--sigma 501" 2 "--sigma: '501'"
+run unsharp --amount 1e7 "$S/camera.png" "$T/g.png"
+expect_error "unsharp --amount 1e7" 2 "--amount"
+expect_absent "refused gaussian writes nothing" "$T/g.png"
+# A flat image stays flat, an impulse spreads symmetrically.
+pgm "$T/flat.pgm" 4 3 77 77 77 77 77 77 77 77 77 77 77 77
+run gaussian --sigma 2.5 "$T/flat.pgm" "$T/flat-g.pgm"
+expect_eq "gaussian of a flat image" "$(values "$T/flat-g.pgm")" "77 77 77 77 77 77 77 77 77 77 77 77"
+run unsharp --sigma 2.5 --amount 3 "$T/flat.pgm" "$T/flat-u.pgm"
+expect_eq "unsharp of a flat image" "$(values "$T/flat-u.pgm")" "77 77 77 77 77 77 77 77 77 77 77 77"
+pgm "$T/dot.pgm" 5 5 0 0 0 0 0 0 0 0 0 0 0 0 255 0 0 0 0 0 0 0 0 0 0 0 0
+# sigma 0.5: weights 0.10650698, 0.78698604, 0.10650698; 255 times their products.
+run gaussian --sigma 0.5 --border zero "$T/dot.pgm" "$T/dot-g.pgm"
+expect_eq "gaussian of an impulse" "$(values "$T/dot-g.pgm")" \
+	"0 0 0 0 0 0 3 21 3 0 0 21 158 21 0 0 3 21 3 0 0 0 0 0 0"
+# 255 + 1 * (255 - 158) = 352 is clamped; the neighbours 0 + (0 - 21) too.
+run unsharp --sigma 0.5 --border zero "$T/dot.pgm" "$T/dot-u.pgm"
+expect_eq "unsharp of an impulse" "$(values "$T/dot-u.pgm")" \
+	"0 0 0 0 0 0 0 0 0 0 0 0 255 0 0 0 0 0 0 0 0 0 0 0 0"
+# Rec. 601: red 76.245, green 149.685, blue 250 28.5 (half up), (10, 20, 30) 18.15.
+printf 'P3\n4 1\n255\n255 0 0  0 255 0  0 0 250  10 20 30\n' >"$T/rgb.ppm"
+run gray "$T/rgb.ppm" "$T/rgb-gray.pgm"
+expect_status "gray" 0
+expect_eq "gray is Rec. 601 luma" "$(values "$T/rgb-gray.pgm")" "76 150 29 18"
+run gray "$T/rgb-gray.pgm" "$T/gray-gray.pgm"
+expect_same "gray of gray is itself" "$T/rgb-gray.pgm" "$T/gray-gray.pgm"
+run gray "$S/horse.png" "$T/horse-gray.png"
+expect_status "gray of RGBA" 0
+run identity "$T/horse-gray.png" "$T/horse-gray.npy"
+expect_eq "gray of RGBA keeps alpha (gray+alpha)" "$(head -c 128 "$T/horse-gray.npy" | grep -c "(328, 400, 2)")" 1
+run gray --flatten "$S/horse.png" "$T/horse-gray.jpg"
+expect_status "gray --flatten to JPEG" 0
+# ga8.png: gray x*40+y*7, alpha 100 more (mod 256); (g a + bg (255 - a)) / 255, half up.
+run identity --flatten "$(pwd)/tests/data/io/ga8.png" "$T/ga-white.pgm"
+expect_eq "--flatten: over white" "$(values "$T/ga-white.pgm")" "155 137 131 139 254 151 135 132 141 251"
+run identity --flatten=black "$(pwd)/tests/data/io/ga8.png" "$T/ga-black.pgm"
+expect_eq "--flatten=black" "$(values "$T/ga-black.pgm")" "0 22 56 104 3 3 27 64 113 7"
+run identity --flatten='#000000' "$(pwd)/tests/data/io/ga8.png" "$T/ga-black2.pgm"
+expect_same "--flatten=#000000 is black" "$T/ga-black.pgm" "$T/ga-black2.pgm"
+run identity --flatten=white "$S/coins.png" "$T/coins-flat.pgm"
+run identity "$S/coins.png" "$T/coins-plain.pgm"
+expect_same "--flatten leaves an image without alpha alone" "$T/coins-flat.pgm" "$T/coins-plain.pgm"
+run identity --flatten=mauve "$S/horse.png" "$T/h.jpg"
+expect_error "--flatten=mauve" 2 "--flatten: 'mauve' is not a colour"
+run identity --flatten='#12345' "$S/horse.png" "$T/h.jpg"
+expect_error "--flatten=#12345" 2 "is not a colour"
+run box --flatten=black "$S/horse.png" "$T/horse-box.ppm"
+expect_status "box --flatten to PNM" 0
+run identity --help
+case "$out" in *"--flatten[=COLOUR]"*) ok ;; *) bad "identity --help lacks --flatten[=COLOUR]" ;; esac
+
+# gaussian and unsharp against PyTorch's conv2d in float64 (reflect padding), where
+# python3-torch is installed: the .npy floats within float32 rounding, the 8-bit output the
+# reference rounded half up. Skipped elsewhere.
+if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+	run identity "$S/chelsea.png" "$T/ch.npy"
+	for spec in "gaussian --sigma 1.5" "gaussian --sigma 4 --border reflect" "unsharp --sigma 2 --amount 0.7" "unsharp"; do
+		# shellcheck disable=SC2086
+		run $spec "$S/chelsea.png" "$T/ch-f.npy"
+		# shellcheck disable=SC2086
+		run $spec "$S/chelsea.png" "$T/ch-i.ppm"
+		# shellcheck disable=SC2086
+		res=$(/usr/bin/python3 - "$T/ch.npy" "$T/ch-f.npy" "$T/ch-i.ppm" $spec <<'EOF'
+import math, sys
+import numpy as np, torch
+import torch.nn.functional as F
+x = torch.from_numpy(np.load(sys.argv[1]).astype(np.float64)).permute(2, 0, 1)[:, None]
+args = sys.argv[4:]
+sigma = float(args[args.index("--sigma") + 1]) if "--sigma" in args else 1.0
+amount = float(args[args.index("--amount") + 1]) if "--amount" in args else 1.0
+r = math.ceil(3 * sigma)
+d = torch.arange(-r, r + 1, dtype=torch.float64)
+g = torch.exp(-d * d / (2 * sigma * sigma))
+g = g / g.sum()
+blur = F.conv2d(F.pad(x, (r, r, r, r), mode="reflect"), torch.outer(g, g)[None, None])
+ref = blur if args[0] == "gaussian" else x + amount * (x - blur)
+ref = ref[:, 0].permute(1, 2, 0).numpy()
+got = np.load(sys.argv[2]).astype(np.float64)
+with open(sys.argv[3], "rb") as f:
+    f.readline(); w, h = map(int, f.readline().split()); f.readline()
+    q = np.frombuffer(f.read(), np.uint8).reshape(h, w, 3).astype(np.float64)
+c = np.clip(ref, 0, 255)
+tie = np.abs(c % 1 - 0.5) < 1e-9
+bad = (q != np.floor(c + 0.5)) & ~tie
+print("maxdiff %.3g mismatches %d ties %d" % (np.abs(got - ref).max(), int(bad.sum()), int(tie.sum())))
+EOF
+)
+		case "$res" in
+		"maxdiff "*" mismatches 0 "*)
+			md=${res#maxdiff }
+			md=${md%% *}
+			awk -v m="$md" 'BEGIN { exit !(m < 1e-4) }' && ok || bad "$spec: floats differ from PyTorch by $md"
+			;;
+		*) bad "$spec against PyTorch: $res" ;;
+		esac
+	done
+fi
 
 # ---- train ----
 D="$(pwd)/tests/data/train"

@@ -42,6 +42,18 @@ usage "option: --amount 1e308" "--amount: '1e308' is not a number from -1000000 
 usage "option: --amount -1e308" "--amount" darken --amount -1e308 "$P" OUT
 usage "option: --amount 1000001" "--amount" lighten --amount 1000001 "$P" OUT
 usage "option: sharpen --amount 1e300" "--amount" sharpen --amount 1e300 "$P" OUT
+usage "option: unsharp --amount 1e300" "--amount" unsharp --amount 1e300 "$P" OUT
+usage "option: gaussian without --sigma" "gaussian: --sigma S is required" gaussian "$P" OUT
+usage "option: --sigma 0" "--sigma: '0' is not a number above 0 and up to 500" gaussian --sigma 0 "$P" OUT
+usage "option: --sigma -1" "--sigma" unsharp --sigma -1 "$P" OUT
+usage "option: --sigma 1e9" "--sigma" gaussian --sigma 1e9 "$P" OUT
+usage "option: --sigma nan" "--sigma: 'nan' is not a finite number" gaussian --sigma nan "$P" OUT
+usage "option: --sigma to box" "option --sigma does not apply" box --sigma 1 "$P" OUT
+usage "option: --flatten=pink" "--flatten: 'pink' is not a colour" identity --flatten=pink "$P" OUT
+usage "option: --flatten=#ggg000" "--flatten: '#ggg000'" identity --flatten=#ggg000 "$P" OUT
+usage "option: --flatten=" "--flatten: '' is not a colour" identity --flatten= "$P" OUT
+usage "option: --flatten to segment" "option --flatten does not apply" \
+	segment --model "$I/ok.cnnf" --flatten "$P" OUT
 usage "option: --factor 1e308" "--factor: '1e308' is not a number from" contrast --factor 1e308 "$P" OUT
 usage "option: --factor -2e6" "--factor" contrast --factor -2e6 "$P" OUT
 usage "option: --offset 1e308" "--offset: '1e308' is not a number from" \
