@@ -201,6 +201,89 @@ START_TEST(test_unary)
 }
 END_TEST
 
+/*
+ * Resize, linear and cubic x2 (and 1.5x) on planes whose rows the threads
+ * split mid-row: against a double loop of ONNX's half_pixel definition
+ * (clamped to the edges), and bit for bit on 1 and 2 threads.
+ */
+static double cubic_w(double t, double a)
+{
+	t = fabs(t);
+	if (t <= 1)
+		return ((a + 2) * t - (a + 3)) * t * t + 1;
+	if (t < 2)
+		return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+	return 0;
+}
+
+/* The interpolated value along one axis of n samples s[i*step] at output o, scale sc. */
+static double interp1(const double *s, int64_t n, int64_t step, int64_t o, double sc, int cubic)
+{
+	double src = (o + 0.5) / sc - 0.5;
+	if (!cubic) {
+		if (src < 0)
+			src = 0;
+		int64_t i0 = (int64_t)floor(src), i1 = i0 + 1 < n ? i0 + 1 : n - 1;
+		if (i0 > n - 1)
+			i0 = n - 1;
+		double f = src - floor(src);
+		return (1 - f) * s[i0 * step] + f * s[i1 * step];
+	}
+	int64_t i0 = (int64_t)floor(src);
+	double f = src - floor(src), v = 0;
+	for (int k = -1; k <= 2; k++) {
+		int64_t i = i0 + k;
+		i = i < 0 ? 0 : i > n - 1 ? n - 1 : i;
+		v += cubic_w(f - k, -0.75) * s[i * step];
+	}
+	return v;
+}
+
+START_TEST(test_resize_threads)
+{
+	for (int c = 0; c < 4; c++) {
+		int cubic = c % 2;
+		float sc = c < 2 ? 2.0f : 1.5f;
+		int64_t d[4] = {1, 3, 37, 45};
+		int64_t oh = (int64_t)floor(37 * sc), ow = (int64_t)floor(45 * sc);
+		size_t n = 3 * 37 * 45, on = (size_t)(3 * oh * ow);
+		float *x = malloc(n * sizeof *x);
+		fill(x, n, -2.0f, 2.0f, 77u + (unsigned)c);
+		float scales[4] = {1, 1, sc, sc};
+		int64_t sd = 4;
+		optest_in in[3] = {fin(OPTEST_INPUT, 4, d, x), fin(OPTEST_OMIT, 0, NULL, NULL),
+				   fin(OPTEST_INIT, 1, &sd, scales)};
+		cnnf_attr at[1] = {{.name = "mode", .type = CNNF_ATTR_STRING,
+				    .s = cubic ? "cubic" : "linear"}};
+		optest_out o1 = {0}, o2 = {0};
+		ck_assert_msg(optest_run_threads("Resize", 13, 3, in, 1, at, 1, &o1, 1) == 0, "%s",
+			      cnnf_error_get());
+		ck_assert_msg(optest_run_threads("Resize", 13, 3, in, 1, at, 1, &o2, 2) == 0, "%s",
+			      cnnf_error_get());
+		ck_assert_int_eq(o1.dim[2], oh);
+		ck_assert_int_eq(o1.dim[3], ow);
+		ck_assert(!memcmp(o1.data, o2.data, on * sizeof(float)));
+		/* Reference: along W, then along H, in double. */
+		double *xd = malloc(n * sizeof *xd), *t = malloc((size_t)(3 * 37 * ow) * sizeof *t),
+		       *ref = malloc(on * sizeof *ref);
+		for (size_t i = 0; i < n; i++)
+			xd[i] = x[i];
+		for (int64_t p = 0; p < 3 * 37; p++)
+			for (int64_t q = 0; q < ow; q++)
+				t[p * ow + q] = interp1(xd + p * 45, 45, 1, q, sc, cubic);
+		for (int64_t ch = 0; ch < 3; ch++)
+			for (int64_t y = 0; y < oh; y++)
+				for (int64_t q = 0; q < ow; q++)
+					ref[(ch * oh + y) * ow + q] =
+						interp1(t + ch * 37 * ow + q, 37, ow, y, sc, cubic);
+		for (size_t i = 0; i < on; i++)
+			ck_assert_msg(fabs(((float *)o1.data)[i] - ref[i]) <= 1e-5 * (1 + fabs(ref[i])),
+				      "case %d [%zu]: %.9g, want %.9g", c, i, ((float *)o1.data)[i], ref[i]);
+		free(o1.data), free(o2.data), free(x), free(xd), free(t), free(ref);
+	}
+}
+END_TEST
+
 START_TEST(test_sigmoid_extremes)
 {
 	float x[4] = {-100.0f, 100.0f, -88.0f, 0.0f};
@@ -214,6 +297,21 @@ START_TEST(test_sigmoid_extremes)
 	ck_assert(!isnan(y[2]) && y[2] > 0);
 	ck_assert(y[3] == 0.5f);
 	free(o.data);
+	/* The tails, down to subnormal results: within 3 float ulps (relative 2^-22) of the exact value. */
+	enum { N = 14001 };
+	float *xs = malloc(N * sizeof *xs);
+	for (int i = 0; i < N; i++)
+		xs[i] = -110.0f + 0.01f * (float)i;
+	int64_t dn = N;
+	optest_in sw = fin(OPTEST_INPUT, 1, &dn, xs);
+	ck_assert_int_eq(optest_run("Sigmoid", 13, 1, &sw, 0, NULL, 1, &o), 0);
+	y = o.data;
+	for (int i = 0; i < N; i++) {
+		double want = 1.0 / (1.0 + exp(-(double)xs[i]));
+		double tol = want < 1.1754943508222875e-38 ? 3 * 1.401298464324817e-45 : 0x1p-22 * want;
+		ck_assert_msg(fabs(y[i] - want) <= tol, "Sigmoid(%.9g) = %.9g, want %.9g", xs[i], y[i], want);
+	}
+	free(o.data), free(xs);
 }
 END_TEST
 
@@ -818,6 +916,7 @@ static Suite *ops_math_suite(void)
 	tcase_set_timeout(core, 60);
 	tcase_add_test(core, test_unary);
 	tcase_add_test(core, test_sigmoid_extremes);
+	tcase_add_test(core, test_resize_threads);
 	tcase_add_test(core, test_clip_opsets);
 	tcase_add_test(core, test_dropout);
 	tcase_add_test(core, test_unary_int64);

@@ -112,6 +112,7 @@ enum {
 	O_CHECKPOINT,
 	O_HOLDOUT,
 	O_SCALE,
+	O_CHANNELS,
 	O_ARCH,
 	O_NORM_AUTO,
 	O_MAXWORK,
@@ -157,6 +158,8 @@ static const optdesc optdescs[] = {
 	{"mean", 1, O_MEAN, G_NORM, "M[,M..]",
 	 "ONNX: subtract M (0..1 scale; one, or one a channel)"},
 	{"std", 1, O_STD, G_NORM, "S[,S..]", "ONNX: then divide by S (default 1)"},
+	{"channels", 1, O_CHANNELS, G_NORM, "gray|rgb",
+	 "convert the image to the model's channels (alpha dropped)"},
 	{"scale", 1, O_SCALE, G_SCALE, "MAX",
 	 "divide float samples (a .npy) by MAX (default: as they are)"},
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
@@ -219,6 +222,7 @@ typedef struct options {
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
 	const char *model, *arch, *probs, *overlay, *outdir;
 	unsigned scale; /* --scale: float samples divided by it (0: as they are) */
+	int channels;   /* --channels: 1 gray, 3 RGB, 0 the image's own */
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -931,6 +935,16 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_ARCH:
 		o->arch = arg;
 		return 0;
+	case O_CHANNELS:
+		if (strcmp(arg, "gray") == 0)
+			o->channels = 1;
+		else if (strcmp(arg, "rgb") == 0)
+			o->channels = 3;
+		else {
+			value_error("--channels: '%s' is not gray or rgb", arg);
+			return -1;
+		}
+		return 0;
 	case O_SCALE:
 		if (parse_long(d->name, arg, 1, 1LL << 31, &ll) < 0)
 			return -1;
@@ -1569,12 +1583,26 @@ static int write_image_to(cnnf_output *out, const cnnf_image *img, cnnf_format f
 	return 0;
 }
 
-/* --scale for a model's float input, or the warning that it may be wanted. */
-static void float_scale(const options *o, cnnf_image *img, const char *name)
+/*
+ * A model's input as the options want it: --channels converted (*img
+ * replaced), --scale for float samples or the warning that it may be
+ * wanted. 0, or -1 after the message.
+ */
+static int model_input(const options *o, cnnf_image **img, const char *name)
 {
 	char warn[256];
-	if (cnnf_segment_float_scale(img, o->scale, warn, sizeof warn))
+	if (o->channels && (*img)->channels != o->channels) {
+		cnnf_image *c;
+		if (cnnf_point_channels(*img, o->channels, name, &c) < 0) {
+			print_error();
+			return -1;
+		}
+		cnnf_image_free(*img);
+		*img = c;
+	}
+	if (cnnf_segment_float_scale(*img, o->scale, warn, sizeof warn))
 		say("cnnf: %s: %s\n", name, warn);
+	return 0;
 }
 
 /*
@@ -1611,7 +1639,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 	}
 	if (!(img = read_image(in, o, NULL)))
 		goto out;
-	float_scale(o, img, name);
+	if (model_input(o, &img, name) < 0)
+		goto out;
 	progress p = {name, -1};
 	if (graph) {
 		cnnf_infer_opts io = o->inf;
@@ -1814,7 +1843,8 @@ static int run_apply(const command *cmd, options *o, char **ops)
 	if (!(img = read_image(ops[0], o, &fmt)))
 		goto done;
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
-	float_scale(o, img, name);
+	if (model_input(o, &img, name) < 0)
+		goto done;
 	cnnf_infer_opts io = o->inf;
 	io.notice = show_notice;
 	io.notice_ctx = (void *)name;

@@ -64,6 +64,14 @@ static void put(cnnf_image *res, size_t i, double v)
 		((float *)res->data)[i] = (float)v;
 }
 
+/* Rec. 601 luma of the RGB samples at i, i+1, i+2, in double (exact for integer samples). */
+static double luma(const cnnf_image *img, size_t i)
+{
+	return (299.0 * cnnf_image_getf(img, i) + 587.0 * cnnf_image_getf(img, i + 1) +
+		114.0 * cnnf_image_getf(img, i + 2)) /
+	       1000.0;
+}
+
 int cnnf_point_gray(const cnnf_image *img, int float_out, const char *name, cnnf_image **out)
 {
 	int c = img->channels, alpha = img->alpha;
@@ -84,14 +92,37 @@ int cnnf_point_gray(const cnnf_image *img, int float_out, const char *name, cnnf
 	for (size_t p = 0; p < n; p++) {
 		const size_t i = p * (size_t)c, o = p * (size_t)oc;
 		if (colour)
-			put(res, o,
-			    (299.0 * cnnf_image_getf(img, i) + 587.0 * cnnf_image_getf(img, i + 1) +
-			     114.0 * cnnf_image_getf(img, i + 2)) /
-			        1000.0);
+			put(res, o, luma(img, i));
 		else
 			put(res, o, cnnf_image_getf(img, i));
 		if (alpha)
 			put(res, o + (size_t)oc - 1, cnnf_image_getf(img, i + (size_t)c - 1));
+	}
+	*out = res;
+	return 0;
+}
+
+int cnnf_point_channels(const cnnf_image *img, int want, const char *name, cnnf_image **out)
+{
+	int c = img->channels, alpha = img->alpha, colour = c == 3 + alpha, gray = c == 1 + alpha;
+	if ((want != 1 && want != 3) || (!colour && !gray)) {
+		cnnf_error("%s: --channels converts gray, RGB and their alpha forms, not %d channels",
+		           name, c);
+		return -1;
+	}
+	/* Gray from colour is the luma of `gray`; the other way, gray repeated. Alpha goes. */
+	cnnf_image *res = cnnf_image_new(img->width, img->height, want, img->type);
+	if (!res)
+		return -1;
+	res->maxval = img->maxval;
+	size_t n = (size_t)img->width * img->height;
+	for (size_t p = 0; p < n; p++) {
+		const size_t i = p * (size_t)c, o = p * (size_t)want;
+		if (want == 1)
+			put(res, o, colour ? luma(img, i) : cnnf_image_getf(img, i));
+		else
+			for (int k = 0; k < 3; k++)
+				put(res, o + (size_t)k, cnnf_image_getf(img, i + (size_t)(colour ? k : 0)));
 	}
 	*out = res;
 	return 0;

@@ -34,4 +34,12 @@ int cnnf_point_apply(const cnnf_image *img, cnnf_point_op op, double param, int 
  */
 int cnnf_point_gray(const cnnf_image *img, int float_out, const char *name, cnnf_image **out);
 
+/*
+ * The image with `want` channels for a model's input: 1 (gray: the luma of
+ * cnnf_point_gray from colour) or 3 (RGB: gray repeated), alpha dropped;
+ * samples keep their type and scale. Gray, RGB and their alpha forms only.
+ * Returns 0 and *out, or -1.
+ */
+int cnnf_point_channels(const cnnf_image *img, int want, const char *name, cnnf_image **out);
+
 #endif

@@ -182,6 +182,9 @@ struct cnnf_graph {
 	int *hash;
 	int hash_cap;
 	uint64_t const_bytes;
+	struct cnnf_buf *pool; /* buffers of runs, kept for reuse (graph.c) */
+	int npool, cap_pool;
+	uint64_t pool_bytes;
 	uint64_t params;      /* float elements of the initializers together */
 	cnnf_graph_limits limits;
 	int threads;          /* for runs: 0 all cores */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/parallel.h"
+#include "base/simd.h"
 #include "nn/opwin.h"
 #include "nn/ops.h"
 
@@ -317,13 +318,219 @@ static int is_plain2d(const geom *ge)
 	       ge->d[1] == 1 && ge->d[2] == 1;
 }
 
+/* ---- Rows at a time: 2-D windows of any stride and dilation, without Indices ----
+ *
+ * An output row is made a tap at a time over the whole row: for tap (ty,
+ * tx), every output ox reads padded column ox*sx + tx*dx of input row
+ * oy*sy - py + ty*dy. Each input row is copied once into a padded row split
+ * by column phase modulo sx (phase r holds padded columns r, r + sx, ...),
+ * so that a tap's reads are consecutive floats and the loops vectorise.
+ * The arithmetic is pool_planes' in its order:
+ * - max: taps row by row, keeping the first maximum and the first NaN, as
+ *   best = (isnan(best) || v <= best) ? best : v from best = -inf; padding
+ *   is -inf, which never replaces anything, and a window with no tap in the
+ *   input is -inf, as pool_planes gives;
+ * - average: a double sum from 0 over the taps row by row; padding adds
+ *   +0, which leaves every sum as it is (a sum from +0 is never -0); then
+ *   divided by the taps counted as pool_planes counts them.
+ * Rows of taps outside the input are skipped, as there.
+ */
+
+typedef struct rowpool {
+	int64_t ow, kx, sx, dx;
+	int64_t len;           /* floats of one phase: ow + the taps' reach in it */
+	int64_t *div_x;        /* average: taps counted along x for each output column */
+} rowpool;
+
+/* Taps along axis a of the window at output o that fall inside the input (any dilation). */
+static int64_t inside_taps(const geom *ge, int a, int64_t o)
+{
+	int64_t st = o * ge->s[a] - ge->pb[a], d = ge->d[a];
+	int64_t l = st >= 0 ? 0 : (-st + d - 1) / d;
+	int64_t h = ge->in[a] - st <= 0 ? 0 : (ge->in[a] - st + d - 1) / d;
+	if (h > ge->k[a])
+		h = ge->k[a];
+	return h > l ? h - l : 0;
+}
+
+/* Taps along axis a of the window at output o inside the padded input (count_include_pad). */
+static int64_t padded_taps(const geom *ge, int a, int64_t o)
+{
+	int64_t e = ge->in[a] + ge->pe[a] + ge->pb[a] - o * ge->s[a];
+	int64_t ph = e <= 0 ? 0 : (e + ge->d[a] - 1) / ge->d[a];
+	return ph < ge->k[a] ? ph : ge->k[a];
+}
+
+/* Input row `row` (iw floats) as sx phases of rp->len floats, padding `pad`. */
+static void split_row(const rowpool *rp, const float *row, int64_t iw, int64_t px, float pad,
+		      float *dst)
+{
+	int64_t sx = rp->sx, len = rp->len;
+	for (int64_t r = 0; r < sx; r++) {
+		float *d = dst + r * len;
+		/* Phase r, element i: padded column i*sx + r, input column i*sx + r - px. */
+		int64_t i0 = px - r > 0 ? (px - r + sx - 1) / sx : 0;
+		int64_t i1 = iw + px - r > 0 ? (iw + px - r + sx - 1) / sx : 0;
+		if (i0 > len)
+			i0 = len;
+		if (i1 > len)
+			i1 = len;
+		if (i1 < i0)
+			i1 = i0;
+		for (int64_t i = 0; i < i0; i++)
+			d[i] = pad;
+		int64_t off = r - px; /* i*sx + off >= 0 from i0 on */
+		if (sx == 1)
+			memcpy(d + i0, row + i0 + off, sizeof(float) * (size_t)(i1 - i0));
+		else if (sx == 2)
+			for (int64_t i = i0; i < i1; i++)
+				d[i] = row[2 * i + off];
+		else
+			for (int64_t i = i0; i < i1; i++)
+				d[i] = row[i * sx + off];
+		for (int64_t i = i1; i < len; i++)
+			d[i] = pad;
+	}
+}
+
+CNNF_CLONES static void max_tap(float *restrict acc, const float *restrict v, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float b = acc[i], x = v[i];
+		acc[i] = (b != b || x <= b) ? b : x;
+	}
+}
+
+CNNF_CLONES static void sum_tap(double *restrict acc, const float *restrict v, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		acc[i] += (double)v[i];
+}
+
+CNNF_CLONES static void avg_finish(const double *restrict sum, const int64_t *restrict div_x,
+				   int64_t div_y, float *restrict out, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		int64_t d = div_x[i] * div_y;
+		out[i] = d > 0 ? (float)(sum[i] / (double)d) : NAN;
+	}
+}
+
+typedef struct rowjob {
+	const param *p;
+	geom ge;
+	rowpool rp;
+	const float *x;
+	float *y;
+} rowjob;
+
+static int pool_rows(void *ctx, size_t begin, size_t end)
+{
+	const rowjob *j = ctx;
+	const geom *ge = &j->ge;
+	const rowpool *rp = &j->rp;
+	int max = j->p->kind == POOL_MAX, incl = (int)j->p->count_include_pad;
+	int64_t ih = ge->in[1], iw = ge->in[2], oh = ge->out[1], ow = ge->out[2];
+	int64_t ky = ge->k[1], sy = ge->s[1], dy = ge->d[1], py = ge->pb[1], px = ge->pb[2];
+	int64_t kx = rp->kx, sx = rp->sx, dx = rp->dx, len = rp->len;
+	/* A ring of the split input rows one window reads: rows a window spans, at most ih. */
+	int64_t ring = (ky - 1) * dy + 1;
+	if (ring > ih)
+		ring = ih;
+	size_t rowf = (size_t)(sx * len);
+	float *buf = malloc(sizeof(float) * rowf * (size_t)ring);
+	int64_t *held = malloc(sizeof(int64_t) * (size_t)ring);
+	float *facc = max ? malloc(sizeof(float) * (size_t)ow) : NULL;
+	double *dacc = max ? NULL : malloc(sizeof(double) * (size_t)ow);
+	int rc = -1;
+	if (!buf || !held || (max ? !facc : !dacc))
+		goto out;
+	size_t inplane = (size_t)ih * iw, outplane = (size_t)oh * ow;
+	for (size_t pl = begin; pl < end; pl++) {
+		const float *x = j->x + pl * inplane;
+		float *y = j->y + pl * outplane;
+		for (int64_t r = 0; r < ring; r++)
+			held[r] = -1;
+		for (int64_t oy = 0; oy < oh; oy++) {
+			if (max)
+				for (int64_t i = 0; i < ow; i++)
+					facc[i] = -INFINITY;
+			else
+				memset(dacc, 0, sizeof(double) * (size_t)ow);
+			int64_t sty = oy * sy - py;
+			for (int64_t ty = 0; ty < ky; ty++) {
+				int64_t iy = sty + ty * dy;
+				if (iy < 0 || iy >= ih)
+					continue;
+				float *sr = buf + (size_t)(iy % ring) * rowf;
+				if (held[iy % ring] != iy) {
+					split_row(rp, x + iy * iw, iw, px, max ? -INFINITY : 0.0f, sr);
+					held[iy % ring] = iy;
+				}
+				for (int64_t tx = 0; tx < kx; tx++) {
+					int64_t t = tx * dx;
+					const float *v = sr + (t % sx) * len + t / sx;
+					if (max)
+						max_tap(facc, v, ow);
+					else
+						sum_tap(dacc, v, ow);
+				}
+			}
+			float *yr = y + oy * ow;
+			if (max)
+				memcpy(yr, facc, sizeof(float) * (size_t)ow);
+			else
+				avg_finish(dacc, rp->div_x,
+					   incl ? padded_taps(ge, 1, oy) : inside_taps(ge, 1, oy), yr, ow);
+		}
+	}
+	rc = 0;
+out:
+	free(buf);
+	free(held);
+	free(facc);
+	free(dacc);
+	return rc;
+}
+
+/* Whether pool_rows handles ge: one depth (2-D or 1-D) and a row to share the taps. */
+static int rows_fit(const geom *ge)
+{
+	return ge->in[0] == 1 && ge->k[0] == 1 && ge->s[0] == 1 && ge->pb[0] == 0 &&
+	       ge->pe[0] == 0 && ge->out[2] >= 8;
+}
+
+static int run_rows(cnnf_graph *g, cnnf_node *n, const job *src, int threads)
+{
+	rowjob j = {.p = src->p, .ge = src->ge, .x = src->x, .y = src->y};
+	const geom *ge = &j.ge;
+	rowpool *rp = &j.rp;
+	rp->ow = ge->out[2], rp->kx = ge->k[2], rp->sx = ge->s[2], rp->dx = ge->d[2];
+	rp->len = rp->ow + (rp->kx - 1) * rp->dx / rp->sx;
+	int rc = 0;
+	if (j.p->kind == POOL_AVG) {
+		if (!(rp->div_x = malloc(sizeof(int64_t) * (size_t)rp->ow)))
+			return cnnf_graph_node_error(g, n, "out of memory");
+		for (int64_t ox = 0; ox < rp->ow; ox++)
+			rp->div_x[ox] = j.p->count_include_pad ? padded_taps(ge, 2, ox)
+							       : inside_taps(ge, 2, ox);
+	}
+	if (cnnf_parallel_for((size_t)(ge->nb * ge->c), threads, pool_rows, &j))
+		rc = cnnf_graph_node_error(g, n, "out of memory");
+	free(rp->div_x);
+	return rc;
+}
+
 static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
 		   int threads)
 {
-	job j = {.p = n->param, .x = in[0]->data, .y = out[0]->data,
+	const param *p = n->param;
+	job j = {.p = p, .x = in[0]->data, .y = out[0]->data,
 		 .ind = n->nout > 1 && out[1] ? out[1]->data : NULL};
 	if (geometry(g, n, &j.ge))
 		return -1;
+	if (!j.ind && !p->global && rows_fit(&j.ge))
+		return run_rows(g, n, &j, threads);
 	cnnf_parallel_fn fn = is_plain2d(&j.ge) ? pool_planes2 : pool_planes;
 	if (cnnf_parallel_for((size_t)(j.ge.nb * j.ge.c), threads, fn, &j))
 		return cnnf_graph_node_error(g, n, "out of memory");

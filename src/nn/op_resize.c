@@ -345,22 +345,59 @@ typedef struct pass_job {
 	const axis_taps *t;
 } pass_job;
 
+/*
+ * Items begin..end-1 are (o, x) pairs, o-major. Each output is a double sum
+ * from 0 of its taps in order, rounded to float once. The last axis (inner
+ * 1) runs a row at a time, its taps gathered; other axes a run of inner
+ * consecutive outputs at a time, which vectorises. The position is kept
+ * as (o, x) and stepped, not divided out per item.
+ */
 static int pass_work(void *ctx, size_t begin, size_t end)
 {
 	const pass_job *j = ctx;
 	int nt = j->t->ntaps;
-	for (size_t it = begin; it < end; it++) {
-		int64_t o = (int64_t)it / j->len_out, x = (int64_t)it % j->len_out;
-		const int64_t *idx = j->t->idx + x * nt;
-		const double *w = j->t->w + x * nt;
-		float *d = j->dst + (o * j->len_out + x) * j->inner;
+	int64_t o = (int64_t)begin / j->len_out, x = (int64_t)begin % j->len_out;
+	for (size_t it = begin; it < end;) {
 		const float *s = j->src + o * j->len_in * j->inner;
-		for (int64_t i = 0; i < j->inner; i++) {
-			double acc = 0;
-			for (int k = 0; k < nt; k++)
-				acc += w[k] * (double)s[idx[k] * j->inner + i];
-			d[i] = (float)acc;
+		if (j->inner == 1) {
+			/* The rest of row o, or up to end. */
+			int64_t x1 = j->len_out;
+			if ((size_t)(x1 - x) > end - it)
+				x1 = x + (int64_t)(end - it);
+			float *d = j->dst + o * j->len_out;
+			const int64_t *idx = j->t->idx;
+			const double *w = j->t->w;
+			if (nt == 2)
+				for (int64_t q = x; q < x1; q++) {
+					double acc = 0;
+					acc += w[2 * q] * (double)s[idx[2 * q]];
+					acc += w[2 * q + 1] * (double)s[idx[2 * q + 1]];
+					d[q] = (float)acc;
+				}
+			else
+				for (int64_t q = x; q < x1; q++) {
+					double acc = 0;
+					for (int k = 0; k < nt; k++)
+						acc += w[q * nt + k] * (double)s[idx[q * nt + k]];
+					d[q] = (float)acc;
+				}
+			it += (size_t)(x1 - x);
+			x = x1;
+		} else {
+			const int64_t *idx = j->t->idx + x * nt;
+			const double *w = j->t->w + x * nt;
+			float *d = j->dst + (o * j->len_out + x) * j->inner;
+			for (int64_t i = 0; i < j->inner; i++) {
+				double acc = 0;
+				for (int k = 0; k < nt; k++)
+					acc += w[k] * (double)s[idx[k] * j->inner + i];
+				d[i] = (float)acc;
+			}
+			it++;
+			x++;
 		}
+		if (x == j->len_out)
+			x = 0, o++;
 	}
 	return 0;
 }

@@ -1,10 +1,12 @@
 /* op_unary.c: one-tensor elementwise operators: activations, Identity, Dropout, Neg, Exp... */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/parallel.h"
+#include "base/simd.h"
 #include "nn/opmath.h"
 #include "nn/ops.h"
 
@@ -198,16 +200,47 @@ typedef struct unary_job {
 	int type;
 } unary_job;
 
-static inline float sigmoidf(float x)
+/*
+ * e^r for r <= 0 in float operations alone, so that a loop of it vectorises
+ * and gives the same bits at every vector width (no fused multiply-adds:
+ * ISO C mode keeps a*b+c two roundings). Cephes's expf: r = n ln2 + f with
+ * n whole and |f| <= ln2/2 (ln2 in two parts, so f is exact), e^f by its
+ * degree-7 polynomial (within 2 ulp of e^f), times 2^n as two normal
+ * powers of two (n/2 and the rest) so that results down to the subnormals
+ * round once. r below -110 (and NaN) is taken as -110, whose e^r is 0 in
+ * float.
+ */
+static inline float exp_nonpos(float r)
 {
-	/* exp of a negative number only, so that neither branch overflows */
-	if (x >= 0)
-		return 1.0f / (1.0f + expf(-x));
-	float e = expf(x);
-	return e / (1.0f + e);
+	r = r > -110.0f ? r : -110.0f;
+	/* n = round(r / ln2): adding and taking 1.5 * 2^23 rounds to the nearest whole. */
+	float n = (r * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+	float f = (r - n * 0.693359375f) - n * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * f + 1.3981999507e-3f;
+	p = p * f + 8.3334519073e-3f;
+	p = p * f + 4.1665795894e-2f;
+	p = p * f + 1.6666665459e-1f;
+	p = p * f + 5.0000001201e-1f;
+	p = p * (f * f) + f + 1.0f;
+	int ni = (int)n, h = ni / 2; /* -159 <= ni <= 0: both halves within float's normal range */
+	union { uint32_t u; float f; } s1 = {(uint32_t)(h + 127) << 23}, s2 = {(uint32_t)(ni - h + 127) << 23};
+	return p * s1.f * s2.f;
 }
 
-static void unary_f32(const unary_job *j, const float *x, float *y, size_t len)
+/*
+ * 1 / (1 + e^-x) from e^-|x| only, so that neither branch overflows; NaN
+ * stays NaN. Within a few ulp of the exact value (check_ops_math).
+ */
+static inline float sigmoidf(float x)
+{
+	float e = exp_nonpos(-fabsf(x));
+	float y = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+	return x != x ? x : y;
+}
+
+/* Element by element, no reductions: CNNF_CLONES gives every vector width the same bits. */
+CNNF_CLONES static void unary_f32(const unary_job *j, const float *x, float *y, size_t len)
 {
 	const unary_param *p = j->p;
 	float a = p->alpha, b = p->beta;

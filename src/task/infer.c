@@ -60,8 +60,10 @@ static int model_input(const cnnf_graph *g, const cnnf_image *img, const char *n
 	s->h = nd == 4 && d[2] > 0 ? (int)(d[2] < 1 << 30 ? d[2] : 1 << 30) : 0;
 	s->w = nd == 4 && d[3] > 0 ? (int)(d[3] < 1 << 30 ? d[3] : 1 << 30) : 0;
 	if (s->c && s->c != img->channels) {
-		cnnf_error("%s: the image has %d channel%s; %s takes %d", name, img->channels,
-			   img->channels == 1 ? "" : "s", g->file, s->c);
+		cnnf_error("%s: the image has %d channel%s; %s takes %d%s", name, img->channels,
+			   img->channels == 1 ? "" : "s", g->file, s->c,
+			   s->c == 1 ? " (--channels gray converts it)"
+			   : s->c == 3 ? " (--channels rgb converts it)" : "");
 		return -1;
 	}
 	s->c = img->channels;

@@ -252,8 +252,10 @@ int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 {
 	const cnnf_model *m = net->model;
 	if (img->channels != m->channels) {
-		cnnf_error("%s: the image has %d channel%s; the model takes %d", name, img->channels,
-			   img->channels == 1 ? "" : "s", m->channels);
+		cnnf_error("%s: the image has %d channel%s; the model takes %d%s", name, img->channels,
+			   img->channels == 1 ? "" : "s", m->channels,
+			   m->channels == 1 ? " (--channels gray converts it)"
+			   : m->channels == 3 ? " (--channels rgb converts it)" : "");
 		return -1;
 	}
 	if (m->classes > CNNF_SEGMENT_MAX_CLASSES) {
