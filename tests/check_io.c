@@ -234,8 +234,12 @@ START_TEST(test_format_names)
 	ck_assert_int_eq(cnnf_io_format_from_name("a/b.PNG"), CNNF_FORMAT_PNG);
 	ck_assert_int_eq(cnnf_io_format_from_name("x.jpg"), CNNF_FORMAT_JPEG);
 	ck_assert_int_eq(cnnf_io_format_from_name("x.JPEG"), CNNF_FORMAT_JPEG);
-	ck_assert_int_eq(cnnf_io_format_from_name("x.pgm"), CNNF_FORMAT_PNM);
-	ck_assert_int_eq(cnnf_io_format_from_name("x.ppm"), CNNF_FORMAT_PNM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.pgm"), CNNF_FORMAT_PGM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.ppm"), CNNF_FORMAT_PPM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.pbm"), CNNF_FORMAT_PBM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.pam"), CNNF_FORMAT_PAM);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.tif"), CNNF_FORMAT_TIFF);
+	ck_assert_int_eq(cnnf_io_format_from_name("x.TIFF"), CNNF_FORMAT_TIFF);
 	ck_assert_int_eq(cnnf_io_format_from_name("x.pnm"), CNNF_FORMAT_PNM);
 	ck_assert_int_eq(cnnf_io_format_from_name("x.npy"), CNNF_FORMAT_NPY);
 	ck_assert_int_eq(cnnf_io_format_from_name("x.xyz"), CNNF_FORMAT_NONE);
@@ -938,9 +942,9 @@ START_TEST(test_empty_and_unknown)
 	spit(tmp("empty.png"), "", 0);
 	read_fails(tmp("empty.png"), tmp("empty.png"), "empty file");
 	spit_str(tmp("gif.png"), "GIF89a\x01\x00\x01\x00");
-	read_fails(tmp("gif.png"), tmp("gif.png"), "not a PNG, JPEG, PNM or NPY image");
+	read_fails(tmp("gif.png"), tmp("gif.png"), "not a PNG, JPEG, PNM, TIFF or NPY image");
 	spit_str(tmp("short"), "P");
-	read_fails(tmp("short"), tmp("short"), "not a PNG, JPEG, PNM or NPY image");
+	read_fails(tmp("short"), tmp("short"), "not a PNG, JPEG, PNM, TIFF or NPY image");
 	read_fails(tmp("does-not-exist.png"), tmp("does-not-exist.png"),
 	           "No such file or directory");
 	read_fails(cnnf_test_tmpdir(), cnnf_test_tmpdir(), "is a directory");
@@ -1078,6 +1082,431 @@ START_TEST(test_pixel_limit)
 }
 END_TEST
 
+/* ---- TIFF, PBM, PAM and the Netpbm kinds as outputs ---- */
+
+/* One IFD entry of a hand-made TIFF: SHORT (3), LONG (4) or FLOAT; arr: values stored after the data. */
+typedef struct tiff_entry {
+	uint16_t tag, type;
+	uint32_t count, value;
+	const uint16_t *arr; /* count SHORTs stored out of line (count > 2) */
+} tiff_entry;
+
+static void put16(unsigned char *p, unsigned v, int be)
+{
+	p[be ? 0 : 1] = (unsigned char)(v >> 8);
+	p[be ? 1 : 0] = (unsigned char)v;
+}
+
+static void put32(unsigned char *p, uint32_t v, int be)
+{
+	for (int i = 0; i < 4; i++)
+		p[be ? 3 - i : i] = (unsigned char)(v >> (8 * i));
+}
+
+/*
+ * A classic TIFF with one IFD of entries e (tags in ascending order) and one
+ * strip of data, written by hand from the TIFF 6.0 specification, so that
+ * the reader is checked against bytes libtiff did not write. StripOffsets
+ * (273) and StripByteCounts (279) are filled in. Returns the file's size.
+ */
+static size_t make_tiff(unsigned char *buf, int be, const tiff_entry *e, int n, const void *data,
+                        size_t len)
+{
+	memcpy(buf, be ? "MM" : "II", 2);
+	put16(buf + 2, 42, be);
+	put32(buf + 4, 8, be);
+	put16(buf + 8, (unsigned)n, be);
+	size_t data_at = 8 + 2 + 12 * (size_t)n + 4;
+	size_t extra_at = data_at + len;
+	for (int i = 0; i < n; i++) {
+		unsigned char *p = buf + 10 + 12 * i;
+		put16(p, e[i].tag, be);
+		put16(p + 2, e[i].type, be);
+		put32(p + 4, e[i].count, be);
+		uint32_t v = e[i].tag == 273 ? (uint32_t)data_at : e[i].tag == 279 ? (uint32_t)len : e[i].value;
+		if (e[i].arr) {
+			put32(p + 8, (uint32_t)extra_at, be);
+			for (uint32_t k = 0; k < e[i].count; k++)
+				put16(buf + extra_at + 2 * k, e[i].arr[k], be);
+			extra_at += 2 * e[i].count;
+		} else if (e[i].type == 3) {
+			memset(p + 8, 0, 4);
+			put16(p + 8, v, be);
+		} else {
+			put32(p + 8, v, be);
+		}
+	}
+	put32(buf + 10 + 12 * n, 0, be);
+	memcpy(buf + data_at, data, len);
+	return extra_at;
+}
+
+/* The entries of a w x h one-sample page: bps bits, photometric, sample format. */
+static int gray_entries(tiff_entry *e, uint32_t w, uint32_t h, unsigned bps, unsigned photometric,
+                        unsigned format)
+{
+	int n = 0;
+	e[n++] = (tiff_entry){256, 4, 1, w, NULL};
+	e[n++] = (tiff_entry){257, 4, 1, h, NULL};
+	e[n++] = (tiff_entry){258, 3, 1, bps, NULL};
+	e[n++] = (tiff_entry){259, 3, 1, 1, NULL}; /* no compression */
+	e[n++] = (tiff_entry){262, 3, 1, photometric, NULL};
+	e[n++] = (tiff_entry){273, 4, 1, 0, NULL};
+	e[n++] = (tiff_entry){277, 3, 1, 1, NULL};
+	e[n++] = (tiff_entry){278, 4, 1, h, NULL};
+	e[n++] = (tiff_entry){279, 4, 1, 0, NULL};
+	e[n++] = (tiff_entry){339, 3, 1, format, NULL};
+	return n;
+}
+
+static cnnf_image *read_hand_made(const char *name, int be, const tiff_entry *e, int n,
+                                  const void *data, size_t len)
+{
+	unsigned char buf[1024];
+	size_t size = make_tiff(buf, be, e, n, data, len);
+	spit(tmp(name), buf, size);
+	cnnf_image *img = read_ok(tmp(name));
+	unlink(tmp(name));
+	return img;
+}
+
+START_TEST(test_tiff_hand_made)
+{
+	tiff_entry e[16];
+	/* 8-bit gray, both byte orders. */
+	static const uint8_t g8[6] = {0, 1, 127, 128, 254, 255};
+	for (int be = 0; be < 2; be++) {
+		int n = gray_entries(e, 3, 2, 8, 1, 1);
+		cnnf_image *img = read_hand_made("g8.tif", be, e, n, g8, sizeof g8);
+		check_shape(img, 3, 2, 1, CNNF_U8, 255, 0);
+		ck_assert_mem_eq(img->data, g8, 6);
+		cnnf_image_free(img);
+	}
+	/* 16-bit gray: the file's byte order, whatever the host's. */
+	static const uint8_t le16[4] = {0x34, 0x12, 0xff, 0xee}, be16[4] = {0x12, 0x34, 0xee, 0xff};
+	for (int be = 0; be < 2; be++) {
+		int n = gray_entries(e, 2, 1, 16, 1, 1);
+		cnnf_image *img = read_hand_made("g16.tif", be, e, n, be ? be16 : le16, 4);
+		check_shape(img, 2, 1, 1, CNNF_U16, 65535, 0);
+		ck_assert_uint_eq(at(img, 0, 0, 0), 0x1234);
+		ck_assert_uint_eq(at(img, 1, 0, 0), 0xeeff);
+		cnnf_image_free(img);
+	}
+	/* Min-is-white: 0 is white. */
+	int n = gray_entries(e, 3, 2, 8, 0, 1);
+	cnnf_image *img = read_hand_made("white.tif", 0, e, n, g8, sizeof g8);
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(((uint8_t *)img->data)[i], 255 - g8[i]);
+	cnnf_image_free(img);
+	/* 1-bit min-is-black: bits onto 0 and 255, rows padded to a byte. */
+	static const uint8_t bits[2] = {0xa0, 0x40}; /* 101, 010 */
+	n = gray_entries(e, 3, 2, 1, 1, 1);
+	img = read_hand_made("bits.tif", 1, e, n, bits, 2);
+	check_shape(img, 3, 2, 1, CNNF_U8, 255, 0);
+	static const uint8_t want_bits[6] = {255, 0, 255, 0, 255, 0};
+	ck_assert_mem_eq(img->data, want_bits, 6);
+	cnnf_image_free(img);
+	/* 4-bit gray: 0..15 onto 0..255 (v * 17). */
+	static const uint8_t nib[1] = {0x3f};
+	n = gray_entries(e, 2, 1, 4, 1, 1);
+	img = read_hand_made("nib.tif", 0, e, n, nib, 1);
+	ck_assert_uint_eq(at(img, 0, 0, 0), 51);
+	ck_assert_uint_eq(at(img, 1, 0, 0), 255);
+	cnnf_image_free(img);
+	/* float32 gray, big-endian: the samples as they are, no scale. */
+	static const uint8_t fbe[8] = {0x3f, 0xc0, 0, 0, 0xc2, 0xc8, 0, 0}; /* 1.5, -100 */
+	n = gray_entries(e, 2, 1, 32, 1, 3);
+	img = read_hand_made("f.tif", 1, e, n, fbe, 8);
+	check_shape(img, 2, 1, 1, CNNF_F32, 0, 0);
+	ck_assert_float_eq(atf(img, 0, 0, 0), 1.5f);
+	ck_assert_float_eq(atf(img, 1, 0, 0), -100.0f);
+	cnnf_image_free(img);
+	/* A tag libtiff does not know is a warning, kept for the caller, not printed. */
+	n = gray_entries(e, 3, 2, 8, 1, 1);
+	e[n++] = (tiff_entry){65000, 3, 1, 7, NULL};
+	unsigned char wbuf[1024];
+	spit(tmp("warn.tif"), wbuf, make_tiff(wbuf, 0, e, n, g8, sizeof g8));
+	cnnf_input *in = cnnf_io_open(tmp("warn.tif"), 0);
+	ck_assert_ptr_nonnull(in);
+	img = cnnf_input_read(in, 0);
+	ck_assert_ptr_nonnull(img);
+	ck_assert_mem_eq(img->data, g8, 6);
+	const char *w = cnnf_input_warning(in);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_msg(strncmp(w, tmp("warn.tif"), strlen(tmp("warn.tif"))) == 0 &&
+	                  strstr(w, ": warning: Unknown field with tag 65000") != NULL,
+	              "warning '%s'", w);
+	cnnf_input_close(in);
+	cnnf_image_free(img);
+	unlink(tmp("warn.tif"));
+	/* A 1-bit palette: colour map entries (16 bits) onto 8 bits by their high byte. */
+	static const uint16_t cmap[6] = {0, 65535, 257 * 10, 0, 65535, 257 * 20};
+	n = gray_entries(e, 3, 2, 1, 3, 1);
+	e[n++] = (tiff_entry){320, 3, 6, 0, cmap};
+	img = read_hand_made("pal.tif", 0, e, n, bits, 2);
+	check_shape(img, 3, 2, 3, CNNF_U8, 255, 0);
+	/* The map is all reds, then all greens, then all blues: 1 is (255, 0, 20), 0 (0, 10, 255). */
+	static const uint8_t c0[3] = {0, 10, 255}, c1[3] = {255, 0, 20};
+	ck_assert_mem_eq((uint8_t *)img->data + 0, c1, 3);
+	ck_assert_mem_eq((uint8_t *)img->data + 3, c0, 3);
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_tiff_round_trip)
+{
+	/* Every type and channel count comes back sample for sample: integers and float32. */
+	static const struct {
+		int c;
+		cnnf_type type;
+		unsigned maxval;
+	} cases[] = {{1, CNNF_U8, 255},   {2, CNNF_U8, 255},   {3, CNNF_U8, 255},  {4, CNNF_U8, 255},
+	             {5, CNNF_U8, 255},   {1, CNNF_U16, 65535}, {3, CNNF_U16, 65535},
+	             {4, CNNF_U16, 65535}, {1, CNNF_F32, 0},   {3, CNNF_F32, 0},   {7, CNNF_F32, 0}};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		/* Odd sizes: rows that are no multiple of a strip, widths of no power of two. */
+		cnnf_image *img = pattern(301, 97, cases[k].c, cases[k].type, cases[k].maxval);
+		img->alpha = cases[k].c == 2 || cases[k].c == 4;
+		cnnf_image *back = round_trip(img, "rt.tif", NULL);
+		check_shape(back, 301, 97, cases[k].c, cases[k].type, cases[k].maxval, img->alpha);
+		check_same(img, back);
+		cnnf_image_free(back);
+		cnnf_image_free(img);
+	}
+	/* --depth converts as for PNG: 16 to 8 bits divides by 257, rounded. */
+	cnnf_image *img = pattern(4, 3, 1, CNNF_U16, 65535);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.depth = 8;
+	cnnf_image *back = round_trip(img, "d8.tif", &o);
+	check_shape(back, 4, 3, 1, CNNF_U8, 255, 0);
+	for (int x = 0; x < 4; x++)
+		ck_assert_uint_eq(at(back, x, 0, 0), cnnf_image_round(at(img, x, 0, 0) / 257.0, 255));
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+	/* A PNM maxval is rescaled onto the full 16 bits, as a PNG gets it. */
+	img = pattern(4, 3, 1, CNNF_U16, 1000);
+	back = round_trip(img, "m.tif", NULL);
+	ck_assert_uint_eq(at(back, 1, 0, 0), 65535);
+	cnnf_image_free(back);
+	cnnf_image_free(img);
+}
+END_TEST
+
+START_TEST(test_tiff_pages)
+{
+	cnnf_image *p[3];
+	for (int i = 0; i < 3; i++)
+		p[i] = pattern(20 + i, 10 + 2 * i, i == 2 ? 3 : 1, i == 1 ? CNNF_U16 : CNNF_U8,
+		               i == 1 ? 65535 : 255);
+	cnnf_output *out;
+	ck_assert_int_eq(cnnf_output_open(tmp("pages.tif"), &out), 0);
+	cnnf_io_pages *w;
+	ck_assert_int_eq(cnnf_io_pages_open(out, CNNF_FORMAT_TIFF, NULL, &w), 0);
+	for (int i = 0; i < 3; i++) {
+		cnnf_rows rows;
+		cnnf_image_to_rows(p[i], &rows);
+		ck_assert_int_eq(cnnf_io_pages_add(w, &rows), 0);
+	}
+	ck_assert_int_eq(cnnf_io_pages_close(w), 0);
+	ck_assert_int_eq(cnnf_output_publish(&out, 1), 0);
+
+	cnnf_input *in = cnnf_io_open(tmp("pages.tif"), 0);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_int_eq(cnnf_input_pages(in), 3);
+	ck_assert_int_eq(cnnf_input_format(in), CNNF_FORMAT_TIFF);
+	ck_assert_ptr_null(cnnf_input_warning(in));
+	/* In any order, and again. */
+	for (int k = 0; k < 4; k++) {
+		int i = (2 * k + 1) % 3;
+		cnnf_image *img = cnnf_input_read(in, i);
+		ck_assert_ptr_nonnull(img);
+		check_same(p[i], img);
+		cnnf_image_free(img);
+	}
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_input_read(in, 3));
+	ck_assert_error_has("there is no page 3: the file has 3 (counted from 0)");
+	cnnf_input_close(in);
+	/* cnnf_io_read() takes the first page. */
+	cnnf_image *first = read_ok(tmp("pages.tif"));
+	check_same(p[0], first);
+	cnnf_image_free(first);
+	/* Other formats hold one image. */
+	ck_assert_int_eq(cnnf_output_open(tmp("pages.png"), &out), 0);
+	cnnf_error_clear();
+	ck_assert_int_eq(cnnf_io_pages_open(out, CNNF_FORMAT_PNG, NULL, &w), -1);
+	ck_assert_error_has("PNG holds one image, not several pages");
+	cnnf_output_discard(out);
+	for (int i = 0; i < 3; i++)
+		cnnf_image_free(p[i]);
+	unlink(tmp("pages.tif"));
+}
+END_TEST
+
+START_TEST(test_tiff_errors)
+{
+	/* A file cut anywhere fails with a message, never an image of garbage. */
+	cnnf_image *img = pattern(64, 48, 3, CNNF_U16, 65535);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("whole.tif"), &o), 0);
+	size_t size = file_size(tmp("whole.tif"));
+	for (size_t cut_at = 1; cut_at < size; cut_at += size / 17 + 1) {
+		cut(tmp("whole.tif"), tmp("cut.tif"), cut_at);
+		cnnf_error_clear();
+		cnnf_image *r = cnnf_io_read(tmp("cut.tif"), 0);
+		ck_assert_msg(r == NULL, "a TIFF cut at %zu of %zu bytes was read", cut_at, size);
+		ck_assert_msg(strncmp(cnnf_error_get(), tmp("cut.tif"), strlen(tmp("cut.tif"))) == 0,
+		              "message '%s' does not name the file", cnnf_error_get());
+		ck_assert_msg(strchr(cnnf_error_get(), '\n') == NULL, "two lines: %s", cnnf_error_get());
+	}
+	unlink(tmp("cut.tif"));
+	unlink(tmp("whole.tif"));
+	cnnf_image_free(img);
+
+	tiff_entry e[16];
+	unsigned char buf[1024];
+	static const uint8_t data[8] = {0};
+	struct {
+		unsigned bps, photometric, format;
+		const char *needle;
+	} cases[] = {
+	    {16, 1, 2, "signed 16-bit TIFF samples are not supported"},
+	    {64, 1, 3, "64-bit floating-point TIFF samples are not supported"},
+	    {32, 1, 1, "32-bit TIFF samples are not supported"},
+	    {8, 5, 1, "photometric interpretation 5 (CMYK (separated)) is not supported"},
+	    {8, 2, 1, "TIFF RGB page with 1 samples per pixel"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		int n = gray_entries(e, 1, 1, cases[k].bps, cases[k].photometric, cases[k].format);
+		size_t len = make_tiff(buf, 0, e, n, data, 8);
+		spit(tmp("bad.tif"), buf, len);
+		read_fails(tmp("bad.tif"), tmp("bad.tif"), cases[k].needle);
+	}
+	/* The pixel limit holds before anything is allocated. */
+	int n = gray_entries(e, 100000, 100000, 8, 1, 1);
+	spit(tmp("big.tif"), buf, make_tiff(buf, 0, e, n, data, 8));
+	cnnf_error_clear();
+	ck_assert_ptr_null(cnnf_io_read(tmp("big.tif"), 1 << 20));
+	ck_assert_error_has("pixels");
+	unlink(tmp("big.tif"));
+	unlink(tmp("bad.tif"));
+}
+END_TEST
+
+START_TEST(test_pbm_pam_read)
+{
+	/* PBM: 1 is black; plain digits need no space between them. */
+	spit_str(tmp("p1.pbm"), "P1\n# c\n3 2\n101\n0 1 0\n");
+	cnnf_image *img = read_ok(tmp("p1.pbm"));
+	check_shape(img, 3, 2, 1, CNNF_U8, 255, 0);
+	static const uint8_t want[6] = {0, 255, 0, 255, 0, 255};
+	ck_assert_mem_eq(img->data, want, 6);
+	cnnf_image_free(img);
+	/* P4: rows padded to whole bytes, the first pixel in the high bit. */
+	spit(tmp("p4.pbm"), "P4\n3 2\n\xa0\x40", 10);
+	img = read_ok(tmp("p4.pbm"));
+	ck_assert_mem_eq(img->data, want, 6);
+	cnnf_image_free(img);
+	/* PAM with alpha, 16-bit big-endian samples. */
+	static const char pam[] =
+	    "P7\nWIDTH 1\nHEIGHT 1\nDEPTH 2\nMAXVAL 1000\nTUPLTYPE GRAYSCALE_ALPHA\nENDHDR\n"
+	    "\x03\xe8\x00\x07";
+	spit(tmp("a.pam"), pam, sizeof pam - 1);
+	img = read_ok(tmp("a.pam"));
+	check_shape(img, 1, 1, 2, CNNF_U16, 1000, 1);
+	ck_assert_uint_eq(at(img, 0, 0, 0), 1000);
+	ck_assert_uint_eq(at(img, 0, 0, 1), 7);
+	cnnf_image_free(img);
+	/* Any depth; a comment in the header. */
+	static const char d5[] =
+	    "P7\nWIDTH 1\n# x\nHEIGHT 1\nDEPTH 5\nMAXVAL 255\nENDHDR\n\x01\x02\x03\x04\x05";
+	spit(tmp("d5.pam"), d5, sizeof d5 - 1);
+	img = read_ok(tmp("d5.pam"));
+	check_shape(img, 1, 1, 5, CNNF_U8, 255, 0);
+	ck_assert_uint_eq(at(img, 0, 0, 4), 5);
+	cnnf_image_free(img);
+	unlink(tmp("p1.pbm"));
+	unlink(tmp("p4.pbm"));
+	unlink(tmp("a.pam"));
+	unlink(tmp("d5.pam"));
+}
+END_TEST
+
+START_TEST(test_netpbm_kinds_write)
+{
+	/* 2x1 RGB: red and mid gray. */
+	cnnf_image *rgb = cnnf_image_new(2, 1, 3, CNNF_U8);
+	uint8_t px[6] = {255, 0, 0, 100, 100, 100};
+	memcpy(rgb->data, px, 6);
+	/* .pgm: ppmtopgm's luma, 0.2989 R + 0.5866 G + 0.1145 B rounded: 76.2 -> 76, 100. */
+	cnnf_image *g = round_trip(rgb, "luma.pgm", NULL);
+	check_shape(g, 2, 1, 1, CNNF_U8, 255, 0);
+	ck_assert_uint_eq(at(g, 0, 0, 0), 76);
+	ck_assert_uint_eq(at(g, 1, 0, 0), 100);
+	/* .ppm of gray: the gray three times. */
+	cnnf_image *c = round_trip(g, "gray.ppm", NULL);
+	check_shape(c, 2, 1, 3, CNNF_U8, 255, 0);
+	for (int k = 0; k < 3; k++)
+		ck_assert_uint_eq(at(c, 0, 0, k), 76);
+	/* .pbm: black below the middle, so 76 and 100 are black, 200 is white; read back 0/255. */
+	cnnf_image *b = cnnf_image_new(3, 1, 1, CNNF_U8);
+	memcpy(b->data, (uint8_t[]){76, 128, 127}, 3);
+	cnnf_image *bb = round_trip(b, "t.pbm", NULL);
+	ck_assert_mem_eq(bb->data, ((uint8_t[]){0, 255, 0}), 3);
+	/* .pam keeps everything: alpha and its tuple type, 16 bits. */
+	cnnf_image *a = pattern(5, 3, 4, CNNF_U16, 65535);
+	cnnf_image *aa = round_trip(a, "rgba.pam", NULL);
+	check_shape(aa, 5, 3, 4, CNNF_U16, 65535, 1);
+	check_same(a, aa);
+	/* PGM has no alpha: flattening composites it away first. */
+	write_fails(a, tmp("rgba.pgm"), NULL, "PGM takes gray or colour, not 4 channels (no alpha");
+	cnnf_image *opaque = cnnf_image_convert(a, CNNF_U16, 65535);
+	for (size_t i = 3; i < count(opaque); i += 4)
+		((uint16_t *)opaque->data)[i] = 65535;
+	cnnf_write_opts fo;
+	cnnf_io_write_opts_init(&fo);
+	fo.flatten = 1;
+	cnnf_image *ga = round_trip(opaque, "rgba.pgm", &fo);
+	check_shape(ga, 5, 3, 1, CNNF_U16, 65535, 0);
+	ck_assert_uint_eq(at(ga, 1, 1, 0), (unsigned)(0.2989 * at(a, 1, 1, 0) + 0.5866 * at(a, 1, 1, 1) +
+	                                              0.1145 * at(a, 1, 1, 2) + 0.5));
+	cnnf_image_free(opaque);
+	cnnf_image *imgs[] = {rgb, g, c, b, bb, a, aa, ga};
+	for (size_t i = 0; i < sizeof imgs / sizeof *imgs; i++)
+		cnnf_image_free(imgs[i]);
+}
+END_TEST
+
+START_TEST(test_format_table)
+{
+	/* Every extension is a --format name and back. */
+	static const char *const names[] = {"png", "jpg", "jpeg", "pnm", "pgm", "ppm",
+	                                    "pbm", "pam", "tif", "tiff", "npy"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		cnnf_format f;
+		char path[32];
+		snprintf(path, sizeof path, "x.%s", names[i]);
+		ck_assert_int_eq(cnnf_io_format_parse(names[i], &f), 0);
+		ck_assert_int_eq(f, cnnf_io_format_from_name(path));
+		ck_assert_ptr_nonnull(strstr(cnnf_io_format_names(), names[i]));
+	}
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_TIFF, 9, 0), 1);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PAM, 2, 0), 1);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PGM, 3, 0), 1);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PGM, 2, 0), 0);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PPM, 4, 1), 0);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PNM, 4, 1), 0);
+	ck_assert_int_eq(cnnf_io_format_holds(CNNF_FORMAT_PNG, 4, 1), 1);
+	/* The sniffer knows both TIFF byte orders and BigTIFF. */
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"II*\0", 4), CNNF_FORMAT_TIFF);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"MM\0*", 4), CNNF_FORMAT_TIFF);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"II+\0", 4), CNNF_FORMAT_TIFF);
+	ck_assert_int_eq(cnnf_io_format_sniff((const unsigned char *)"II*\1", 4), CNNF_FORMAT_NONE);
+}
+END_TEST
+
 START_TEST(test_pnm_errors)
 {
 	static const struct {
@@ -1092,9 +1521,17 @@ START_TEST(test_pnm_errors)
 	    {"P2 2 1 255 0 -1", "bad PNM sample: '-' is not a digit"},
 	    {"P2 2 1 255 0 1x", "unexpected character after 1"},
 	    {"P2 0 1 255", "is not positive"},
-	    {"P1 2 1 0 1", "PBM (P1) images are not supported"},
-	    {"P4 8 1 \x55", "PBM (P4) images are not supported"},
-	    {"P7\nWIDTH 1", "P7 images are not supported"},
+	    {"P1 2 1 0 2", "bad PBM sample '2' (only 0 and 1)"},
+	    {"P1 2 1 0", "truncated file"},
+	    {"P4 9 1 \x55", "truncated file"},
+	    {"P7\nWIDTH 1", "truncated file"},
+	    {"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 1\nENDHDR\n\x01", "bad PAM header: no MAXVAL"},
+	    {"P7\nWIDTH 1\nWIDTH 1\n", "bad PAM header: WIDTH given twice"},
+	    {"P7\nSIZE 1\n", "bad PAM header: unknown field 'SIZE'"},
+	    {"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 0\nMAXVAL 255\nENDHDR\n", "PAM depth 0 is not in"},
+	    {"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 1\nMAXVAL 255\nENDHDR\n\x01", "truncated file"},
+	    {"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 1\nMAXVAL 9\nENDHDR\n\x0a",
+	     "sample 10 is above maxval 9"},
 	};
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
 		spit_str(tmp("bad.pnm"), cases[k].text);
@@ -1146,11 +1583,13 @@ START_TEST(test_write_bad_channels)
 	            "PNG holds 1 to 4 channels, not 6; write .npy instead");
 	write_fails(four, tmp("four.jpg"), NULL, "JPEG has no alpha channel");
 	write_fails(six, tmp("six.jpg"), NULL, "JPEG holds 1 or 3 channels, not 6");
-	write_fails(four, tmp("four.ppm"), NULL, "PNM holds 1 (PGM) or 3 (PPM) channels, not 4");
+	write_fails(four, tmp("four.ppm"), &(cnnf_write_opts){.format = CNNF_FORMAT_PNM},
+	            "PNM holds 1 (PGM) or 3 (PPM) channels, not 4");
+	write_fails(six, tmp("six.pgm"), NULL, "PGM takes gray or colour, not 6 channels");
 	ck_assert_int_eq(access(tmp("six.png"), F_OK), -1);
 	ck_assert_int_eq(access(tmp("four.jpg"), F_OK), -1);
 	ck_assert_int_eq(leftovers("six.png") + leftovers("four.jpg") + leftovers("six.jpg") +
-	                     leftovers("four.ppm"),
+	                     leftovers("four.ppm") + leftovers("six.pgm"),
 	                 0);
 
 	cnnf_write_opts o;
@@ -1342,6 +1781,12 @@ static Suite *io_suite(void)
 	tcase_add_test(core, test_stdout);
 	tcase_add_test(core, test_write_replaces);
 	tcase_add_test(core, test_write_format_option);
+	tcase_add_test(core, test_tiff_hand_made);
+	tcase_add_test(core, test_tiff_round_trip);
+	tcase_add_test(core, test_tiff_pages);
+	tcase_add_test(core, test_pbm_pam_read);
+	tcase_add_test(core, test_netpbm_kinds_write);
+	tcase_add_test(core, test_format_table);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");
@@ -1352,6 +1797,7 @@ static Suite *io_suite(void)
 	tcase_add_test(errors, test_jpeg_errors);
 	tcase_add_test(errors, test_pixel_limit);
 	tcase_add_test(errors, test_pnm_errors);
+	tcase_add_test(errors, test_tiff_errors);
 	tcase_add_test(errors, test_npy_errors);
 	tcase_add_test(errors, test_write_bad_channels);
 	tcase_add_test(errors, test_write_keeps_existing);

@@ -118,6 +118,7 @@ enum {
 	O_MAXWORK,
 	O_MEAN,
 	O_STD,
+	O_PAGE,
 	O_SIGMA,
 	O_FLATTEN,
 	O_MODEL = 'm',
@@ -184,7 +185,10 @@ static const optdesc optdescs[] = {
 	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
 	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
 	{"quiet", 0, O_QUIET, G_QUIET, NULL, "no progress line on a terminal"},
-	{"format", 1, O_FORMAT, G_IMAGE, "FMT", "output format: png, jpeg, pnm or npy"},
+	{"format", 1, O_FORMAT, G_IMAGE, "FMT",
+	 "output format: png, jpg, pnm, pgm, ppm, pbm, pam, tif or npy"},
+	{"page", 1, O_PAGE, G_IMAGE | G_SEGMENT, "N",
+	 "TIFF page to read, from 0 (default: all, or the first)"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
@@ -227,6 +231,7 @@ typedef struct options {
 	cnnf_segment_opts seg;
 	cnnf_infer_opts inf;
 	int in_h, in_w; /* info --size HxW */
+	int page;       /* --page: the page to read (0-based); -1: every page, or the first */
 } options;
 
 struct command;
@@ -520,9 +525,9 @@ static void print_help(void)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
 	printf("\nINPUT and OUTPUT may be '-' for standard input and output. Input formats\n"
-	       "(PNG, JPEG, PNM, NPY) are recognised from the data; the output format comes\n"
-	       "from OUTPUT's extension or --format. 'cnnf COMMAND --help' lists a command's\n"
-	       "options; man cnnf has the whole story.\n\n"
+	       "(PNG, JPEG, PNM, TIFF, NPY) are recognised from the data; the output format\n"
+	       "comes from OUTPUT's extension or --format ('-': the input's). 'cnnf COMMAND\n"
+	       "--help' lists a command's options; man cnnf has the whole story.\n\n"
 	       "  -h, --help     show this help and exit\n"
 	       "  -V, --version  print the version and exit\n");
 }
@@ -856,10 +861,12 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return 0;
 	case O_FORMAT:
 		if (cnnf_io_format_parse(arg, &o->w.format) < 0) {
-			value_error("--format: '%s' is not png, jpeg, pnm or npy", arg);
+			value_error("--format: '%s' is not one of %s", arg, cnnf_io_format_names());
 			return -1;
 		}
 		return 0;
+	case O_PAGE:
+		return parse_int(d->name, arg, 0, INT_MAX, &o->page);
 	case O_QUALITY:
 		return parse_int(d->name, arg, 1, 100, &o->w.quality);
 	case O_DEPTH:
@@ -1020,19 +1027,93 @@ static int option_error(const command *cmd, int argc, char **argv, int before)
 	return cmd_usage(cmd, "unknown option '-%c' in '%s'", optopt, arg);
 }
 
-/* The output format, checked before any work is done. */
+/* Image data is not written to a terminal, as compressors refuse to. Prints the refusal. */
+static int check_not_terminal(const char *path)
+{
+	if (strcmp(path, "-") != 0 || !isatty(STDOUT_FILENO))
+		return 0;
+	say("cnnf: stdout is a terminal: image data is not written to it; redirect it or name "
+	    "a file\n");
+	return -1;
+}
+
+/*
+ * The output format, checked before any work is done. An output with no
+ * name to take it from ("-", a pipe or device) and no --format gets the
+ * input's: *fmt is NONE until take_input_format() sets it.
+ */
 static int output_format(options *o, const char *path, cnnf_format *fmt)
 {
-	*fmt = cnnf_io_format_for(path, &o->w);
-	if (*fmt == CNNF_FORMAT_NONE) {
-		say(
-			"cnnf: %s: unknown output format; name it .png, .jpg, .pnm or .npy, or use "
-			"--format\n",
-			path);
+	if (check_not_terminal(path) < 0)
+		return -1;
+	*fmt = o->w.format;
+	if (*fmt == CNNF_FORMAT_NONE && (*fmt = cnnf_io_format_from_name(path)) == CNNF_FORMAT_NONE &&
+	    !cnnf_output_in_place(path)) {
+		say("cnnf: %s: unknown output format; name it .png, .jpg, .tif, .pnm or .npy (or "
+		    "%s), or use --format\n",
+		    path, cnnf_io_format_names());
 		return -1;
 	}
 	o->w.format = *fmt;
 	return 0;
+}
+
+/* The input's format for an output that waited for it (output_format()). */
+static void take_input_format(options *o, const cnnf_input *in, cnnf_format *fmt)
+{
+	if (*fmt == CNNF_FORMAT_NONE)
+		*fmt = o->w.format = cnnf_input_format(in);
+}
+
+/* The input at path opened; NULL when it cannot be (printed). */
+static cnnf_input *open_input(const char *path, const options *o)
+{
+	cnnf_input *in = cnnf_io_open(path, o->max_pixels);
+	if (!in)
+		print_error();
+	return in;
+}
+
+/*
+ * Close in, printing what libtiff warned of, once for the file, when it was
+ * read (ok): a failure is one line, its error.
+ */
+static void close_input(cnnf_input *in, int ok)
+{
+	const char *w = in && ok ? cnnf_input_warning(in) : NULL;
+	if (w)
+		say("cnnf: %s\n", w);
+	cnnf_input_close(in);
+}
+
+/*
+ * The page --page picks, or the first; a multi-page input read for one
+ * image says that the others were left. Prints failures.
+ */
+static cnnf_image *read_page(cnnf_input *in, const options *o)
+{
+	cnnf_image *img = cnnf_input_read(in, o->page < 0 ? 0 : o->page);
+	int pages = cnnf_input_pages(in);
+	if (!img)
+		print_error();
+	else if (o->page < 0 && pages > 1)
+		say("cnnf: %s: warning: %d pages, only page 0 is read (--page N picks one; a filter "
+		    "command writes them all to a .tif)\n",
+		    cnnf_input_name(in), pages);
+	return img;
+}
+
+/* One image from path: open_input(), take_input_format() (fmt may be NULL), read_page(). */
+static cnnf_image *read_image(const char *path, options *o, cnnf_format *fmt)
+{
+	cnnf_input *in = open_input(path, o);
+	if (!in)
+		return NULL;
+	if (fmt)
+		take_input_format(o, in, fmt);
+	cnnf_image *img = read_page(in, o);
+	close_input(in, img != NULL);
+	return img;
 }
 
 static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kname,
@@ -1178,18 +1259,16 @@ static int check_channels(int channels, int alpha, cnnf_format fmt, const char *
 	int with_alpha = alpha && (channels == 2 || channels == 4);
 	if (with_alpha && w->flatten)
 		channels--, with_alpha = 0;
-	if (fmt == CNNF_FORMAT_NPY || channels == 1 || channels == 3 ||
-	    (with_alpha && fmt == CNNF_FORMAT_PNG))
+	if (cnnf_io_format_holds(fmt, channels, with_alpha))
 		return 0;
-	const char *name = fmt == CNNF_FORMAT_PNG    ? "PNG"
-	                   : fmt == CNNF_FORMAT_JPEG ? "JPEG"
-	                                             : "PNM";
+	const char *name = cnnf_io_format_label(fmt);
 	if (with_alpha)
 		say("cnnf: %s: %s has no alpha channel; composite the image over a background with "
 		    "--flatten[=COLOUR] (white by default), or write .png\n",
 		    path, name);
 	else
-		say("cnnf: %s: %d output channels cannot be written as %s; write .npy instead\n",
+		say("cnnf: %s: %d output channels cannot be written as %s; write .npy, .tif or .pam "
+		    "instead\n",
 		    path, channels, name);
 	return -1;
 }
@@ -1209,47 +1288,79 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	}
 	int status = EXIT_FAIL;
 	cnnf_image *img = NULL;
+	cnnf_input *in = NULL;
+	cnnf_io_pages *pages = NULL;
 	cnnf_output *dst = open_output(ops[1], ops[0]);
-	if (!dst)
+	if (!dst || !(in = open_input(ops[0], o)))
 		goto out;
-	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
+	take_input_format(o, in, &fmt);
+	/* Every page of a multi-page input goes to a multi-page output, one after the other. */
+	int count = o->page < 0 && fmt == CNNF_FORMAT_TIFF ? cnnf_input_pages(in) : 1;
+	if (count > 1 && cnnf_io_pages_open(dst, fmt, &o->w, &pages) < 0) {
 		print_error();
 		goto out;
 	}
-	int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
-	if (!depthwise && k->depth != img->channels) {
-		say("cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
-			kname, k->depth, k->depth, ops[0], img->channels);
-		goto out;
+	for (int page = 0; page < count; page++) {
+		if (!(img = count > 1 ? cnnf_input_read(in, page) : read_page(in, o))) {
+			if (count > 1)
+				print_error();
+			goto out;
+		}
+		int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
+		if (!depthwise && k->depth != img->channels) {
+			say("cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
+			    kname, k->depth, k->depth, ops[0], img->channels);
+			goto out;
+		}
+		if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
+		                   ops[1], &o->w) < 0)
+			goto out;
+		o->f.float_out = fmt == CNNF_FORMAT_NPY;
+		/* The result is made a strip at a time while it is written. */
+		cnnf_filter_stream *fs;
+		if (cnnf_filter_open(img, k, &o->f, kname, 0, &fs) < 0) {
+			print_error();
+			goto out;
+		}
+		/*
+		 * Padding can make the output far larger than the input, and only a
+		 * strip of it is ever in memory: the pixel limit keeps a typo in --pad
+		 * from filling the disk.
+		 */
+		const cnnf_rows *rows = cnnf_filter_get_rows(fs);
+		int added = 0;
+		if (cnnf_image_check(ops[1], rows->info.width, rows->info.height,
+		                     rows->info.channels, rows->info.type, o->max_pixels) < 0) {
+			print_error();
+		} else if (check_work(o, ops[0], cmd->name, (double)cnnf_filter_work(fs)) < 0) {
+			/* refused: printed */
+		} else if (count == 1) {
+			status = finish_output(dst, rows, fmt, o);
+			dst = NULL;
+		} else if (cnnf_io_pages_add(pages, rows) < 0) {
+			print_error();
+		} else {
+			added = 1;
+		}
+		cnnf_filter_close(fs);
+		cnnf_image_free(img);
+		img = NULL;
+		if (count > 1 && !added)
+			goto out;
 	}
-	if (check_channels(depthwise ? img->channels : k->count, depthwise && img->alpha, fmt,
-			   ops[1], &o->w) < 0)
-		goto out;
-	o->f.float_out = fmt == CNNF_FORMAT_NPY;
-	/* The result is made a strip at a time while it is written. */
-	cnnf_filter_stream *fs;
-	if (cnnf_filter_open(img, k, &o->f, kname, 0, &fs) < 0) {
-		print_error();
-		goto out;
+	if (count > 1) {
+		int r = cnnf_io_pages_close(pages);
+		pages = NULL;
+		if (r < 0 || cnnf_output_publish(&dst, 1) < 0) {
+			print_error();
+			goto out;
+		}
+		status = EXIT_OK;
 	}
-	/*
-	 * Padding can make the output far larger than the input, and only a
-	 * strip of it is ever in memory: the pixel limit keeps a typo in --pad
-	 * from filling the disk.
-	 */
-	const cnnf_rows *rows = cnnf_filter_get_rows(fs);
-	if (cnnf_image_check(ops[1], rows->info.width, rows->info.height, rows->info.channels,
-	                     rows->info.type, o->max_pixels) < 0) {
-		print_error();
-	} else if (check_work(o, ops[0], cmd->name, (double)cnnf_filter_work(fs)) < 0) {
-		/* refused: printed */
-	} else {
-		status = finish_output(dst, rows, fmt, o);
-		dst = NULL;
-	}
-	cnnf_filter_close(fs);
 out:
+	cnnf_io_pages_discard(pages);
 	cnnf_output_discard(dst);
+	close_input(in, status == EXIT_OK);
 	cnnf_image_free(img);
 	cnnf_kernel_free(k);
 	return status;
@@ -1286,12 +1397,10 @@ static int run_point(const command *cmd, options *o, char **ops)
 	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
-	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
 	int status = EXIT_FAIL;
-	if (!img) {
-		print_error();
+	if (!img)
 		goto out;
-	}
 	/* gray changes the channels: its result is checked. */
 	int gray = strcmp(cmd->name, "gray") == 0;
 	if (!gray && check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
@@ -1322,13 +1431,11 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_output *dst = open_output(ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
-	cnnf_image *img = cnnf_io_read(ops[0], o->max_pixels), *res = NULL;
+	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
 	int status = EXIT_FAIL;
 	cnnf_tensor *in = NULL, *out = NULL;
-	if (!img) {
-		print_error();
+	if (!img)
 		goto out;
-	}
 	if (check_channels(img->channels, img->alpha, fmt, ops[1], &o->w) < 0)
 		goto out;
 	char name[4200];
@@ -1530,10 +1637,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 			}
 		}
 	}
-	if (!(img = cnnf_io_read(in, o->max_pixels))) {
-		print_error();
+	if (!(img = read_image(in, o, NULL)))
 		goto out;
-	}
 	if (model_input(o, &img, name) < 0)
 		goto out;
 	progress p = {name, -1};
@@ -1613,6 +1718,8 @@ static int run_segment(const command *cmd, options *o, char **ops)
 				   "--outdir");
 	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
 		return cmd_usage(cmd, "label maps are written as PNG");
+	if (!o->outdir && check_not_terminal(ops[1]) < 0)
+		return EXIT_USAGE;
 	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
 		return cmd_usage(cmd, "%s: the label map is a PNG; name it .png", ops[1]);
 	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
@@ -1733,10 +1840,8 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		return EXIT_FAIL;
 	if (!(out = open_output(ops[1], ops[0])))
 		goto done;
-	if (!(img = cnnf_io_read(ops[0], o->max_pixels))) {
-		print_error();
+	if (!(img = read_image(ops[0], o, &fmt)))
 		goto done;
-	}
 	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
 	if (model_input(o, &img, name) < 0)
 		goto done;
@@ -1995,7 +2100,8 @@ int main(int argc, char **argv)
 	shortopts[sl] = '\0';
 	longopts[nl] = (struct option){0, 0, 0, 0};
 
-	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK};
+	options o = {.max_pixels = CNNF_DEFAULT_MAX_PIXELS, .max_work = CNNF_DEFAULT_MAX_WORK,
+		     .page = -1};
 	cnnf_filter_opts_init(&o.f);
 	cnnf_segment_opts_init(&o.seg);
 	cnnf_infer_opts_init(&o.inf);

@@ -27,43 +27,85 @@ void cnnf_io_write_opts_init(cnnf_write_opts *o)
 	*o = (cnnf_write_opts){.format = CNNF_FORMAT_NONE, .quality = 90};
 }
 
+/*
+ * Every format name, as --format takes it and as an extension takes it
+ * (".name"): one table, so that the two cannot disagree.
+ */
+static const struct format_name {
+	const char *name;
+	cnnf_format format;
+} format_names[] = {
+    {"png", CNNF_FORMAT_PNG},  {"jpg", CNNF_FORMAT_JPEG}, {"jpeg", CNNF_FORMAT_JPEG},
+    {"pnm", CNNF_FORMAT_PNM},  {"pgm", CNNF_FORMAT_PGM},  {"ppm", CNNF_FORMAT_PPM},
+    {"pbm", CNNF_FORMAT_PBM},  {"pam", CNNF_FORMAT_PAM},  {"tif", CNNF_FORMAT_TIFF},
+    {"tiff", CNNF_FORMAT_TIFF}, {"npy", CNNF_FORMAT_NPY},
+};
+#define NFORMAT_NAMES (sizeof format_names / sizeof format_names[0])
+
+/* What each format is called in messages, by cnnf_format. */
+static const char *const format_labels[] = {
+    [CNNF_FORMAT_NONE] = "no format", [CNNF_FORMAT_PNG] = "PNG",   [CNNF_FORMAT_JPEG] = "JPEG",
+    [CNNF_FORMAT_PNM] = "PNM",        [CNNF_FORMAT_NPY] = "NPY",   [CNNF_FORMAT_PGM] = "PGM",
+    [CNNF_FORMAT_PPM] = "PPM",        [CNNF_FORMAT_PBM] = "PBM",   [CNNF_FORMAT_PAM] = "PAM",
+    [CNNF_FORMAT_TIFF] = "TIFF",
+};
+
+const char *cnnf_io_format_label(cnnf_format f)
+{
+	if ((size_t)f >= sizeof format_labels / sizeof format_labels[0] || !format_labels[f])
+		return "an unknown format";
+	return format_labels[f];
+}
+
+const char *cnnf_io_format_names(void)
+{
+	static char names[128];
+	if (!names[0]) {
+		size_t n = 0;
+		for (size_t i = 0; i < NFORMAT_NAMES; i++)
+			n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+			                      format_names[i].name);
+	}
+	return names;
+}
+
 cnnf_format cnnf_io_format_from_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *dot = strrchr(slash ? slash + 1 : path, '.');
 	if (!dot)
 		return CNNF_FORMAT_NONE;
-	static const struct {
-		const char *ext;
-		cnnf_format format;
-	} exts[] = {
-	    {".png", CNNF_FORMAT_PNG}, {".jpg", CNNF_FORMAT_JPEG}, {".jpeg", CNNF_FORMAT_JPEG},
-	    {".pnm", CNNF_FORMAT_PNM}, {".pgm", CNNF_FORMAT_PNM},  {".ppm", CNNF_FORMAT_PNM},
-	    {".npy", CNNF_FORMAT_NPY},
-	};
-	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
-		if (strcasecmp(dot, exts[i].ext) == 0)
-			return exts[i].format;
+	for (size_t i = 0; i < NFORMAT_NAMES; i++)
+		if (strcasecmp(dot + 1, format_names[i].name) == 0)
+			return format_names[i].format;
 	return CNNF_FORMAT_NONE;
 }
 
 int cnnf_io_format_parse(const char *s, cnnf_format *out)
 {
-	static const struct {
-		const char *name;
-		cnnf_format format;
-	} names[] = {
-	    {"png", CNNF_FORMAT_PNG}, {"jpeg", CNNF_FORMAT_JPEG}, {"jpg", CNNF_FORMAT_JPEG},
-	    {"pnm", CNNF_FORMAT_PNM}, {"npy", CNNF_FORMAT_NPY},
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (strcasecmp(s, names[i].name) == 0) {
-			*out = names[i].format;
+	for (size_t i = 0; i < NFORMAT_NAMES; i++) {
+		if (strcasecmp(s, format_names[i].name) == 0) {
+			*out = format_names[i].format;
 			return 0;
 		}
 	}
-	cnnf_error("unknown format '%s' (use png, jpeg, pnm or npy)", s);
+	cnnf_error("unknown format '%s' (use %s)", s, cnnf_io_format_names());
 	return -1;
+}
+
+int cnnf_io_format_holds(cnnf_format f, int channels, int alpha)
+{
+	int with_alpha = alpha && (channels == 2 || channels == 4);
+	switch (f) {
+	case CNNF_FORMAT_NPY:
+	case CNNF_FORMAT_PAM:
+	case CNNF_FORMAT_TIFF:
+		return channels >= 1;
+	case CNNF_FORMAT_PNG:
+		return channels == 1 || channels == 3 || with_alpha;
+	default:
+		return channels == 1 || channels == 3;
+	}
 }
 
 cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len)
@@ -74,6 +116,12 @@ cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len)
 		return CNNF_FORMAT_JPEG;
 	if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
 		return CNNF_FORMAT_NPY;
+	/* Classic TIFF (42) and BigTIFF (43), either byte order. */
+	if (len >= 4 && ((buf[0] == 'I' && buf[1] == 'I' && (buf[2] == 42 || buf[2] == 43) &&
+	                  buf[3] == 0) ||
+	                 (buf[0] == 'M' && buf[1] == 'M' && buf[2] == 0 &&
+	                  (buf[3] == 42 || buf[3] == 43))))
+		return CNNF_FORMAT_TIFF;
 	/*
 	 * Every Netpbm type (P1..P7) counts as PNM, so that the reader can say
 	 * which ones it does not take; the magic is followed by whitespace or a
@@ -146,104 +194,201 @@ nomem:
 	return -1;
 }
 
-static cnnf_image *read_stream(FILE *fp, const char *name, cnnf_format format,
-                               unsigned long long max_pixels)
+/* The reader of each format that reads from a stream (TIFF reads through cnnf_tiff). */
+static const struct {
+	cnnf_format format;
+	cnnf_image *(*read)(FILE *fp, const char *name, unsigned long long max_pixels);
+} readers[] = {
+    {CNNF_FORMAT_PNG, cnnf_png_read}, {CNNF_FORMAT_JPEG, cnnf_jpeg_read},
+    {CNNF_FORMAT_PNM, cnnf_pnm_read}, {CNNF_FORMAT_NPY, cnnf_npy_read},
+    {CNNF_FORMAT_TIFF, cnnf_tiff_read},
+};
+
+struct cnnf_input {
+	char *name;                     /* for messages: the path, or "stdin" */
+	FILE *fp;                       /* the file, or a memory stream over buf; seekable */
+	unsigned char *buf;             /* a stream that cannot seek, read whole */
+	cnnf_format format;             /* as sniffed: PNM for every Netpbm kind */
+	cnnf_format stored;             /* the Netpbm kind told apart */
+	cnnf_tiff *tiff;                /* TIFF: the open file, read page by page */
+	int pages;                      /* >= 1 */
+	unsigned long long max_pixels;  /* the pixel limit the pages are read under */
+};
+
+void cnnf_input_close(cnnf_input *in)
 {
-	switch (format) {
-	case CNNF_FORMAT_PNG:
-		return cnnf_png_read(fp, name, max_pixels);
-	case CNNF_FORMAT_JPEG:
-		return cnnf_jpeg_read(fp, name, max_pixels);
-	case CNNF_FORMAT_PNM:
-		return cnnf_pnm_read(fp, name, max_pixels);
-	case CNNF_FORMAT_NPY:
-		return cnnf_npy_read(fp, name, max_pixels);
+	if (!in)
+		return;
+	cnnf_tiff_close(in->tiff);
+	if (in->fp)
+		fclose(in->fp);
+	free(in->buf);
+	free(in->name);
+	free(in);
+}
+
+/* The Netpbm kind the magic names (the sniffer said PNM). */
+static cnnf_format netpbm_kind(const unsigned char *magic)
+{
+	switch (magic[1]) {
+	case '1':
+	case '4':
+		return CNNF_FORMAT_PBM;
+	case '2':
+	case '5':
+		return CNNF_FORMAT_PGM;
+	case '3':
+	case '6':
+		return CNNF_FORMAT_PPM;
 	default:
-		cnnf_error("%s: not a PNG, JPEG, PNM or NPY image", name);
-		return NULL;
+		return CNNF_FORMAT_PAM;
 	}
 }
 
-/* Read a stream that cannot seek (stdin, a pipe) from memory. */
-static cnnf_image *read_slurped(FILE *fp, const char *name, unsigned long long max_pixels)
+/*
+ * in->fp open on the input: sniff it from magic (n bytes, the start of the
+ * file), then open what tells the pages. Returns 0 or -1.
+ */
+static int open_stream(cnnf_input *in, const unsigned char *magic, size_t n)
 {
-	unsigned char *buf;
-	size_t len;
-	if (slurp(fp, name, &buf, &len) < 0)
-		return NULL;
-	cnnf_image *img = NULL;
-	if (len == 0) {
-		cnnf_error("%s: empty file", name);
-		goto out;
+	if (n == 0) {
+		cnnf_error("%s: empty file", in->name);
+		return -1;
 	}
-	cnnf_format format = cnnf_io_format_sniff(buf, len);
-	if (format == CNNF_FORMAT_NONE) {
-		cnnf_error("%s: not a PNG, JPEG, PNM or NPY image", name);
-		goto out;
+	in->format = in->stored = cnnf_io_format_sniff(magic, n);
+	if (in->format == CNNF_FORMAT_NONE) {
+		cnnf_error("%s: not a PNG, JPEG, PNM, TIFF or NPY image", in->name);
+		return -1;
 	}
-	FILE *mem = fmemopen(buf, len, "rb");
-	if (!mem) {
-		cnnf_error("%s: %s", name, strerror(errno));
-		goto out;
+	if (in->format == CNNF_FORMAT_PNM)
+		in->stored = netpbm_kind(magic);
+	if (fseeko(in->fp, 0, SEEK_SET) < 0) {
+		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
+		return -1;
 	}
-	img = read_stream(mem, name, format, max_pixels);
-	fclose(mem);
-out:
-	free(buf);
-	return img;
+	in->pages = 1;
+	if (in->format == CNNF_FORMAT_TIFF) {
+		if (!(in->tiff = cnnf_tiff_open(in->fp, in->name, in->max_pixels)))
+			return -1;
+		in->pages = cnnf_tiff_pages(in->tiff);
+	}
+	return 0;
 }
 
-static cnnf_image *read_file(const char *path, unsigned long long max_pixels)
+/* A stream that cannot seek (stdin, a pipe) read into memory: in->fp reads it from there. */
+static int open_slurped(cnnf_input *in, FILE *src)
+{
+	size_t len;
+	if (slurp(src, in->name, &in->buf, &len) < 0)
+		return -1;
+	if (len == 0) {
+		cnnf_error("%s: empty file", in->name);
+		return -1;
+	}
+	if (!(in->fp = fmemopen(in->buf, len, "rb"))) {
+		cnnf_error("%s: %s", in->name, strerror(errno));
+		return -1;
+	}
+	return open_stream(in, in->buf, len < MAGIC_LEN ? len : MAGIC_LEN);
+}
+
+static int open_file(cnnf_input *in, const char *path)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp) {
 		cnnf_error("%s: %s", path, strerror(errno));
-		return NULL;
+		return -1;
 	}
-	cnnf_image *img = NULL;
 	struct stat st;
 	if (fstat(fileno(fp), &st) < 0) {
 		cnnf_error("%s: %s", path, strerror(errno));
-		goto out;
+		fclose(fp);
+		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		cnnf_error("%s: is a directory", path);
-		goto out;
+		fclose(fp);
+		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		img = read_slurped(fp, path, max_pixels);
-		goto out;
+		int r = open_slurped(in, fp);
+		fclose(fp);
+		return r;
 	}
+	in->fp = fp;
 	unsigned char magic[MAGIC_LEN];
 	size_t n = fread(magic, 1, sizeof magic, fp);
 	if (ferror(fp)) {
 		cnnf_error("%s: read error: %s", path, strerror(errno));
-		goto out;
+		return -1;
 	}
-	if (n == 0) {
-		cnnf_error("%s: empty file", path);
-		goto out;
+	return open_stream(in, magic, n);
+}
+
+cnnf_input *cnnf_io_open(const char *path, unsigned long long max_pixels)
+{
+	int is_stdin = strcmp(path, "-") == 0;
+	cnnf_input *in = calloc(1, sizeof *in);
+	if (!in || !(in->name = strdup(is_stdin ? "stdin" : path))) {
+		free(in);
+		cnnf_error("%s: out of memory", is_stdin ? "stdin" : path);
+		return NULL;
 	}
-	cnnf_format format = cnnf_io_format_sniff(magic, n);
-	if (format == CNNF_FORMAT_NONE) {
-		cnnf_error("%s: not a PNG, JPEG, PNM or NPY image", path);
-		goto out;
+	in->max_pixels = max_pixels;
+	if ((is_stdin ? open_slurped(in, stdin) : open_file(in, path)) < 0) {
+		cnnf_input_close(in);
+		return NULL;
 	}
-	if (fseek(fp, 0, SEEK_SET) < 0) {
-		cnnf_error("%s: cannot rewind: %s", path, strerror(errno));
-		goto out;
+	return in;
+}
+
+int cnnf_input_pages(const cnnf_input *in)
+{
+	return in->pages;
+}
+
+cnnf_format cnnf_input_format(const cnnf_input *in)
+{
+	return in->stored;
+}
+
+const char *cnnf_input_name(const cnnf_input *in)
+{
+	return in->name;
+}
+
+const char *cnnf_input_warning(const cnnf_input *in)
+{
+	return in->tiff ? cnnf_tiff_warning(in->tiff) : NULL;
+}
+
+cnnf_image *cnnf_input_read(cnnf_input *in, int page)
+{
+	if (page < 0 || page >= in->pages) {
+		cnnf_error("%s: there is no page %d: the file has %d (counted from 0)", in->name,
+		           page, in->pages);
+		return NULL;
 	}
-	img = read_stream(fp, path, format, max_pixels);
-out:
-	fclose(fp);
-	return img;
+	if (in->tiff)
+		return cnnf_tiff_read_page(in->tiff, page);
+	/* A page may be read again: each read starts from the top. */
+	if (fseeko(in->fp, 0, SEEK_SET) < 0) {
+		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)
+		if (readers[i].format == in->format)
+			return readers[i].read(in->fp, in->name, in->max_pixels);
+	cnnf_error("%s: not a PNG, JPEG, PNM, TIFF or NPY image", in->name);
+	return NULL;
 }
 
 cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels)
 {
-	if (strcmp(path, "-") == 0)
-		return read_slurped(stdin, "stdin", max_pixels);
-	return read_file(path, max_pixels);
+	cnnf_input *in = cnnf_io_open(path, max_pixels);
+	cnnf_image *img = in ? cnnf_input_read(in, 0) : NULL;
+	cnnf_input_close(in);
+	return img;
 }
 
 int cnnf_io_little_endian(void)

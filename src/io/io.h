@@ -7,18 +7,32 @@
 #include "image/image.h"
 #include "io/output.h"
 
+/*
+ * The formats. The Netpbm family is one format to the readers (the magic
+ * says which kind a file is); as outputs they differ: PNM writes PGM or PPM
+ * as the image has 1 or 3 channels, PGM writes gray (colour becomes luma, as
+ * ppmtopgm makes it), PPM colour (gray is repeated), PBM one bit a pixel
+ * (black below the middle of the scale), PAM any channel count. Only PAM
+ * holds alpha (the write option flatten composites it away for the others).
+ */
 typedef enum cnnf_format {
 	CNNF_FORMAT_NONE = 0,
 	CNNF_FORMAT_PNG,
 	CNNF_FORMAT_JPEG,
 	CNNF_FORMAT_PNM,
-	CNNF_FORMAT_NPY
+	CNNF_FORMAT_NPY,
+	CNNF_FORMAT_PGM,
+	CNNF_FORMAT_PPM,
+	CNNF_FORMAT_PBM,
+	CNNF_FORMAT_PAM,
+	CNNF_FORMAT_TIFF
 } cnnf_format;
 
 typedef struct cnnf_write_opts {
 	cnnf_format format; /* NONE: from the output's extension (PNG for "-") */
 	int quality;        /* JPEG quality 1..100 */
-	int depth;          /* PNG bit depth 8 or 16; 0: the image's own (8 for float) */
+	int depth;          /* PNG and TIFF bit depth 8 or 16; 0: the image's own (PNG: 8 for
+	                       float; TIFF keeps float32) */
 	/* With palette_size > 0, a 1-channel 8-bit image is written to PNG as palette
 	   indices into palette (palette_size RGB triples, at most 256); other formats
 	   ignore it. */
@@ -40,6 +54,47 @@ void cnnf_io_write_opts_init(cnnf_write_opts *o);
  * with a message naming the file.
  */
 cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels);
+
+/*
+ * An input opened for reading one page at a time: a TIFF file may hold many
+ * (a microscopy stack), every other format one. Standard input is read whole
+ * into memory first, so it works for every format.
+ */
+typedef struct cnnf_input cnnf_input;
+
+/*
+ * Open path ("-" is standard input) and read what says how many pages it has.
+ * Returns an owned input or NULL with a message naming the file.
+ */
+cnnf_input *cnnf_io_open(const char *path, unsigned long long max_pixels);
+
+/* The number of pages, >= 1. */
+int cnnf_input_pages(const cnnf_input *in);
+
+/*
+ * The format the input is stored in: for Netpbm files the kind (PBM, PGM,
+ * PPM or PAM), so that "-" as an output can write what came in.
+ */
+cnnf_format cnnf_input_format(const cnnf_input *in);
+
+/* The name for messages: the path, or "stdin". */
+const char *cnnf_input_name(const cnnf_input *in);
+
+/*
+ * Page page (0-based, as tiffcp, vips and ImageMagick count) as an owned
+ * image, or NULL with a message naming the file.
+ */
+cnnf_image *cnnf_input_read(cnnf_input *in, int page);
+
+/*
+ * What the library said about the file that was not a failure, once for the
+ * whole file: "NAME: warning: the first one (and N more)". NULL when nothing
+ * was said. Good until the input is closed.
+ */
+const char *cnnf_input_warning(const cnnf_input *in);
+
+/* Close the input; NULL is a no-op. */
+void cnnf_input_close(cnnf_input *in);
 
 /*
  * Write img to path ("-" is standard output) in the format o asks for (o
@@ -83,8 +138,41 @@ int cnnf_io_write_file(const char *path, cnnf_io_writer fn, void *ctx);
 /* 1 when the host stores the low byte of a number first (files fix their byte order). */
 int cnnf_io_little_endian(void);
 
-/* The format a file name's extension asks for (.png .jpg .jpeg .pnm .pgm .ppm .npy), or NONE. */
+/* The format a file name's extension asks for (one of cnnf_io_format_names()), or NONE. */
 cnnf_format cnnf_io_format_from_name(const char *path);
+
+/*
+ * The format names, as --format takes them and as extensions: "png, jpg,
+ * jpeg, ..., tiff", for messages. One table holds them.
+ */
+const char *cnnf_io_format_names(void);
+
+/* What a format is called in messages: "PNG", "PGM", "TIFF". */
+const char *cnnf_io_format_label(cnnf_format f);
+
+/*
+ * Whether an output in format f can hold channels channels (alpha: the last
+ * one is alpha): PNG 1 to 4 (2 and 4 with alpha), JPEG, PNM, PGM, PPM and
+ * PBM 1 or 3 (the last three convert between gray and colour), PAM, TIFF
+ * and NPY any.
+ */
+int cnnf_io_format_holds(cnnf_format f, int channels, int alpha);
+
+/*
+ * Several pages written into one output: TIFF only (other formats hold one
+ * image). cnnf_io_pages_open() starts on an open output, each
+ * cnnf_io_pages_add() writes one page from its rows, and
+ * cnnf_io_pages_close() finishes the file (the caller then publishes the
+ * output or, on failure, discards it) and frees the writer. Return 0 or -1
+ * with a message naming the output; after a failure only close is called.
+ */
+typedef struct cnnf_io_pages cnnf_io_pages;
+int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_opts *o,
+                       cnnf_io_pages **pages);
+int cnnf_io_pages_add(cnnf_io_pages *pages, const cnnf_rows *rows);
+int cnnf_io_pages_close(cnnf_io_pages *pages);
+/* Drop the pages unwritten (the caller discards the output); NULL is a no-op. */
+void cnnf_io_pages_discard(cnnf_io_pages *pages);
 
 /*
  * The format an output at path is written in: o->format if set (o may be
@@ -93,7 +181,7 @@ cnnf_format cnnf_io_format_from_name(const char *path);
  */
 cnnf_format cnnf_io_format_for(const char *path, const cnnf_write_opts *o);
 
-/* "png", "jpeg" (or "jpg"), "pnm", "npy" to a format; -1 for anything else. */
+/* A name of cnnf_io_format_names() to its format; -1 with a message for anything else. */
 int cnnf_io_format_parse(const char *s, cnnf_format *out);
 
 /* The format the first bytes of a file announce, or NONE. */
@@ -125,8 +213,37 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_npy_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_npy_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+/* The Netpbm kinds as outputs (cnnf_format's comment says what each writes). */
+int cnnf_pgm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_ppm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_pbm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_pam_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 
-/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5" in buf (len bytes); returns buf. */
+/*
+ * TIFF (io_tiff.c, the only file that includes <tiffio.h>). cnnf_tiff_read()
+ * reads the first page. A cnnf_tiff reads a file page by page: fp must stay
+ * open and seekable while it does; libtiff's errors and warnings go to it,
+ * not to stderr.
+ */
+cnnf_image *cnnf_tiff_read(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_tiff_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+typedef struct cnnf_tiff cnnf_tiff;
+cnnf_tiff *cnnf_tiff_open(FILE *fp, const char *name, unsigned long long max_pixels);
+int cnnf_tiff_pages(const cnnf_tiff *t);
+cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page);
+/* The warning line of cnnf_input_warning(), or NULL. */
+const char *cnnf_tiff_warning(const cnnf_tiff *t);
+void cnnf_tiff_close(cnnf_tiff *t);
+/* The writer of several pages behind cnnf_io_pages (fp as the writers get it). */
+typedef struct cnnf_tiff_writer cnnf_tiff_writer;
+cnnf_tiff_writer *cnnf_tiff_writer_open(FILE *fp, const char *name, const cnnf_write_opts *o);
+int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src);
+int cnnf_tiff_writer_close(cnnf_tiff_writer *w);
+void cnnf_tiff_writer_discard(cnnf_tiff_writer *w);
+/* The loaded libtiff's version number ("4.5.0"). */
+const char *cnnf_tiff_version(void);
+
+/* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5, libtiff 4.5.0" in buf (len bytes); returns buf. */
 const char *cnnf_io_versions(char *buf, size_t len);
 
 #endif

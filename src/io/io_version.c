@@ -12,14 +12,14 @@
 
 const char *cnnf_io_versions(char *buf, size_t len)
 {
-	/* libpng says what is loaded; zlib and libjpeg-turbo what cnnf was built with. */
-	snprintf(buf, len, "libpng %s, zlib %s, libjpeg-turbo %s",
+	/* libpng and libtiff say what is loaded; zlib and libjpeg-turbo what cnnf was built with. */
+	snprintf(buf, len, "libpng %s, zlib %s, libjpeg-turbo %s, libtiff %s",
 		 png_get_libpng_ver(NULL), ZLIB_VERSION,
 #ifdef LIBJPEG_TURBO_VERSION
 		 STR(LIBJPEG_TURBO_VERSION)
 #else
 		 "(libjpeg " STR(JPEG_LIB_VERSION) ")"
 #endif
-	);
+		 , cnnf_tiff_version());
 	return buf;
 }

@@ -264,10 +264,14 @@ static void free_output(cnnf_output *o)
 	free(o);
 }
 
-/* Attach a buffered stream to o->fd. */
+/*
+ * Attach a buffered stream to o->fd. A temporary file is opened for reading
+ * too: a TIFF writer reads back the directory it links the next page to.
+ */
 static int attach_stream(cnnf_output *o)
 {
-	o->fp = fdopen(o->fd, "wb");
+	int rw = (fcntl(o->fd, F_GETFL) & O_ACCMODE) == O_RDWR;
+	o->fp = fdopen(o->fd, rw ? "w+b" : "wb");
 	if (!o->fp) {
 		cnnf_error("%s: %s", o->name, strerror(errno));
 		return -1;
@@ -289,7 +293,7 @@ static int make_temp(cnnf_output *o, const struct stat *st)
 	mode_t mode = o->existed ? st->st_mode & 07777 : 0666 & ~current_umask();
 #ifdef O_TMPFILE
 	if (can_name_unnamed()) {
-		o->fd = openat(o->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		o->fd = openat(o->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (o->fd >= 0)
 			o->kind = NEW_UNNAMED;
 		else if (errno == EACCES || errno == EPERM || errno == EROFS || errno == ENOSPC ||
@@ -300,7 +304,7 @@ static int make_temp(cnnf_output *o, const struct stat *st)
 	for (int tries = 0; o->fd < 0 && tries < 100; tries++) {
 		random_name(o->tmp);
 		o->slot = slot_take(o->dirfd, o->tmp);
-		o->fd = openat(o->dirfd, o->tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		o->fd = openat(o->dirfd, o->tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 		if (o->fd >= 0) {
 			o->kind = NEW_NAMED;
 			break;

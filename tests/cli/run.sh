@@ -25,7 +25,7 @@ run --version
 expect_status "version" 0
 case "$out" in "cnnf "[0-9]*) ok ;; *) bad "version: $out" ;; esac
 case "$(printf '%s\n' "$out" | sed -n 2p)" in "vector path: AVX-512" | "vector path: AVX2" | "vector path: portable") ok ;; *) bad "version: no vector path: $out" ;; esac
-case "$(printf '%s\n' "$out" | sed -n 3p)" in "libraries: libpng "*", zlib "*", libjpeg-turbo "*) ok ;; *) bad "version: no libraries: $out" ;; esac
+case "$(printf '%s\n' "$out" | sed -n 3p)" in "libraries: libpng "*", zlib "*", libjpeg-turbo "*", libtiff "[0-9]*) ok ;; *) bad "version: no libraries: $out" ;; esac
 run
 expect_error "no command" 2 "command is needed"
 run frobnicate a b
@@ -52,9 +52,9 @@ run invert --size 3 "$S/coins.png" "$T/x.png"
 expect_error "option for another command" 2 "does not apply"
 run contrast "$S/coins.png" "$T/x.png"
 expect_error "contrast without factor" 2 "factor"
-run box "$S/coins.png" "$T/x.tiff"
+run box "$S/coins.png" "$T/x.gif"
 expect_error "unknown output extension" 2 "unknown output format"
-expect_absent "unknown extension leaves nothing" "$T/x.tiff"
+expect_absent "unknown extension leaves nothing" "$T/x.gif"
 run box --format gif "$S/coins.png" "$T/x.png"
 expect_error "bad --format" 2 "format"
 ls "$T" | grep -q 'x\.' && bad "usage errors left output files: $(ls "$T")" || ok
@@ -105,11 +105,11 @@ expect_eq "C1 control (CSI) escaped" "$err" "cnnf: $T/c1-\\302\\23331m.png: No s
 expect_printable "C1 control"
 printf 'x' >"$T/j${NL}k.png"
 run box "$T/j${NL}k.png" "$T/o${NL}p.png"
-expect_eq "bad input named with a newline" "$err" "cnnf: $T/j\\nk.png: not a PNG, JPEG, PNM or NPY image"
+expect_eq "bad input named with a newline" "$err" "cnnf: $T/j\\nk.png: not a PNG, JPEG, PNM, TIFF or NPY image"
 expect_absent "bad input with a newline leaves nothing" "$T/o${NL}p.png"
-run box "$S/coins.png" "$T/o${ESC}p.tiff"
+run box "$S/coins.png" "$T/o${ESC}p.gif"
 expect_eq "unknown output format, escape in the name" "$err" \
-	"cnnf: $T/o\\033p.tiff: unknown output format; name it .png, .jpg, .pnm or .npy, or use --format"
+	"cnnf: $T/o\\033p.gif: unknown output format; name it .png, .jpg, .tif, .pnm or .npy (or png, jpg, jpeg, pnm, pgm, ppm, pbm, pam, tif, tiff, npy), or use --format"
 printf '1 2 \377\376\033[2J\001 3\n' >"$T/raw.txt"
 run conv -k "$T/raw.txt" "$S/coins.png" "$T/o.png"
 expect_eq "raw bytes of a kernel file" "$err" "cnnf: $T/raw.txt:1:5: '\\377\\376?[2J?' is not a number"
@@ -178,7 +178,7 @@ run identity "$S/horse.png" "$T/horse.jpg"
 expect_error "alpha to JPEG" 1 "horse.jpg: JPEG has no alpha channel; composite the image over a background with --flatten\\[=COLOUR\\]"
 expect_absent "alpha to JPEG leaves nothing" "$T/horse.jpg"
 run identity "$S/horse.png" "$T/horse.ppm"
-expect_error "alpha to PNM names --flatten" 1 "horse.ppm: PNM has no alpha channel.*--flatten"
+expect_error "alpha to PNM names --flatten" 1 "horse.ppm: PPM has no alpha channel.*--flatten"
 run identity --flatten "$S/horse.png" "$T/horse.jpg"
 expect_status "--flatten to JPEG" 0
 run identity "$S/horse.png" "$T/horse.png"
