@@ -315,6 +315,44 @@ START_TEST(test_gray_u8)
 }
 END_TEST
 
+/* --channels: colour to luma, gray repeated, alpha dropped; type and scale kept. */
+START_TEST(test_channels)
+{
+	static const double rgba[] = {255, 0, 0, 7, 10, 20, 30, 255};
+	cnnf_image *img = image_of(2, 1, 4, CNNF_U8, 255, 1, rgba), *out = NULL;
+	ck_assert_int_eq(cnnf_point_channels(img, 1, "in.png", &out), 0);
+	ck_assert_int_eq(out->channels, 1);
+	ck_assert_int_eq(out->alpha, 0);
+	ck_assert_int_eq(out->type, CNNF_U8);
+	ck_assert_double_eq(cnnf_image_getf(out, 0), 76); /* 76.245 */
+	ck_assert_double_eq(cnnf_image_getf(out, 1), 18); /* 18.15 */
+	cnnf_image_free(out);
+	ck_assert_int_eq(cnnf_point_channels(img, 3, "in.png", &out), 0); /* RGBA -> RGB */
+	ck_assert_int_eq(out->channels, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_double_eq(cnnf_image_getf(out, (size_t)i), rgba[i]);
+		ck_assert_double_eq(cnnf_image_getf(out, 3 + (size_t)i), rgba[4 + i]);
+	}
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	static const double ga[] = {3, 200, 1000, 0};
+	img = image_of(2, 1, 2, CNNF_U16, 65535, 1, ga);
+	ck_assert_int_eq(cnnf_point_channels(img, 3, "in.png", &out), 0); /* gray+alpha -> RGB */
+	ck_assert_int_eq(out->type, CNNF_U16);
+	ck_assert_uint_eq(out->maxval, 65535);
+	static const double want[] = {3, 3, 3, 1000, 1000, 1000};
+	for (int i = 0; i < 6; i++)
+		ck_assert_double_eq(cnnf_image_getf(out, (size_t)i), want[i]);
+	cnnf_image_free(out);
+	cnnf_image_free(img);
+	static const double five[5] = {0};
+	img = image_of(1, 1, 5, CNNF_U8, 255, 0, five);
+	ck_assert_int_eq(cnnf_point_channels(img, 1, "x.npy", &out), -1);
+	ck_assert_error_has("x.npy: --channels converts gray, RGB and their alpha forms, not 5 channels");
+	cnnf_image_free(img);
+}
+END_TEST
+
 /* 16 bits stay 16 bits (65535 red: 19594.965); float stays float; gray is copied as it is. */
 START_TEST(test_gray_u16_float_gray)
 {
@@ -376,6 +414,7 @@ static Suite *point_suite(void)
 	tcase_add_test(core, test_float_out);
 	tcase_add_test(core, test_gray_u8);
 	tcase_add_test(core, test_gray_u16_float_gray);
+	tcase_add_test(core, test_channels);
 	suite_add_tcase(s, core);
 	TCase *errors = tcase_create("errors");
 	tcase_add_test(errors, test_gray_errors);
