@@ -223,6 +223,8 @@ typedef struct options {
 	const char *model, *arch, *probs, *overlay, *outdir;
 	unsigned scale; /* --scale: float samples divided by it (0: as they are) */
 	int channels;   /* --channels: 1 gray, 3 RGB, 0 the image's own */
+	/* A decoder's warning about the input, said once the command has worked (a failure is one line). */
+	char warning[600];
 	int quiet;
 	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
@@ -1112,8 +1114,19 @@ static cnnf_image *read_image(const char *path, options *o, cnnf_format *fmt)
 	if (fmt)
 		take_input_format(o, in, fmt);
 	cnnf_image *img = read_page(in, o);
-	close_input(in, img != NULL);
+	const char *w = img ? cnnf_input_warning(in) : NULL;
+	if (w)
+		snprintf(o->warning, sizeof o->warning, "%s", w);
+	cnnf_input_close(in);
 	return img;
+}
+
+/* The input's warning, if any, now that the command has worked. */
+static void say_warning(options *o)
+{
+	if (o->warning[0])
+		say("cnnf: %s\n", o->warning);
+	o->warning[0] = 0;
 }
 
 static cnnf_kernel *build_kernel(const command *cmd, options *o, const char **kname,
@@ -1699,6 +1712,7 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 		goto out;
 	}
 	status = EXIT_OK;
+	say_warning(o); /* each image of a batch its own */
 out:
 	for (int i = 0; i < NOUT; i++)
 		cnnf_output_discard(dst[i]);
@@ -2157,5 +2171,8 @@ int main(int argc, char **argv)
 	}
 	cnnf_error_clear();
 	install_signals();
-	return cmd->run(cmd, &o, sub_argv + optind);
+	int status = cmd->run(cmd, &o, sub_argv + optind);
+	if (status == EXIT_OK)
+		say_warning(&o);
+	return status;
 }

@@ -213,6 +213,7 @@ struct cnnf_input {
 	cnnf_tiff *tiff;                /* TIFF: the open file, read page by page */
 	int pages;                      /* >= 1 */
 	unsigned long long max_pixels;  /* the pixel limit the pages are read under */
+	char warning[512];              /* cnnf_input_warning()'s line for PNG; "" for none */
 };
 
 void cnnf_input_close(cnnf_input *in)
@@ -359,7 +360,9 @@ const char *cnnf_input_name(const cnnf_input *in)
 
 const char *cnnf_input_warning(const cnnf_input *in)
 {
-	return in->tiff ? cnnf_tiff_warning(in->tiff) : NULL;
+	if (in->tiff)
+		return cnnf_tiff_warning(in->tiff);
+	return in->warning[0] ? in->warning : NULL;
 }
 
 cnnf_image *cnnf_input_read(cnnf_input *in, int page)
@@ -375,6 +378,17 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 	if (fseeko(in->fp, 0, SEEK_SET) < 0) {
 		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
 		return NULL;
+	}
+	if (in->format == CNNF_FORMAT_PNG) {
+		cnnf_warn w = {.count = 0};
+		cnnf_image *img = cnnf_png_read_warn(in->fp, in->name, in->max_pixels, &w);
+		in->warning[0] = 0;
+		if (img && w.count > 1)
+			snprintf(in->warning, sizeof in->warning, "%s: warning: %s (and %d more)", in->name,
+			         w.first, w.count - 1);
+		else if (img && w.count)
+			snprintf(in->warning, sizeof in->warning, "%s: warning: %s", in->name, w.first);
+		return img;
 	}
 	for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)
 		if (readers[i].format == in->format)

@@ -206,6 +206,14 @@ long long cnnf_io_remaining(FILE *fp);
  * channel count its format cannot hold, with a message that says so.
  */
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels);
+/* What a decoder warned of while it read a file: the first message and how many. */
+typedef struct cnnf_warn {
+	char first[200];
+	int count;
+} cnnf_warn;
+/* cnnf_png_read, libpng's warnings (a CRC error in an ancillary chunk, say) kept in w. */
+cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
+                               cnnf_warn *w);
 int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);

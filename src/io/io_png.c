@@ -68,7 +68,13 @@ static int check_data_size(png_structp png, png_infop info, FILE *fp, const char
 
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	cnnf_png_io io = {fp, name, 0};
+	return cnnf_png_read_warn(fp, name, max_pixels, NULL);
+}
+
+cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
+                               cnnf_warn *warn)
+{
+	cnnf_png_io io = {fp, name, 0, warn};
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
 	                                         cnnf_png_on_warning);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -141,7 +147,7 @@ static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
 	static const int color_types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
 	                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
 	const cnnf_image *info = &src->info;
-	cnnf_png_io io = {fp, name, 0};
+	cnnf_png_io io = {fp, name, 0, NULL};
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
 	                                          cnnf_png_on_warning);
 	png_infop pinfo = png ? png_create_info_struct(png) : NULL;

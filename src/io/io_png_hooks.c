@@ -2,9 +2,11 @@
 #include "io/io_png_hooks.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "io/io.h"
 
 void cnnf_png_on_error(png_structp png, png_const_charp msg)
 {
@@ -16,8 +18,12 @@ void cnnf_png_on_error(png_structp png, png_const_charp msg)
 
 void cnnf_png_on_warning(png_structp png, png_const_charp msg)
 {
-	(void)png;
-	(void)msg;
+	cnnf_png_io *io = png_get_error_ptr(png);
+	cnnf_warn *w = io->warn;
+	if (!w)
+		return;
+	if (!w->count++)
+		snprintf(w->first, sizeof w->first, "%s", msg);
 }
 
 _Noreturn void cnnf_png_fail(png_structp png)

@@ -10,14 +10,16 @@ typedef struct cnnf_png_io {
 	FILE *fp;
 	const char *name; /* the file, for messages */
 	int told;         /* the message is already in cnnf_error(): keep it */
+	struct cnnf_warn *warn; /* where warnings are kept, or NULL */
 } cnnf_png_io;
 
 /* Error handler: set "NAME: libpng's message" unless one is set, and unwind. */
 void cnnf_png_on_error(png_structp png, png_const_charp msg);
 
 /*
- * Warning handler: nothing. Warnings are not failures, and library code does
- * not print: libpng already turns damage to the image data into errors.
+ * Warning handler: kept in io->warn when there is one, for the caller to
+ * show once a file. Warnings are not failures (libpng already turns damage to
+ * the image data into errors), and library code does not print.
  */
 void cnnf_png_on_warning(png_structp png, png_const_charp msg);
 

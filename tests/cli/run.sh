@@ -379,6 +379,14 @@ expect_status "coins segment" 0
 run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
 
+# ---- decoder warnings: once a file, the image still read ----
+run identity "$(pwd)/tests/data/io/crc-text.png" "$T/crc.png"
+expect_status "a PNG with bad ancillary CRCs is read" 0
+expect_eq "its warnings, once for the file" "$err" \
+	"cnnf: $(pwd)/tests/data/io/crc-text.png: warning: tEXt: CRC error (and 1 more)"
+run identity "$(pwd)/tests/data/io/g8_trns.png" "$T/crc0.png"
+expect_same "and the image is the one without the chunks" "$T/crc.png" "$T/crc0.png"
+
 # ---- float samples: as they are, or divided by --scale ----
 run identity "$S/coins.png" "$T/coins-f.npy"
 expect_status "identity to .npy (0..255 floats)" 0
