@@ -343,7 +343,7 @@ static const command commands[] = {
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
 	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
-	 "For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "For an image: format, size, channels, sample depth and pages. For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch. For an ONNX model: its inputs and outputs, nodes by operator, "
 	 "parameters, and for an input of --size HxW (or the size it declares) the output "
@@ -1523,6 +1523,17 @@ static int run_info(const command *cmd, options *o, char **ops)
 		cnnf_graph_free(g);
 	} else if (o->in_h) {
 		return usage_error("info: --size HxW is for ONNX models; %s is not one%s", ops[0], "");
+	} else if (cnnf_describe_is_image(ops[0])) {
+		cnnf_input *in = open_input(ops[0], o);
+		cnnf_image *img = in ? cnnf_input_read(in, 0) : NULL;
+		if (img)
+			status = cnnf_describe_image(stdout, ops[0], in, img);
+		else if (in)
+			print_error();
+		cnnf_image_free(img);
+		cnnf_input_close(in);
+		if (!img)
+			return EXIT_FAIL;
 	} else if (cnnf_describe_is_model(ops[0])) {
 		cnnf_model *m = cnnf_model_load(ops[0], &o->limits);
 		if (m)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/io.h"
 #include "nn/geometry.h"
 #include "nn/onnx.h"
 #include "task/infer.h"
@@ -117,6 +118,43 @@ int cnnf_describe_is_model(const char *path)
 	}
 	fclose(fp);
 	return model;
+}
+
+int cnnf_describe_is_image(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	unsigned char magic[16];
+	size_t n = fread(magic, 1, sizeof magic, fp);
+	fclose(fp);
+	return cnnf_io_format_sniff(magic, n) != CNNF_FORMAT_NONE;
+}
+
+int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
+			const cnnf_image *img)
+{
+	static const char *const kinds[] = {"gray", "gray, alpha", "RGB", "RGB, alpha"};
+	int c = img->channels;
+	const char *kind = img->alpha ? (c == 2 ? kinds[1] : c == 4 ? kinds[3] : NULL)
+				      : (c == 1 ? kinds[0] : c == 3 ? kinds[2] : NULL);
+	fprintf(out, "%s: %s image, %d x %d (W x H), %d channel%s", name,
+		cnnf_io_format_label(cnnf_input_format(in)), img->width, img->height, c,
+		c == 1 ? "" : "s");
+	if (kind)
+		fprintf(out, " (%s)", kind);
+	else if (img->alpha)
+		fprintf(out, " (the last is alpha)");
+	if (img->type == CNNF_F32)
+		fprintf(out, img->maxval ? ", float samples on the scale 0..%u" : ", float samples (no scale)",
+			img->maxval);
+	else
+		fprintf(out, ", %d-bit samples (0..%u)", img->type == CNNF_U8 ? 8 : 16, img->maxval);
+	int pages = cnnf_input_pages(in);
+	if (pages > 1)
+		fprintf(out, ", %d pages (this is page 0)", pages);
+	fprintf(out, "\n");
+	return ferror(out) ? -1 : 0;
 }
 
 static void shape_string(char *buf, size_t len, int c, int h, int w)

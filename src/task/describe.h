@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include "io/io.h"
+
 #include "engine/kernel.h"
 #include "nn/graph.h"
 #include "nn/model.h"
@@ -40,5 +42,16 @@ int cnnf_describe_is_onnx(const char *path);
  * -1 when the graph cannot be prepared for that size.
  */
 int cnnf_describe_graph(FILE *out, const char *name, cnnf_graph *g, int h, int w);
+
+/* Whether the file's first bytes are those of an image format cnnf reads. */
+int cnnf_describe_is_image(const char *path);
+
+/*
+ * One line on an image: "coins.png: PNG image, 384 x 303 (W x H), 1 channel
+ * (gray), 8-bit samples (0..255)", and the page count of a stack. img is
+ * the input's page 0. 0, or -1 when out fails.
+ */
+int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
+			const cnnf_image *img);
 
 #endif

@@ -379,6 +379,16 @@ expect_status "coins segment" 0
 run conv -k "$T/red.txt" "$T/coins-labels.png" "$T/coins-ids.pgm"
 expect_same "coins labels equal PyTorch's" "$T/coins-ids.pgm" "$S/models/coins-torch-labels.pgm"
 
+# ---- info on an image ----
+run info "$S/coins.png"
+expect_eq "info on a gray PNG" "$out" "$S/coins.png: PNG image, 384 x 303 (W x H), 1 channel (gray), 8-bit samples (0..255)"
+run info "$(pwd)/tests/data/io/rgba8_i.png"
+case "$out" in *"PNG image, 9 x 7 (W x H), 4 channels (RGB, alpha), 8-bit samples (0..255)") ok ;; *) bad "info on RGBA: $out" ;; esac
+run info "$(pwd)/tests/data/io/f32_hwc.npy"
+case "$out" in *"NPY image, 4 x 3 (W x H), 3 channels (RGB), float samples (no scale)") ok ;; *) bad "info on a float .npy: $out" ;; esac
+run info "$S/kernels/sobel-x.txt"
+case "$out" in *"2-D kernel"*) ok ;; *) bad "info on a kernel after the image check: $out" ;; esac
+
 # ---- decoder warnings: once a file, the image still read ----
 run identity "$(pwd)/tests/data/io/crc-text.png" "$T/crc.png"
 expect_status "a PNG with bad ancillary CRCs is read" 0
