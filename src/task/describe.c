@@ -120,15 +120,22 @@ int cnnf_describe_is_model(const char *path)
 	return model;
 }
 
-int cnnf_describe_is_image(const char *path)
+/* The first bytes of the file at path (0 when it cannot be read). */
+static size_t head(const char *path, unsigned char *buf, size_t len)
 {
 	FILE *fp = fopen(path, "rb");
 	if (!fp)
 		return 0;
-	unsigned char magic[16];
-	size_t n = fread(magic, 1, sizeof magic, fp);
+	size_t n = fread(buf, 1, len, fp);
 	fclose(fp);
-	return cnnf_io_format_sniff(magic, n) != CNNF_FORMAT_NONE;
+	return n;
+}
+
+int cnnf_describe_is_image(const char *path)
+{
+	unsigned char magic[16];
+	size_t n = head(path, magic, sizeof magic);
+	return n && cnnf_io_format_sniff(magic, n) != CNNF_FORMAT_NONE;
 }
 
 int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
@@ -202,13 +209,9 @@ int cnnf_describe_model(FILE *out, const char *name, const cnnf_model *m)
 
 int cnnf_describe_is_onnx(const char *path)
 {
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return 0;
 	unsigned char buf[256];
-	size_t n = fread(buf, 1, sizeof buf, fp);
-	fclose(fp);
-	return cnnf_onnx_is(buf, n);
+	size_t n = head(path, buf, sizeof buf);
+	return n && cnnf_onnx_is(buf, n);
 }
 
 static const char *type_name(int t)

@@ -90,6 +90,18 @@ static int norm_values(const cnnf_infer_opts *o, int c, float *mean, float *std)
 	return 0;
 }
 
+/* A prepared run within --max-work, or -1 with the estimate. */
+static int check_work(const cnnf_graph *g, const cnnf_infer_opts *o, const char *name)
+{
+	if (o->max_work > 0 && g->work > o->max_work) {
+		cnnf_error("%s: running %s on it would take about %.3g multiply-adds, more than "
+			   "--max-work %.6g allows (0: no limit)",
+			   name, g->file, g->work, o->max_work);
+		return -1;
+	}
+	return 0;
+}
+
 static int prepare(cnnf_graph *g, const cnnf_infer_opts *o, const char *name, int n, int c, int h,
 		   int w)
 {
@@ -98,13 +110,7 @@ static int prepare(cnnf_graph *g, const cnnf_infer_opts *o, const char *name, in
 	g->threads = o->threads;
 	if (cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL))
 		return -1;
-	if (o->max_work > 0 && g->work > o->max_work) {
-		cnnf_error("%s: running %s on it would take about %.3g multiply-adds, more than "
-			   "--max-work %.6g allows (0: no limit)",
-			   name, g->file, g->work, o->max_work);
-		return -1;
-	}
-	return 0;
+	return check_work(g, o, name);
 }
 
 /* Does the graph's output 0 come from op_type (a Softmax over the axis of classes, axis1)? */
@@ -230,12 +236,8 @@ static int prepare_whole(cnnf_graph *g, const cnnf_infer_opts *o, const char *na
 	if (cnnf_infer_prepare_over(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, &over))
 		return -1;
 	/* The whole image's work bounds the tiles' (their margins apart). */
-	if (o->max_work > 0 && g->work > o->max_work) {
-		cnnf_error("%s: running %s on it would take about %.3g multiply-adds, more than "
-			   "--max-work %.6g allows (0: no limit)",
-			   name, g->file, g->work, o->max_work);
+	if (check_work(g, o, name))
 		return -1;
-	}
 	if (!over)
 		return 0;
 	cnnf_graph_limits keep = g->limits;
