@@ -168,6 +168,18 @@ typedef struct job {
 	size_t outplane;
 } job;
 
+/*
+ * The input index that output index o reads through tap k on axis a (with
+ * i*s - pb + k*d == o), or -1 when the tap reaches o from no input sample.
+ */
+static inline int64_t tap_source(const geom *ge, int a, int64_t o, int64_t k)
+{
+	int64_t t = o + ge->pb[a] - k * ge->d[a];
+	if (t < 0 || t % ge->s[a] || t / ge->s[a] >= ge->in[a])
+		return -1;
+	return t / ge->s[a];
+}
+
 /* ---- Beyond the engine's limits: a scatter in double ---- */
 
 /*
@@ -209,16 +221,13 @@ static int scatter(void *ctx, size_t begin, size_t end)
 					const float *x = j->x + ((size_t)b * ge->c + c) * inplane;
 					const float *w = j->w + ((size_t)c * mg + mm) * taps;
 					for (int64_t kz = 0; kz < ge->k[0]; kz++) {
-						/* The input depth iz with iz*s - pb + kz*d == oz, if any. */
-						int64_t tz = oz + ge->pb[0] - kz * ge->d[0];
-						if (tz < 0 || tz % ge->s[0] || tz / ge->s[0] >= ge->in[0])
+						int64_t iz = tap_source(ge, 0, oz, kz);
+						if (iz < 0)
 							continue;
-						int64_t iz = tz / ge->s[0];
 						for (int64_t ky = 0; ky < ge->k[1]; ky++) {
-							int64_t ty = oy + ge->pb[1] - ky * ge->d[1];
-							if (ty < 0 || ty % ge->s[1] || ty / ge->s[1] >= ge->in[1])
+							int64_t iy = tap_source(ge, 1, oy, ky);
+							if (iy < 0)
 								continue;
-							int64_t iy = ty / ge->s[1];
 							const float *xr = x + (iz * ge->in[1] + iy) * ge->in[2];
 							const float *wr = w + (kz * ge->k[1] + ky) * ge->k[2];
 							for (int64_t kx = 0; kx < ge->k[2]; kx++) {
@@ -480,15 +489,13 @@ static int gather(void *ctx, size_t begin, size_t end)
 				for (int64_t i = 0; i < qn * sx; i++)
 					acc[i] = 0;
 				for (int64_t kz = 0; kz < ge->k[0]; kz++) {
-					int64_t tz = oz + ge->pb[0] - kz * ge->d[0];
-					if (tz < 0 || tz % ge->s[0] || tz / ge->s[0] >= ge->in[0])
+					int64_t iz = tap_source(ge, 0, oz, kz);
+					if (iz < 0)
 						continue;
-					int64_t iz = tz / ge->s[0];
 					for (int64_t ky = 0; ky < ge->k[1]; ky++) {
-						int64_t ty = oy + ge->pb[1] - ky * ge->d[1];
-						if (ty < 0 || ty % ge->s[1] || ty / ge->s[1] >= ge->in[1])
+						int64_t iy = tap_source(ge, 1, oy, ky);
+						if (iy < 0)
 							continue;
-						int64_t iy = ty / ge->s[1];
 						for (int64_t kx = 0; kx < ge->k[2]; kx++) {
 							size_t t = (size_t)((kz * ge->k[1] + ky) * ge->k[2] + kx);
 							const float *xr = j->cols + (mm * taps + t) * inplane +
