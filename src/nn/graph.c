@@ -1,18 +1,14 @@
 /* graph.c: building, checking, preparing (shapes, folding, limits) and running operator graphs. */
-/* madvise(MADV_HUGEPAGE) for the run buffers: not in POSIX. */
-#define _DEFAULT_SOURCE
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "base/error.h"
 #include "nn/graph.h"
+#include "nn/graph_mem.h"
 #include "nn/ops.h"
-
-static void pool_free(cnnf_graph *g);
 
 void cnnf_graph_limits_init(cnnf_graph_limits *l)
 {
@@ -169,7 +165,7 @@ void cnnf_graph_free(cnnf_graph *g)
 	if (!g)
 		return;
 	release_states(g);
-	pool_free(g);
+	cnnf_graph_mem_free(g);
 	for (int i = 0; i < g->nnode; i++)
 		node_clear(&g->node[i]);
 	for (int i = 0; i < g->nval; i++) {
@@ -888,7 +884,7 @@ int cnnf_node_set_ints(cnnf_graph *g, cnnf_node *n, const char *name, const int6
 static void unprepare(cnnf_graph *g)
 {
 	release_states(g);
-	pool_free(g);
+	cnnf_graph_mem_free(g);
 	for (int i = 0; i < g->nval; i++) {
 		cnnf_value *v = &g->val[i];
 		if (v->is_init)
@@ -908,7 +904,7 @@ static void unprepare(cnnf_graph *g)
 	g->prepared = 0;
 }
 
-static uint64_t value_bytes(const cnnf_value *v)
+uint64_t cnnf_value_bytes(const cnnf_value *v)
 {
 	return cnnf_value_count(v) * cnnf_graph_type_size(v->type);
 }
@@ -940,7 +936,7 @@ static int set_input(cnnf_graph *g, int i, int ndim, const int64_t *dim, const v
 	if (ndim > 0)
 		memcpy(v->dim, dim, (size_t)ndim * sizeof *dim);
 	if (data) {
-		size_t b = (size_t)value_bytes(v);
+		size_t b = (size_t)cnnf_value_bytes(v);
 		if (!(v->data = malloc(b ? b : 1)))
 			return oom(g);
 		memcpy(v->data, data, b);
@@ -960,112 +956,6 @@ static void node_values(cnnf_graph *g, const cnnf_node *n, cnnf_value **in, cnnf
 }
 
 /*
- * The buffers of runs. A value's buffer goes back to the graph's pool after
- * its last use, and the next value it fits takes it (the smallest that fits,
- * if not more than twice the size), in this run or the next: a run touches
- * fresh pages only for what no earlier value left, where page faults were
- * half of a U-Net's time. Buffers of 1 MiB and more are 2 MiB aligned and
- * advised as huge pages. The pool keeps at most twice the prepared peak;
- * beyond that, buffers are freed as before. It is the graph's own, so
- * graphs run by different threads share nothing.
- */
-typedef struct cnnf_buf {
-	void *p;
-	size_t cap;
-	int busy;
-} cnnf_buf;
-
-#define HUGE_BUF ((size_t)1 << 20)
-#define HUGE_ALIGN ((size_t)2 << 20)
-
-static void *buf_get(cnnf_graph *g, size_t size)
-{
-	int best = -1;
-	for (int i = 0; i < g->npool; i++) {
-		cnnf_buf *b = &g->pool[i];
-		if (!b->busy && b->cap >= size && b->cap / 2 <= size &&
-		    (best < 0 || b->cap < g->pool[best].cap))
-			best = i;
-	}
-	if (best >= 0) {
-		g->pool[best].busy = 1;
-		return g->pool[best].p;
-	}
-	size_t cap = size;
-	void *p = NULL;
-	if (size >= HUGE_BUF && size <= SIZE_MAX - HUGE_ALIGN) {
-		cap = (size + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-		if (posix_memalign(&p, HUGE_ALIGN, cap) != 0)
-			p = NULL;
-#ifdef MADV_HUGEPAGE
-		if (p)
-			madvise(p, cap, MADV_HUGEPAGE); /* advice only: it may be refused */
-#endif
-	} else {
-		p = malloc(size);
-	}
-	if (!p)
-		return NULL;
-	if (g->pool_bytes + cap <= 2 * g->peak_bytes + HUGE_ALIGN) {
-		if (g->npool == g->cap_pool) {
-			int nc = g->cap_pool ? 2 * g->cap_pool : 16;
-			cnnf_buf *grown = realloc(g->pool, (size_t)nc * sizeof *grown);
-			if (!grown)
-				return p; /* not pooled: freed when done */
-			g->pool = grown;
-			g->cap_pool = nc;
-		}
-		g->pool[g->npool++] = (cnnf_buf){p, cap, 1};
-		g->pool_bytes += cap;
-	}
-	return p;
-}
-
-/* A buffer a value is done with: back to the pool, or freed when not pooled. */
-static void buf_put(cnnf_graph *g, void *p)
-{
-	if (!p)
-		return;
-	for (int i = 0; i < g->npool; i++)
-		if (g->pool[i].p == p) {
-			g->pool[i].busy = 0;
-			return;
-		}
-	free(p);
-}
-
-/* A value a run is done with: its bytes in the arena are simply left, a buffer goes back. */
-static void release_value(cnnf_graph *g, cnnf_value *v)
-{
-	if (!v->in_arena)
-		buf_put(g, v->data);
-	v->data = NULL;
-}
-
-/* A buffer handed to the caller, who frees it: the pool lets it go. */
-static void buf_take(cnnf_graph *g, void *p)
-{
-	for (int i = 0; i < g->npool; i++)
-		if (g->pool[i].p == p) {
-			g->pool_bytes -= g->pool[i].cap;
-			g->pool[i] = g->pool[--g->npool];
-			return;
-		}
-}
-
-static void pool_free(cnnf_graph *g)
-{
-	free(g->arena);
-	g->arena = NULL;
-	for (int i = 0; i < g->npool; i++)
-		free(g->pool[i].p);
-	free(g->pool);
-	g->pool = NULL;
-	g->npool = g->cap_pool = 0;
-	g->pool_bytes = 0;
-}
-
-/*
  * Allocate n's outputs' data (at least one byte each): from the pool in a
  * run, with malloc at prepare time (folded constants live until the next
  * preparation).
@@ -1075,13 +965,13 @@ static int alloc_outputs(cnnf_graph *g, const cnnf_node *n, cnnf_value *const *o
 	for (int k = 0; k < n->nout; k++) {
 		if (!out[k] || out[k]->data)
 			continue;
-		uint64_t b = value_bytes(out[k]);
+		uint64_t b = cnnf_value_bytes(out[k]);
 		size_t sz = b ? (size_t)b : 1;
 		if (run && out[k]->in_arena) {
-			out[k]->data = (char *)g->arena + out[k]->arena_off;
+			out[k]->data = cnnf_graph_mem_at(g, out[k]);
 			continue;
 		}
-		if (b > SIZE_MAX || !(out[k]->data = run ? buf_get(g, sz) : malloc(sz)))
+		if (b > SIZE_MAX || !(out[k]->data = run ? cnnf_graph_mem_get(g, sz) : malloc(sz)))
 			return cnnf_graph_node_error(g, n, "out of memory");
 	}
 	return 0;
@@ -1118,7 +1008,7 @@ static int prepare_node(cnnf_graph *g, int i, cnnf_value **in, cnnf_value **out)
 	for (int k = 0; k < n->nout; k++)
 		if (out[k]) {
 			out[k]->is_const = 1;
-			g->const_bytes += value_bytes(out[k]);
+			g->const_bytes += cnnf_value_bytes(out[k]);
 		}
 	if (g->const_bytes > g->limits.max_activation)
 		return cnnf_graph_node_error(g, n, "the constants computed at load would need more than %" PRIu64 " bytes",
@@ -1127,64 +1017,6 @@ static int prepare_node(cnnf_graph *g, int i, cnnf_value **in, cnnf_value **out)
 	if (n->state && n->op->release)
 		n->op->release(n);
 	n->state = NULL;
-	return 0;
-}
-
-/*
- * Place the values a run makes in one arena, planned now that every size
- * and last use is known: two values share bytes only when their lives
- * (from the node that makes one to the last that reads it, both included)
- * do not overlap; the largest are placed first, each at the lowest offset
- * that fits (greedy by size, as TFLite's planner). A run then touches about
- * the peak's bytes once instead of fresh pages for every value. Graph
- * outputs, handed to the caller, stay outside. 0, or -1 if out of memory.
- */
-static int plan_arena(cnnf_graph *g)
-{
-	int n = 0;
-	int *vals = malloc(((size_t)g->nval + 1) * sizeof *vals);
-	if (!vals)
-		return oom(g);
-	for (int i = 0; i < g->nval; i++) {
-		cnnf_value *v = &g->val[i];
-		v->in_arena = 0;
-		if (!v->is_const && !v->is_output && v->producer >= 0 && !g->node[v->producer].folded &&
-		    v->ndim >= 0)
-			vals[n++] = i;
-	}
-	/* Largest first (insertion sort: graphs have hundreds of values, not millions). */
-	for (int a = 1; a < n; a++)
-		for (int b = a; b > 0 && value_bytes(&g->val[vals[b]]) > value_bytes(&g->val[vals[b - 1]]);
-		     b--) {
-			int t = vals[b];
-			vals[b] = vals[b - 1], vals[b - 1] = t;
-		}
-	size_t top = 0;
-	for (int a = 0; a < n; a++) {
-		cnnf_value *v = &g->val[vals[a]];
-		int s0 = v->producer, e0 = v->last_use > s0 ? v->last_use : s0;
-		size_t size = ((size_t)value_bytes(v) + 63) & ~(size_t)63, off = 0;
-		/* Lowest offset clear of every placed value that lives at the same time. */
-		for (int moved = 1; moved;) {
-			moved = 0;
-			for (int b = 0; b < a; b++) {
-				const cnnf_value *u = &g->val[vals[b]];
-				int s1 = u->producer, e1 = u->last_use > s1 ? u->last_use : s1;
-				size_t usize = ((size_t)value_bytes(u) + 63) & ~(size_t)63;
-				if (s1 <= e0 && s0 <= e1 && u->arena_off < off + size &&
-				    off < u->arena_off + usize) {
-					off = u->arena_off + usize;
-					moved = 1;
-				}
-			}
-		}
-		v->arena_off = off;
-		v->in_arena = 1;
-		if (off + size > top)
-			top = off + size;
-	}
-	free(vals);
-	g->arena_size = top;
 	return 0;
 }
 
@@ -1230,7 +1062,7 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 	int peak_node = -1;
 	for (int i = 0; i < g->nin; i++)
 		if (!g->val[g->in[i]].is_const)
-			cur += value_bytes(&g->val[g->in[i]]);
+			cur += cnnf_value_bytes(&g->val[g->in[i]]);
 	peak = cur;
 	double work = 0;
 	for (int i = 0; i < g->nnode; i++) {
@@ -1240,14 +1072,14 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 		node_values(g, n, in, out);
 		for (int k = 0; k < n->nout; k++)
 			if (out[k])
-				cur += value_bytes(out[k]);
+				cur += cnnf_value_bytes(out[k]);
 		if (cur > peak) {
 			peak = cur;
 			peak_node = i;
 		}
 		for (int k = 0; k < n->nout; k++)
 			if (out[k] && out[k]->last_use < 0 && !out[k]->is_output)
-				cur -= value_bytes(out[k]);
+				cur -= cnnf_value_bytes(out[k]);
 		for (int k = 0; k < n->nin; k++) {
 			cnnf_value *v = in[k];
 			/* A value read twice by one node is counted out once. */
@@ -1256,7 +1088,7 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 				if (in[j] == v)
 					seen = 1;
 			if (v && !seen && !v->is_const && !v->is_output && v->last_use == i)
-				cur -= value_bytes(v);
+				cur -= cnnf_value_bytes(v);
 		}
 		if (n->op->work)
 			work += n->op->work(g, n);
@@ -1269,7 +1101,7 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 				      peak, g->limits.max_activation);
 		goto out;
 	}
-	if (plan_arena(g))
+	if (cnnf_graph_mem_plan(g))
 		goto out;
 	g->prepared = 1;
 	rc = 0;
@@ -1294,7 +1126,7 @@ static void run_cleanup(cnnf_graph *g)
 	for (int i = 0; i < g->nval; i++) {
 		cnnf_value *v = &g->val[i];
 		if (!v->is_const && v->data)
-			release_value(g, v);
+			cnnf_graph_mem_release(g, v);
 	}
 }
 
@@ -1318,18 +1150,8 @@ int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out)
 		oom(g);
 		goto out;
 	}
-	if (g->arena_size && !g->arena) {
-		void *a = NULL;
-		if (posix_memalign(&a, HUGE_ALIGN, g->arena_size) != 0) {
-			oom(g);
-			goto out;
-		}
-#ifdef MADV_HUGEPAGE
-		if (g->arena_size >= HUGE_BUF)
-			madvise(a, g->arena_size, MADV_HUGEPAGE); /* advice only */
-#endif
-		g->arena = a;
-	}
+	if (cnnf_graph_mem_arena(g) < 0)
+		goto out;
 	for (int i = 0; i < g->nin; i++) {
 		cnnf_value *v = &g->val[g->in[i]];
 		if (!v->is_const)
@@ -1344,11 +1166,11 @@ int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out)
 			goto out;
 		for (int k = 0; k < n->nout; k++)
 			if (vo[k] && vo[k]->last_use < 0 && !vo[k]->is_output)
-				release_value(g, vo[k]);
+				cnnf_graph_mem_release(g, vo[k]);
 		for (int k = 0; k < n->nin; k++) {
 			cnnf_value *v = vi[k];
 			if (v && !v->is_const && !v->is_output && v->last_use == i && v->producer >= 0)
-				release_value(g, v);
+				cnnf_graph_mem_release(g, v);
 		}
 	}
 	for (int i = 0; i < g->nout; i++) {
@@ -1360,10 +1182,10 @@ int cnnf_graph_run(cnnf_graph *g, const void *const *in, void **out)
 		if (prev < 0 && !v->is_const && v->producer >= 0) {
 			/* Handed over rather than copied: outputs can be the largest values. */
 			out[i] = v->data;
-			buf_take(g, v->data);
+			cnnf_graph_mem_take(g, v->data);
 			v->data = NULL;
 		} else {
-			uint64_t b = value_bytes(v);
+			uint64_t b = cnnf_value_bytes(v);
 			if (!(out[i] = malloc(b ? (size_t)b : 1))) {
 				oom(g);
 				goto out;

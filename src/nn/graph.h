@@ -317,6 +317,8 @@ int cnnf_graph_set_shape(const cnnf_graph *g, const cnnf_node *n, cnnf_value *v,
 
 /* Elements of v (the product of its dims; 1 for a scalar). */
 uint64_t cnnf_value_count(const cnnf_value *v);
+/* Bytes of v's elements. */
+uint64_t cnnf_value_bytes(const cnnf_value *v);
 /* v's shape as "1x3x224x224" ("a scalar" for none, "?" for a free dim) in buf; returns buf. */
 const char *cnnf_graph_shape_str(char *buf, size_t len, int ndim, const int64_t *dim);
 
