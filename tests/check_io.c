@@ -606,6 +606,66 @@ START_TEST(test_jpeg_round_trip)
 }
 END_TEST
 
+/* The luma sampling factors a JPEG file declares (chroma is 1x1 in all cnnf writes). */
+static void jpeg_sampling(const char *path, int *h, int *v, int *ncomp)
+{
+	FILE *fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	struct jpeg_decompress_struct cinfo;
+	struct jpeg_error_mgr err;
+	cinfo.err = jpeg_std_error(&err);
+	jpeg_create_decompress(&cinfo);
+	jpeg_stdio_src(&cinfo, fp);
+	jpeg_read_header(&cinfo, TRUE);
+	*h = cinfo.comp_info[0].h_samp_factor;
+	*v = cinfo.comp_info[0].v_samp_factor;
+	*ncomp = cinfo.num_components;
+	for (int i = 1; i < cinfo.num_components; i++) {
+		ck_assert_int_eq(cinfo.comp_info[i].h_samp_factor, 1);
+		ck_assert_int_eq(cinfo.comp_info[i].v_samp_factor, 1);
+	}
+	jpeg_destroy_decompress(&cinfo);
+	fclose(fp);
+}
+
+/* --subsampling: 4:4:4 by default at quality >= 90, 4:2:0 below; gray has one component. */
+START_TEST(test_jpeg_subsampling)
+{
+	static const struct {
+		int quality, subsampling, h, v;
+	} cases[] = {
+	    {90, 0, 1, 1},   {100, 0, 1, 1},  {89, 0, 2, 2},   {75, 0, 2, 2},  {90, 420, 2, 2},
+	    {90, 422, 2, 1}, {50, 444, 1, 1}, {50, 422, 2, 1}, {95, 444, 1, 1},
+	};
+	cnnf_image *rgb = pattern(20, 10, 3, CNNF_U8, 255);
+	cnnf_image *gray = pattern(20, 10, 1, CNNF_U8, 255);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cnnf_write_opts o;
+		cnnf_io_write_opts_init(&o);
+		o.quality = cases[i].quality;
+		o.subsampling = cases[i].subsampling;
+		int h, v, n;
+		ck_assert_int_eq(cnnf_io_write(rgb, tmp("sub.jpg"), &o), 0);
+		jpeg_sampling(tmp("sub.jpg"), &h, &v, &n);
+		ck_assert_int_eq(n, 3);
+		ck_assert_msg(h == cases[i].h && v == cases[i].v, "q %d sub %d: %dx%d", o.quality,
+		              o.subsampling, h, v);
+		ck_assert_int_eq(cnnf_io_write(gray, tmp("sub.jpg"), &o), 0);
+		jpeg_sampling(tmp("sub.jpg"), &h, &v, &n);
+		ck_assert_int_eq(n, 1);
+		ck_assert_int_eq(h, 1);
+		ck_assert_int_eq(v, 1);
+	}
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.subsampling = 411;
+	write_fails(rgb, tmp("sub411.jpg"), &o, "JPEG subsampling 411 is not 444, 422 or 420");
+	unlink(tmp("sub.jpg"));
+	cnnf_image_free(rgb);
+	cnnf_image_free(gray);
+}
+END_TEST
+
 START_TEST(test_pnm_plain)
 {
 	spit_str(tmp("p2.pgm"),
@@ -1768,6 +1828,7 @@ static Suite *io_suite(void)
 	tcase_add_test(core, test_png_float);
 	tcase_add_test(core, test_jpeg_decode);
 	tcase_add_test(core, test_jpeg_round_trip);
+	tcase_add_test(core, test_jpeg_subsampling);
 	tcase_add_test(core, test_pnm_plain);
 	tcase_add_test(core, test_pnm_binary);
 	tcase_add_test(core, test_pnm_round_trip);

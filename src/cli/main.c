@@ -121,6 +121,8 @@ enum {
 	O_PAGE,
 	O_SIGMA,
 	O_FLATTEN,
+	O_SUBSAMPLING,
+	O_NOAUTOROT,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
@@ -190,6 +192,8 @@ static const optdesc optdescs[] = {
 	{"page", 1, O_PAGE, G_IMAGE | G_SEGMENT, "N",
 	 "TIFF page to read, from 0 (default: all, or the first)"},
 	{"quality", 1, O_QUALITY, G_IMAGE | G_QUALITY, "N", "JPEG quality 1..100 (default 90)"},
+	{"subsampling", 1, O_SUBSAMPLING, G_IMAGE | G_QUALITY, "444|422|420",
+	 "JPEG chroma subsampling (default 444 at quality 90 and up, else 420)"},
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
 	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
@@ -871,6 +875,13 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 0, INT_MAX, &o->page);
 	case O_QUALITY:
 		return parse_int(d->name, arg, 1, 100, &o->w.quality);
+	case O_SUBSAMPLING:
+		if (strcmp(arg, "444") && strcmp(arg, "422") && strcmp(arg, "420")) {
+			value_error("--subsampling: '%s' is not 444, 422 or 420", arg);
+			return -1;
+		}
+		o->w.subsampling = atoi(arg);
+		return 0;
 	case O_DEPTH:
 		if (strcmp(arg, "8") && strcmp(arg, "16")) {
 			value_error("--depth: '%s' is not 8 or 16", arg);
@@ -1707,6 +1718,7 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 		goto out;
 	if (overlay_path) {
 		w.quality = o->w.quality;
+		w.subsampling = o->w.subsampling;
 		if (!(overlay = cnnf_segment_overlay(img, labels, classes, 0.45))) {
 			print_error();
 			goto out;

@@ -31,6 +31,9 @@ typedef enum cnnf_format {
 typedef struct cnnf_write_opts {
 	cnnf_format format; /* NONE: from the output's extension (PNG for "-") */
 	int quality;        /* JPEG quality 1..100 */
+	/* JPEG chroma subsampling: 444, 422 or 420; 0: by quality, none (4:4:4) at 90 and
+	   above, 4:2:0 below, as ImageMagick chooses. Gray JPEGs have no chroma. */
+	int subsampling;
 	int depth;          /* PNG and TIFF bit depth 8 or 16; 0: the image's own (PNG: 8 for
 	                       float; TIFF keeps float32) */
 	/* With palette_size > 0, a 1-channel 8-bit image is written to PNG as palette

@@ -189,7 +189,8 @@ static void sink_term(j_compress_ptr cinfo)
  * Encode the rows of src (1 or 3 channels) as 8-bit samples, converting a row
  * at a time when they are not already 8-bit.
  */
-static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality)
+static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality,
+                  int subsampling)
 {
 	const cnnf_image *info = &src->info;
 	struct jpeg_compress_struct cinfo;
@@ -221,6 +222,11 @@ static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality)
 	cinfo.in_color_space = info->channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
 	jpeg_set_defaults(&cinfo);
 	jpeg_set_quality(&cinfo, quality, TRUE);
+	if (info->channels == 3) {
+		/* Luma's sampling factors against chroma's 1x1 (jpeg_set_defaults() says 2x2). */
+		cinfo.comp_info[0].h_samp_factor = subsampling == 444 ? 1 : 2;
+		cinfo.comp_info[0].v_samp_factor = subsampling == 420 ? 2 : 1;
+	}
 	jpeg_start_compress(&cinfo, TRUE);
 	while (cinfo.next_scanline < cinfo.image_height) {
 		const void *row = src->row(src->ctx, (int)cinfo.next_scanline);
@@ -255,5 +261,10 @@ int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf
 		cnnf_error("%s: JPEG quality %d is not in 1..100", name, o->quality);
 		return -1;
 	}
-	return encode(src, fp, name, o->quality);
+	int sub = o->subsampling ? o->subsampling : o->quality >= 90 ? 444 : 420;
+	if (sub != 444 && sub != 422 && sub != 420) {
+		cnnf_error("%s: JPEG subsampling %d is not 444, 422 or 420", name, sub);
+		return -1;
+	}
+	return encode(src, fp, name, o->quality, sub);
 }
