@@ -197,6 +197,8 @@ static const optdesc optdescs[] = {
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
 	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
+	{"no-autorotate", 0, O_NOAUTOROT, G_IMAGE | G_READ, NULL,
+	 "keep a JPEG's stored EXIF orientation (default: turn it upright)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
@@ -238,6 +240,7 @@ typedef struct options {
 	cnnf_infer_opts inf;
 	int in_h, in_w; /* info --size HxW */
 	int page;       /* --page: the page to read (0-based); -1: every page, or the first */
+	int no_autorotate; /* --no-autorotate: JPEGs as stored, not turned upright */
 } options;
 
 struct command;
@@ -993,6 +996,9 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 			return -1;
 		o->limits.max_activations = (size_t)ll;
 		return 0;
+	case O_NOAUTOROT:
+		o->no_autorotate = 1;
+		return 0;
 	case O_MAXPIX:
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
 			return -1;
@@ -1084,6 +1090,8 @@ static cnnf_input *open_input(const char *path, const options *o)
 	cnnf_input *in = cnnf_io_open(path, o->max_pixels);
 	if (!in)
 		print_error();
+	else
+		cnnf_input_set_autorotate(in, !o->no_autorotate);
 	return in;
 }
 

@@ -213,7 +213,9 @@ struct cnnf_input {
 	cnnf_tiff *tiff;                /* TIFF: the open file, read page by page */
 	int pages;                      /* >= 1 */
 	unsigned long long max_pixels;  /* the pixel limit the pages are read under */
-	char warning[512];              /* cnnf_input_warning()'s line for PNG; "" for none */
+	char warning[512];              /* cnnf_input_warning()'s line for PNG, JPEG; "" for none */
+	int autorotate;                 /* JPEG: turn pages upright by their EXIF Orientation */
+	int orientation;                /* the last page's EXIF Orientation, 0: none */
 };
 
 void cnnf_input_close(cnnf_input *in)
@@ -336,6 +338,7 @@ cnnf_input *cnnf_io_open(const char *path, unsigned long long max_pixels)
 		return NULL;
 	}
 	in->max_pixels = max_pixels;
+	in->autorotate = 1;
 	if ((is_stdin ? open_slurped(in, stdin) : open_file(in, path)) < 0) {
 		cnnf_input_close(in);
 		return NULL;
@@ -356,6 +359,27 @@ cnnf_format cnnf_input_format(const cnnf_input *in)
 const char *cnnf_input_name(const cnnf_input *in)
 {
 	return in->name;
+}
+
+void cnnf_input_set_autorotate(cnnf_input *in, int on)
+{
+	in->autorotate = on;
+}
+
+int cnnf_input_orientation(const cnnf_input *in)
+{
+	return in->orientation;
+}
+
+/* in->warning from what the decoder said of a page it read (img not NULL). */
+static void keep_warning(cnnf_input *in, const cnnf_image *img, const cnnf_warn *w)
+{
+	in->warning[0] = 0;
+	if (img && w->count > 1)
+		snprintf(in->warning, sizeof in->warning, "%s: warning: %s (and %d more)", in->name,
+		         w->first, w->count - 1);
+	else if (img && w->count)
+		snprintf(in->warning, sizeof in->warning, "%s: warning: %s", in->name, w->first);
 }
 
 const char *cnnf_input_warning(const cnnf_input *in)
@@ -382,12 +406,15 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 	if (in->format == CNNF_FORMAT_PNG) {
 		cnnf_warn w = {.count = 0};
 		cnnf_image *img = cnnf_png_read_warn(in->fp, in->name, in->max_pixels, &w);
-		in->warning[0] = 0;
-		if (img && w.count > 1)
-			snprintf(in->warning, sizeof in->warning, "%s: warning: %s (and %d more)", in->name,
-			         w.first, w.count - 1);
-		else if (img && w.count)
-			snprintf(in->warning, sizeof in->warning, "%s: warning: %s", in->name, w.first);
+		keep_warning(in, img, &w);
+		return img;
+	}
+	if (in->format == CNNF_FORMAT_JPEG) {
+		cnnf_warn w = {.count = 0};
+		in->orientation = 0;
+		cnnf_image *img = cnnf_jpeg_read_exif(in->fp, in->name, in->max_pixels,
+		                                      in->autorotate, &in->orientation, &w);
+		keep_warning(in, img, &w);
 		return img;
 	}
 	for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++)

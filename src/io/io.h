@@ -96,6 +96,20 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page);
  */
 const char *cnnf_input_warning(const cnnf_input *in);
 
+/*
+ * Whether JPEG pages are turned upright by their EXIF Orientation when read
+ * (on: the default, as vips autorot and convert -auto-orient do), or kept as
+ * stored (off: --no-autorotate). Other formats are read as stored.
+ */
+void cnnf_input_set_autorotate(cnnf_input *in, int on);
+
+/*
+ * The EXIF Orientation of the last page read, 1..8 (the EXIF values), or 0
+ * when the file has no such tag (every format but JPEG). A malformed EXIF
+ * block reads as 1, with a warning (cnnf_input_warning()).
+ */
+int cnnf_input_orientation(const cnnf_input *in);
+
 /* Close the input; NULL is a no-op. */
 void cnnf_input_close(cnnf_input *in);
 
@@ -218,7 +232,15 @@ typedef struct cnnf_warn {
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
                                cnnf_warn *w);
 int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
+/* cnnf_jpeg_read: a JPEG, turned upright by its EXIF Orientation. */
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
+/*
+ * A JPEG, turned upright by its EXIF Orientation when autorotate is 1, else
+ * as stored; the tag's value (0: none) in *orientation, and what was wrong
+ * with a malformed EXIF block (then read as orientation 1) in w.
+ */
+cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long max_pixels,
+                                int autorotate, int *orientation, cnnf_warn *w);
 int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
@@ -253,6 +275,20 @@ int cnnf_tiff_writer_close(cnnf_tiff_writer *w);
 void cnnf_tiff_writer_discard(cnnf_tiff_writer *w);
 /* The loaded libtiff's version number ("4.5.0"). */
 const char *cnnf_tiff_version(void);
+
+/*
+ * EXIF (io_exif.c). cnnf_exif_is_exif(): whether an APP1 payload (len bytes)
+ * is an EXIF block ("Exif\0\0"). cnnf_exif_orientation(): its IFD0
+ * Orientation tag, 1..8, or 0 when there is none; a malformed block gives 1
+ * with *why saying what is wrong (else *why is NULL). cnnf_exif_swaps():
+ * whether an orientation swaps width and height. cnnf_exif_upright(): a new
+ * image, src turned upright from the given orientation (anything outside 1..8
+ * taken as 1), or NULL with a message naming name.
+ */
+int cnnf_exif_is_exif(const unsigned char *p, size_t len);
+int cnnf_exif_orientation(const unsigned char *p, size_t len, const char **why);
+int cnnf_exif_swaps(int orientation);
+cnnf_image *cnnf_exif_upright(const cnnf_image *src, int orientation, const char *name);
 
 /* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5, libtiff 4.5.0" in buf (len bytes); returns buf. */
 const char *cnnf_io_versions(char *buf, size_t len);

@@ -79,7 +79,34 @@ static void fail_init(struct jpeg_fail *fail, const char *name)
 	fail->name = name;
 }
 
+/*
+ * The orientation of the first EXIF block among the markers libjpeg saved:
+ * 0 without one; a malformed block counts as 1 and is noted in w.
+ */
+static int marker_orientation(j_decompress_ptr cinfo, cnnf_warn *w)
+{
+	for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
+		if (m->marker != JPEG_APP0 + 1 || !cnnf_exif_is_exif(m->data, m->data_length))
+			continue; /* XMP is an APP1 block too */
+		const char *why;
+		int v = cnnf_exif_orientation(m->data, m->data_length, &why);
+		if (why && w) {
+			if (!w->count++)
+				snprintf(w->first, sizeof w->first, "EXIF: %s; orientation 1 is taken",
+				         why);
+		}
+		return v;
+	}
+	return 0;
+}
+
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels)
+{
+	return cnnf_jpeg_read_exif(fp, name, max_pixels, 1, NULL, NULL);
+}
+
+cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long max_pixels,
+                                int autorotate, int *orientation, cnnf_warn *w)
 {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_fail fail;
@@ -95,7 +122,10 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 	jpeg_create_decompress(&cinfo);
 	cinfo.progress = &progress;
 	jpeg_stdio_src(&cinfo, fp);
+	/* APP1 segments are at most 65533 bytes; libjpeg keeps each one whole. */
+	jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
 	jpeg_read_header(&cinfo, TRUE);
+	int orient = marker_orientation(&cinfo, w);
 
 	/* libjpeg's defaults already turn YCbCr into RGB; only the colour spaces are checked. */
 	int channels;
@@ -140,6 +170,14 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 	/* Reads up to EOI, so that damage after the last row is noticed too. */
 	jpeg_finish_decompress(&cinfo);
 	jpeg_destroy_decompress(&cinfo);
+	if (autorotate && orient > 1) {
+		/* The same pixels in another order: the pixel limit checked above still holds. */
+		cnnf_image *up = cnnf_exif_upright(img, orient, name);
+		cnnf_image_free(img);
+		img = up;
+	}
+	if (img && orientation)
+		*orientation = orient;
 	return img;
 }
 

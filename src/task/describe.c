@@ -160,6 +160,15 @@ int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
 	int pages = cnnf_input_pages(in);
 	if (pages > 1)
 		fprintf(out, ", %d pages (this is page 0)", pages);
+	/* The size above is the upright one, as every command reads the image. */
+	int orient = cnnf_input_orientation(in);
+	if (orient > 1 && cnnf_exif_swaps(orient))
+		fprintf(out, ", EXIF orientation %d (stored %d x %d, turned upright)", orient,
+			img->height, img->width);
+	else if (orient > 1)
+		fprintf(out, ", EXIF orientation %d (turned upright)", orient);
+	else if (orient == 1)
+		fprintf(out, ", EXIF orientation 1");
 	fprintf(out, "\n");
 	return ferror(out) ? -1 : 0;
 }
