@@ -1230,6 +1230,242 @@ static cnnf_image *read_hand_made(const char *name, int be, const tiff_entry *e,
 	return img;
 }
 
+/* ---- EXIF Orientation ---- */
+
+/*
+ * An APP1 EXIF payload written by hand from the EXIF 2.3 layout: "Exif\0\0",
+ * the TIFF header (be: "MM"), IFD0 at offset 8 with a made-up tag 0x010f
+ * (Make, ASCII, out of line) first and then Orientation (SHORT, 1, v).
+ * Returns its size.
+ */
+static size_t make_exif(unsigned char *buf, int be, unsigned v)
+{
+	memcpy(buf, "Exif\0\0", 6);
+	unsigned char *t = buf + 6;
+	t[0] = t[1] = be ? 'M' : 'I';
+	put16(t + 2, 42, be);
+	put32(t + 4, 8, be);
+	put16(t + 8, 2, be);
+	unsigned char *e = t + 10;
+	put16(e, 0x010f, be), put16(e + 2, 2, be), put32(e + 4, 6, be), put32(e + 8, 38, be);
+	e += 12;
+	put16(e, 0x0112, be), put16(e + 2, 3, be), put32(e + 4, 1, be);
+	put32(e + 8, 0, be);
+	put16(e + 8, v, be);
+	put32(e + 12, 0, be); /* no next IFD */
+	memcpy(t + 38, "cnnf\0\0", 6);
+	return 6 + 44;
+}
+
+/* src (a JPEG from cnnf) with an APP1 segment of payload (len bytes) after its SOI, at dst. */
+static void splice_app1(const char *src, const char *dst, const unsigned char *payload, size_t len)
+{
+	size_t n;
+	unsigned char *jpg = slurp(src, &n);
+	unsigned char *out = malloc(n + len + 4);
+	ck_assert_ptr_nonnull(out);
+	memcpy(out, jpg, 2);
+	out[2] = 0xff, out[3] = 0xe1, out[4] = (unsigned char)((len + 2) >> 8);
+	out[5] = (unsigned char)(len + 2);
+	memcpy(out + 6, payload, len);
+	memcpy(out + 6 + len, jpg + 2, n - 2);
+	spit(dst, out, n + len + 4);
+	free(out);
+	free(jpg);
+}
+
+/* img mirrored left to right, and turned 90 degrees clockwise: the expected upright images. */
+static cnnf_image *mirrored(const cnnf_image *a)
+{
+	cnnf_image *b = cnnf_image_new(a->width, a->height, a->channels, CNNF_U8);
+	for (int y = 0; y < a->height; y++)
+		for (int x = 0; x < a->width; x++)
+			for (int c = 0; c < a->channels; c++)
+				((uint8_t *)b->data)[(y * b->width + x) * b->channels + c] =
+				    (uint8_t)at(a, a->width - 1 - x, y, c);
+	return b;
+}
+
+static cnnf_image *turned_cw(const cnnf_image *a)
+{
+	/* Column x of the result is row H-1-x of a, read left to right, top to bottom. */
+	cnnf_image *b = cnnf_image_new(a->height, a->width, a->channels, CNNF_U8);
+	for (int y = 0; y < b->height; y++)
+		for (int x = 0; x < b->width; x++)
+			for (int c = 0; c < a->channels; c++)
+				((uint8_t *)b->data)[(y * b->width + x) * b->channels + c] =
+				    (uint8_t)at(a, y, a->height - 1 - x, c);
+	return b;
+}
+
+/*
+ * Each orientation as exiftool names it, as steps on the stored image:
+ * 'm' mirror horizontal, 'r' rotate 90 CW (2: mirror; 3: rotate 180;
+ * 4: mirror vertical = mirror, rotate 180; 5: mirror, rotate 270 CW; 6: rotate
+ * 90 CW; 7: mirror, rotate 90 CW; 8: rotate 270 CW).
+ */
+static const char *const orient_steps[9] = {"", "", "m", "rr", "mrr", "mrrr", "r", "mr", "rrr"};
+
+static cnnf_image *expected_upright(const cnnf_image *stored, int v)
+{
+	cnnf_image *img = cnnf_image_convert(stored, CNNF_U8, 255);
+	for (const char *s = orient_steps[v]; *s; s++) {
+		cnnf_image *next = *s == 'm' ? mirrored(img) : turned_cw(img);
+		cnnf_image_free(img);
+		img = next;
+	}
+	return img;
+}
+
+/* Every orientation in both byte orders, against the plain file's pixels turned by hand. */
+START_TEST(test_exif_orientation)
+{
+	cnnf_image *src = pattern(5, 3, 3, CNNF_U8, 255);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.quality = 100;
+	ck_assert_int_eq(cnnf_io_write(src, tmp("plain.jpg"), &o), 0);
+	cnnf_image *stored = read_ok(tmp("plain.jpg"));
+	for (int be = 0; be <= 1; be++)
+		for (unsigned v = 1; v <= 8; v++) {
+			unsigned char app1[64];
+			size_t len = make_exif(app1, be, v);
+			ck_assert_int_eq(cnnf_exif_orientation(app1, len, &(const char *){NULL}),
+			                 (int)v);
+			splice_app1(tmp("plain.jpg"), tmp("orient.jpg"), app1, len);
+			cnnf_image *want = expected_upright(stored, (int)v);
+			cnnf_input *in = cnnf_io_open(tmp("orient.jpg"), 0);
+			ck_assert_ptr_nonnull(in);
+			cnnf_image *got = cnnf_input_read(in, 0);
+			ck_assert_ptr_nonnull(got);
+			ck_assert_int_eq(cnnf_input_orientation(in), (int)v);
+			ck_assert_ptr_null(cnnf_input_warning(in));
+			check_same(want, got);
+			cnnf_image_free(got);
+			/* --no-autorotate: the stored pixels. */
+			cnnf_input_set_autorotate(in, 0);
+			got = cnnf_input_read(in, 0);
+			ck_assert_int_eq(cnnf_input_orientation(in), (int)v);
+			check_same(stored, got);
+			cnnf_image_free(got);
+			cnnf_input_close(in);
+			/* cnnf_io_read() turns upright too. */
+			got = read_ok(tmp("orient.jpg"));
+			check_same(want, got);
+			cnnf_image_free(got);
+			cnnf_image_free(want);
+		}
+	/* Without EXIF: orientation 0, and an XMP block (APP1 too) is not taken for EXIF. */
+	cnnf_input *in = cnnf_io_open(tmp("plain.jpg"), 0);
+	cnnf_image_free(cnnf_input_read(in, 0));
+	ck_assert_int_eq(cnnf_input_orientation(in), 0);
+	cnnf_input_close(in);
+	static const unsigned char xmp[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>";
+	splice_app1(tmp("plain.jpg"), tmp("orient.jpg"), xmp, sizeof xmp);
+	in = cnnf_io_open(tmp("orient.jpg"), 0);
+	cnnf_image *got = cnnf_input_read(in, 0);
+	check_same(stored, got);
+	ck_assert_int_eq(cnnf_input_orientation(in), 0);
+	ck_assert_ptr_null(cnnf_input_warning(in));
+	cnnf_image_free(got);
+	cnnf_input_close(in);
+	/* Other formats are never turned. */
+	in = cnnf_io_open(fixture("rgba8_i.png"), 0);
+	cnnf_image_free(cnnf_input_read(in, 0));
+	ck_assert_int_eq(cnnf_input_orientation(in), 0);
+	cnnf_input_close(in);
+	unlink(tmp("plain.jpg"));
+	unlink(tmp("orient.jpg"));
+	cnnf_image_free(stored);
+	cnnf_image_free(src);
+}
+END_TEST
+
+/* Malformed EXIF reads as orientation 1: the pixels as stored, one warning, no crash. */
+START_TEST(test_exif_malformed)
+{
+	/* Big-endian: the id 0..5, the TIFF header 6..13 (IFD0's offset 10..13), the count
+	   14..15, Make 16..27, Orientation 28..39 (type 30, count 32, value 36), next 40. */
+	unsigned char good[64];
+	size_t glen = make_exif(good, 1, 6);
+	struct {
+		const char *what;
+		size_t len;             /* of good, cut here */
+		size_t at;              /* then the byte at this offset ... */
+		unsigned char byte, b2; /* ... and the next made these (at 0: none) */
+		const char *why;
+	} cases[] = {
+	    {"only the id", 6, 0, 0, 0, "truncated"},
+	    {"TIFF header cut", 12, 0, 0, 0, "truncated"},
+	    {"byte order", 0, 6, 'X', 'X', "byte order"},
+	    {"not 42", 0, 8, 0, 43, "42"},
+	    {"IFD0 past the end", 0, 12, 0xff, 0xff, "outside"},
+	    {"IFD0 inside the header", 0, 12, 0, 0, "outside"},
+	    {"IFD0 at the last byte", 0, 12, 0, 43, "outside"},
+	    {"huge count", 0, 14, 0xff, 0xff, "more entries"},
+	    {"IFD cut in an entry", 38, 0, 0, 0, "more entries"},
+	    {"Orientation a LONG", 0, 30, 0, 4, "one SHORT"},
+	    {"Orientation count 2", 0, 34, 0, 2, "one SHORT"},
+	    {"Orientation 0", 0, 36, 0, 0, "1..8"},
+	    {"Orientation 9", 0, 36, 0, 9, "1..8"},
+	    {"Orientation 0xffff", 0, 36, 0xff, 0xff, "1..8"},
+	};
+	cnnf_image *src = pattern(4, 7, 3, CNNF_U8, 255);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	ck_assert_int_eq(cnnf_io_write(src, tmp("plain.jpg"), &o), 0);
+	cnnf_image *stored = read_ok(tmp("plain.jpg"));
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		unsigned char app1[64];
+		size_t len = cases[i].len ? cases[i].len : glen;
+		memcpy(app1, good, glen);
+		if (cases[i].at) {
+			app1[cases[i].at] = cases[i].byte;
+			app1[cases[i].at + 1] = cases[i].b2;
+		}
+		const char *why = NULL;
+		ck_assert_msg(cnnf_exif_orientation(app1, len, &why) == 1, "%s", cases[i].what);
+		ck_assert_msg(why && strstr(why, cases[i].why), "%s: %s", cases[i].what,
+		              why ? why : "(none)");
+		splice_app1(tmp("plain.jpg"), tmp("bad_exif.jpg"), app1, len);
+		cnnf_input *in = cnnf_io_open(tmp("bad_exif.jpg"), 0);
+		cnnf_image *got = cnnf_input_read(in, 0);
+		ck_assert_msg(got != NULL, "%s: %s", cases[i].what, cnnf_error_get());
+		check_same(stored, got);
+		ck_assert_int_eq(cnnf_input_orientation(in), 1);
+		const char *w = cnnf_input_warning(in);
+		ck_assert_msg(w && strncmp(w, tmp("bad_exif.jpg"), strlen(tmp("bad_exif.jpg"))) == 0 &&
+		                  strstr(w, ": warning: EXIF: ") && strstr(w, cases[i].why),
+		              "%s: warning %s", cases[i].what, w ? w : "(none)");
+		cnnf_image_free(got);
+		cnnf_input_close(in);
+	}
+	/* A block with no Orientation: 0, and nothing is wrong with it. */
+	const char *why = "unset";
+	good[6 + 10 + 12] = good[6 + 10 + 13] = 0x77; /* the tag becomes 0x7777 */
+	ck_assert_int_eq(cnnf_exif_orientation(good, glen, &why), 0);
+	ck_assert_ptr_null(why);
+	/* Every length of a good block, and every byte flipped: never past the end (ASan, valgrind). */
+	glen = make_exif(good, 0, 8);
+	for (size_t n = 0; n <= glen; n++) {
+		int v = cnnf_exif_orientation(good, n, &why);
+		/* IFD0's two entries end at byte 40; the next-IFD offset and Make's text are not read. */
+		ck_assert_int_eq(v, n >= 40 ? 8 : 1);
+	}
+	for (size_t k = 0; k < glen; k++) {
+		unsigned char b[64];
+		memcpy(b, good, glen);
+		b[k] ^= 0xff;
+		int v = cnnf_exif_orientation(b, glen, &why);
+		ck_assert(v >= 0 && v <= 8);
+	}
+	unlink(tmp("plain.jpg"));
+	unlink(tmp("bad_exif.jpg"));
+	cnnf_image_free(stored);
+	cnnf_image_free(src);
+}
+END_TEST
+
 START_TEST(test_tiff_hand_made)
 {
 	tiff_entry e[16];
@@ -1829,6 +2065,7 @@ static Suite *io_suite(void)
 	tcase_add_test(core, test_jpeg_decode);
 	tcase_add_test(core, test_jpeg_round_trip);
 	tcase_add_test(core, test_jpeg_subsampling);
+	tcase_add_test(core, test_exif_orientation);
 	tcase_add_test(core, test_pnm_plain);
 	tcase_add_test(core, test_pnm_binary);
 	tcase_add_test(core, test_pnm_round_trip);
@@ -1856,6 +2093,7 @@ static Suite *io_suite(void)
 	tcase_add_test(errors, test_truncated);
 	tcase_add_test(errors, test_png_corrupt);
 	tcase_add_test(errors, test_jpeg_errors);
+	tcase_add_test(errors, test_exif_malformed);
 	tcase_add_test(errors, test_pixel_limit);
 	tcase_add_test(errors, test_pnm_errors);
 	tcase_add_test(errors, test_tiff_errors);
