@@ -197,7 +197,7 @@ static const optdesc optdescs[] = {
 	{"depth", 1, O_DEPTH, G_IMAGE, "8|16", "PNG bits per sample (default: the input's)"},
 	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
 	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
-	{"no-autorotate", 0, O_NOAUTOROT, G_IMAGE | G_READ, NULL,
+	{"no-autorotate", 0, O_NOAUTOROT, G_IMAGE | G_SEGMENT, NULL,
 	 "keep a JPEG's stored EXIF orientation (default: turn it upright)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
@@ -350,7 +350,7 @@ static const command commands[] = {
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
 	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
-	 "For an image: format, size, channels, sample depth and pages. For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "For an image: format, size, channels, sample depth, pages and a JPEG's EXIF orientation. For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch. For an ONNX model: its inputs and outputs, nodes by operator, "
 	 "parameters, and for an input of --size HxW (or the size it declares) the output "

@@ -116,6 +116,12 @@ for c in identity box segment; do
 	run $c --help
 	case "$out" in *--no-autorotate*) ok ;; *) bad "$c --help lacks --no-autorotate" ;; esac
 done
+for c in train info; do
+	run $c --help
+	case "$out" in *--no-autorotate*) bad "$c --help lists --no-autorotate" ;; *) ok ;; esac
+done
+run train --no-autorotate x.list
+expect_status "train takes no --no-autorotate" 2
 
 rm -rf "$T"
 [ -z "$skipped" ] || echo "photo: skipped (not installed):$skipped"
