@@ -14,10 +14,10 @@
  * 12-byte entries (tag, type, count, value or offset). Offsets count from the
  * TIFF header. Every read below is checked against the block's end.
  */
-#define EXIF_ID "Exif\0\0"
-#define EXIF_ID_LEN 6
+#define EXIF_ID         "Exif\0\0"
+#define EXIF_ID_LEN     6
 #define TAG_ORIENTATION 0x0112
-#define TYPE_SHORT 3
+#define TYPE_SHORT      3
 
 static unsigned get16(const unsigned char *p, int be)
 {

@@ -92,8 +92,8 @@ static int marker_orientation(j_decompress_ptr cinfo, cnnf_warn *w)
 		int v = cnnf_exif_orientation(m->data, m->data_length, &why);
 		if (why && w) {
 			if (!w->count++)
-				snprintf(w->first, sizeof w->first, "EXIF: %s; orientation 1 is taken",
-				         why);
+				snprintf(w->first, sizeof w->first,
+				         "EXIF: %s; orientation 1 is taken", why);
 		}
 		return v;
 	}
@@ -227,8 +227,7 @@ static void sink_term(j_compress_ptr cinfo)
  * Encode the rows of src (1 or 3 channels) as 8-bit samples, converting a row
  * at a time when they are not already 8-bit.
  */
-static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality,
-                  int subsampling)
+static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality, int subsampling)
 {
 	const cnnf_image *info = &src->info;
 	struct jpeg_compress_struct cinfo;

@@ -217,8 +217,10 @@ while [ $i -lt 64 ]; do
 	printf '%d\n' $(((i * 37) % 256)) >>"$I/ok.pgm"
 	i=$((i + 1))
 done
+# ok.jpg at 4:2:0, the bytes the JPEG damage below was worked out on (quality 90 now defaults
+# to 4:4:4, where the zeroed run in entropy.jpg happens to decode cleanly).
 "$CNNF" identity "$I/ok.pgm" "$I/ok.png" &&
-	"$CNNF" identity "$S/astronaut.png" "$I/ok.jpg" &&
+	"$CNNF" identity --subsampling 420 "$S/astronaut.png" "$I/ok.jpg" &&
 	"$CNNF" identity "$I/ok.pgm" "$I/ok.npy" || {
 	echo "bad: cannot make the valid files to damage"
 	echo "bad: 0 passed, 1 failed"
