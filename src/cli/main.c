@@ -1606,8 +1606,9 @@ static void show_progress(void *ctx, size_t done, size_t total)
 		return;
 	p->last = pct;
 	say("\rcnnf: %s: %3d%%", p->name, pct);
+	/* Cleared when done: the terminal is left as it was, the next line in its place. */
 	if (done == total)
-		fputs("\n", stderr);
+		fputs("\r\033[K", stderr);
 }
 
 /*
@@ -1618,7 +1619,7 @@ static void show_progress(void *ctx, size_t done, size_t total)
  */
 typedef struct batch_out {
 	const char *pattern; /* --name, or --probs / --overlay: one %s; NULL: NAME SUFFIX EXT */
-	const char *ext;     /* with no pattern: ".png", or NULL for the input's own */
+	const char *ext;     /* with no pattern: ".png"; NULL: --format's, else the input's own */
 	const char *what;    /* the option that gave the pattern, for messages */
 	int use;             /* 0: this output is not written */
 } batch_out;
@@ -1634,6 +1635,11 @@ static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *
 			print_error();
 			return EXIT_USAGE;
 		}
+	/* --format names the extension too: --format png of x.jpg is DIR/x.png. */
+	char fmt_ext[16] = "";
+	const char *fext = cnnf_io_format_ext(o->w.format);
+	if (fext)
+		snprintf(fmt_ext, sizeof fmt_ext, ".%s", fext);
 	char **names = calloc((size_t)n * (size_t)k, sizeof *names);
 	int status = EXIT_FAIL, failed = 0, skipped = 0;
 	if (!names) {
@@ -1645,7 +1651,7 @@ static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *
 			if (bo[j].use &&
 			    !(names[(size_t)i * k + j] = cnnf_batch_name(o->outdir, o->inputs[i], bo[j].pattern,
 									 bo[j].pattern ? NULL : o->suffix,
-									 bo[j].ext))) {
+									 bo[j].ext ? bo[j].ext : fext ? fmt_ext : NULL))) {
 				print_error();
 				goto out;
 			}
@@ -1911,29 +1917,20 @@ out:
 	return status;
 }
 
-static int run_apply(const command *cmd, options *o, char **ops)
+/* apply one input with the model loaded; an exit status. */
+static int apply_one(cnnf_graph *g, options *o, const char *in, const char *outpath)
 {
-	if (!o->model)
-		return cmd_usage(cmd, "--model FILE is required");
 	cnnf_format fmt;
-	if (output_format(o, ops[1], &fmt) < 0)
+	if (output_format(o, outpath, &fmt) < 0)
 		return EXIT_USAGE;
-	if (!cnnf_describe_is_onnx(o->model)) {
-		say("cnnf: %s: not an ONNX model (apply runs image-to-image ONNX models)\n",
-		    o->model);
-		return EXIT_FAIL;
-	}
 	int status = EXIT_FAIL;
 	cnnf_output *out = NULL;
 	cnnf_image *img = NULL, *res = NULL;
-	cnnf_graph *g = load_run_graph(o, o->model);
-	if (!g)
-		return EXIT_FAIL;
-	if (!(out = open_output(ops[1], ops[0])))
+	if (!(out = open_output(outpath, in)))
 		goto done;
-	if (!(img = read_image(ops[0], o, &fmt)))
+	if (!(img = read_image(in, o, &fmt)))
 		goto done;
-	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	const char *name = strcmp(in, "-") ? in : "stdin";
 	if (model_input(o, &img, name) < 0)
 		goto done;
 	cnnf_infer_opts io = o->inf;
@@ -1943,7 +1940,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		print_error_about(name);
 		goto done;
 	}
-	if (check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
+	if (check_channels(res->channels, res->alpha, fmt, outpath, &o->w) < 0)
 		goto done;
 	status = write_result(out, res, fmt, o);
 	out = NULL;
@@ -1952,6 +1949,41 @@ done:
 	cnnf_output_discard(out);
 	cnnf_image_free(img);
 	cnnf_image_free(res);
+	return status;
+}
+
+/* One input of apply --outdir: the model loaded once for all of them. */
+static int apply_batch_one(void *ctx, options *o, const char *in, char **outs)
+{
+	int status = apply_one(ctx, o, in, outs[0]);
+	if (status == EXIT_OK)
+		say_warning(o);
+	return status;
+}
+
+static int run_apply(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return cmd_usage(cmd, "--model FILE is required");
+	/* The output's name is checked before the model is read: a usage error costs nothing. */
+	cnnf_format fmt;
+	options first = *o;
+	if (!o->outdir && output_format(&first, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	if (!cnnf_describe_is_onnx(o->model)) {
+		say("cnnf: %s: not an ONNX model (apply runs image-to-image ONNX models)\n",
+		    o->model);
+		return EXIT_FAIL;
+	}
+	cnnf_graph *g = load_run_graph(o, o->model);
+	if (!g)
+		return EXIT_FAIL;
+	int status;
+	if (o->outdir) {
+		batch_out bo = {o->name, NULL, "--name", 1};
+		status = batch_run(o, &bo, 1, apply_batch_one, g);
+	} else
+		status = apply_one(g, o, ops[0], ops[1]);
 	cnnf_graph_free(g);
 	return status;
 }
@@ -2159,16 +2191,12 @@ static int run_batch_command(const command *cmd, options *o, char **ops, int nop
 		print_error();
 		goto out;
 	}
-	if (cmd->run == run_segment) {
-		status = run_segment(cmd, o, NULL);
+	/* segment and apply load their model once for the whole batch. */
+	if (cmd->run == run_segment || cmd->run == run_apply) {
+		status = cmd->run(cmd, o, NULL);
 		goto out;
 	}
-	/* --format names the outputs' extension too: --format png of x.jpg is DIR/x.png. */
-	char ext[16] = "";
-	const char *fext = cnnf_io_format_ext(o->w.format);
-	if (fext)
-		snprintf(ext, sizeof ext, ".%s", fext);
-	batch_out bo = {o->name, fext ? ext : NULL, "--name", 1};
+	batch_out bo = {o->name, NULL, "--name", 1};
 	status = batch_run(o, &bo, 1, batch_one_command, (void *)cmd);
 out:
 	cnnf_batch_free_list(o->inputs, o->ninputs);

@@ -131,6 +131,24 @@ run segment -m "$M" --outdir "$T/s2" --overlay '%s.png' "$T/in/a.png"
 expect_error "segment --overlay onto the labels" 1 "would both be written there"
 expect_absent "segment errors: no folder" "$T/s2"
 
+# ---- apply: the model once, each output as a single run makes it ----
+SR="$(pwd)/tests/data/onnx/superres-op17.onnx"
+A="$(pwd)/tests/data/onnx/misc-op13.onnx"
+"$CNNF" apply -m "$SR" "$T/in/c.jpg" "$T/ref-apply-c.png" || bad "apply superres"
+"$CNNF" apply -m "$A" "$T/in/c.jpg" "$T/ref-apply-c.npy" || bad "apply misc"
+"$CNNF" apply -m "$A" --channels rgb "$T/in/b.png" "$T/ref-apply-b.npy" || bad "apply misc gray"
+run apply -m "$SR" --outdir "$T/ap" --format png "$T/in/missing.png" "$T/in/c.jpg"
+expect_status "apply --outdir with a missing input" 1
+expect_same "apply --outdir c" "$T/ap/c.png" "$T/ref-apply-c.png"
+run apply -m "$A" --outdir "$T/ap" --format npy "$T/in/c.jpg"
+expect_status "apply --outdir --format npy" 0
+expect_same "apply --outdir --format npy: c.npy" "$T/ap/c.npy" "$T/ref-apply-c.npy"
+run apply -m "$A" --outdir "$T/ap2" --format npy "$T/in/b.png"
+expect_status "apply --outdir: a gray input" 1
+case "$err" in *"takes 3 (--channels rgb"*"1 of 1 input failed"*) ok ;; *) bad "apply --outdir gray: $err" ;; esac
+run apply -m "$A" --outdir "$T/ap2" --format npy --channels rgb "$T/in/b.png"
+expect_same "apply --outdir --channels rgb" "$T/ap2/b.npy" "$T/ref-apply-b.npy"
+
 # ---- the scale-out recipes (docs/scale-out.sh) ----
 mkdir -p "$T/many"
 i=0
