@@ -917,6 +917,10 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->overlay = arg;
 		return 0;
 	case O_OUTDIR:
+		if (!*arg) {
+			value_error("--outdir: an empty name (use . for this folder)");
+			return -1;
+		}
 		o->outdir = arg;
 		return 0;
 	case O_SUFFIX:
