@@ -66,3 +66,66 @@ cnnf_kern_fn cnnf_kern_single(void)
 	return cnnf_kern_single_c;
 }
 #endif
+
+/*
+ * The double row, four outputs at a time kept in variables across all the
+ * taps (the row of accumulators is written once, not once per tap). Each
+ * output's sum is still made tap by tap in the order c, i, j. The build's
+ * -std=c11 keeps GCC from contracting w * q + s into a fused multiply-add.
+ */
+void cnnf_kern_double_c(const cnnf_kern_dargs *a)
+{
+	const long sx = a->sx;
+	int x = 0;
+	for (; x + 4 <= a->ow; x += 4) {
+		double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+		const double *w = a->w;
+		for (int c = 0; c < a->cin; c++)
+			for (int i = 0; i < a->kh; i++) {
+				const float *row = a->in + c * a->plane + i * a->rstep + x * sx;
+				for (int j = 0; j < a->kw; j++, w++) {
+					const float *q = row + j * a->dx;
+					double p0 = *w * q[0], p1 = *w * q[sx], p2 = *w * q[2 * sx],
+					       p3 = *w * q[3 * sx];
+					s0 = s0 + p0;
+					s1 = s1 + p1;
+					s2 = s2 + p2;
+					s3 = s3 + p3;
+				}
+			}
+		a->acc[x] = s0;
+		a->acc[x + 1] = s1;
+		a->acc[x + 2] = s2;
+		a->acc[x + 3] = s3;
+	}
+	for (; x < a->ow; x++) {
+		double s = 0;
+		const double *w = a->w;
+		for (int c = 0; c < a->cin; c++)
+			for (int i = 0; i < a->kh; i++) {
+				const float *row = a->in + c * a->plane + i * a->rstep + x * sx;
+				for (int j = 0; j < a->kw; j++, w++) {
+					double p = *w * row[j * a->dx];
+					s = s + p;
+				}
+			}
+		a->acc[x] = s;
+	}
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+cnnf_kern_dfn cnnf_kern_double(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return cnnf_kern_double_avx512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return cnnf_kern_double_avx2;
+	return cnnf_kern_double_c;
+}
+#else
+cnnf_kern_dfn cnnf_kern_double(void)
+{
+	return cnnf_kern_double_c;
+}
+#endif
