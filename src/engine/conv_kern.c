@@ -35,43 +35,12 @@ void cnnf_kern_single_c(const cnnf_kern_args *a)
 			}
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-cnnf_kern_fn cnnf_kern_block8(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
-		return cnnf_kern_block8_avx512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return cnnf_kern_block8_avx2;
-	return cnnf_kern_block8_c;
-}
-
-cnnf_kern_fn cnnf_kern_single(void)
-{
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f"))
-		return cnnf_kern_single_avx512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return cnnf_kern_single_avx2;
-	return cnnf_kern_single_c;
-}
-#else
-cnnf_kern_fn cnnf_kern_block8(void)
-{
-	return cnnf_kern_block8_c;
-}
-
-cnnf_kern_fn cnnf_kern_single(void)
-{
-	return cnnf_kern_single_c;
-}
-#endif
-
 /*
  * The double row, four outputs at a time kept in variables across all the
  * taps (the row of accumulators is written once, not once per tap). Each
- * output's sum is still made tap by tap in the order c, i, j. The build's
- * -std=c11 keeps GCC from contracting w * q + s into a fused multiply-add.
+ * output's sum is still made tap by tap in the order c, i, j. No fused
+ * multiply-add: GCC does not contract under -std=c11, and Clang contracts only
+ * within one expression, so the product and the sum are two statements.
  */
 void cnnf_kern_double_c(const cnnf_kern_dargs *a)
 {
@@ -113,19 +82,41 @@ void cnnf_kern_double_c(const cnnf_kern_dargs *a)
 	}
 }
 
+/*
+ * The versions this CPU runs, one table per kernel indexed by level(): the
+ * rule cnnf_simd_name() reports. Every version gives the same bits.
+ */
 #if defined(__x86_64__) || defined(__i386__)
-cnnf_kern_dfn cnnf_kern_double(void)
+static int level(void)
 {
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
-		return cnnf_kern_double_avx512;
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return cnnf_kern_double_avx2;
-	return cnnf_kern_double_c;
+		return 2;
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+#define VERSIONS(name) {cnnf_kern_##name##_c, cnnf_kern_##name##_avx2, cnnf_kern_##name##_avx512}
 #else
+static int level(void)
+{
+	return 0;
+}
+#define VERSIONS(name) {cnnf_kern_##name##_c}
+#endif
+
+cnnf_kern_fn cnnf_kern_block8(void)
+{
+	static const cnnf_kern_fn v[] = VERSIONS(block8);
+	return v[level()];
+}
+
+cnnf_kern_fn cnnf_kern_single(void)
+{
+	static const cnnf_kern_fn v[] = VERSIONS(single);
+	return v[level()];
+}
+
 cnnf_kern_dfn cnnf_kern_double(void)
 {
-	return cnnf_kern_double_c;
+	static const cnnf_kern_dfn v[] = VERSIONS(double);
+	return v[level()];
 }
-#endif
