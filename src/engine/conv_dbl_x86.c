@@ -1,4 +1,4 @@
-/* conv_dbl_x86.c: AVX-512 and AVX2 versions of the engine's double row (conv_kern.h), chosen at run time. */
+/* conv_dbl_x86.c: AVX-512 and AVX2 versions of the double row (conv_kern.h), chosen at run time. */
 #include "engine/conv_kern.h"
 
 #if defined(__x86_64__) || defined(__i386__)
