@@ -181,7 +181,13 @@ awk 'BEGIN { for (i = 0; i < 15; i++) { r = ""; for (j = 0; j < 15; j++) {
 	print r } }' >"$TMP/tent15.rows"
 { echo "scale 1/4096"; cat "$TMP/tent15.rows"; } >"$TMP/tent15.txt"
 { echo "15 15 4096 0"; cat "$TMP/tent15.rows"; } >"$TMP/tent15.mat"
+# and a 15x15 of random non-integer weights in -1..1 (fixed seed), which takes cnnf's
+# generic double path (not separable, not exact in float): cnnf and vips --precision float
 IMK_box3="3x3:1,1,1,1,1,1,1,1,1"
+awk 'BEGIN { srand(14); for (i = 0; i < 15; i++) { r = ""; for (j = 0; j < 15; j++)
+	r = r (j ? " " : "") sprintf("%.6f", 2 * rand() - 1); print r } }' >"$TMP/rand15.rows"
+cp "$TMP/rand15.rows" "$TMP/rand15.txt"
+{ echo "15 15 1 0"; cat "$TMP/rand15.rows"; } >"$TMP/rand15.mat"
 IMK_tent15="15x15:$(tr -s ' \n' ',,' <"$TMP/tent15.rows" | sed 's/,$//')"
 
 # ------------------------------------------------------------------ the 32->32 layer and the peak
@@ -246,6 +252,9 @@ filter() {
 		f_cmd="conv -k $TMP/$f_k.txt"
 	fi
 	if [ "$f_k" = box3 ]; then f_imk=$IMK_box3; else f_imk=$IMK_tent15; fi
+	# rand15: no integer mask for vips, no sum to divide by for ImageMagick, no PyTorch
+	f_rand=0
+	[ "$f_k" = rand15 ] && f_rand=1
 	# The tools take turns, one run each a round, so that a slow moment of the machine
 	# does not fall on one tool's runs only.
 	say "$f_k: cnnf, vips and ImageMagick in turn, $RUNS rounds"
@@ -256,28 +265,30 @@ filter() {
 		once "$f_k.cnnf8" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.ppm"
 		# shellcheck disable=SC2086
 		once "$f_k.cnnff" "$CNNF" $f_cmd -t $THREADS "$BIG" "$TMP/o_cnnf.npy"
-		if [ "$HAVE_VIPS" = 1 ]; then
+		if [ "$HAVE_VIPS" = 1 ] && [ "$f_rand" = 0 ]; then
 			once "$f_k.vipsi" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vi.ppm" \
 				"$TMP/$f_k.mat" --precision integer
+		fi
+		if [ "$HAVE_VIPS" = 1 ]; then
 			# --precision float gives float samples whatever the output format: .ppm is
 			# written as PFM (4 bytes a sample, like cnnf's .npy), not cast to 8 bits.
 			# Writing the vips format (.v) instead costs about the same.
 			once "$f_k.vipsf" vips --vips-concurrency=$THREADS conv "$BIG" "$TMP/o_vf.ppm" \
 				"$TMP/$f_k.mat" --precision float
 		fi
-		if [ -n "$IM" ]; then
+		if [ -n "$IM" ] && [ "$f_rand" = 0 ]; then
 			# convolve:scale=! divides by the kernel's sum (a fraction such as 1/9 is
 			# not understood and would mean 1)
 			once "$f_k.im" $IM -limit thread $THREADS "$BIG" -define 'convolve:scale=!' \
 				-morphology Convolve "$f_imk" "$TMP/o_im.ppm"
 		fi
 	done
-	if [ "$HAVE_TORCH" = 1 ]; then
+	if [ "$HAVE_TORCH" = 1 ] && [ "$f_rand" = 0 ]; then
 		say "$f_k: PyTorch"
 		"$PY" "$TB" filter "$BIG" "$f_k" --runs "$RUNS" --tmpdir "$TMP" >"$TMP/kv" &&
 			putkv "$f_k.torch" "$TMP/kv"
 	fi
-	if [ "$HAVE_NUMPY" = 1 ]; then
+	if [ "$HAVE_NUMPY" = 1 ] && [ "$f_rand" = 0 ]; then
 		say "$f_k: exactness"
 		set --
 		[ -s "$TMP/o_cnnf.ppm" ] && set -- "$@" --cnnf "$TMP/o_cnnf.ppm"
@@ -291,6 +302,7 @@ filter() {
 }
 filter box3
 filter tent15
+filter rand15
 
 layer_round 2
 
@@ -373,6 +385,10 @@ for k in box3 tent15; do
 	row "$name, 4000x3000 RGB, PPM to float" "$(get $k.cnnff.s)" "$(get $k.cnnff.kb)" \
 		n/a "$(get $k.vipsf.s)" "$(vmb $k f)" n/a "$(get $k.torch.compute_f32)"
 done
+row "15x15 random (double path), 4000x3000 RGB, PPM to PPM" "$(get rand15.cnnf8.s)" \
+	"$(get rand15.cnnf8.kb)" n/a "$(get rand15.vipsf.s)" "$(vmb rand15 f)" n/a n/a
+row "15x15 random (double path), 4000x3000 RGB, PPM to float" "$(get rand15.cnnff.s)" \
+	"$(get rand15.cnnff.kb)" n/a "$(get rand15.vipsf.s)" "$(vmb rand15 f)" n/a n/a
 for s in 256 512; do
 	row "segment dense ${s}x$s" "$(get seg$s.dense.s)" "$(get seg$s.dense.kb)" n/a n/a n/a n/a \
 		"$(get seg$s.torch.dense_s)"

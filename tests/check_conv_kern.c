@@ -85,6 +85,145 @@ START_TEST(test_single_bits)
 }
 END_TEST
 
+/*
+ * The double row (PATH_DOUBLE): every version against a plain loop in the
+ * order c, i, j, a product and then a sum, bit for bit. sx is the stride.
+ */
+static void compare_double(int cin, int kh, int kw, int dy, int dx, int sx, int ow)
+{
+	long rowlen = (long)(ow - 1) * sx + (long)(kw - 1) * dx + 1;
+	long rows = (long)(kh - 1) * dy + 1;
+	size_t plane = (size_t)rows * rowlen;
+	float *in = malloc(sizeof(float) * plane * cin);
+	double *w = malloc(sizeof(double) * (size_t)cin * kh * kw);
+	double *want = malloc(sizeof(double) * (size_t)ow);
+	double *got = malloc(sizeof(double) * (size_t)ow);
+	for (size_t i = 0; i < plane * cin; i++)
+		in[i] = rnd();
+	/* Weights that are not floats, as a kernel file's decimals are. */
+	for (int i = 0; i < cin * kh * kw; i++)
+		w[i] = (double)rnd() + (double)rnd() * 0x1p-30;
+	for (int x = 0; x < ow; x++) {
+		double acc = 0;
+		for (int c = 0; c < cin; c++)
+			for (int i = 0; i < kh; i++)
+				for (int j = 0; j < kw; j++) {
+					double t = w[(c * kh + i) * kw + j] *
+						   in[c * plane + (size_t)i * dy * rowlen +
+						      (size_t)j * dx + (size_t)x * sx];
+					acc = acc + t;
+				}
+		want[x] = acc;
+	}
+	cnnf_kern_dargs args = {.in = in, .plane = plane, .rstep = (long)dy * rowlen, .dx = dx,
+				.sx = sx, .cin = cin, .kh = kh, .kw = kw, .ow = ow, .w = w,
+				.acc = got};
+	cnnf_kern_dfn versions[4] = {cnnf_kern_double(), cnnf_kern_double_c, NULL, NULL};
+#if defined(__x86_64__) || defined(__i386__)
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		versions[2] = cnnf_kern_double_avx2;
+	if (__builtin_cpu_supports("avx512f"))
+		versions[3] = cnnf_kern_double_avx512;
+#endif
+	for (int v = 0; v < 4; v++) {
+		if (!versions[v])
+			continue;
+		for (int x = 0; x < ow; x++)
+			got[x] = NAN;
+		versions[v](&args);
+		ck_assert_msg(memcmp(got, want, sizeof(double) * (size_t)ow) == 0,
+			      "double version %d, cin %d %dx%d dil %d,%d stride %d ow %d: differs "
+			      "from the plain loop",
+			      v, cin, kh, kw, dy, dx, sx, ow);
+	}
+	free(in);
+	free(w);
+	free(want);
+	free(got);
+}
+
+START_TEST(test_double_bits)
+{
+	/* Every width to 37 (each tail of the 4-, 8- and 16-wide blocks), and around 64 and 128. */
+	static const int big[] = {63, 64, 65, 79, 80, 81, 127, 128, 129, 143, 200};
+	for (int ow = 1; ow <= 37 + (int)(sizeof big / sizeof *big); ow++) {
+		int n = ow <= 37 ? ow : big[ow - 38];
+		compare_double(1, 1, 1, 1, 1, 1, n);
+		compare_double(2, 3, 5, 1, 1, 1, n);
+		compare_double(1, 15, 15, 1, 1, 1, n);
+		compare_double(3, 7, 7, 2, 3, 1, n);
+		compare_double(2, 3, 3, 1, 1, 2, n);
+		compare_double(1, 5, 4, 2, 2, 3, n);
+	}
+}
+END_TEST
+
+/*
+ * The whole engine on the double path (weights that are not integers, no
+ * rounding): a depthwise filter and a bank, with stride and dilation, equal
+ * the plain loop stored as float, byte for byte, for output widths 1..37.
+ */
+static void engine_double(int depthwise, int kh, int kw, int sy, int sx, int dy, int dx,
+			  int ow)
+{
+	int c = 3, oh = 3;
+	int count = depthwise ? 1 : 2, depth = depthwise ? 1 : c;
+	int h = (oh - 1) * sy + (kh - 1) * dy + 1, w = (ow - 1) * sx + (kw - 1) * dx + 1;
+	cnnf_tensor *in = cnnf_tensor_new(c, h, w);
+	for (size_t i = 0; i < cnnf_tensor_size(in); i++)
+		in->data[i] = rnd();
+	cnnf_kernel *k = cnnf_kernel_new(count, depth, kh, kw);
+	for (int i = 0; i < count * depth * kh * kw; i++)
+		k->weights[i] = (double)rnd() + (double)rnd() * 0x1p-30;
+	cnnf_conv_geom g = {0, 0, 0, 0, sy, sx, dy, dx, CNNF_BORDER_ZERO};
+	cnnf_conv_out post = {0};
+	cnnf_tensor *out;
+	ck_assert_int_eq(cnnf_conv_apply(in, k, &g, &post, 2, "k", &out), 0);
+	int nout = depthwise ? c : count;
+	ck_assert(out->c == nout && out->h == oh && out->w == ow);
+	for (int f = 0; f < nout; f++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++) {
+				double acc = 0;
+				for (int d = 0; d < depth; d++)
+					for (int i = 0; i < kh; i++)
+						for (int j = 0; j < kw; j++) {
+							int ch = depthwise ? f : d;
+							size_t t = (((size_t)(depthwise ? 0 : f) * depth +
+								     d) * kh + i) * kw + j;
+							double p = k->weights[t] *
+								   in->data[((size_t)ch * h + y * sy +
+									     i * dy) * w +
+									    x * sx + j * dx];
+							acc = acc + p;
+						}
+				float want = (float)(acc + 0.0);
+				float got = out->data[((size_t)f * oh + y) * ow + x];
+				ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+					      "depthwise %d %dx%d stride %d,%d dil %d,%d ow %d: "
+					      "out[%d][%d][%d] = %.9g, plain loop %.9g",
+					      depthwise, kh, kw, sy, sx, dy, dx, ow, f, y, x, got,
+					      want);
+			}
+	cnnf_tensor_free(out);
+	cnnf_tensor_free(in);
+	cnnf_kernel_free(k);
+}
+
+START_TEST(test_engine_double_bits)
+{
+	for (int ow = 1; ow <= 37; ow++)
+		for (int depthwise = 0; depthwise <= 1; depthwise++) {
+			engine_double(depthwise, 1, 1, 1, 1, 1, 1, ow);
+			engine_double(depthwise, 3, 5, 1, 1, 1, 1, ow);
+			engine_double(depthwise, 7, 7, 1, 1, 2, 3, ow);
+			engine_double(depthwise, 3, 3, 2, 2, 1, 1, ow);
+		}
+	engine_double(1, 15, 15, 1, 1, 1, 1, 150);
+	engine_double(0, 15, 15, 1, 1, 1, 1, 70);
+}
+END_TEST
+
 /* Float (fast) and double engine paths agree within float rounding on a bank. */
 START_TEST(test_fast_close_to_double)
 {
@@ -196,6 +335,8 @@ static Suite *kern_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_block8_bits);
 	tcase_add_test(tc, test_single_bits);
+	tcase_add_test(tc, test_double_bits);
+	tcase_add_test(tc, test_engine_double_bits);
 	tcase_add_test(tc, test_fast_close_to_double);
 	tcase_add_test(tc, test_separable_exact);
 	tcase_add_test(tc, test_rows_interface);

@@ -44,6 +44,7 @@ suite tests/cli/onnx.sh onnx
 suite tests/cli/same.sh same
 suite tests/cli/golden.sh golden
 suite tests/cli/tile.sh tile
+suite tests/cli/batch.sh batch
 suite tests/cli/examples.sh examples
 suite tests/bad/run.sh bad
 suite tests/onnx/run.sh onnx_node

@@ -20,6 +20,7 @@
 #include "filter/filter.h"
 #include "image/image.h"
 #include "io/io.h"
+#include "cli/batch.h"
 #include "engine/kernel.h"
 #include "filter/point.h"
 #include "nn/model.h"
@@ -57,7 +58,7 @@ enum {
 	G_IMAGE = 1 << 9,    /* --format, --depth (and G_READ, G_QUALITY) */
 	G_THREADS = 1 << 10, /* --threads */
 	G_BORDER = 1 << 11,  /* --border */
-	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --outdir, --quiet */
+	G_SEGMENT = 1 << 12, /* --model, --mode, --probs, --overlay, --quiet */
 	G_READ = 1 << 13,    /* --max-pixels */
 	G_QUALITY = 1 << 14, /* --quality */
 	G_MODEL = 1 << 15,   /* --max-activations */
@@ -68,6 +69,7 @@ enum {
 	G_NORM = 1 << 20,    /* --mean, --std (graph models) */
 	G_SCALE = 1 << 21,   /* --scale (models' float inputs) */
 	G_SIGMA = 1 << 22,   /* --sigma */
+	G_BATCH = 1 << 23,   /* --outdir, --suffix, --name, --skip-existing, --files-from */
 };
 
 enum {
@@ -121,6 +123,10 @@ enum {
 	O_PAGE,
 	O_SIGMA,
 	O_FLATTEN,
+	O_SUFFIX,
+	O_NAME,
+	O_SKIP,
+	O_FILES_FROM,
 	O_SUBSAMPLING,
 	O_NOAUTOROT,
 	O_MODEL = 'm',
@@ -183,9 +189,18 @@ static const optdesc optdescs[] = {
 	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
 	{"checkpoint", 1, O_CHECKPOINT, G_TRAIN, "FILE", "also write the best epoch's model here"},
 	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch (the reference) or dense (default)"},
-	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy", "also write the class probabilities (H, W, K)"},
-	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE", "also write the input blended with the labels"},
-	{"outdir", 1, O_OUTDIR, G_SEGMENT, "DIR", "several inputs: write DIR/NAME.png for each"},
+	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy",
+	 "also write the class probabilities (H, W, K) (--outdir: a name with %s)"},
+	{"overlay", 1, O_OVERLAY, G_SEGMENT, "FILE",
+	 "also write the input blended with the labels (--outdir: a name with %s)"},
+	{"outdir", 1, O_OUTDIR, G_BATCH, "DIR",
+	 "write each INPUT's result into DIR (made if missing), as NAME.EXT"},
+	{"suffix", 1, O_SUFFIX, G_BATCH, "TEXT", "--outdir: NAME then TEXT (NAME-blur.png)"},
+	{"name", 1, O_NAME, G_BATCH, "PATTERN",
+	 "--outdir: the output's file name, %s for the input's (e.g. '%s.png')"},
+	{"skip-existing", 0, O_SKIP, G_BATCH, NULL, "--outdir: skip inputs whose outputs exist"},
+	{"files-from", 1, O_FILES_FROM, G_BATCH, "LIST",
+	 "--outdir: also the inputs named in LIST, one a line ('-': stdin)"},
 	{"quiet", 0, O_QUIET, G_QUIET, NULL, "no progress line on a terminal"},
 	{"format", 1, O_FORMAT, G_IMAGE, "FMT",
 	 "output format: png, jpg, pnm, pgm, ppm, pbm, pam, tif or npy"},
@@ -227,12 +242,15 @@ typedef struct options {
 	unsigned long long max_pixels;
 	double max_work; /* --max-work: multiply-adds a run may take; 0: no limit */
 	const char *model, *arch, *probs, *overlay, *outdir;
+	const char *suffix, *name, *files_from; /* --suffix, --name, --files-from */
+	int skip_existing;
+	char **inputs; /* --outdir: every input, operands then --files-from (ninputs) */
+	int ninputs;
 	unsigned scale; /* --scale: float samples divided by it (0: as they are) */
 	int channels;   /* --channels: 1 gray, 3 RGB, 0 the image's own */
 	/* A decoder's warning about the input, said once the command has worked (a failure is one line). */
 	char warning[600];
 	int quiet;
-	int nops; /* operands given (segment) */
 	cnnf_model_limits limits;
 	cnnf_train_opts train;
 	const char *output;
@@ -251,7 +269,7 @@ typedef struct command {
 	const char *summary; /* one line for cnnf --help */
 	const char *about;   /* a paragraph for cnnf COMMAND --help */
 	unsigned groups;
-	int operands; /* 1: FILE; 2: INPUT OUTPUT; 0: INPUT OUTPUT, or INPUT... with --outdir;
+	int operands; /* 1: FILE; 2: INPUT OUTPUT (or INPUT... with --outdir, G_BATCH);
 			 3: LIST (train) */
 	runner run;
 } command;
@@ -269,79 +287,80 @@ static const command commands[] = {
 	{"identity", "copy the image through the whole pipeline unchanged",
 	 "Copies INPUT to OUTPUT through the whole pipeline (reader, 1x1 identity kernel, "
 	 "writer); use it to convert between formats.",
-	 G_IMAGE | G_THREADS | G_WORK, 2, run_filter},
+	 G_BATCH | G_IMAGE | G_THREADS | G_WORK, 2, run_filter},
 	{"box", "box blur: the mean of a size x size neighbourhood (default 3)",
 	 "Replaces each sample by the mean of the N x N samples around it (--size, default 3).",
-	 FILTER | G_SIZE, 2, run_filter},
+	 G_BATCH | FILTER | G_SIZE, 2, run_filter},
 	{"blur", "the same as box (the lecture's box blur; see gaussian)",
 	 "The same as box: the lecture's box filter, the mean of N x N samples. For what "
 	 "libvips and ImageMagick call blur, a Gaussian, use gaussian --sigma S.",
-	 FILTER | G_SIZE, 2, run_filter},
+	 G_BATCH | FILTER | G_SIZE, 2, run_filter},
 	{"gaussian", "blur by a Gaussian of standard deviation --sigma",
 	 "Gaussian blur with standard deviation --sigma S pixels (required): a kernel of "
 	 "radius ceil(3 S), weights exp(-d^2 / (2 S^2)) normalised to sum 1, run as two 1-D "
 	 "passes summed in double and rounded once.",
-	 FILTER | G_SIGMA, 2, run_filter},
+	 G_BATCH | FILTER | G_SIGMA, 2, run_filter},
 	{"unsharp", "unsharp mask: x + amount * (x - gaussian(x))",
 	 "Sharpens by the difference from a Gaussian blur: x + A * (x - gaussian(x)), with "
 	 "--sigma S (default 1) and --amount A (default 1), in double from the samples and "
 	 "the unrounded blur, rounded once.",
-	 FILTER | G_SIGMA | G_AMOUNT, 2, run_filter},
+	 G_BATCH | FILTER | G_SIGMA | G_AMOUNT, 2, run_filter},
 	{"sharpen", "sharpen: identity + amount * (identity - box)",
 	 "Adds back the difference from the local mean: identity + A * (identity - box N), "
 	 "by default 2 * identity - box 3 (--amount 1, --size 3).",
-	 FILTER | G_SIZE | G_AMOUNT, 2, run_filter},
+	 G_BATCH | FILTER | G_SIZE | G_AMOUNT, 2, run_filter},
 	{"shift", "move the content --dx right and --dy down",
 	 "Moves the content N pixels right (--dx) and down (--dy) with a shift kernel; what "
 	 "comes in at the edge is made by --border.",
-	 FILTER | G_SHIFT, 2, run_filter},
+	 G_BATCH | FILTER | G_SHIFT, 2, run_filter},
 	{"conv", "correlate with a kernel file (--kernel) or inline kernel",
 	 "Correlates the image with the kernel of --kernel FILE or --kernel-string TEXT "
 	 "(cnnf-kernel(5)). A 2-D kernel filters each channel; a 3-D kernel (depth = "
 	 "channels) or a bank of N of them gives N output channels.",
-	 FILTER | G_KERNEL, 2, run_filter},
+	 G_BATCH | FILTER | G_KERNEL, 2, run_filter},
 	{"invert", "max - x", "Inverts every sample: max - x (alpha is kept).",
-	 G_IMAGE, 2, run_point},
+	 G_BATCH | G_IMAGE, 2, run_point},
 	{"darken", "x - amount (default 128)", "Subtracts --amount (default 128) from every sample.",
-	 G_IMAGE | G_AMOUNT, 2, run_point},
+	 G_BATCH | G_IMAGE | G_AMOUNT, 2, run_point},
 	{"lighten", "x + amount (default 128)", "Adds --amount (default 128) to every sample.",
-	 G_IMAGE | G_AMOUNT, 2, run_point},
+	 G_BATCH | G_IMAGE | G_AMOUNT, 2, run_point},
 	{"contrast", "x * factor", "Multiplies every sample by --factor F (required).",
-	 G_IMAGE | G_FACTOR, 2, run_point},
+	 G_BATCH | G_IMAGE | G_FACTOR, 2, run_point},
 	{"gamma", "max * (x / max) ^ gamma",
 	 "Applies max * (x / max) ^ G with --gamma G (required): G < 1 raises dark tones.",
-	 G_IMAGE | G_GAMMA, 2, run_point},
+	 G_BATCH | G_IMAGE | G_GAMMA, 2, run_point},
 	{"relu", "max(x, 0)", "Sets negative samples to zero (useful on .npy activations).",
-	 G_IMAGE, 2, run_point},
+	 G_BATCH | G_IMAGE, 2, run_point},
 	{"gray", "to gray: Rec. 601 luma 0.299 R + 0.587 G + 0.114 B",
 	 "Makes RGB gray with the Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B of the samples "
 	 "as they are (gamma-encoded, not linearised), rounded once; alpha is kept (RGBA gives "
 	 "gray with alpha), the bit depth too. A gray image is copied unchanged.",
-	 G_IMAGE, 2, run_point},
+	 G_BATCH | G_IMAGE, 2, run_point},
 	{"maxpool", "the maximum of each size x size window",
 	 "Max pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's MaxPool2d.",
-	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
+	 G_BATCH | G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
 	{"avgpool", "the mean of each size x size window",
 	 "Average pooling with a --size N window (default 2) moved by --stride (default N), "
 	 "no padding, as PyTorch's AvgPool2d.",
-	 G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
+	 G_BATCH | G_IMAGE | G_SIZE | G_POOL | G_WORK, 2, run_pool},
 	{"segment", "label every pixel with a ConvNet (--model: cnnf-model or ONNX)",
 	 "Runs the model of --model FILE on the patch around every pixel and writes the "
 	 "argmax as a palette PNG label map (index = class id). With --outdir DIR, several "
-	 "inputs are segmented with the model loaded once, into DIR/NAME.png. An ONNX model "
+	 "inputs are segmented with the model loaded once, into DIR/NAME.png (--probs and "
+	 "--overlay then take file names with %s, as '%s-probs.npy'). An ONNX model "
 	 "that is fully convolutional labels each pixel from its output 1 x K x H x W (see "
 	 "cnnf-onnx(5)).",
-	 G_SEGMENT | G_NET | G_NORM | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_QUALITY | G_MODEL |
-		 G_WORK,
-	 0, run_segment},
+	 G_SEGMENT | G_BATCH | G_NET | G_NORM | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ |
+		 G_QUALITY | G_MODEL | G_WORK,
+	 2, run_segment},
 	{"apply", "run an image-to-image model (--model, ONNX) on the image",
 	 "Runs the ONNX model of --model FILE on INPUT (1 x C x H x W: gray C = 1, RGB C = 3, "
 	 "a .npy image any C; samples divided by the top of their scale, then (v - mean) / std) "
 	 "and writes its output 1 x C x H' x W' as an image: values on the 0..1 scale times the "
 	 "format's maximum, rounded half up and clamped (C = 1 gray, 3 RGB, 4 RGBA); OUTPUT.npy "
 	 "gets the raw float32 values (H', W', C) for any C.",
-	 G_NET | G_NORM | G_SCALE | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
+	 G_BATCH | G_NET | G_NORM | G_SCALE | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
 	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
@@ -565,13 +584,12 @@ static void print_wrapped(const char *text)
 
 static void print_command_help(const command *c)
 {
-	if (c->operands == 2)
-		printf("Usage: cnnf %s [OPTION]... INPUT OUTPUT\n", c->name);
-	else if (c->operands == 0)
-		printf("Usage: cnnf %s --model MODEL [OPTION]... INPUT OUTPUT.png\n"
-		       "  or:  cnnf %s --model MODEL --outdir DIR [OPTION]... INPUT...\n",
-		       c->name, c->name);
-	else if (c->operands == 3)
+	const char *model = c->groups & G_NET ? " --model MODEL" : "";
+	if (c->operands == 2) {
+		printf("Usage: cnnf %s%s [OPTION]... INPUT OUTPUT\n", c->name, model);
+		if (c->groups & G_BATCH)
+			printf("  or:  cnnf %s%s --outdir DIR [OPTION]... INPUT...\n", c->name, model);
+	} else if (c->operands == 3)
 		printf("Usage: cnnf %s (--model ARCH | --arch NAME) --output OUT [OPTION]... LIST\n", c->name);
 	else
 		printf("Usage: cnnf %s FILE\n", c->name);
@@ -913,7 +931,23 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->overlay = arg;
 		return 0;
 	case O_OUTDIR:
+		if (!*arg) {
+			value_error("--outdir: an empty name (use . for this folder)");
+			return -1;
+		}
 		o->outdir = arg;
+		return 0;
+	case O_SUFFIX:
+		o->suffix = arg;
+		return 0;
+	case O_NAME:
+		o->name = arg;
+		return 0;
+	case O_SKIP:
+		o->skip_existing = 1;
+		return 0;
+	case O_FILES_FROM:
+		o->files_from = arg;
 		return 0;
 	case O_QUIET:
 		o->quiet = 1;
@@ -1595,22 +1629,95 @@ static void show_progress(void *ctx, size_t done, size_t total)
 		return;
 	p->last = pct;
 	say("\rcnnf: %s: %3d%%", p->name, pct);
+	/* Cleared when done: the terminal is left as it was, the next line in its place. */
 	if (done == total)
-		fputs("\n", stderr);
+		fputs("\r\033[K", stderr);
 }
 
-/* DIR/NAME.png for input path IN. */
-static char *outdir_name(const char *dir, const char *in)
+/*
+ * Batches (--outdir DIR): each input's outputs are named first, and the
+ * names that would collide or replace an input are refused before anything
+ * is written; then each input runs on its own copy of the options, a failing
+ * one said and counted, the rest going on.
+ */
+typedef struct batch_out {
+	const char *pattern; /* --name, or --probs / --overlay: one %s; NULL: NAME SUFFIX EXT */
+	const char *ext;     /* with no pattern: ".png"; NULL: --format's, else the input's own */
+	const char *what;    /* the option that gave the pattern, for messages */
+	int use;             /* 0: this output is not written */
+} batch_out;
+
+/* Run one input into its outputs outs[0..k-1] (NULL: not written); an exit status. */
+typedef int (*batch_fn)(void *ctx, options *o, const char *in, char **outs);
+
+static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *ctx)
 {
-	const char *base = strrchr(in, '/');
-	base = base ? base + 1 : in;
-	const char *dot = strrchr(base, '.');
-	size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-	size_t len = strlen(dir) + 1 + stem + 5;
-	char *path = malloc(len);
-	if (path)
-		snprintf(path, len, "%s/%.*s.png", dir, (int)stem, base);
-	return path;
+	int n = o->ninputs;
+	for (int j = 0; j < k; j++)
+		if (bo[j].use && bo[j].pattern && cnnf_batch_check_pattern(bo[j].pattern, bo[j].what) < 0) {
+			print_error();
+			return EXIT_USAGE;
+		}
+	/* --format names the extension too: --format png of x.jpg is DIR/x.png. */
+	char fmt_ext[16] = "";
+	const char *fext = cnnf_io_format_ext(o->w.format);
+	if (fext)
+		snprintf(fmt_ext, sizeof fmt_ext, ".%s", fext);
+	char **names = calloc((size_t)n * (size_t)k, sizeof *names);
+	int status = EXIT_FAIL, failed = 0, skipped = 0;
+	if (!names) {
+		say("cnnf: %s: out of memory\n", o->outdir);
+		return EXIT_FAIL;
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < k; j++)
+			if (bo[j].use &&
+			    !(names[(size_t)i * k + j] = cnnf_batch_name(o->outdir, o->inputs[i], bo[j].pattern,
+									 bo[j].pattern ? NULL : o->suffix,
+									 bo[j].ext ? bo[j].ext : fext ? fmt_ext : NULL))) {
+				print_error();
+				goto out;
+			}
+	if (cnnf_batch_check(o->inputs, n, names, k) < 0 || cnnf_batch_mkdir(o->outdir) < 0) {
+		print_error();
+		goto out;
+	}
+	status = EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		char **outs = names + (size_t)i * k;
+		if (o->skip_existing) {
+			int all = 1;
+			struct stat st;
+			for (int j = 0; j < k; j++)
+				if (outs[j] && lstat(outs[j], &st) < 0)
+					all = 0;
+			if (all) {
+				skipped++;
+				continue;
+			}
+		}
+		options one = *o;
+		int st = fn(ctx, &one, o->inputs[i], outs);
+		/* A usage error is the same for every input: said once, the batch stopped. */
+		if (st == EXIT_USAGE) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if (st != EXIT_OK)
+			failed++;
+	}
+	if (skipped && !o->quiet)
+		say("cnnf: %d of %d input%s skipped: %s outputs exist\n", skipped, n, n == 1 ? "" : "s",
+		    skipped == 1 ? "its" : "their");
+	if (failed) {
+		say("cnnf: %d of %d input%s failed\n", failed, n, n == 1 ? "" : "s");
+		status = EXIT_FAIL;
+	}
+out:
+	for (size_t i = 0; i < (size_t)n * k; i++)
+		free(names[i]);
+	free(names);
+	return status;
 }
 
 /* Write img to out as fmt with w, leaving out open for publishing; print the error. */
@@ -1754,19 +1861,30 @@ out:
 	return status;
 }
 
+typedef struct segment_batch {
+	cnnf_net *net;
+	cnnf_graph *graph;
+} segment_batch;
+
+/* One input of segment --outdir: the model loaded once for all of them. */
+static int segment_batch_one(void *ctx, options *o, const char *in, char **outs)
+{
+	segment_batch *sb = ctx;
+	return segment_one(sb->net, sb->graph, o, in, outs[0], outs[1], outs[2]);
+}
+
 static int run_segment(const command *cmd, options *o, char **ops)
 {
 	if (!o->model)
 		return cmd_usage(cmd, "--model FILE is required");
-	if (o->outdir && (o->probs || o->overlay))
-		return cmd_usage(cmd, "--probs and --overlay name one file; they do not go with "
-				   "--outdir");
 	if (o->w.format != CNNF_FORMAT_NONE && o->w.format != CNNF_FORMAT_PNG)
 		return cmd_usage(cmd, "label maps are written as PNG");
 	if (!o->outdir && check_not_terminal(ops[1]) < 0)
 		return EXIT_USAGE;
 	if (!o->outdir && strcmp(ops[1], "-") && cnnf_io_format_from_name(ops[1]) != CNNF_FORMAT_PNG)
 		return cmd_usage(cmd, "%s: the label map is a PNG; name it .png", ops[1]);
+	if (o->outdir && o->name && cnnf_io_format_from_name(o->name) != CNNF_FORMAT_PNG)
+		return cmd_usage(cmd, "--name %s: the label map is a PNG; end it in .png", o->name);
 	if (o->probs && cnnf_io_format_from_name(o->probs) != CNNF_FORMAT_NPY)
 		return cmd_usage(cmd, "--probs %s: probabilities are written as .npy",
 				   o->probs);
@@ -1811,53 +1929,11 @@ run:
 		status = segment_one(net, graph, o, ops[0], ops[1], o->probs, o->overlay);
 		goto out;
 	}
-	struct stat st;
-	if (stat(o->outdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		say("cnnf: %s: not a directory\n", o->outdir);
-		goto out;
-	}
-	/* An output that is an input of the run would replace it, perhaps before it is read. */
-	for (int i = 0; i < o->nops; i++) {
-		char *p = outdir_name(o->outdir, ops[i]);
-		struct stat sp, si;
-		int hit = -1;
-		for (int j = 0; p && hit < 0 && j < o->nops; j++)
-			if (strcmp(ops[j], "-") && stat(p, &sp) == 0 && stat(ops[j], &si) == 0 &&
-			    sp.st_dev == si.st_dev && sp.st_ino == si.st_ino)
-				hit = j;
-		if (hit >= 0)
-			say("cnnf: %s: the label map of %s would replace the input %s; choose another "
-			    "--outdir\n", p, ops[i], ops[hit]);
-		free(p);
-		if (hit >= 0)
-			goto out;
-	}
-	/* Two inputs of one name (a/x.png b/x.jpg) would write one file, the first result lost. */
-	for (int i = 1; i < o->nops; i++) {
-		for (int j = 0; j < i; j++) {
-			char *a = outdir_name(o->outdir, ops[i]), *b = outdir_name(o->outdir, ops[j]);
-			int same = a && b && strcmp(a, b) == 0;
-			if (same)
-				say("cnnf: %s: %s and %s would both be written there\n", a, ops[j], ops[i]);
-			free(a);
-			free(b);
-			if (same)
-				goto out;
-		}
-	}
-	/* Every input is tried; the status is that of the worst. */
-	status = EXIT_OK;
-	for (int i = 0; i < o->nops; i++) {
-		char *path = outdir_name(o->outdir, ops[i]);
-		if (!path) {
-			say("cnnf: %s: out of memory\n", o->outdir);
-			status = EXIT_FAIL;
-			break;
-		}
-		if (segment_one(net, graph, o, ops[i], path, NULL, NULL) != EXIT_OK)
-			status = EXIT_FAIL;
-		free(path);
-	}
+	segment_batch sb = {net, graph};
+	batch_out bo[3] = {{o->name, ".png", "--name", 1},
+			   {o->probs, NULL, "--probs", o->probs != NULL},
+			   {o->overlay, NULL, "--overlay", o->overlay != NULL}};
+	status = batch_run(o, bo, 3, segment_batch_one, &sb);
 out:
 	cnnf_net_free(net);
 	cnnf_model_free(m);
@@ -1865,29 +1941,20 @@ out:
 	return status;
 }
 
-static int run_apply(const command *cmd, options *o, char **ops)
+/* apply one input with the model loaded; an exit status. */
+static int apply_one(cnnf_graph *g, options *o, const char *in, const char *outpath)
 {
-	if (!o->model)
-		return cmd_usage(cmd, "--model FILE is required");
 	cnnf_format fmt;
-	if (output_format(o, ops[1], &fmt) < 0)
+	if (output_format(o, outpath, &fmt) < 0)
 		return EXIT_USAGE;
-	if (!cnnf_describe_is_onnx(o->model)) {
-		say("cnnf: %s: not an ONNX model (apply runs image-to-image ONNX models)\n",
-		    o->model);
-		return EXIT_FAIL;
-	}
 	int status = EXIT_FAIL;
 	cnnf_output *out = NULL;
 	cnnf_image *img = NULL, *res = NULL;
-	cnnf_graph *g = load_run_graph(o, o->model);
-	if (!g)
-		return EXIT_FAIL;
-	if (!(out = open_output(ops[1], ops[0])))
+	if (!(out = open_output(outpath, in)))
 		goto done;
-	if (!(img = read_image(ops[0], o, &fmt)))
+	if (!(img = read_image(in, o, &fmt)))
 		goto done;
-	const char *name = strcmp(ops[0], "-") ? ops[0] : "stdin";
+	const char *name = strcmp(in, "-") ? in : "stdin";
 	if (model_input(o, &img, name) < 0)
 		goto done;
 	cnnf_infer_opts io = o->inf;
@@ -1897,7 +1964,7 @@ static int run_apply(const command *cmd, options *o, char **ops)
 		print_error_about(name);
 		goto done;
 	}
-	if (check_channels(res->channels, res->alpha, fmt, ops[1], &o->w) < 0)
+	if (check_channels(res->channels, res->alpha, fmt, outpath, &o->w) < 0)
 		goto done;
 	status = write_result(out, res, fmt, o);
 	out = NULL;
@@ -1906,6 +1973,41 @@ done:
 	cnnf_output_discard(out);
 	cnnf_image_free(img);
 	cnnf_image_free(res);
+	return status;
+}
+
+/* One input of apply --outdir: the model loaded once for all of them. */
+static int apply_batch_one(void *ctx, options *o, const char *in, char **outs)
+{
+	int status = apply_one(ctx, o, in, outs[0]);
+	if (status == EXIT_OK)
+		say_warning(o);
+	return status;
+}
+
+static int run_apply(const command *cmd, options *o, char **ops)
+{
+	if (!o->model)
+		return cmd_usage(cmd, "--model FILE is required");
+	/* The output's name is checked before the model is read: a usage error costs nothing. */
+	cnnf_format fmt;
+	options first = *o;
+	if (!o->outdir && output_format(&first, ops[1], &fmt) < 0)
+		return EXIT_USAGE;
+	if (!cnnf_describe_is_onnx(o->model)) {
+		say("cnnf: %s: not an ONNX model (apply runs image-to-image ONNX models)\n",
+		    o->model);
+		return EXIT_FAIL;
+	}
+	cnnf_graph *g = load_run_graph(o, o->model);
+	if (!g)
+		return EXIT_FAIL;
+	int status;
+	if (o->outdir) {
+		batch_out bo = {o->name, NULL, "--name", 1};
+		status = batch_run(o, &bo, 1, apply_batch_one, g);
+	} else
+		status = apply_one(g, o, ops[0], ops[1]);
 	cnnf_graph_free(g);
 	return status;
 }
@@ -2088,6 +2190,45 @@ static void install_signals(void)
 	signal(SIGXFSZ, SIG_IGN);
 }
 
+/* One input of a batch of a filter, point, pool or apply command: the command as for one. */
+static int batch_one_command(void *ctx, options *o, const char *in, char **outs)
+{
+	const command *cmd = ctx;
+	char *ops[2] = {(char *)in, outs[0]};
+	int status = cmd->run(cmd, o, ops);
+	if (status == EXIT_OK)
+		say_warning(o);
+	return status;
+}
+
+/* cmd --outdir DIR INPUT... (and --files-from LIST). */
+static int run_batch_command(const command *cmd, options *o, char **ops, int nops)
+{
+	int status = EXIT_FAIL;
+	for (int i = 0; i < nops; i++)
+		if (cnnf_batch_add(&o->inputs, &o->ninputs, ops[i]) < 0) {
+			say("cnnf: %s: %s\n", ops[i],
+			    o->ninputs >= CNNF_BATCH_MAX_INPUTS ? "too many inputs" : "out of memory");
+			goto out;
+		}
+	if (o->files_from && cnnf_batch_read_list(o->files_from, &o->inputs, &o->ninputs) < 0) {
+		print_error();
+		goto out;
+	}
+	/* segment and apply load their model once for the whole batch. */
+	if (cmd->run == run_segment || cmd->run == run_apply) {
+		status = cmd->run(cmd, o, NULL);
+		goto out;
+	}
+	batch_out bo = {o->name, NULL, "--name", 1};
+	status = batch_run(o, &bo, 1, batch_one_command, (void *)cmd);
+out:
+	cnnf_batch_free_list(o->inputs, o->ninputs);
+	o->inputs = NULL;
+	o->ninputs = 0;
+	return status;
+}
+
 static const command *find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -2183,25 +2324,33 @@ int main(int argc, char **argv)
 	}
 	int nops = sub_argc - optind;
 	/* Operands beyond those the command takes are named: a stray word is easy to miss. */
-	int want = cmd->operands == 2 ? 2 : cmd->operands == 0 ? (o.outdir ? -1 : 2) : 1;
-	if (want > 0 && nops > want)
+	int batch = (cmd->groups & G_BATCH) && o.outdir;
+	if ((cmd->groups & G_BATCH) && !o.outdir &&
+	    (o.suffix || o.name || o.skip_existing || o.files_from))
+		return cmd_usage(cmd, "--suffix, --name, --skip-existing and --files-from go with "
+				      "--outdir DIR");
+	/* Operands beyond those the command takes are named: a stray word is easy to miss. */
+	int want = cmd->operands == 2 ? 2 : 1;
+	if (!batch && nops > want)
 		return cmd_usage(cmd, "too many operands: %d given, '%s' the first extra one", nops,
 				 sub_argv[optind + want]);
-	if (cmd->operands == 0) {
-		if (o.outdir ? nops < 1 : nops != 2)
-			return cmd_usage(cmd, o.outdir ? "--outdir needs INPUTs"
-						       : "needs INPUT and OUTPUT, or --outdir DIR and INPUTs");
-		o.nops = nops;
+	if (batch) {
+		if (nops < 1 && !o.files_from)
+			return cmd_usage(cmd, "--outdir needs INPUTs (operands or --files-from LIST)");
 	} else if (cmd->operands == 3) {
 		if (nops != 1)
 			return cmd_usage(cmd, "needs one LIST file");
 	} else if (nops != cmd->operands) {
 		if (cmd->operands == 2)
-			return cmd_usage(cmd, "needs INPUT and OUTPUT");
+			return cmd_usage(cmd, (cmd->groups & G_BATCH)
+						  ? "needs INPUT and OUTPUT, or --outdir DIR and INPUTs"
+						  : "needs INPUT and OUTPUT");
 		return cmd_usage(cmd, "needs one FILE");
 	}
 	cnnf_error_clear();
 	install_signals();
+	if (batch)
+		return run_batch_command(cmd, &o, sub_argv + optind, nops);
 	int status = cmd->run(cmd, &o, sub_argv + optind);
 	if (status == EXIT_OK)
 		say_warning(&o);

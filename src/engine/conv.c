@@ -143,6 +143,7 @@ typedef struct plan {
 	size_t band_bytes; /* a worker's band buffer, whole cache lines */
 	path path;
 	cnnf_kern_fn kern;
+	cnnf_kern_dfn dkern; /* DOUBLE */
 	float *packed;   /* float weights: BLOCK8 [blocks][cin][kh][kw][8]; SINGLE [count][cin][kh][kw] */
 	float *sep_col, *sep_row; /* SEPARABLE factors: kh and kw */
 	int nblocks;     /* BLOCK8 */
@@ -387,6 +388,7 @@ static int prepare(plan *p)
 	int floats = p->post.fast || exact_in_float(k, p->post.int_max);
 	if (!floats) {
 		p->path = sep_double(k, g, &p->post) ? PATH_SEP_DOUBLE : PATH_DOUBLE;
+		p->dkern = cnnf_kern_double();
 		return 0;
 	}
 	p->float_finish = !p->post.fast && float_finish_exact(k, &p->post);
@@ -565,7 +567,7 @@ static void fill_rows(const plan *p, scratch *s, int y0, long r0, long r1)
 		}
 }
 
-/* Generic loops: any stride; double or float (fmaf) accumulators. */
+/* Generic loops: any stride; double (the row kernel, conv_kern.h) or float (fmaf) accumulators. */
 static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 {
 	const cnnf_kernel *k = p->k;
@@ -573,26 +575,26 @@ static void generic_row(const plan *p, scratch *s, int f, int yl, int dbl)
 	int filter = p->depthwise ? 0 : f;
 	int c0 = p->depthwise ? f : 0, nc = p->depthwise ? 1 : k->depth;
 	size_t slice = (size_t)k->height * k->width;
-	if (dbl)
-		memset(s->dacc, 0, sizeof(double) * (size_t)p->ow);
-	else
-		memset(s->acc, 0, sizeof(float) * (size_t)p->ow);
+	const float *in = s->band + c0 * s->plane + (long)yl * g->stride_y * p->ws;
+	if (dbl) {
+		cnnf_kern_dargs a = {.in = in, .plane = s->plane, .rstep = p->gy * p->ws,
+				     .dx = p->gx, .sx = g->stride_x, .cin = nc, .kh = k->height,
+				     .kw = k->width, .ow = p->ow,
+				     .w = k->weights + (size_t)filter * k->depth * slice,
+				     .acc = s->dacc};
+		p->dkern(&a);
+		return;
+	}
+	memset(s->acc, 0, sizeof(float) * (size_t)p->ow);
 	for (int c = 0; c < nc; c++)
 		for (int i = 0; i < k->height; i++) {
-			const float *src = s->band + (c0 + c) * s->plane +
-			                   ((long)yl * g->stride_y + (long)i * p->gy) * p->ws;
+			const float *src = in + c * s->plane + (long)i * p->gy * p->ws;
 			for (int j = 0; j < k->width; j++) {
 				size_t t = ((size_t)filter * k->depth + c) * slice + (size_t)i * k->width + j;
 				const float *q = src + (long)j * p->gx;
-				if (dbl) {
-					double w = k->weights[t];
-					for (int x = 0; x < p->ow; x++)
-						s->dacc[x] += w * q[(long)x * g->stride_x];
-				} else {
-					float w = p->packed[t];
-					for (int x = 0; x < p->ow; x++)
-						s->acc[x] = fmaf(w, q[(long)x * g->stride_x], s->acc[x]);
-				}
+				float w = p->packed[t];
+				for (int x = 0; x < p->ow; x++)
+					s->acc[x] = fmaf(w, q[(long)x * g->stride_x], s->acc[x]);
 			}
 		}
 }

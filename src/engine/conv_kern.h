@@ -35,6 +35,36 @@ cnnf_kern_fn cnnf_kern_single(void);
 void cnnf_kern_block8_c(const cnnf_kern_args *a);
 void cnnf_kern_single_c(const cnnf_kern_args *a);
 
+/*
+ * One output row of a correlation in double, for the generic path: for every
+ * output, acc = 0, then acc = acc + w * sample over the taps in the order c,
+ * i, j, the product rounded and then the sum rounded (never a fused
+ * multiply-add), so every version gives the bits of the plain loop.
+ * Tap (c, i, j) of output x reads in[c * plane + i * rstep + j * dx + x * sx].
+ */
+typedef struct cnnf_kern_dargs {
+	const float *in;  /* the first tap of output 0 */
+	size_t plane;     /* floats between input channels */
+	long rstep;       /* floats between kernel rows */
+	long dx;          /* floats between kernel columns */
+	long sx;          /* floats between outputs (the horizontal stride) */
+	int cin, kh, kw;  /* taps */
+	int ow;           /* outputs in the row */
+	const double *w;  /* [cin][kh][kw] */
+	double *acc;      /* [ow]; overwritten */
+} cnnf_kern_dargs;
+
+typedef void (*cnnf_kern_dfn)(const cnnf_kern_dargs *a);
+
+/* The best version this CPU runs (conv_dbl_x86.c), and the portable one. */
+cnnf_kern_dfn cnnf_kern_double(void);
+void cnnf_kern_double_c(const cnnf_kern_dargs *a);
+
+#if defined(__x86_64__) || defined(__i386__)
+void cnnf_kern_double_avx512(const cnnf_kern_dargs *a);
+void cnnf_kern_double_avx2(const cnnf_kern_dargs *a);
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 void cnnf_kern_block8_avx512(const cnnf_kern_args *a);
 void cnnf_kern_single_avx512(const cnnf_kern_args *a);

@@ -69,6 +69,15 @@ const char *cnnf_io_format_names(void)
 	return names;
 }
 
+const char *cnnf_io_format_ext(cnnf_format f)
+{
+	/* The table's first name of a format is its usual extension (jpg before jpeg). */
+	for (size_t i = 0; i < NFORMAT_NAMES; i++)
+		if (format_names[i].format == f)
+			return format_names[i].name;
+	return NULL;
+}
+
 cnnf_format cnnf_io_format_from_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');

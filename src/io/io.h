@@ -198,6 +198,9 @@ void cnnf_io_pages_discard(cnnf_io_pages *pages);
  */
 cnnf_format cnnf_io_format_for(const char *path, const cnnf_write_opts *o);
 
+/* The usual extension of f, without the dot ("png", "jpg", "tif"), or NULL. */
+const char *cnnf_io_format_ext(cnnf_format f);
+
 /* A name of cnnf_io_format_names() to its format; -1 with a message for anything else. */
 int cnnf_io_format_parse(const char *s, cnnf_format *out);
 

@@ -326,13 +326,10 @@ static int map_resize(const geo_ctx *c, geo_map *m)
 			hi = strcmp(nearest, "floor") ? 1 : 0;
 		} else {
 			/*
-			 * The weights come from the fraction of (t + 0.5) / s: exact in
-			 * binary only for s a power of two; other factors would round it
-			 * differently at another t, and the last bits would follow.
+			 * The weights come from the fraction of the input coordinate,
+			 * which op_resize.c takes exactly from (2t + 1 - s) mod 2s for a
+			 * whole factor: the same at every t of one phase, for any s.
 			 */
-			if (s & (s - 1))
-				return refuse(c, "interpolates (%s) by %" PRId64 ", not a power of two",
-					      mode, s);
 			lo = strcmp(mode, "cubic") ? 0 : -1;
 			hi = strcmp(mode, "cubic") ? 1 : 2;
 		}

@@ -246,16 +246,59 @@ static void cubic_coeffs(double r, double a, double *c)
 	c[3] = ((a * u - 5 * a) * u + 8 * a) * u - 4 * a;
 }
 
+/*
+ * For a whole factor s (out = s * in), the input coordinate of output x is
+ * num / den with small integers: half_pixel (2x + 1 - s) / 2s, asymmetric
+ * x / s, tf_half_pixel_for_nearest (2x + 1) / 2s. Its whole part and
+ * fraction are then taken exactly, the fraction rounded once, so that the
+ * fraction depends on x mod s only: a tile whose origin is a multiple of s
+ * gets the whole image's weights bit for bit, for any s (the double formula
+ * rounds differently at different x unless s is a power of two). 1 when it
+ * applies, with *i0 and *r set.
+ */
+static int whole_factor_coord(int coord, int64_t x, double scale, int64_t in, int64_t out,
+			      int64_t *i0, double *r)
+{
+	int64_t s = (int64_t)scale;
+	if ((double)s != scale || s < 1 || out != in * s)
+		return 0;
+	int64_t num, den;
+	if (coord == CT_HALF_PIXEL || (coord == CT_PYTORCH_HALF_PIXEL && out > 1)) {
+		num = 2 * x + 1 - s;
+		den = 2 * s;
+	} else if (coord == CT_ASYMMETRIC) {
+		num = x;
+		den = s;
+	} else if (coord == CT_TF_HALF_PIXEL) {
+		num = 2 * x + 1;
+		den = 2 * s;
+	} else
+		return 0;
+	int64_t q = num / den, m = num % den;
+	if (m < 0) {
+		q--;
+		m += den;
+	}
+	*i0 = q;
+	*r = (double)m / (double)den;
+	return 1;
+}
+
 static void make_taps(const resize_param *p, int64_t in, int64_t out, double scale, axis_taps *t)
 {
 	t->ntaps = p->mode == MODE_NEAREST ? 1 : p->mode == MODE_LINEAR ? 2 : 4;
 	t->identity = in == out;
 	for (int64_t x = 0; x < out; x++) {
-		double xo = resize_coord(p->coord, x, scale, in);
 		int64_t *idx = t->idx + x * t->ntaps;
 		double *w = t->w + x * t->ntaps;
-		double f = floor(xo), r = xo - f;
-		int64_t i0 = (int64_t)f;
+		int64_t i0;
+		double r;
+		if (!whole_factor_coord(p->coord, x, scale, in, out, &i0, &r)) {
+			double xo = resize_coord(p->coord, x, scale, in);
+			double f = floor(xo);
+			r = xo - f;
+			i0 = (int64_t)f;
+		}
 		if (p->mode == MODE_NEAREST) {
 			int64_t i = i0;
 			if (r > 0) {

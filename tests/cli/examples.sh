@@ -16,7 +16,7 @@ T=$(mktemp -d "$ROOT/tests/tmp/examples.XXXXXX")
 # each block followed by a line "--".
 blocks() {
 	awk '/^\.SH /{ex = ($2 == "EXAMPLES")} ex && /^\.EX/{b=1; next} ex && /^\.EE/{b=0; print "--"; next} ex && b' "$1" |
-		sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\(lq/"/g' -e 's/\\(rq/"/g'
+		sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\(lq/"/g' -e 's/\\(rq/"/g' -e "s/\\\\(aq/'/g"
 }
 
 # The files the examples name, made from what the repository ships.

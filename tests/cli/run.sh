@@ -362,8 +362,9 @@ run segment --model "$M/seg_small.cnnf" --outdir "$T/outdir" "$T/a.pgm" "$T/b.pg
 expect_status "segment --outdir" 0
 expect_same "--outdir a" "$T/outdir/a.png" "$T/seg.png"
 expect_same "--outdir b" "$T/outdir/b.png" "$T/seg.png"
-run segment --model "$M/seg_small.cnnf" --outdir "$T/nodir" "$T/a.pgm"
-expect_error "--outdir missing" 1 "nodir"
+run segment --model "$M/seg_small.cnnf" --outdir "$T/nodir/sub" "$T/a.pgm"
+expect_status "--outdir missing: made" 0
+expect_same "--outdir missing: made, with the labels" "$T/nodir/sub/a.png" "$T/seg.png"
 run info "$M/seg_small.cnnf"
 expect_status "info model" 0
 printf '%s\n' "$out" | grep -q "total parameters: 55" && ok || bad "info model parameters: $out"

@@ -60,6 +60,10 @@ segment_both "coins-unet" "$S/models/coins-unet.onnx" "$S/coins.png" 1000000 150
 segment_both "inception" "$D/inception-op17.onnx" "$S/chelsea.png" 400000 60000
 # Strided convs, residual Add, bilinear Resize x4 (sizes from the image's Shape).
 segment_both "resfcn" "$D/resfcn-op13.onnx" "$S/astronaut.png" 300000
+# Stride 3 and a bilinear Resize x3, not a power of two: each phase's weights exactly the same
+# in every tile (op_resize.c's whole-factor coordinates); tools/make_resize3_fixture.py.
+segment_both "up3" "$D/up3-op13.onnx" "$S/coins.png" 200000 60000
+apply_both "up3 apply" "$D/up3-op13.onnx" "$S/coins.png" npy 100000
 # Tiles do not depend on the thread count either.
 run segment -m "$D/unet-op17.onnx" --max-activations 300000 --threads 1 --probs "$T/p1.npy" "$S/astronaut.png" "$T/l1.png"
 run segment -m "$D/unet-op17.onnx" --max-activations 300000 --threads 2 --probs "$T/p2.npy" "$S/astronaut.png" "$T/l2.png"

@@ -105,5 +105,6 @@ expect "message: bad input named with a newline" 1 "junk\\nname.png: " png \
 printf '1 2 \377\376\033[2J 3\n' >"$I/binary.txt"
 expect "message: kernel file with raw bytes" 1 "binary.txt:1:5: '\\377\\376" png \
 	conv -k "$I/binary.txt" "$P" OUT
+printf 'a file, not a folder' >"$I/no${ESC}[2Jdir"
 expect "message: output directory named with an escape" 1 "no\\033[2Jdir" png \
 	segment --model "$I/ok.cnnf" --outdir "$I/no${ESC}[2Jdir" "$P"
