@@ -13,8 +13,9 @@ CNNF=${CNNF:-cnnf}
 jobs=${JOBS:-$(nproc)}
 case "$how" in
 parallel)
-	# -X packs as many names into each job as fit, --halt now,fail=1 keeps the first
-	# failure's status; -j one job a core, each cnnf with one thread.
+	# -X packs as many names into each job as fit; --halt soon,fail=1 starts no new job
+	# after a failing one (drop it to go on past bad images, as one cnnf does) and keeps
+	# its status; -j one job a core, each cnnf with one thread.
 	find "$in" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' -o -name '*.tif' \) -print |
 		sort | parallel -X -j "$jobs" --halt soon,fail=1 \
 		"$CNNF" "$cmd" --threads 1 --skip-existing --outdir "$out" "$@" {}

@@ -141,8 +141,18 @@ START_TEST(test_list)
 	ck_assert_error_has("line 2: a NUL byte");
 	cnnf_batch_free_list(list, n);
 
+	/* 4096 bytes a line at most. */
 	f = fopen(path, "wb");
-	for (int i = 0; i < 5000; i++)
+	for (int i = 0; i < 4096; i++)
+		fputc('a', f);
+	fclose(f);
+	list = NULL;
+	n = 0;
+	ck_assert_int_eq(cnnf_batch_read_list(path, &list, &n), 0);
+	ck_assert_int_eq(n, 1);
+	cnnf_batch_free_list(list, n);
+	f = fopen(path, "wb");
+	for (int i = 0; i < 4097; i++)
 		fputc('a', f);
 	fclose(f);
 	list = NULL;

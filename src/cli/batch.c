@@ -1,4 +1,5 @@
 /* batch.c: the outputs of a batch run; see batch.h. */
+#define _DEFAULT_SOURCE /* realpath, strndup */
 #include "batch.h"
 
 #include <errno.h>
@@ -136,6 +137,88 @@ static int by_id(const void *a, const void *b)
 	return 0;
 }
 
+/*
+ * path with its folder resolved (realpath), so that ./x.png, x.png and
+ * d/../x.png are one name even before x.png exists; the path as it is when
+ * its folder does not exist. malloc'd, or NULL.
+ */
+static char *canonical(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+	char *real = dir ? realpath(dir, NULL) : NULL;
+	const char *base = slash ? slash + 1 : path;
+	char *out = NULL;
+	if (real) {
+		size_t len = strlen(real) + strlen(base) + 2;
+		if ((out = malloc(len)))
+			snprintf(out, len, "%s/%s", real, base);
+	} else
+		out = strdup(path);
+	free(dir);
+	free(real);
+	return out;
+}
+
+/*
+ * An output that names an input of the run which does not exist yet: the
+ * input would be read after an earlier input wrote it (or fail, and be
+ * written over). By name, folders resolved. 0, or -1 with the error set.
+ */
+static int check_names(char *const *in, int n, const named *outs, size_t m)
+{
+	named *ins = malloc(sizeof *ins * (n ? (size_t)n : 1));
+	int status = -1;
+	size_t ni = 0;
+	if (!ins) {
+		cnnf_error("%s: out of memory", n ? in[0] : "batch");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(in[i], "-"))
+			continue;
+		char *c = canonical(in[i]);
+		if (!c) {
+			cnnf_error("%s: out of memory", in[i]);
+			goto out;
+		}
+		ins[ni++] = (named){c, i};
+	}
+	qsort(ins, ni, sizeof *ins, by_path);
+	for (size_t i = 0; i < m; i++) {
+		char *c = canonical(outs[i].path);
+		if (!c) {
+			cnnf_error("%s: out of memory", outs[i].path);
+			goto out;
+		}
+		const named *hit = NULL;
+		/* The first of that name, whichever input it is. */
+		for (size_t lo = 0, hi = ni; lo < hi;) {
+			size_t mid = (lo + hi) / 2;
+			int cmp = strcmp(ins[mid].path, c);
+			if (cmp == 0)
+				hit = &ins[mid];
+			if (cmp < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		free(c);
+		if (hit) {
+			cnnf_error("%s: the output of %s would replace the input %s; choose another "
+				   "--outdir, --suffix or --name",
+				   outs[i].path, in[outs[i].input], in[hit->input]);
+			goto out;
+		}
+	}
+	status = 0;
+out:
+	for (size_t i = 0; i < ni; i++)
+		free((char *)ins[i].path);
+	free(ins);
+	return status;
+}
+
 int cnnf_batch_check(char *const *in, int n, char *const *out, int k)
 {
 	/* Sorted, so that a batch of many thousands is checked in n log n. */
@@ -158,6 +241,8 @@ int cnnf_batch_check(char *const *in, int n, char *const *out, int k)
 				   in[names[i - 1].input], in[names[i].input]);
 			goto out;
 		}
+	if (check_names(in, n, names, m) < 0)
+		goto out;
 	size_t ni = 0;
 	struct stat st;
 	for (int i = 0; i < n; i++)
@@ -266,7 +351,7 @@ int cnnf_batch_read_list(const char *path, char ***list, int *n)
 					   lineno + 1);
 				goto out;
 			}
-			if (len > LIST_LINE_MAX) {
+			if (len >= LIST_LINE_MAX) {
 				cnnf_error("%s: line %d: longer than %d bytes", name, lineno + 1,
 					   LIST_LINE_MAX);
 				goto out;

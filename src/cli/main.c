@@ -548,6 +548,7 @@ static void value_error(const char *fmt, ...)
 static void print_help(void)
 {
 	printf("Usage: cnnf COMMAND [OPTION]... INPUT OUTPUT\n"
+	       "  or:  cnnf COMMAND --outdir DIR [OPTION]... INPUT...\n"
 	       "Filter images with convolution kernels, exactly and fast.\n\n"
 	       "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -938,6 +939,10 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->outdir = arg;
 		return 0;
 	case O_SUFFIX:
+		if (strchr(arg, '/')) {
+			value_error("--suffix '%s': a file name in the output folder has no '/'", arg);
+			return -1;
+		}
 		o->suffix = arg;
 		return 0;
 	case O_NAME:
@@ -947,6 +952,11 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		o->skip_existing = 1;
 		return 0;
 	case O_FILES_FROM:
+		if (o->files_from) {
+			value_error("--files-from: one list a run (given '%s' and '%s')", o->files_from,
+				    arg);
+			return -1;
+		}
 		o->files_from = arg;
 		return 0;
 	case O_QUIET:
@@ -1635,6 +1645,19 @@ static void show_progress(void *ctx, size_t done, size_t total)
 }
 
 /*
+ * An output whose name says no format (an input without a known extension,
+ * and no --format): that input fails, the others go on. 0 when it has one.
+ */
+static int batch_format_known(const options *o, const char *in, const char *out)
+{
+	if (o->w.format != CNNF_FORMAT_NONE || cnnf_io_format_from_name(out) != CNNF_FORMAT_NONE)
+		return 0;
+	say("cnnf: %s: no output format for %s (its name has no known extension); use --format "
+	    "or --name\n", out, in);
+	return -1;
+}
+
+/*
  * Batches (--outdir DIR): each input's outputs are named first, and the
  * names that would collide or replace an input are refused before anything
  * is written; then each input runs on its own copy of the options, a failing
@@ -1979,6 +2002,8 @@ done:
 /* One input of apply --outdir: the model loaded once for all of them. */
 static int apply_batch_one(void *ctx, options *o, const char *in, char **outs)
 {
+	if (batch_format_known(o, in, outs[0]) < 0)
+		return EXIT_FAIL;
 	int status = apply_one(ctx, o, in, outs[0]);
 	if (status == EXIT_OK)
 		say_warning(o);
@@ -2194,6 +2219,8 @@ static void install_signals(void)
 static int batch_one_command(void *ctx, options *o, const char *in, char **outs)
 {
 	const command *cmd = ctx;
+	if (batch_format_known(o, in, outs[0]) < 0)
+		return EXIT_FAIL;
 	char *ops[2] = {(char *)in, outs[0]};
 	int status = cmd->run(cmd, o, ops);
 	if (status == EXIT_OK)
@@ -2337,6 +2364,11 @@ int main(int argc, char **argv)
 	if (batch) {
 		if (nops < 1 && !o.files_from)
 			return cmd_usage(cmd, "--outdir needs INPUTs (operands or --files-from LIST)");
+		if (o.suffix && o.name)
+			return cmd_usage(cmd, "--suffix and --name both name the outputs; give one");
+		for (int i = 0; o.files_from && !strcmp(o.files_from, "-") && i < nops; i++)
+			if (!strcmp(sub_argv[optind + i], "-"))
+				return cmd_usage(cmd, "'-' is the --files-from list; it cannot be an input too");
 	} else if (cmd->operands == 3) {
 		if (nops != 1)
 			return cmd_usage(cmd, "needs one LIST file");

@@ -58,6 +58,14 @@ expect_error "--name with a /" 2 "no '/'"
 run box --outdir "$T/o6" --name '%s-%d.png' "$T/in/a.png"
 expect_error "--name with %d" 2 "only %s"
 expect_absent "usage errors: no folder made" "$T/o6"
+run box --outdir "$T/o6" --suffix /x "$T/in/a.png"
+expect_error "--suffix with a /" 2 "no '/'"
+run box --outdir "$T/o6" --suffix x --name '%s.png' "$T/in/a.png"
+expect_error "--suffix and --name" 2 "give one"
+run box --outdir "$T/o6" --files-from - - </dev/null
+expect_error "--files-from - and - as an input" 2 "cannot be an input too"
+run box --outdir "$T/o6" --files-from a --files-from b
+expect_error "--files-from twice" 2 "one list a run"
 run box "$T/in/a.png" "$T/in/b.png" "$T/o6.png"
 expect_error "three operands without --outdir" 2 "too many operands: 3 given"
 
@@ -89,6 +97,18 @@ expect_same "failing inputs: a.png written" "$T/o9/a.png" "$T/ref-a.png"
 expect_same "failing inputs: b.png written after them" "$T/o9/b.png" "$T/ref-b.png"
 expect_absent "failing inputs: no output for bad.png" "$T/o9/bad.png"
 rm -f "$T/in/bad.png"
+
+# An input with no extension: its output has no format; it fails, the others go on.
+cp "$T/in/a.png" "$T/noext"
+run box --outdir "$T/o9b" "$T/in/a.png" "$T/noext" "$T/in/b.png"
+expect_status "an input without an extension" 1
+case "$err" in *"no output format for"*"noext"*"1 of 3 inputs failed") ok ;; *) bad "no extension: $err" ;; esac
+expect_same "no extension: b.png still made" "$T/o9b/b.png" "$T/ref-b.png"
+rm -f "$T/noext"
+# An output that is a later input of the run, not yet made: refused by name.
+run box --outdir "$T/o9c" --suffix -s "$T/in/a.png" "$T/o9c/a-s.png"
+expect_error "an output that is a later input" 1 "o9c/a-s.png: the output of .*a.png would replace the input"
+expect_absent "a later input: nothing written" "$T/o9c"
 
 # ---- --skip-existing ----
 mkdir -p "$T/o10"
