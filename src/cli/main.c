@@ -2247,6 +2247,20 @@ static int run_batch_command(const command *cmd, options *o, char **ops, int nop
 		status = cmd->run(cmd, o, NULL);
 		goto out;
 	}
+	if (cmd->run == run_filter) {
+		/* The kernel (conv's file) checked once: a bad one is one error, not one an input. */
+		const char *kname;
+		int usage;
+		options probe = *o;
+		cnnf_kernel *k = build_kernel(cmd, &probe, &kname, &usage);
+		if (!k) {
+			if (*cnnf_error_get())
+				print_error();
+			status = usage ? EXIT_USAGE : EXIT_FAIL;
+			goto out;
+		}
+		cnnf_kernel_free(k);
+	}
 	batch_out bo = {o->name, NULL, "--name", 1};
 	status = batch_run(o, &bo, 1, batch_one_command, (void *)cmd);
 out:

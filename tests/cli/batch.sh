@@ -110,6 +110,14 @@ run box --outdir "$T/o9c" --suffix -s "$T/in/a.png" "$T/o9c/a-s.png"
 expect_error "an output that is a later input" 1 "o9c/a-s.png: the output of .*a.png would replace the input"
 expect_absent "a later input: nothing written" "$T/o9c"
 
+# A bad kernel is one error before any input, not one an input.
+run conv --kernel "$T/no-kernel.txt" --outdir "$T/o9d" "$T/in/a.png" "$T/in/b.png"
+expect_error "conv --outdir with a missing kernel" 1 "no-kernel.txt"
+run conv --kernel-string '1 2 x' --outdir "$T/o9d" "$T/in/a.png" "$T/in/b.png"
+expect_status "conv --outdir with a bad kernel string" 2
+expect_eq "a bad kernel string: one line" "$(printf '%s\n' "$err" | wc -l | tr -d ' ')" 1
+expect_absent "bad kernels: no folder" "$T/o9d"
+
 # ---- --skip-existing ----
 mkdir -p "$T/o10"
 printf keep >"$T/o10/a.png"
