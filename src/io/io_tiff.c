@@ -583,6 +583,43 @@ out:
 	return r;
 }
 
+/*
+ * A page's stored image data against what it declares. With no compression,
+ * PackBits, LZW or Deflate, decoded bytes are at most a bounded multiple of
+ * the stored ones (1, 128, under 4096, 1032), so a small file that declares
+ * a large image is refused before the image is allocated (a fuzzer's 468-byte
+ * file asked for 64 MB a page). Other codecs have no such bound: 0.
+ */
+static int check_data_size(cnnf_tiff *t, const layout *l)
+{
+	uint16_t comp = COMPRESSION_NONE;
+	TIFFGetFieldDefaulted(t->tif, TIFFTAG_COMPRESSION, &comp);
+	double ratio = comp == COMPRESSION_NONE       ? 1
+		       : comp == COMPRESSION_PACKBITS ? 128
+		       : comp == COMPRESSION_LZW      ? 4096
+		       : comp == COMPRESSION_ADOBE_DEFLATE || comp == COMPRESSION_DEFLATE ? 1040
+											   : 0;
+	uint64_t *counts = NULL;
+	int tiled = TIFFIsTiled(t->tif);
+	if (ratio == 0 ||
+	    !TIFFGetField(t->tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) ||
+	    !counts)
+		return 0; /* libtiff says what is missing when it reads */
+	uint32_t n = tiled ? TIFFNumberOfTiles(t->tif) : TIFFNumberOfStrips(t->tif);
+	uint64_t size = proc_size(&t->io), stored = 0;
+	for (uint32_t i = 0; i < n && stored < size; i++)
+		stored += counts[i] < size ? counts[i] : size;
+	if (stored > size)
+		stored = size;
+	double need = (double)l->width * l->height * l->spp * l->bps / 8.0;
+	if (need > (double)stored * ratio + 65536) {
+		cnnf_error("%s: TIFF page of %u x %u holds only %llu bytes of image data", t->io.name,
+			   (unsigned)l->width, (unsigned)l->height, (unsigned long long)stored);
+		return -1;
+	}
+	return 0;
+}
+
 cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page)
 {
 	const char *name = t->io.name;
@@ -596,7 +633,8 @@ cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page)
 	}
 	layout l;
 	if (read_layout(t, &l) < 0 ||
-	    cnnf_image_check(name, l.width, l.height, l.channels, l.type, t->max_pixels) < 0)
+	    cnnf_image_check(name, l.width, l.height, l.channels, l.type, t->max_pixels) < 0 ||
+	    check_data_size(t, &l) < 0)
 		return NULL;
 	cnnf_image *img = cnnf_image_new((int)l.width, (int)l.height, l.channels, l.type);
 	if (!img) {
