@@ -4,7 +4,7 @@
 set -e
 cd "$(dirname "$0")"
 
-need="build-essential autoconf automake pkg-config libpng-dev libjpeg-dev libtiff-dev check"
+need="build-essential autoconf automake pkg-config libpng-dev zlib1g-dev libjpeg-dev libtiff-dev check"
 missing=""
 for p in $need; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
