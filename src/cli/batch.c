@@ -137,6 +137,21 @@ static int by_id(const void *a, const void *b)
 	return 0;
 }
 
+/* The error for an output that would replace an input of the run: -1. */
+static int replaces_input(const char *out, const char *whose, const char *input)
+{
+	cnnf_error("%s: the output of %s would replace the input %s; choose another --outdir, "
+		   "--suffix or --name",
+		   out, whose, input);
+	return -1;
+}
+
+/* Path order alone, for bsearch(): any input of that name is a hit. */
+static int path_only(const void *a, const void *b)
+{
+	return strcmp(((const named *)a)->path, ((const named *)b)->path);
+}
+
 /*
  * path with its folder resolved (realpath), so that ./x.png, x.png and
  * d/../x.png are one name even before x.png exists; the path as it is when
@@ -191,23 +206,11 @@ static int check_names(char *const *in, int n, const named *outs, size_t m)
 			cnnf_error("%s: out of memory", outs[i].path);
 			goto out;
 		}
-		const named *hit = NULL;
-		/* The first of that name, whichever input it is. */
-		for (size_t lo = 0, hi = ni; lo < hi;) {
-			size_t mid = (lo + hi) / 2;
-			int cmp = strcmp(ins[mid].path, c);
-			if (cmp == 0)
-				hit = &ins[mid];
-			if (cmp < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		named key = {c, -1};
+		const named *hit = bsearch(&key, ins, ni, sizeof *ins, path_only);
 		free(c);
 		if (hit) {
-			cnnf_error("%s: the output of %s would replace the input %s; choose another "
-				   "--outdir, --suffix or --name",
-				   outs[i].path, in[outs[i].input], in[hit->input]);
+			replaces_input(outs[i].path, in[outs[i].input], in[hit->input]);
 			goto out;
 		}
 	}
@@ -255,9 +258,7 @@ int cnnf_batch_check(char *const *in, int n, char *const *out, int k)
 		file_id key = {st.st_dev, st.st_ino, 0};
 		const file_id *hit = bsearch(&key, ids, ni, sizeof *ids, by_id);
 		if (hit) {
-			cnnf_error("%s: the output of %s would replace the input %s; choose another "
-				   "--outdir, --suffix or --name",
-				   names[i].path, in[names[i].input], in[hit->input]);
+			replaces_input(names[i].path, in[names[i].input], in[hit->input]);
 			goto out;
 		}
 	}
