@@ -1602,7 +1602,7 @@ START_TEST(test_tiff_pages)
 	for (int i = 0; i < 3; i++) {
 		cnnf_rows rows;
 		cnnf_image_to_rows(p[i], &rows);
-		ck_assert_int_eq(cnnf_io_pages_add(w, &rows), 0);
+		ck_assert_int_eq(cnnf_io_pages_add(w, &rows, NULL), 0);
 	}
 	ck_assert_int_eq(cnnf_io_pages_close(w), 0);
 	ck_assert_int_eq(cnnf_output_publish(&out, 1), 0);
