@@ -375,7 +375,7 @@ static const command commands[] = {
 	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
 	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
-	 "For an image: format, size, channels, sample depth, pages and a JPEG's EXIF orientation. For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "For an image: format, size, channels, sample depth, pages, orientation and the metadata it holds (ICC profile, EXIF, XMP, text, resolution). For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch. For an ONNX model: its inputs and outputs, nodes by operator, "
 	 "parameters, and for an input of --size HxW (or the size it declares) the output "
