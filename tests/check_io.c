@@ -2234,6 +2234,24 @@ START_TEST(test_meta_jpeg)
 	memcpy(app1 + 6, b->exif, b->exif_len);
 	ck_assert_int_eq(cnnf_exif_orientation(app1, b->exif_len + 6, &why), 1);
 	cnnf_input_close(in);
+	/* A bogus ICC piece number costs the profile, with a warning, not the image. */
+	size_t n;
+	unsigned char *jpg = slurp(tmp("meta.jpg"), &n);
+	unsigned char *icc_at = NULL;
+	for (size_t i = 0; !icc_at && i + 13 < n; i++)
+		if (memcmp(jpg + i, "ICC_PROFILE", 12) == 0)
+			icc_at = jpg + i;
+	ck_assert_ptr_nonnull(icc_at);
+	icc_at[12] = 0; /* sequence number 0 */
+	spit(tmp("badicc.jpg"), jpg, n);
+	free(jpg);
+	in = read_input(tmp("badicc.jpg"), 1, &w, &h);
+	ck_assert_ptr_null(cnnf_input_meta(in)->icc);
+	ck_assert_ptr_nonnull(cnnf_input_meta(in)->exif);
+	ck_assert_ptr_nonnull(cnnf_input_warning(in));
+	ck_assert_ptr_nonnull(strstr(cnnf_input_warning(in), "ICC"));
+	cnnf_input_close(in);
+	unlink(tmp("badicc.jpg"));
 	/* An EXIF block too big for a segment is left out, with a warning; the image is written. */
 	unsigned char *big = calloc(70000, 1);
 	memcpy(big, m.exif, m.exif_len);

@@ -18,6 +18,7 @@ struct jpeg_fail {
 	struct jpeg_error_mgr pub; /* first: cinfo->err points here */
 	jmp_buf jump;
 	const char *name;
+	cnnf_warn *soft; /* non-NULL while warnings are only noted (reading the ICC profile) */
 };
 
 /* Called by libjpeg for fatal errors, and by on_message() for warnings: never returns. */
@@ -42,6 +43,16 @@ static void on_error(j_common_ptr cinfo)
  */
 static void on_message(j_common_ptr cinfo, int level)
 {
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	if (level < 0 && fail->soft) {
+		/* A bogus ICC profile is the metadata's loss, not the image's. */
+		if (!fail->soft->count++) {
+			char msg[JMSG_LENGTH_MAX];
+			fail->pub.format_message(cinfo, msg);
+			snprintf(fail->soft->first, sizeof fail->soft->first, "%.180s; left out", msg);
+		}
+		return;
+	}
 	if (level < 0)
 		on_error(cinfo);
 }
@@ -77,6 +88,7 @@ static void fail_init(struct jpeg_fail *fail, const char *name)
 	fail->pub.emit_message = on_message;
 	fail->pub.output_message = no_output;
 	fail->name = name;
+	fail->soft = NULL;
 }
 
 /*
@@ -140,9 +152,13 @@ static void read_meta(j_decompress_ptr cinfo, cnnf_meta *m, cnnf_warn *w)
 	}
 	JOCTET *icc = NULL;
 	unsigned int len = 0;
-	/* libjpeg-turbo joins the APP2 pieces in their order, checking their numbers. */
+	/* libjpeg-turbo joins the APP2 pieces in their order, warning of bad numbers. */
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	cnnf_warn quiet = {.count = 0};
+	fail->soft = w ? w : &quiet;
 	if (jpeg_read_icc_profile(cinfo, &icc, &len) && cnnf_meta_set_icc(m, NULL, icc, len) < 0)
 		note(w, "ICC profile: too large to keep; left out of the outputs");
+	fail->soft = NULL;
 	free(icc);
 	/* Density 1:1 of unit 0 is JFIF's way of saying nothing. */
 	if (cinfo->saw_JFIF_marker && cinfo->X_density > 0 && cinfo->Y_density > 0 &&
