@@ -166,6 +166,32 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* One file under two names: links by inode, folders that do not exist yet by name. */
+START_TEST(test_same_file)
+{
+	ck_assert(cnnf_batch_same_file("no/such/../such/a.png", "no/such/a.png"));
+	ck_assert(cnnf_batch_same_file("no/./such//a.png", "no/such/a.png"));
+	ck_assert(cnnf_batch_same_file("x/../../q", "../q"));
+	ck_assert(!cnnf_batch_same_file("../q", "q"));
+	ck_assert(!cnnf_batch_same_file("no/a.png", "no/b.png"));
+	ck_assert(cnnf_batch_same_file("/no/../..//no/a", "/no/a"));
+	char a[4200], b[4200];
+	snprintf(a, sizeof a, "%s/same-a", cnnf_test_tmpdir());
+	snprintf(b, sizeof b, "%s/same-b", cnnf_test_tmpdir());
+	unlink(a), unlink(b);
+	FILE *f = fopen(a, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(link(a, b), 0);
+	ck_assert(cnnf_batch_same_file(a, b));
+	unlink(b);
+	ck_assert(!cnnf_batch_same_file(a, b));
+	ck_assert_int_eq(symlink(a, b), 0);
+	ck_assert(cnnf_batch_same_file(b, a));
+	unlink(a), unlink(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("batch");
@@ -176,6 +202,7 @@ int main(void)
 	tcase_add_test(tc, test_onto_input);
 	tcase_add_test(tc, test_mkdir);
 	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_same_file);
 	suite_add_tcase(s, tc);
 	return cnnf_test_run(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

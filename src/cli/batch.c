@@ -153,26 +153,84 @@ static int path_only(const void *a, const void *b)
 }
 
 /*
+ * path with "." and "name/.." steps and repeated slashes taken out, by
+ * name alone: for a folder that does not exist yet, where realpath cannot
+ * help (x/../x/a.png is x/a.png). malloc'd, or NULL.
+ */
+static char *lexical(const char *path)
+{
+	size_t len = strlen(path);
+	char *out = malloc(len + 2);
+	if (!out)
+		return NULL;
+	int absolute = path[0] == '/';
+	size_t o = 0, kept = 0; /* bytes written; steps kept that a ".." may take back */
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		int dot = n == 1 && p[0] == '.', dotdot = n == 2 && p[0] == '.' && p[1] == '.';
+		if (n == 0 || dot) {
+			/* nothing */
+		} else if (dotdot && kept) {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--; /* the slash before the step */
+			kept--;
+		} else if (!(dotdot && absolute)) { /* "/.." is "/" */
+			if (o > 0 || absolute)
+				out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+			kept += !dotdot; /* a leading ".." stays */
+		}
+		p += n;
+	}
+	if (o == 0)
+		out[o++] = absolute ? '/' : '.';
+	out[o] = 0;
+	return out;
+}
+
+/*
  * path with its folder resolved (realpath), so that ./x.png, x.png and
- * d/../x.png are one name even before x.png exists; the path as it is when
- * its folder does not exist. malloc'd, or NULL.
+ * d/../x.png are one name even before x.png exists; by name alone
+ * (lexical()) when its folder does not exist. malloc'd, or NULL.
  */
 static char *canonical(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+	char *clean = lexical(path);
+	if (!clean)
+		return NULL;
+	const char *slash = strrchr(clean, '/');
+	char *dir = slash ? strndup(clean, (size_t)(slash - clean + (slash == clean))) : strdup(".");
 	char *real = dir ? realpath(dir, NULL) : NULL;
-	const char *base = slash ? slash + 1 : path;
+	const char *base = slash ? slash + 1 : clean;
 	char *out = NULL;
 	if (real) {
 		size_t len = strlen(real) + strlen(base) + 2;
 		if ((out = malloc(len)))
-			snprintf(out, len, "%s/%s", real, base);
-	} else
-		out = strdup(path);
+			snprintf(out, len, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+		free(clean);
+	} else {
+		out = clean;
+	}
 	free(dir);
 	free(real);
 	return out;
+}
+
+int cnnf_batch_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	char *ca = canonical(a), *cb = canonical(b);
+	int same = ca && cb && strcmp(ca, cb) == 0;
+	free(ca);
+	free(cb);
+	return same;
 }
 
 /*

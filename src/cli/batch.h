@@ -32,6 +32,13 @@ int cnnf_batch_check_pattern(const char *pattern, const char *what);
  */
 int cnnf_batch_check(char *const *in, int n, char *const *out, int k);
 
+/*
+ * Whether a and b are one file: the same device and inode when both exist
+ * (links too), else the same name once folders are resolved ("x/../x/a" is
+ * "x/a" even before x exists).
+ */
+int cnnf_batch_same_file(const char *a, const char *b);
+
 /* mkdir -p dir (mode 0777 less the umask): 0, or -1 with the error set. */
 int cnnf_batch_mkdir(const char *dir);
 

@@ -1331,17 +1331,37 @@ static int input_guard(const char *input, const char *path, const cnnf_output *o
 }
 
 /*
+ * The files a run reads besides its images (the model, the kernel file, the
+ * --files-from list) are never replaced by an output either: an output of
+ * that name, a link to it or a hard link is refused. 0, or -1 printed.
+ */
+static int side_input_guard(const options *o, const char *path, const cnnf_output *out)
+{
+	const struct {
+		const char *what, *file;
+	} side[] = {{"model", o->model}, {"kernel file", o->kernel}, {"list", o->files_from}};
+	for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
+		const char *f = side[i].file;
+		if (f && strcmp(f, "-") != 0 && cnnf_output_is_file(out, f)) {
+			say("cnnf: %s: is the %s %s; it would be lost\n", path, side[i].what, f);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * The output of a one-output command, opened before the input is read so
  * that an output that cannot be written is refused before any work.
  */
-static cnnf_output *open_output(const char *path, const char *input)
+static cnnf_output *open_output(const options *o, const char *path, const char *input)
 {
 	cnnf_output *out;
 	if (cnnf_output_open(path, &out) < 0) {
 		print_error();
 		return NULL;
 	}
-	if (input_guard(input, path, out, 1) < 0) {
+	if (input_guard(input, path, out, 1) < 0 || side_input_guard(o, path, out) < 0) {
 		cnnf_output_discard(out);
 		return NULL;
 	}
@@ -1422,7 +1442,7 @@ static int run_filter(const command *cmd, options *o, char **ops)
 	cnnf_image *img = NULL;
 	cnnf_input *in = NULL;
 	cnnf_io_pages *pages = NULL;
-	cnnf_output *dst = open_output(ops[1], ops[0]);
+	cnnf_output *dst = open_output(o, ops[1], ops[0]);
 	if (!dst || !(in = open_input(ops[0], o)))
 		goto out;
 	take_input_format(o, in, &fmt);
@@ -1530,7 +1550,7 @@ static int run_point(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1], ops[0]);
+	cnnf_output *dst = open_output(o, ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
@@ -1564,7 +1584,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 	cnnf_format fmt;
 	if (output_format(o, ops[1], &fmt) < 0)
 		return EXIT_USAGE;
-	cnnf_output *dst = open_output(ops[1], ops[0]);
+	cnnf_output *dst = open_output(o, ops[1], ops[0]);
 	if (!dst)
 		return EXIT_FAIL;
 	cnnf_image *img = read_image(ops[0], o, &fmt), *res = NULL;
@@ -1762,7 +1782,21 @@ static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *
 				print_error();
 				goto out;
 			}
-	if (cnnf_batch_check(o->inputs, n, names, k) < 0 || cnnf_batch_mkdir(o->outdir) < 0) {
+	if (cnnf_batch_check(o->inputs, n, names, k) < 0) {
+		print_error();
+		goto out;
+	}
+	/* Nor the model, the kernel file or the list (side_input_guard()), before the first write. */
+	const char *side[] = {o->model, o->kernel, o->files_from};
+	for (size_t i = 0; i < (size_t)n * k; i++)
+		for (size_t j = 0; j < sizeof side / sizeof side[0]; j++)
+			if (names[i] && side[j] && strcmp(side[j], "-") &&
+			    cnnf_batch_same_file(names[i], side[j])) {
+				say("cnnf: %s: is the %s %s; it would be lost\n", names[i],
+				    j == 0 ? "model" : j == 1 ? "kernel file" : "list", side[j]);
+				goto out;
+			}
+	if (cnnf_batch_mkdir(o->outdir) < 0) {
 		print_error();
 		goto out;
 	}
@@ -1861,7 +1895,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 			goto out;
 		}
 		/* The label map may replace its input in place; --probs and --overlay never. */
-		if (dst[i] && input_guard(in, paths[i], dst[i], i == LABELS && !o->outdir) < 0)
+		if (dst[i] && (input_guard(in, paths[i], dst[i], i == LABELS && !o->outdir) < 0 ||
+		               side_input_guard(o, paths[i], dst[i]) < 0))
 			goto out;
 		/* Published one after the other, the second would silently replace the first. */
 		for (int j = 0; j < i; j++) {
@@ -2040,7 +2075,7 @@ static int apply_one(cnnf_graph *g, options *o, const char *in, const char *outp
 	int status = EXIT_FAIL;
 	cnnf_output *out = NULL;
 	cnnf_image *img = NULL, *res = NULL;
-	if (!(out = open_output(outpath, in)))
+	if (!(out = open_output(o, outpath, in)))
 		goto done;
 	if (!(img = read_image(in, o, &fmt)))
 		goto done;

@@ -211,6 +211,33 @@ for how in parallel xargs; do
 	expect_eq "scale-out $how: a rerun skips" "$(find "$T/out-$how" -type f -newer "$T/list" | wc -l | tr -d ' ')" 0
 done
 
+# ---- the model, the kernel file and the list are inputs too ----
+mkdir -p "$T/side"
+cp "$M" "$T/side/m.cnnf"
+cp "$M" "$T/side/model.png" # models are known by content: an odd name is no protection
+cp "$S/models/coins.onnx" "$T/side/c.onnx"
+printf '0 1 0\n1 1 1\n0 1 0\n' >"$T/side/k.txt"
+ls "$S/coins.png" >"$T/side/coins"
+mkdir -p "$T/side/y"
+cp "$M" "$T/side/y/coins.png"
+sum_side() { cat "$T/side/m.cnnf" "$T/side/model.png" "$T/side/y/coins.png" "$T/side/c.onnx" "$T/side/k.txt" "$T/side/coins" | cksum; }
+before=$(sum_side)
+run segment -m "$T/side/model.png" --overlay "$T/side/model.png" "$S/coins.png" "$T/side/l.png"
+expect_error "--overlay onto the model" 1 "is the model"
+ln -s m.cnnf "$T/side/link.png"
+run segment -m "$T/side/m.cnnf" "$S/coins.png" "$T/side/link.png"
+expect_error "label map through a link to the model" 1 "link.png: is the model"
+run apply -m "$T/side/c.onnx" --format png "$S/coins.png" "$T/side/c.onnx"
+expect_error "apply onto its model" 1 "is the model"
+run conv -k "$T/side/k.txt" --format png "$S/coins.png" "$T/side/k.txt"
+expect_error "conv onto its kernel file" 1 "is the kernel file"
+run box --outdir "$T/side" --name '%s' --format png --files-from "$T/side/coins"
+expect_error "a batch onto its list" 1 "coins: is the list"
+run segment -m "$T/side/y/coins.png" --outdir "$T/side/x/../y" "$S/coins.png"
+expect_error "a batch onto its model (x/../)" 1 "is the model"
+expect_absent "refused before its folder is made" "$T/side/x"
+expect_eq "model, kernel file and list untouched" "$(sum_side)" "$before"
+
 [ "$fail" -eq 0 ] && rm -rf "$T"
 note=""
 [ "$skipped" -eq 0 ] || note=" (GNU parallel not installed: its recipe skipped)"
