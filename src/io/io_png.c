@@ -93,10 +93,13 @@ static void read_meta(png_structp png, png_infop info, cnnf_meta *m, cnnf_warn *
 	if (png_get_iCCP(png, info, &pname, &comp, &prof, &plen) &&
 	    cnnf_meta_set_icc(m, pname, prof, plen) < 0)
 		note_dropped(w, "iCCP");
-	png_bytep exif;
-	png_uint_32 elen;
-	if (png_get_eXIf_1(png, info, &elen, &exif) && cnnf_meta_set_exif(m, exif, elen) < 0)
-		note_dropped(w, "eXIf");
+	/* eXIf comes as an unknown chunk (cnnf_png_read_limits() says why); the first counts. */
+	png_unknown_chunkp unk;
+	int nu = png_get_unknown_chunks(png, info, &unk);
+	for (int i = 0; i < nu && !m->exif; i++)
+		if (memcmp(unk[i].name, "eXIf", 4) == 0 && unk[i].size &&
+		    cnnf_meta_set_exif(m, unk[i].data, unk[i].size) < 0)
+			note_dropped(w, "eXIf");
 	png_textp text;
 	int n = png_get_text(png, info, &text, NULL);
 	for (int i = 0; i < n; i++) {
@@ -143,7 +146,7 @@ cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long ma
 	}
 	png_set_read_fn(png, &io, cnnf_png_read_data);
 	/* The pixel limit is checked below with a clearer message than libpng's. */
-	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	cnnf_png_read_limits(png);
 	png_read_info(png, info);
 
 	png_uint_32 w, h;

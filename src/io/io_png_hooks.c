@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "image/meta.h"
 #include "io/io.h"
 
 void cnnf_png_on_error(png_structp png, png_const_charp msg)
@@ -24,6 +25,19 @@ void cnnf_png_on_warning(png_structp png, png_const_charp msg)
 		return;
 	if (!w->count++)
 		snprintf(w->first, sizeof w->first, "%s", msg);
+}
+
+void cnnf_png_read_limits(png_structp png)
+{
+	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	png_set_chunk_malloc_max(png, CNNF_META_MAX_BLOCK);
+	/*
+	 * libpng 1.6.39's own eXIf handler allocates the length a chunk declares
+	 * after only warning that it is over the limit (a 2 KB file asked for
+	 * 1.8 GB): read as an unknown chunk, eXIf is held to the limit.
+	 */
+	static const png_byte exif[5] = "eXIf";
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, exif, 1);
 }
 
 _Noreturn void cnnf_png_fail(png_structp png)

@@ -26,6 +26,15 @@ void cnnf_png_on_warning(png_structp png, png_const_charp msg);
 /* Fail with a message already set: the error handler keeps it and unwinds. */
 _Noreturn void cnnf_png_fail(png_structp png);
 
+/*
+ * The limits every PNG is read under: no pixel limit from libpng (callers
+ * check theirs with a clearer message), and no ancillary chunk (eXIf, iCCP,
+ * text, inflated or not) above CNNF_META_MAX_BLOCK: libpng otherwise
+ * allocates whatever length a chunk declares, 2 GB for a 2 KB file. eXIf
+ * is kept as an unknown chunk (png_get_unknown_chunks()).
+ */
+void cnnf_png_read_limits(png_structp png);
+
 /* Read callback that tells a short file ("truncated file") from a read error. */
 void cnnf_png_read_data(png_structp png, png_bytep data, size_t len);
 

@@ -107,7 +107,7 @@ static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_
 		return NULL;
 	}
 	png_set_read_fn(png, &io, cnnf_png_read_data);
-	png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+	cnnf_png_read_limits(png);
 	png_read_info(png, info);
 	png_uint_32 w, h;
 	int depth, color_type;
