@@ -1081,6 +1081,24 @@ START_TEST(test_png_corrupt)
 	spit(tmp("crc.png"), buf, n);
 	read_fails(tmp("crc.png"), tmp("crc.png"), "CRC error");
 	buf[idat + 8 + len] ^= 0x01;
+	/*
+	 * A text chunk that declares 2 GB in a small file is refused before
+	 * libpng allocates it (1.6.39 would, after a warning), as is an eXIf.
+	 */
+	static const char *const kinds[] = {"tEXt", "eXIf", "iCCP"};
+	for (int i = 0; i < 3; i++) {
+		unsigned char *big = malloc(n + 12);
+		ck_assert_ptr_nonnull(big);
+		memcpy(big, buf, idat);
+		static const unsigned char huge[4] = {0x7f, 0xff, 0xff, 0xf0};
+		memcpy(big + idat, huge, 4);
+		memcpy(big + idat + 4, kinds[i], 4);
+		memcpy(big + idat + 8, buf + idat, n - idat);
+		spit(tmp("huge.png"), big, n + 8);
+		free(big);
+		read_fails(tmp("huge.png"), tmp("huge.png"), "chunk declares 2147483632 bytes");
+	}
+	unlink(tmp("huge.png"));
 
 	/* Damage the compressed data and fix the CRC up: zlib itself must notice. */
 	buf[idat + 8] = 0xff;

@@ -127,6 +127,8 @@ static void read_meta(png_structp png, png_infop info, cnnf_meta *m, cnnf_warn *
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
                                cnnf_warn *warn, cnnf_meta *meta)
 {
+	if (cnnf_png_check_chunks(fp, name) < 0)
+		return NULL;
 	cnnf_png_io io = {fp, name, 0, warn};
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
 	                                         cnnf_png_on_warning);

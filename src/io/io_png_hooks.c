@@ -2,6 +2,7 @@
 #include "io/io_png_hooks.h"
 
 #include <errno.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,39 @@ void cnnf_png_read_limits(png_structp png)
 	 */
 	static const png_byte exif[5] = "eXIf";
 	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, exif, 1);
+}
+
+int cnnf_png_check_chunks(FILE *fp, const char *name)
+{
+	long long left = cnnf_io_remaining(fp);
+	off_t start = ftello(fp);
+	unsigned char h[8];
+	if (left < 8 || start < 0 || fread(h, 1, 8, fp) != 8)
+		return fseeko(fp, start, SEEK_SET), 0; /* libpng says what is wrong */
+	left -= 8;
+	int status = 0;
+	while (left >= 8 && fread(h, 1, 8, fp) == 8) {
+		left -= 8;
+		unsigned long long len = (unsigned long long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+		if (len + 4 > (unsigned long long)left) {
+			int letters = 1;
+			for (int i = 4; i < 8; i++)
+				letters &= (h[i] >= 'A' && h[i] <= 'Z') || (h[i] >= 'a' && h[i] <= 'z');
+			cnnf_error("%s: truncated file: %s%.*s chunk declares %llu bytes, %lld are left",
+			           name, letters ? "its " : "a", letters ? 4 : 0, (const char *)h + 4, len,
+			           left);
+			status = -1;
+			break;
+		}
+		if (memcmp(h + 4, "IEND", 4) == 0 || fseeko(fp, (off_t)len + 4, SEEK_CUR) < 0)
+			break;
+		left -= (long long)len + 4;
+	}
+	if (fseeko(fp, start, SEEK_SET) < 0 && status == 0) {
+		cnnf_error("%s: cannot rewind: %s", name, strerror(errno));
+		status = -1;
+	}
+	return status;
 }
 
 _Noreturn void cnnf_png_fail(png_structp png)

@@ -35,6 +35,16 @@ _Noreturn void cnnf_png_fail(png_structp png);
  */
 void cnnf_png_read_limits(png_structp png);
 
+/*
+ * Walk the chunk headers of the PNG at fp's position (left there again): a
+ * chunk that declares more bytes than the file has left is refused before
+ * libpng sees it ("truncated file"), since libpng 1.6.39 allocates and
+ * clears what a text chunk declares after only a warning (1.2 GB for a 2 KB
+ * file). A stream that cannot tell its size is not walked. 0, or -1 with
+ * the message naming name.
+ */
+int cnnf_png_check_chunks(FILE *fp, const char *name);
+
 /* Read callback that tells a short file ("truncated file") from a read error. */
 void cnnf_png_read_data(png_structp png, png_bytep data, size_t len);
 
