@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -91,7 +92,10 @@ void cnnf_image_free(cnnf_image *img)
 {
 	if (!img)
 		return;
-	free(img->data);
+	if (img->map)
+		munmap(img->map, img->map_len);
+	else
+		free(img->data);
 	free(img);
 }
 

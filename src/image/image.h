@@ -15,7 +15,8 @@
  *   on (255, 65535, or a PNM maxval); for float images it is the scale the
  *   values came from (0 when they came from a float .npy file: no scale).
  * - alpha is 1 when the last channel is alpha (only with 2 or 4 channels).
- * - An image owns its data. cnnf_image_free(NULL) is a no-op.
+ * - An image owns its data (allocated, or mapped: map). cnnf_image_free(NULL)
+ *   is a no-op.
  */
 typedef enum cnnf_type {
 	CNNF_U8 = 1,  /* uint8_t samples */
@@ -31,6 +32,13 @@ typedef struct cnnf_image {
 	unsigned maxval; /* top of the sample scale; 0 for float data with no scale */
 	int alpha;       /* 1 when the last channel is alpha */
 	void *data;      /* width * height * channels samples of type */
+	/*
+	 * NULL, or the private mapping of a file that data lies in (a binary
+	 * 8-bit PNM read without a copy): cnnf_image_free() unmaps it. Writing
+	 * to data is still allowed; it changes only this process's copy.
+	 */
+	void *map;
+	size_t map_len;
 } cnnf_image;
 
 #define CNNF_MAX_CHANNELS 65535

@@ -236,7 +236,7 @@ static void write_meta(png_structp png, png_infop pinfo, const cnnf_meta *m, int
 	png_set_benign_errors(png, 1);
 	if (m->icc && cnnf_meta_icc_channels(m->icc, m->icc_len) == colours &&
 	    m->icc_len <= PNG_UINT_31_MAX)
-		png_set_iCCP(png, pinfo, m->icc_name[0] ? m->icc_name : "ICC profile",
+		png_set_iCCP(png, pinfo, good_keyword(m->icc_name) ? m->icc_name : "ICC profile",
 		             PNG_COMPRESSION_TYPE_BASE, m->icc, (png_uint_32)m->icc_len);
 	/* libpng reads back only an eXIf that starts with a TIFF byte order. */
 	if (m->exif && m->exif_len >= 8 && m->exif_len <= PNG_UINT_31_MAX &&

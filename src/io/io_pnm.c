@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -288,6 +290,39 @@ static int read_pam_header(FILE *fp, const char *name, pam_header *h)
 	return -1;
 }
 
+/*
+ * The need bytes of samples at fp's position as an image whose data is a
+ * private mapping of the file (the header's sizes already checked against
+ * the file): reading a 36 MB PPM then costs the page cache's pages instead
+ * of a copy into fresh memory, as libvips reads its own files. NULL when
+ * fp is not a regular file or the mapping fails: the caller reads a copy.
+ */
+static cnnf_image *map_samples(FILE *fp, int w, int h, int channels, size_t need)
+{
+	int fd = fileno(fp);
+	struct stat st;
+	off_t at = ftello(fp);
+	if (fd < 0 || at < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (unsigned long long)st.st_size < (unsigned long long)at + need)
+		return NULL;
+	size_t len = (size_t)at + need;
+	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	cnnf_image *img = calloc(1, sizeof *img);
+	if (!img || fseeko(fp, at + (off_t)need, SEEK_SET) < 0) {
+		free(img);
+		munmap(base, len);
+		return NULL;
+	}
+	/* Filters read it from top to bottom, once. */
+	posix_madvise(base, len, POSIX_MADV_SEQUENTIAL);
+	*img = (cnnf_image){.width = w, .height = h, .channels = channels, .type = CNNF_U8,
+	                    .maxval = 255, .data = (unsigned char *)base + at, .map = base,
+	                    .map_len = len};
+	return img;
+}
+
 cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
 	unsigned char magic[2];
@@ -355,7 +390,16 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 		           name, w, h, plain ? "at least " : "", need, have);
 		return NULL;
 	}
-	cnnf_image *img = cnnf_image_new((int)w, (int)h, (int)channels, type);
+	/* 8-bit binary samples are the image as it is kept: the file's pages, not a copy. */
+	cnnf_image *img = !plain && !bits && type == CNNF_U8 && have >= 0
+	                      ? map_samples(fp, (int)w, (int)h, (int)channels, (size_t)need)
+	                      : NULL;
+	if (img) {
+		img->maxval = (unsigned)maxval;
+		img->alpha = alpha;
+		return img;
+	}
+	img = cnnf_image_new((int)w, (int)h, (int)channels, type);
 	if (!img) {
 		cnnf_error("%s: out of memory for a %llux%llu image", name, w, h);
 		return NULL;

@@ -65,7 +65,8 @@ with_orientation "$T/plain.jpg" "$T/o6.jpg" 6
 expect_eq "plain size" "$(size "$T/plain.jpg")" "451 x 300"
 run info "$T/o6.jpg"
 expect_eq "info: orientation 6" "$out" \
-	"$T/o6.jpg: JPEG image, 300 x 451 (W x H), 3 channels (RGB), 8-bit samples (0..255), EXIF orientation 6 (stored 451 x 300, turned upright)"
+	"$T/o6.jpg: JPEG image, 300 x 451 (W x H), 3 channels (RGB), 8-bit samples (0..255), EXIF orientation 6 (stored 451 x 300, turned upright)
+$T/o6.jpg: metadata: EXIF (26 bytes)"
 run identity "$T/o6.jpg" "$T/up.png"
 expect_status "orientation 6 read" 0
 expect_eq "orientation 6: W and H swapped" "$(size "$T/up.png")" "300 x 451"
