@@ -43,6 +43,7 @@ suite tests/cli/photo.sh photo
 suite tests/cli/onnx.sh onnx
 suite tests/cli/same.sh same
 suite tests/cli/golden.sh golden
+suite tests/cli/optim.sh optim
 suite tests/cli/tile.sh tile
 suite tests/cli/batch.sh batch
 suite tests/cli/examples.sh examples
