@@ -1602,7 +1602,7 @@ START_TEST(test_tiff_pages)
 	for (int i = 0; i < 3; i++) {
 		cnnf_rows rows;
 		cnnf_image_to_rows(p[i], &rows);
-		ck_assert_int_eq(cnnf_io_pages_add(w, &rows), 0);
+		ck_assert_int_eq(cnnf_io_pages_add(w, &rows, NULL), 0);
 	}
 	ck_assert_int_eq(cnnf_io_pages_close(w), 0);
 	ck_assert_int_eq(cnnf_output_publish(&out, 1), 0);
@@ -2046,6 +2046,331 @@ START_TEST(test_write_full)
 }
 END_TEST
 
+
+/* ---- metadata ---- */
+
+/*
+ * A minimal ICC profile of colour space cs ("RGB " or "GRAY"): the 128-byte
+ * header (size, version 2.1, display class, XYZ connection space, 'acsp',
+ * the D50 illuminant) and a tag table with one 'cprt' text tag, so that
+ * libpng's checks of a profile pass.
+ */
+static size_t make_icc(unsigned char *p, const char *cs)
+{
+	/*
+	 * The text is long and varied: libpng 1.6.39 takes an iCCP chunk under
+	 * 92 bytes for too short, and a tiny profile deflates to less.
+	 */
+	enum { TEXT = 8 + 88 };
+	size_t len = 128 + 4 + 12 + TEXT;
+	memset(p, 0, len);
+	put32(p, (uint32_t)len, 1);
+	p[8] = 2, p[9] = 0x10;
+	memcpy(p + 12, "mntr", 4);
+	memcpy(p + 16, cs, 4);
+	memcpy(p + 20, "XYZ ", 4);
+	memcpy(p + 36, "acsp", 4);
+	put32(p + 68, 0xf6d6, 1), put32(p + 72, 0x10000, 1), put32(p + 76, 0xd32d, 1);
+	put32(p + 128, 1, 1);
+	memcpy(p + 132, "cprt", 4);
+	put32(p + 136, 144, 1), put32(p + 140, TEXT, 1);
+	memcpy(p + 144, "text", 4);
+	uint32_t r = 12345;
+	for (int i = 0; i < TEXT - 9; i++) {
+		r = r * 1103515245u + 12345u;
+		p[152 + i] = (unsigned char)('a' + (r >> 16) % 26);
+	}
+	return len;
+}
+
+static const char xmp_six[] = "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:Description "
+                              "tiff:Orientation=\"6\" dc:format='image'/>"
+                              "<tiff:Orientation>6</tiff:Orientation></x:xmpmeta>";
+
+/* Metadata of every kind, with EXIF and XMP saying orientation 6. */
+static void full_meta(cnnf_meta *m, unsigned char *icc_rgb)
+{
+	unsigned char app1[64];
+	size_t elen = make_exif(app1, 1, 6);
+	size_t ilen = make_icc(icc_rgb, "RGB ");
+	memset(m, 0, sizeof *m);
+	ck_assert_int_eq(cnnf_meta_set_icc(m, "test profile", icc_rgb, ilen), 0);
+	ck_assert_int_eq(cnnf_meta_set_exif(m, app1 + 6, elen - 6), 0);
+	ck_assert_int_eq(cnnf_meta_set_xmp(m, xmp_six, strlen(xmp_six)), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(m, "Comment", "hello", 5, 0, 0), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(m, "Author", "Zo\xc3\xab", 4, 1, 0), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(m, "Description", "long text", 9, 0, 1), 0);
+	m->res_unit = CNNF_RES_METRE;
+	m->res_x = 11811; /* 300 dpi */
+	m->res_y = 5906;  /* 150 dpi */
+}
+
+/* The input at path read with autorotate as asked; its image freed, the input returned. */
+static cnnf_input *read_input(const char *path, int autorotate, int *w, int *h)
+{
+	cnnf_input *in = cnnf_io_open(path, 0);
+	ck_assert_ptr_nonnull(in);
+	cnnf_input_set_autorotate(in, autorotate);
+	cnnf_image *img = cnnf_input_read(in, 0);
+	ck_assert_msg(img != NULL, "%s: %s", path, cnnf_error_get());
+	*w = img->width, *h = img->height;
+	cnnf_image_free(img);
+	return in;
+}
+
+static void check_block(const void *got, size_t got_len, const void *want, size_t want_len)
+{
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(got_len, want_len);
+	ck_assert_int_eq(memcmp(got, want, want_len), 0);
+}
+
+/* The orientation byte of IFD0's only Orientation entry in make_exif()'s block (big-endian). */
+static unsigned exif_orientation_of(const cnnf_meta *m)
+{
+	ck_assert_uint_ge(m->exif_len, 8 + 2 + 24);
+	return (unsigned)m->exif[8 + 2 + 12 + 8] << 8 | m->exif[8 + 2 + 12 + 9];
+}
+
+/* PNG keeps every block bit for bit, texts with their kinds, the resolution exactly. */
+START_TEST(test_meta_png)
+{
+	unsigned char icc[256];
+	cnnf_meta m;
+	full_meta(&m, icc);
+	cnnf_image *img = pattern(5, 3, 3, CNNF_U8, 255);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.meta = &m;
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta.png"), &o), 0);
+	int w, h;
+	cnnf_input *in = read_input(tmp("meta.png"), 1, &w, &h);
+	/* PNG pixels are never turned: the EXIF inside says 6 and stays 6. */
+	ck_assert_int_eq(w, 5);
+	ck_assert_msg(cnnf_input_warning(in) == NULL, "%s", cnnf_input_warning(in));
+	const cnnf_meta *b = cnnf_input_meta(in);
+	check_block(b->icc, b->icc_len, m.icc, m.icc_len);
+	ck_assert_str_eq(b->icc_name, "test profile");
+	check_block(b->exif, b->exif_len, m.exif, m.exif_len);
+	check_block(b->xmp, b->xmp_len, m.xmp, m.xmp_len);
+	ck_assert_int_eq(b->text_count, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_str_eq(b->text[i].key, m.text[i].key);
+		ck_assert_str_eq(b->text[i].value, m.text[i].value);
+		ck_assert_int_eq(b->text[i].utf8, m.text[i].utf8);
+		ck_assert_int_eq(b->text[i].compressed, m.text[i].compressed);
+	}
+	ck_assert_int_eq(b->res_unit, CNNF_RES_METRE);
+	ck_assert(b->res_x == 11811 && b->res_y == 5906);
+	/* Written again from what was read: the same bytes (nothing lost or reordered). */
+	cnnf_io_write_opts_init(&o);
+	o.meta = b;
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta2.png"), &o), 0);
+	size_t n1, n2;
+	unsigned char *f1 = slurp(tmp("meta.png"), &n1), *f2 = slurp(tmp("meta2.png"), &n2);
+	check_block(f2, n2, f1, n1);
+	free(f1), free(f2);
+	cnnf_input_close(in);
+	/* No metadata: none of those chunks. */
+	cnnf_io_write_opts_init(&o);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta.png"), &o), 0);
+	in = read_input(tmp("meta.png"), 1, &w, &h);
+	ck_assert(cnnf_meta_empty(cnnf_input_meta(in)));
+	cnnf_input_close(in);
+	cnnf_meta_clear(&m);
+	cnnf_image_free(img);
+	unlink(tmp("meta.png"));
+	unlink(tmp("meta2.png"));
+}
+END_TEST
+
+/* JPEG keeps ICC, EXIF, XMP, comments and the density; turning the pixels makes them orientation 1. */
+START_TEST(test_meta_jpeg)
+{
+	unsigned char icc[256];
+	cnnf_meta m;
+	full_meta(&m, icc);
+	cnnf_image *img = pattern(5, 3, 3, CNNF_U8, 255);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.meta = &m;
+	cnnf_warn warn = {.count = 0};
+	o.warn = &warn;
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta.jpg"), &o), 0);
+	ck_assert_int_eq(warn.count, 0);
+	int w, h;
+	/* As stored: every block as written. */
+	cnnf_input *in = read_input(tmp("meta.jpg"), 0, &w, &h);
+	ck_assert_int_eq(w, 5);
+	const cnnf_meta *b = cnnf_input_meta(in);
+	check_block(b->icc, b->icc_len, m.icc, m.icc_len);
+	check_block(b->exif, b->exif_len, m.exif, m.exif_len);
+	check_block(b->xmp, b->xmp_len, m.xmp, m.xmp_len);
+	/* Only the comment has a place in JPEG. */
+	ck_assert_int_eq(b->text_count, 1);
+	ck_assert_str_eq(b->text[0].key, "Comment");
+	ck_assert_str_eq(b->text[0].value, "hello");
+	ck_assert_int_eq(b->res_unit, CNNF_RES_METRE);
+	ck_assert_double_eq_tol(b->res_x * 0.0254, 300, 1e-9);
+	ck_assert_double_eq_tol(b->res_y * 0.0254, 150, 1e-9);
+	cnnf_input_close(in);
+	/* Upright (the default): 3 x 5, EXIF and both XMP forms say 1, the axes swapped. */
+	in = read_input(tmp("meta.jpg"), 1, &w, &h);
+	ck_assert_int_eq(w, 3);
+	ck_assert_int_eq(h, 5);
+	b = cnnf_input_meta(in);
+	ck_assert_uint_eq(exif_orientation_of(b), 1);
+	ck_assert_uint_eq(b->exif_len, m.exif_len);
+	char *x = strndup(b->xmp, b->xmp_len);
+	ck_assert_ptr_nonnull(strstr(x, "tiff:Orientation=\"1\""));
+	ck_assert_ptr_nonnull(strstr(x, "<tiff:Orientation>1</tiff:Orientation>"));
+	ck_assert_ptr_null(strstr(x, "6"));
+	free(x);
+	ck_assert_double_eq_tol(b->res_x * 0.0254, 150, 1e-9);
+	ck_assert_double_eq_tol(b->res_y * 0.0254, 300, 1e-9);
+	const char *why;
+	unsigned char app1[600];
+	memcpy(app1, "Exif\0\0", 6);
+	memcpy(app1 + 6, b->exif, b->exif_len);
+	ck_assert_int_eq(cnnf_exif_orientation(app1, b->exif_len + 6, &why), 1);
+	cnnf_input_close(in);
+	/* A bogus ICC piece number costs the profile, with a warning, not the image. */
+	size_t n;
+	unsigned char *jpg = slurp(tmp("meta.jpg"), &n);
+	unsigned char *icc_at = NULL;
+	for (size_t i = 0; !icc_at && i + 13 < n; i++)
+		if (memcmp(jpg + i, "ICC_PROFILE", 12) == 0)
+			icc_at = jpg + i;
+	ck_assert_ptr_nonnull(icc_at);
+	icc_at[12] = 0; /* sequence number 0 */
+	spit(tmp("badicc.jpg"), jpg, n);
+	free(jpg);
+	in = read_input(tmp("badicc.jpg"), 1, &w, &h);
+	ck_assert_ptr_null(cnnf_input_meta(in)->icc);
+	ck_assert_ptr_nonnull(cnnf_input_meta(in)->exif);
+	ck_assert_ptr_nonnull(cnnf_input_warning(in));
+	ck_assert_ptr_nonnull(strstr(cnnf_input_warning(in), "ICC"));
+	cnnf_input_close(in);
+	unlink(tmp("badicc.jpg"));
+	/* An EXIF block too big for a segment is left out, with a warning; the image is written. */
+	unsigned char *big = calloc(70000, 1);
+	memcpy(big, m.exif, m.exif_len);
+	ck_assert_int_eq(cnnf_meta_set_exif(&m, big, 70000), 0);
+	free(big);
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta.jpg"), &o), 0);
+	ck_assert_int_eq(warn.count, 1);
+	ck_assert_ptr_nonnull(strstr(warn.first, "EXIF of 70000 bytes does not fit"));
+	in = read_input(tmp("meta.jpg"), 1, &w, &h);
+	ck_assert_ptr_null(cnnf_input_meta(in)->exif);
+	ck_assert_ptr_nonnull(cnnf_input_meta(in)->icc);
+	cnnf_input_close(in);
+	cnnf_meta_clear(&m);
+	cnnf_image_free(img);
+	unlink(tmp("meta.jpg"));
+}
+END_TEST
+
+/* TIFF keeps ICC, XMP, resolution and its own Orientation tag, which is honoured on reading. */
+START_TEST(test_meta_tiff)
+{
+	unsigned char icc[256];
+	cnnf_meta m;
+	full_meta(&m, icc);
+	m.orientation = 6;
+	cnnf_image *img = pattern(5, 3, 3, CNNF_U16, 65535);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.meta = &m;
+	ck_assert_int_eq(cnnf_io_write(img, tmp("meta.tif"), &o), 0);
+	int w, h;
+	cnnf_input *in = read_input(tmp("meta.tif"), 0, &w, &h);
+	ck_assert_int_eq(w, 5);
+	const cnnf_meta *b = cnnf_input_meta(in);
+	check_block(b->icc, b->icc_len, m.icc, m.icc_len);
+	check_block(b->xmp, b->xmp_len, m.xmp, m.xmp_len);
+	ck_assert_ptr_null(b->exif);
+	ck_assert_int_eq(b->text_count, 0);
+	ck_assert_int_eq(b->orientation, 6);
+	ck_assert_int_eq(cnnf_input_orientation(in), 6);
+	ck_assert_double_eq_tol(b->res_x, 11811, 1e-3);
+	ck_assert_double_eq_tol(b->res_y, 5906, 1e-3);
+	cnnf_input_close(in);
+	/* Upright: the pixels as an orientation-6 JPEG's, the tag 1, the axes swapped. */
+	in = read_input(tmp("meta.tif"), 1, &w, &h);
+	ck_assert_int_eq(w, 3);
+	ck_assert_int_eq(h, 5);
+	b = cnnf_input_meta(in);
+	ck_assert_int_eq(b->orientation, 1);
+	ck_assert_double_eq_tol(b->res_x, 5906, 1e-3);
+	cnnf_image *up = cnnf_input_read(in, 0);
+	cnnf_image *want = cnnf_exif_upright(img, 6, "x");
+	check_same(want, up);
+	cnnf_image_free(up);
+	cnnf_image_free(want);
+	cnnf_input_close(in);
+	cnnf_meta_clear(&m);
+	cnnf_image_free(img);
+	unlink(tmp("meta.tif"));
+}
+END_TEST
+
+/* A profile goes only into an image of its colour space; a text of a bad keyword is left out. */
+START_TEST(test_meta_mismatch)
+{
+	unsigned char icc[256], gray_icc[256];
+	cnnf_meta m;
+	full_meta(&m, icc);
+	cnnf_image *gray = pattern(4, 4, 1, CNNF_U8, 255), *rgb = pattern(4, 4, 3, CNNF_U8, 255);
+	static const char *const names[] = {"mm.png", "mm.jpg", "mm.tif"};
+	for (int i = 0; i < 3; i++) {
+		cnnf_write_opts o;
+		cnnf_io_write_opts_init(&o);
+		o.meta = &m;
+		ck_assert_int_eq(cnnf_io_write(gray, tmp(names[i]), &o), 0);
+		int w, h;
+		cnnf_input *in = read_input(tmp(names[i]), 0, &w, &h);
+		ck_assert_msg(cnnf_input_meta(in)->icc == NULL, "%s: RGB profile on gray", names[i]);
+		ck_assert_ptr_nonnull(cnnf_input_meta(in)->xmp);
+		cnnf_input_close(in);
+		/* A gray profile goes with gray, not with RGB. */
+		size_t glen = make_icc(gray_icc, "GRAY");
+		cnnf_meta g = {0};
+		ck_assert_int_eq(cnnf_meta_set_icc(&g, NULL, gray_icc, glen), 0);
+		o.meta = &g;
+		ck_assert_int_eq(cnnf_io_write(gray, tmp(names[i]), &o), 0);
+		in = read_input(tmp(names[i]), 0, &w, &h);
+		check_block(cnnf_input_meta(in)->icc, cnnf_input_meta(in)->icc_len, gray_icc, glen);
+		cnnf_input_close(in);
+		ck_assert_int_eq(cnnf_io_write(rgb, tmp(names[i]), &o), 0);
+		in = read_input(tmp(names[i]), 0, &w, &h);
+		ck_assert_ptr_null(cnnf_input_meta(in)->icc);
+		cnnf_input_close(in);
+		cnnf_meta_clear(&g);
+		unlink(tmp(names[i]));
+	}
+	/* Keywords libpng would refuse (and fail the image for): left out, the rest kept. */
+	cnnf_meta t = {0};
+	ck_assert_int_eq(cnnf_meta_add_text(&t, " lead", "a", 1, 0, 0), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(&t, "two  spaces", "b", 1, 0, 0), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(&t, "tab\there", "c", 1, 0, 0), 0);
+	ck_assert_int_eq(cnnf_meta_add_text(&t, "Good", "d", 1, 0, 0), 0);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.meta = &t;
+	ck_assert_int_eq(cnnf_io_write(rgb, tmp("mm.png"), &o), 0);
+	int w, h;
+	cnnf_input *in = read_input(tmp("mm.png"), 0, &w, &h);
+	ck_assert_int_eq(cnnf_input_meta(in)->text_count, 1);
+	ck_assert_str_eq(cnnf_input_meta(in)->text[0].key, "Good");
+	cnnf_input_close(in);
+	unlink(tmp("mm.png"));
+	cnnf_meta_clear(&t);
+	cnnf_meta_clear(&m);
+	cnnf_image_free(gray);
+	cnnf_image_free(rgb);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
 	Suite *s = suite_create("io");
@@ -2085,6 +2410,10 @@ static Suite *io_suite(void)
 	tcase_add_test(core, test_pbm_pam_read);
 	tcase_add_test(core, test_netpbm_kinds_write);
 	tcase_add_test(core, test_format_table);
+	tcase_add_test(core, test_meta_png);
+	tcase_add_test(core, test_meta_jpeg);
+	tcase_add_test(core, test_meta_tiff);
+	tcase_add_test(core, test_meta_mismatch);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

@@ -136,6 +136,7 @@ enum {
 	O_FILES_FROM,
 	O_SUBSAMPLING,
 	O_NOAUTOROT,
+	O_STRIP,
 	O_MODEL = 'm',
 	O_OUTPUT = 'o',
 };
@@ -233,6 +234,8 @@ static const optdesc optdescs[] = {
 	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
 	{"no-autorotate", 0, O_NOAUTOROT, G_IMAGE | G_SEGMENT, NULL,
 	 "keep a JPEG's stored EXIF orientation (default: turn it upright)"},
+	{"strip", 0, O_STRIP, G_IMAGE | G_SEGMENT, NULL,
+	 "write no metadata (default: keep ICC profile, EXIF, XMP, text, resolution)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
 	{"max-activations", 1, O_MAXACT, G_MODEL, "N",
 	 "refuse models with a larger layer (C*H*W; ONNX: floats alive at once, else tiles; default 67108864)"},
@@ -278,6 +281,9 @@ typedef struct options {
 	int in_h, in_w; /* info --size HxW */
 	int page;       /* --page: the page to read (0-based); -1: every page, or the first */
 	int no_autorotate; /* --no-autorotate: JPEGs as stored, not turned upright */
+	int strip;         /* --strip: outputs without the input's metadata */
+	cnnf_meta meta;    /* the metadata of the image read_image() read last */
+	cnnf_warn wwarn;   /* what a writer left out of the last output (o->w.warn) */
 	/* train: options given that apply to one optimiser or schedule, checked against it */
 	const char *sgd_only, *adam_only, *step_only;
 } options;
@@ -392,7 +398,7 @@ static const command commands[] = {
 	 "validation pixel accuracy, mean IoU, the learning rate of its last step.",
 	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
-	 "For an image: format, size, channels, sample depth, pages and a JPEG's EXIF orientation. For a kernel file: shape, parameter count, sum and separability. For a model file: "
+	 "For an image: format, size, channels, sample depth, pages, orientation and the metadata it holds (ICC profile, EXIF, XMP, text, resolution). For a kernel file: shape, parameter count, sum and separability. For a model file: "
 	 "each layer's output shape and parameters, the total, the receptive field and the "
 	 "multiply-adds per patch. For an ONNX model: its inputs and outputs, nodes by operator, "
 	 "parameters, and for an input of --size HxW (or the size it declares) the output "
@@ -1098,6 +1104,9 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_NOAUTOROT:
 		o->no_autorotate = 1;
 		return 0;
+	case O_STRIP:
+		o->strip = 1;
+		return 0;
 	case O_MAXPIX:
 		if (parse_long(d->name, arg, 0, LLONG_MAX, &ll) < 0)
 			return -1;
@@ -1235,8 +1244,48 @@ static cnnf_image *read_image(const char *path, options *o, cnnf_format *fmt)
 	const char *w = img ? cnnf_input_warning(in) : NULL;
 	if (w)
 		snprintf(o->warning, sizeof o->warning, "%s", w);
+	cnnf_meta_clear(&o->meta);
+	if (img && !o->strip && cnnf_meta_copy(&o->meta, cnnf_input_meta(in)) < 0) {
+		say("cnnf: %s: out of memory for its metadata\n", cnnf_input_name(in));
+		cnnf_image_free(img);
+		img = NULL;
+	}
 	cnnf_input_close(in);
 	return img;
+}
+
+/* The metadata to write with a result made from an image with meta: none under --strip. */
+static const cnnf_meta *output_meta(const options *o, const cnnf_meta *meta)
+{
+	return o->strip ? NULL : meta;
+}
+
+/*
+ * o->meta the metadata of a result made from an image with meta (none under
+ * --strip), its resolution scaled by the result's step against the input's:
+ * a stride-2 result has half the pixels per inch. 0, or -1 printed.
+ */
+static int result_meta(options *o, const cnnf_meta *meta, double fx, double fy)
+{
+	if (meta != &o->meta) {
+		cnnf_meta_clear(&o->meta);
+		if (!o->strip && cnnf_meta_copy(&o->meta, meta) < 0) {
+			say("cnnf: out of memory for the image's metadata\n");
+			return -1;
+		}
+	}
+	cnnf_meta_scale_resolution(&o->meta, fx, fy);
+	return 0;
+}
+
+/* What the writer of out left out (o->wwarn), said once the output is written. */
+static void say_write_warning(options *o, const char *out)
+{
+	if (o->wwarn.count > 1)
+		say("cnnf: %s: warning: %s (and %d more)\n", out, o->wwarn.first, o->wwarn.count - 1);
+	else if (o->wwarn.count)
+		say("cnnf: %s: warning: %s\n", out, o->wwarn.first);
+	o->wwarn.count = 0;
 }
 
 /* The input's warning, if any, now that the command has worked. */
@@ -1357,6 +1406,10 @@ static cnnf_output *open_output(const char *path, const char *input)
 /* Write rows to out and publish it; out is gone after. */
 static int finish_output(cnnf_output *out, const cnnf_rows *rows, cnnf_format fmt, options *o)
 {
+	char name[4200];
+	snprintf(name, sizeof name, "%s", cnnf_output_name(out));
+	o->wwarn.count = 0;
+	o->w.warn = &o->wwarn;
 	if (cnnf_io_write_to(out, rows, fmt, &o->w) < 0) {
 		print_error();
 		cnnf_output_discard(out);
@@ -1366,14 +1419,17 @@ static int finish_output(cnnf_output *out, const cnnf_rows *rows, cnnf_format fm
 		print_error();
 		return EXIT_FAIL;
 	}
+	say_write_warning(o, name);
 	return EXIT_OK;
 }
 
-/* finish_output() for a whole image, which it frees. */
+/* finish_output() for a whole image, which it frees, with read_image()'s metadata. */
 static int write_result(cnnf_output *out, cnnf_image *res, cnnf_format fmt, options *o)
 {
 	cnnf_rows rows;
 	cnnf_image_to_rows(res, &rows);
+	/* Every whole-image result is made from the image read_image() read. */
+	o->w.meta = output_meta(o, &o->meta);
 	int status = finish_output(out, &rows, fmt, o);
 	cnnf_image_free(res);
 	return status;
@@ -1465,10 +1521,14 @@ static int run_filter(const command *cmd, options *o, char **ops)
 			print_error();
 		} else if (check_work(o, ops[0], cmd->name, (double)cnnf_filter_work(fs)) < 0) {
 			/* refused: printed */
+		} else if (result_meta(o, cnnf_input_meta(in), 1.0 / o->f.stride,
+		                       1.0 / o->f.stride) < 0) {
+			/* printed */
 		} else if (count == 1) {
+			o->w.meta = output_meta(o, &o->meta);
 			status = finish_output(dst, rows, fmt, o);
 			dst = NULL;
-		} else if (cnnf_io_pages_add(pages, rows) < 0) {
+		} else if (cnnf_io_pages_add(pages, rows, output_meta(o, &o->meta)) < 0) {
 			print_error();
 		} else {
 			added = 1;
@@ -1589,6 +1649,7 @@ static int run_pool(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
+	result_meta(o, &o->meta, 1.0 / stride, 1.0 / stride);
 	status = write_result(dst, res, fmt, o);
 	dst = NULL;
 out:
@@ -1916,6 +1977,10 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 			print_error();
 			goto out;
 		}
+		/* The overlay is the input's picture: it keeps the input's metadata. */
+		w.meta = output_meta(o, &o->meta);
+		o->wwarn.count = 0;
+		w.warn = &o->wwarn;
 		if (write_image_to(dst[OVERLAY], overlay, cnnf_io_format_for(overlay_path, NULL),
 				   &w) < 0)
 			goto out;
@@ -1929,6 +1994,8 @@ static int segment_one(cnnf_net *net, cnnf_graph *graph, options *o, const char 
 	}
 	status = EXIT_OK;
 	say_warning(o); /* each image of a batch its own */
+	if (overlay_path)
+		say_write_warning(o, overlay_path);
 out:
 	for (int i = 0; i < NOUT; i++)
 		cnnf_output_discard(dst[i]);
@@ -2044,6 +2111,8 @@ static int apply_one(cnnf_graph *g, options *o, const char *in, const char *outp
 	}
 	if (check_channels(res->channels, res->alpha, fmt, outpath, &o->w) < 0)
 		goto done;
+	/* A model that upsamples 2x makes twice the pixels of the same scene. */
+	result_meta(o, &o->meta, (double)res->width / img->width, (double)res->height / img->height);
 	status = write_result(out, res, fmt, o);
 	out = NULL;
 	res = NULL;
@@ -2468,10 +2537,10 @@ int main(int argc, char **argv)
 	}
 	cnnf_error_clear();
 	install_signals();
-	if (batch)
-		return run_batch_command(cmd, &o, sub_argv + optind, nops);
-	int status = cmd->run(cmd, &o, sub_argv + optind);
-	if (status == EXIT_OK)
+	int status = batch ? run_batch_command(cmd, &o, sub_argv + optind, nops)
+	                   : cmd->run(cmd, &o, sub_argv + optind);
+	if (!batch && status == EXIT_OK)
 		say_warning(&o);
+	cnnf_meta_clear(&o.meta);
 	return status;
 }

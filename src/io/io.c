@@ -224,7 +224,8 @@ struct cnnf_input {
 	unsigned long long max_pixels;  /* the pixel limit the pages are read under */
 	char warning[512];              /* cnnf_input_warning()'s line for PNG, JPEG; "" for none */
 	int autorotate;                 /* JPEG: turn pages upright by their EXIF Orientation */
-	int orientation;                /* the last page's EXIF Orientation, 0: none */
+	int orientation;                /* the last page's EXIF (or TIFF) Orientation, 0: none */
+	cnnf_meta meta;                 /* the last page's metadata, as its pixels are */
 };
 
 void cnnf_input_close(cnnf_input *in)
@@ -232,6 +233,7 @@ void cnnf_input_close(cnnf_input *in)
 	if (!in)
 		return;
 	cnnf_tiff_close(in->tiff);
+	cnnf_meta_clear(&in->meta);
 	if (in->fp)
 		fclose(in->fp);
 	free(in->buf);
@@ -380,6 +382,28 @@ int cnnf_input_orientation(const cnnf_input *in)
 	return in->orientation;
 }
 
+const cnnf_meta *cnnf_input_meta(const cnnf_input *in)
+{
+	return &in->meta;
+}
+
+/*
+ * A TIFF page with an Orientation tag other than 1 turned upright, as vips
+ * autorot does (JPEG's reader turns its own pages). NULL when that fails.
+ */
+static cnnf_image *tiff_upright(cnnf_input *in, cnnf_image *img)
+{
+	in->orientation = in->meta.orientation;
+	if (!img || !in->autorotate || in->meta.orientation <= 1)
+		return img;
+	cnnf_image *up = cnnf_exif_upright(img, in->meta.orientation, in->name);
+	cnnf_image_free(img);
+	if (up) {
+		cnnf_exif_meta_upright(&in->meta, in->orientation);
+	}
+	return up;
+}
+
 /* in->warning from what the decoder said of a page it read (img not NULL). */
 static void keep_warning(cnnf_input *in, const cnnf_image *img, const cnnf_warn *w)
 {
@@ -405,8 +429,10 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 		           page, in->pages);
 		return NULL;
 	}
+	cnnf_meta_clear(&in->meta);
+	in->orientation = 0;
 	if (in->tiff)
-		return cnnf_tiff_read_page(in->tiff, page);
+		return tiff_upright(in, cnnf_tiff_read_page(in->tiff, page, &in->meta));
 	/* A page may be read again: each read starts from the top. */
 	if (fseeko(in->fp, 0, SEEK_SET) < 0) {
 		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
@@ -414,15 +440,14 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 	}
 	if (in->format == CNNF_FORMAT_PNG) {
 		cnnf_warn w = {.count = 0};
-		cnnf_image *img = cnnf_png_read_warn(in->fp, in->name, in->max_pixels, &w);
+		cnnf_image *img = cnnf_png_read_warn(in->fp, in->name, in->max_pixels, &w, &in->meta);
 		keep_warning(in, img, &w);
 		return img;
 	}
 	if (in->format == CNNF_FORMAT_JPEG) {
 		cnnf_warn w = {.count = 0};
-		in->orientation = 0;
 		cnnf_image *img = cnnf_jpeg_read_exif(in->fp, in->name, in->max_pixels,
-		                                      in->autorotate, &in->orientation, &w);
+		                                      in->autorotate, &in->orientation, &w, &in->meta);
 		keep_warning(in, img, &w);
 		return img;
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "image/image.h"
+#include "image/meta.h"
 #include "io/output.h"
 
 /*
@@ -28,6 +29,13 @@ typedef enum cnnf_format {
 	CNNF_FORMAT_TIFF
 } cnnf_format;
 
+/* What a decoder warned of while it read a file, or a writer of what it left
+   out: the first message and how many. */
+typedef struct cnnf_warn {
+	char first[200];
+	int count;
+} cnnf_warn;
+
 typedef struct cnnf_write_opts {
 	cnnf_format format; /* NONE: from the output's extension (PNG for "-") */
 	int quality;        /* JPEG quality 1..100 */
@@ -45,9 +53,19 @@ typedef struct cnnf_write_opts {
 	   without alpha (cnnf_image_flatten_samples()), in every format. */
 	int flatten;
 	unsigned char background[3];
+	/*
+	 * Metadata written with the image (image/meta.h), as much as the format
+	 * holds: PNG all of it; JPEG the ICC profile, EXIF, XMP, "Comment" texts
+	 * and the resolution; TIFF the ICC profile, XMP, resolution and
+	 * orientation; the Netpbm formats and NPY none. NULL: none (--strip).
+	 */
+	const cnnf_meta *meta;
+	/* Where a writer notes metadata it could not write (an EXIF block too big
+	   for JPEG), or NULL. */
+	cnnf_warn *warn;
 } cnnf_write_opts;
 
-/* Defaults: format from the name, quality 90, depth from the image. */
+/* Defaults: format from the name, quality 90, depth from the image, no metadata. */
 void cnnf_io_write_opts_init(cnnf_write_opts *o);
 
 /*
@@ -109,6 +127,14 @@ void cnnf_input_set_autorotate(cnnf_input *in, int on);
  * block reads as 1, with a warning (cnnf_input_warning()).
  */
 int cnnf_input_orientation(const cnnf_input *in);
+
+/*
+ * The metadata of the last page read (image/meta.h), owned by the input and
+ * good until the next read or the close: as it describes the pixels handed
+ * over (the orientation 1 once they were turned upright). Empty before a
+ * read and for formats without any (Netpbm, NPY).
+ */
+const cnnf_meta *cnnf_input_meta(const cnnf_input *in);
 
 /* Close the input; NULL is a no-op. */
 void cnnf_input_close(cnnf_input *in);
@@ -178,7 +204,7 @@ int cnnf_io_format_holds(cnnf_format f, int channels, int alpha);
 /*
  * Several pages written into one output: TIFF only (other formats hold one
  * image). cnnf_io_pages_open() starts on an open output, each
- * cnnf_io_pages_add() writes one page from its rows, and
+ * cnnf_io_pages_add() writes one page from its rows (with its own metadata), and
  * cnnf_io_pages_close() finishes the file (the caller then publishes the
  * output or, on failure, discards it) and frees the writer. Return 0 or -1
  * with a message naming the output; after a failure only close is called.
@@ -186,7 +212,7 @@ int cnnf_io_format_holds(cnnf_format f, int channels, int alpha);
 typedef struct cnnf_io_pages cnnf_io_pages;
 int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_opts *o,
                        cnnf_io_pages **pages);
-int cnnf_io_pages_add(cnnf_io_pages *pages, const cnnf_rows *rows);
+int cnnf_io_pages_add(cnnf_io_pages *pages, const cnnf_rows *rows, const cnnf_meta *meta);
 int cnnf_io_pages_close(cnnf_io_pages *pages);
 /* Drop the pages unwritten (the caller discards the output); NULL is a no-op. */
 void cnnf_io_pages_discard(cnnf_io_pages *pages);
@@ -226,24 +252,27 @@ long long cnnf_io_remaining(FILE *fp);
  * channel count its format cannot hold, with a message that says so.
  */
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels);
-/* What a decoder warned of while it read a file: the first message and how many. */
-typedef struct cnnf_warn {
-	char first[200];
-	int count;
-} cnnf_warn;
-/* cnnf_png_read, libpng's warnings (a CRC error in an ancillary chunk, say) kept in w. */
+/*
+ * cnnf_png_read, libpng's warnings (a CRC error in an ancillary chunk, say)
+ * kept in w, and the file's iCCP, eXIf, text (XMP's iTXt apart) and pHYs in
+ * meta (each may be NULL).
+ */
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
-                               cnnf_warn *w);
+                               cnnf_warn *w, cnnf_meta *meta);
 int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 /* cnnf_jpeg_read: a JPEG, turned upright by its EXIF Orientation. */
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
 /*
  * A JPEG, turned upright by its EXIF Orientation when autorotate is 1, else
  * as stored; the tag's value (0: none) in *orientation, and what was wrong
- * with a malformed EXIF block (then read as orientation 1) in w.
+ * with a malformed EXIF block (then read as orientation 1) in w. meta gets
+ * the ICC profile (APP2), EXIF and XMP (APP1), comments (COM, as "Comment"
+ * texts) and the JFIF resolution, with the orientation made 1 when the
+ * pixels were turned. orientation, w and meta may be NULL.
  */
 cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long max_pixels,
-                                int autorotate, int *orientation, cnnf_warn *w);
+                                int autorotate, int *orientation, cnnf_warn *w,
+                                cnnf_meta *meta);
 int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
@@ -266,14 +295,16 @@ int cnnf_tiff_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf
 typedef struct cnnf_tiff cnnf_tiff;
 cnnf_tiff *cnnf_tiff_open(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_tiff_pages(const cnnf_tiff *t);
-cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page);
+/* Page page, its ICC profile, XMP, resolution and Orientation tag in meta (may be NULL). */
+cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page, cnnf_meta *meta);
 /* The warning line of cnnf_input_warning(), or NULL. */
 const char *cnnf_tiff_warning(const cnnf_tiff *t);
 void cnnf_tiff_close(cnnf_tiff *t);
 /* The writer of several pages behind cnnf_io_pages (fp as the writers get it). */
 typedef struct cnnf_tiff_writer cnnf_tiff_writer;
 cnnf_tiff_writer *cnnf_tiff_writer_open(FILE *fp, const char *name, const cnnf_write_opts *o);
-int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src);
+/* One page, with meta (may be NULL) as its tags. */
+int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src, const cnnf_meta *meta);
 int cnnf_tiff_writer_close(cnnf_tiff_writer *w);
 void cnnf_tiff_writer_discard(cnnf_tiff_writer *w);
 /* The loaded libtiff's version number ("4.5.0"). */
@@ -292,6 +323,13 @@ int cnnf_exif_is_exif(const unsigned char *p, size_t len);
 int cnnf_exif_orientation(const unsigned char *p, size_t len, const char **why);
 int cnnf_exif_swaps(int orientation);
 cnnf_image *cnnf_exif_upright(const cnnf_image *src, int orientation, const char *name);
+/*
+ * The pixels were turned upright: the Orientation in meta's EXIF (IFD0's tag,
+ * written in place) and XMP (tiff:Orientation, as an attribute or an element)
+ * made 1, and the resolution's axes swapped when the turn swapped them.
+ * Blocks too malformed to find the tag in are left as they are.
+ */
+void cnnf_exif_meta_upright(cnnf_meta *meta, int orientation);
 
 /* "libpng 1.6.39, zlib 1.2.13, libjpeg-turbo 2.1.5, libtiff 4.5.0" in buf (len bytes); returns buf. */
 const char *cnnf_io_versions(char *buf, size_t len);

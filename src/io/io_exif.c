@@ -1,4 +1,4 @@
-/* io_exif.c: the Orientation tag of a JPEG's EXIF block, and turning an image upright by it. */
+/* io_exif.c: the Orientation tag of a JPEG's EXIF block, turning an image upright by it, and its metadata after. */
 #include "io/io.h"
 
 #include <stdint.h>
@@ -35,6 +35,54 @@ int cnnf_exif_is_exif(const unsigned char *p, size_t len)
 	return len >= EXIF_ID_LEN && memcmp(p, EXIF_ID, EXIF_ID_LEN) == 0;
 }
 
+static void put16(unsigned char *p, unsigned v, int be)
+{
+	p[be ? 0 : 1] = (unsigned char)(v >> 8);
+	p[be ? 1 : 0] = (unsigned char)v;
+}
+
+/*
+ * The offset of IFD0's Orientation entry in the TIFF block t (n bytes), its
+ * byte order in *be; -1 when there is none, -2 when the block is malformed
+ * (*why says how).
+ */
+static long find_orientation(const unsigned char *t, size_t n, int *be, const char **why)
+{
+	if (n < 8) {
+		*why = "the TIFF header is truncated";
+		return -2;
+	}
+	if (t[0] == 'I' && t[1] == 'I')
+		*be = 0;
+	else if (t[0] == 'M' && t[1] == 'M')
+		*be = 1;
+	else {
+		*why = "the byte order is neither II nor MM";
+		return -2;
+	}
+	if (get16(t + 2, *be) != 42) {
+		*why = "the TIFF header lacks its 42";
+		return -2;
+	}
+	uint32_t ifd = get32(t + 4, *be);
+	if (ifd < 8 || ifd > n || n - ifd < 2) {
+		*why = "IFD0 lies outside the block";
+		return -2;
+	}
+	/* The count is 16 bits, so at most 65535 entries; all of them must be in the block. */
+	size_t count = get16(t + ifd, *be);
+	if (count > (n - ifd - 2) / 12) {
+		*why = "IFD0 has more entries than the block holds";
+		return -2;
+	}
+	for (size_t i = 0; i < count; i++) {
+		size_t at = ifd + 2 + 12 * i;
+		if (get16(t + at, *be) == TAG_ORIENTATION)
+			return (long)at;
+	}
+	return -1;
+}
+
 int cnnf_exif_orientation(const unsigned char *p, size_t len, const char **why)
 {
 	*why = NULL;
@@ -43,52 +91,65 @@ int cnnf_exif_orientation(const unsigned char *p, size_t len, const char **why)
 		return 1;
 	}
 	const unsigned char *t = p + EXIF_ID_LEN;
-	size_t n = len - EXIF_ID_LEN;
-	if (n < 8) {
-		*why = "the TIFF header is truncated";
-		return 1;
-	}
 	int be;
-	if (t[0] == 'I' && t[1] == 'I')
-		be = 0;
-	else if (t[0] == 'M' && t[1] == 'M')
-		be = 1;
-	else {
-		*why = "the byte order is neither II nor MM";
+	long at = find_orientation(t, len - EXIF_ID_LEN, &be, why);
+	if (at == -1)
+		return 0;
+	if (at < 0)
+		return 1;
+	const unsigned char *e = t + at;
+	/* A SHORT sits in the first two bytes of the 4-byte value field. */
+	unsigned v = get16(e + 8, be);
+	if (get16(e + 2, be) != TYPE_SHORT || get32(e + 4, be) != 1) {
+		*why = "Orientation is not one SHORT";
 		return 1;
 	}
-	if (get16(t + 2, be) != 42) {
-		*why = "the TIFF header lacks its 42";
+	if (v < 1 || v > 8) {
+		*why = "Orientation is not in 1..8";
 		return 1;
 	}
-	uint32_t ifd = get32(t + 4, be);
-	if (ifd < 8 || ifd > n || n - ifd < 2) {
-		*why = "IFD0 lies outside the block";
-		return 1;
-	}
-	/* The count is 16 bits, so at most 65535 entries; all of them must be in the block. */
-	size_t count = get16(t + ifd, be);
-	if (count > (n - ifd - 2) / 12) {
-		*why = "IFD0 has more entries than the block holds";
-		return 1;
-	}
-	for (size_t i = 0; i < count; i++) {
-		const unsigned char *e = t + ifd + 2 + 12 * i;
-		if (get16(e, be) != TAG_ORIENTATION)
+	return (int)v;
+}
+
+/*
+ * XMP may say the orientation too (tiff:Orientation, as exiftool and Adobe
+ * write it): the digit after `tiff:Orientation="`, `='` or `>` made 1.
+ */
+static void xmp_upright(char *x, size_t n)
+{
+	static const char tag[] = "tiff:Orientation";
+	size_t tl = sizeof tag - 1;
+	for (size_t i = 0; i + tl < n; i++) {
+		if (memcmp(x + i, tag, tl) != 0)
 			continue;
-		/* A SHORT sits in the first two bytes of the 4-byte value field. */
-		unsigned v = get16(e + 8, be);
-		if (get16(e + 2, be) != TYPE_SHORT || get32(e + 4, be) != 1) {
-			*why = "Orientation is not one SHORT";
-			return 1;
-		}
-		if (v < 1 || v > 8) {
-			*why = "Orientation is not in 1..8";
-			return 1;
-		}
-		return (int)v;
+		size_t j = i + tl;
+		if (j < n && x[j] == '=')
+			j++;
+		if (j < n && (x[j] == '"' || x[j] == '\'' || x[j] == '>'))
+			j++;
+		else
+			continue;
+		if (j + 1 < n && x[j] >= '1' && x[j] <= '8' &&
+		    (x[j + 1] == '"' || x[j + 1] == '\'' || x[j + 1] == '<'))
+			x[j] = '1';
 	}
-	return 0;
+}
+
+void cnnf_exif_meta_upright(cnnf_meta *meta, int orientation)
+{
+	if (!meta || orientation <= 1 || orientation > 8)
+		return;
+	int be;
+	const char *why;
+	long at = meta->exif ? find_orientation(meta->exif, meta->exif_len, &be, &why) : -1;
+	if (at >= 0 && get16(meta->exif + at + 2, be) == TYPE_SHORT)
+		put16(meta->exif + at + 8, 1, be);
+	if (meta->xmp)
+		xmp_upright(meta->xmp, meta->xmp_len);
+	if (cnnf_exif_swaps(orientation))
+		cnnf_meta_swap_axes(meta);
+	if (meta->orientation > 1)
+		meta->orientation = 1;
 }
 
 /*

@@ -18,6 +18,7 @@ struct jpeg_fail {
 	struct jpeg_error_mgr pub; /* first: cinfo->err points here */
 	jmp_buf jump;
 	const char *name;
+	cnnf_warn *soft; /* non-NULL while warnings are only noted (reading the ICC profile) */
 };
 
 /* Called by libjpeg for fatal errors, and by on_message() for warnings: never returns. */
@@ -42,6 +43,16 @@ static void on_error(j_common_ptr cinfo)
  */
 static void on_message(j_common_ptr cinfo, int level)
 {
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	if (level < 0 && fail->soft) {
+		/* A bogus ICC profile is the metadata's loss, not the image's. */
+		if (!fail->soft->count++) {
+			char msg[JMSG_LENGTH_MAX];
+			fail->pub.format_message(cinfo, msg);
+			snprintf(fail->soft->first, sizeof fail->soft->first, "%.180s; left out", msg);
+		}
+		return;
+	}
 	if (level < 0)
 		on_error(cinfo);
 }
@@ -77,6 +88,7 @@ static void fail_init(struct jpeg_fail *fail, const char *name)
 	fail->pub.emit_message = on_message;
 	fail->pub.output_message = no_output;
 	fail->name = name;
+	fail->soft = NULL;
 }
 
 /*
@@ -102,11 +114,68 @@ static int marker_orientation(j_decompress_ptr cinfo, cnnf_warn *w)
 
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	return cnnf_jpeg_read_exif(fp, name, max_pixels, 1, NULL, NULL);
+	return cnnf_jpeg_read_exif(fp, name, max_pixels, 1, NULL, NULL, NULL);
+}
+
+/* XMP's APP1 signature (XMP specification, part 3); EXIF's is "Exif\0\0". */
+static const char xmp_id[] = "http://ns.adobe.com/xap/1.0/";
+#define XMP_ID_LEN (sizeof xmp_id) /* with its NUL */
+#define EXIF_ID_LEN 6
+/* A marker segment holds at most 65533 bytes after its length. */
+#define MAX_SEGMENT 65533
+#define METRES_PER_INCH 0.0254
+
+static void note(cnnf_warn *w, const char *what)
+{
+	if (w && !w->count++)
+		snprintf(w->first, sizeof w->first, "%s", what);
+}
+
+/* The saved markers, the ICC profile and the JFIF density into m. */
+static void read_meta(j_decompress_ptr cinfo, cnnf_meta *m, cnnf_warn *w)
+{
+	for (jpeg_saved_marker_ptr s = cinfo->marker_list; s; s = s->next) {
+		if (s->marker == JPEG_APP0 + 1 && cnnf_exif_is_exif(s->data, s->data_length)) {
+			if (!m->exif && s->data_length > EXIF_ID_LEN &&
+			    cnnf_meta_set_exif(m, s->data + EXIF_ID_LEN, s->data_length - EXIF_ID_LEN) < 0)
+				note(w, "EXIF: out of memory; left out of the outputs");
+		} else if (s->marker == JPEG_APP0 + 1 && s->data_length > XMP_ID_LEN &&
+		           memcmp(s->data, xmp_id, XMP_ID_LEN) == 0) {
+			if (!m->xmp && cnnf_meta_set_xmp(m, s->data + XMP_ID_LEN,
+			                                 s->data_length - XMP_ID_LEN) < 0)
+				note(w, "XMP: out of memory; left out of the outputs");
+		} else if (s->marker == JPEG_COM && s->data_length > 0) {
+			if (cnnf_meta_add_text(m, "Comment", (const char *)s->data, s->data_length, 0,
+			                       0) < 0)
+				note(w, "COM: too many comments; the rest are left out of the outputs");
+		}
+	}
+	JOCTET *icc = NULL;
+	unsigned int len = 0;
+	/* libjpeg-turbo joins the APP2 pieces in their order, warning of bad numbers. */
+	struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
+	cnnf_warn quiet = {.count = 0};
+	fail->soft = w ? w : &quiet;
+	if (jpeg_read_icc_profile(cinfo, &icc, &len) && cnnf_meta_set_icc(m, NULL, icc, len) < 0)
+		note(w, "ICC profile: too large to keep; left out of the outputs");
+	fail->soft = NULL;
+	free(icc);
+	/* Density 1:1 of unit 0 is JFIF's way of saying nothing. */
+	if (cinfo->saw_JFIF_marker && cinfo->X_density > 0 && cinfo->Y_density > 0 &&
+	    (cinfo->density_unit != 0 || cinfo->X_density != cinfo->Y_density)) {
+		double per_metre = cinfo->density_unit == 1   ? 1 / METRES_PER_INCH
+		                   : cinfo->density_unit == 2 ? 100
+		                                              : 1;
+		m->res_unit = cinfo->density_unit == 1 || cinfo->density_unit == 2 ? CNNF_RES_METRE
+		                                                                    : CNNF_RES_ASPECT;
+		m->res_x = cinfo->X_density * per_metre;
+		m->res_y = cinfo->Y_density * per_metre;
+	}
 }
 
 cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long max_pixels,
-                                int autorotate, int *orientation, cnnf_warn *w)
+                                int autorotate, int *orientation, cnnf_warn *w,
+                                cnnf_meta *meta)
 {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_fail fail;
@@ -117,15 +186,24 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
 	if (setjmp(fail.jump)) {
 		jpeg_destroy_decompress(&cinfo);
 		cnnf_image_free(img);
+		cnnf_meta_clear(meta);
 		return NULL;
 	}
 	jpeg_create_decompress(&cinfo);
 	cinfo.progress = &progress;
 	jpeg_stdio_src(&cinfo, fp);
-	/* APP1 segments are at most 65533 bytes; libjpeg keeps each one whole. */
+	/* Segments are at most 65533 bytes; libjpeg keeps each one whole. */
 	jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
+	if (meta) {
+		jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xffff); /* ICC profile */
+		jpeg_save_markers(&cinfo, JPEG_COM, 0xffff);
+	}
 	jpeg_read_header(&cinfo, TRUE);
 	int orient = marker_orientation(&cinfo, w);
+	if (meta) {
+		cnnf_meta_clear(meta);
+		read_meta(&cinfo, meta, w);
+	}
 
 	/* libjpeg's defaults already turn YCbCr into RGB; only the colour spaces are checked. */
 	int channels;
@@ -175,9 +253,12 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
 		cnnf_image *up = cnnf_exif_upright(img, orient, name);
 		cnnf_image_free(img);
 		img = up;
+		cnnf_exif_meta_upright(meta, orient);
 	}
 	if (img && orientation)
 		*orientation = orient;
+	if (!img)
+		cnnf_meta_clear(meta);
 	return img;
 }
 
@@ -227,7 +308,62 @@ static void sink_term(j_compress_ptr cinfo)
  * Encode the rows of src (1 or 3 channels) as 8-bit samples, converting a row
  * at a time when they are not already 8-bit.
  */
-static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality, int subsampling)
+/* The JFIF density for m's resolution at the image's size: dots per inch, or an aspect. */
+static void set_density(j_compress_ptr cinfo, const cnnf_meta *m)
+{
+	double x, y;
+	cnnf_res_unit unit = cnnf_meta_resolution(m, &x, &y);
+	if (unit == CNNF_RES_METRE) {
+		x *= METRES_PER_INCH, y *= METRES_PER_INCH;
+	} else if (unit == CNNF_RES_ASPECT) {
+		double s = 1000 / (x < y ? x : y);
+		x *= s, y *= s;
+	}
+	if (unit == CNNF_RES_NONE || x < 0.5 || y < 0.5 || x >= 65535.5 || y >= 65535.5)
+		return;
+	cinfo->density_unit = unit == CNNF_RES_METRE ? 1 : 0;
+	cinfo->X_density = (UINT16)(x + 0.5);
+	cinfo->Y_density = (UINT16)(y + 0.5);
+}
+
+/* One marker of an identifier and a block, when they fit in a segment; else noted in w. */
+static void write_block(j_compress_ptr cinfo, int marker, const char *id, size_t id_len,
+                        const void *p, size_t len, cnnf_warn *w, const char *what)
+{
+	if (len > MAX_SEGMENT - id_len) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "%s of %zu bytes does not fit in a JPEG segment; left out",
+		         what, len);
+		note(w, msg);
+		return;
+	}
+	jpeg_write_m_header(cinfo, marker, (unsigned)(id_len + len));
+	for (size_t i = 0; i < id_len; i++)
+		jpeg_write_m_byte(cinfo, (unsigned char)id[i]);
+	for (size_t i = 0; i < len; i++)
+		jpeg_write_m_byte(cinfo, ((const unsigned char *)p)[i]);
+}
+
+/* m's blocks as markers after the JFIF header: EXIF, the ICC profile, XMP, comments. */
+static void write_meta(j_compress_ptr cinfo, const cnnf_meta *m, int channels, cnnf_warn *w)
+{
+	if (m->exif)
+		write_block(cinfo, JPEG_APP0 + 1, "Exif\0", EXIF_ID_LEN, m->exif, m->exif_len, w,
+		            "EXIF");
+	if (m->icc && cnnf_meta_icc_channels(m->icc, m->icc_len) == channels &&
+	    m->icc_len <= 255u * 65519u)
+		jpeg_write_icc_profile(cinfo, m->icc, (unsigned)m->icc_len);
+	if (m->xmp)
+		write_block(cinfo, JPEG_APP0 + 1, xmp_id, XMP_ID_LEN, m->xmp, m->xmp_len, w, "XMP");
+	/* Only comments have a place in JPEG among PNG's texts. */
+	for (int i = 0; i < m->text_count; i++)
+		if (strcmp(m->text[i].key, "Comment") == 0)
+			write_block(cinfo, JPEG_COM, "", 0, m->text[i].value, strlen(m->text[i].value), w,
+			            "a comment");
+}
+
+static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality, int subsampling,
+                  const cnnf_write_opts *o)
 {
 	const cnnf_image *info = &src->info;
 	struct jpeg_compress_struct cinfo;
@@ -264,7 +400,11 @@ static int encode(const cnnf_rows *src, FILE *fp, const char *name, int quality,
 		cinfo.comp_info[0].h_samp_factor = subsampling == 444 ? 1 : 2;
 		cinfo.comp_info[0].v_samp_factor = subsampling == 420 ? 2 : 1;
 	}
+	if (o->meta)
+		set_density(&cinfo, o->meta);
 	jpeg_start_compress(&cinfo, TRUE);
+	if (o->meta)
+		write_meta(&cinfo, o->meta, info->channels, o->warn);
 	while (cinfo.next_scanline < cinfo.image_height) {
 		const void *row = src->row(src->ctx, (int)cinfo.next_scanline);
 		if (!row) /* the message is set */
@@ -303,5 +443,5 @@ int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf
 		cnnf_error("%s: JPEG subsampling %d is not 444, 422 or 420", name, sub);
 		return -1;
 	}
-	return encode(src, fp, name, o->quality, sub);
+	return encode(src, fp, name, o->quality, sub, o);
 }

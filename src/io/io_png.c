@@ -69,11 +69,60 @@ static int check_data_size(png_structp png, png_infop info, FILE *fp, const char
 
 cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	return cnnf_png_read_warn(fp, name, max_pixels, NULL);
+	return cnnf_png_read_warn(fp, name, max_pixels, NULL, NULL);
+}
+
+/* XMP's place in PNG: an iTXt chunk of this keyword (XMP specification, part 3). */
+static const char xmp_key[] = "XML:com.adobe.xmp";
+
+/* A block that could not be kept (too big, out of memory) is noted as a warning. */
+static void note_dropped(cnnf_warn *w, const char *what)
+{
+	if (w && !w->count++)
+		snprintf(w->first, sizeof w->first, "%s: too large to keep; left out of the outputs",
+		         what);
+}
+
+/* The metadata chunks libpng read (before and after the image data) into m. */
+static void read_meta(png_structp png, png_infop info, cnnf_meta *m, cnnf_warn *w)
+{
+	png_charp pname;
+	int comp;
+	png_bytep prof;
+	png_uint_32 plen;
+	if (png_get_iCCP(png, info, &pname, &comp, &prof, &plen) &&
+	    cnnf_meta_set_icc(m, pname, prof, plen) < 0)
+		note_dropped(w, "iCCP");
+	png_bytep exif;
+	png_uint_32 elen;
+	if (png_get_eXIf_1(png, info, &elen, &exif) && cnnf_meta_set_exif(m, exif, elen) < 0)
+		note_dropped(w, "eXIf");
+	png_textp text;
+	int n = png_get_text(png, info, &text, NULL);
+	for (int i = 0; i < n; i++) {
+		const png_text *t = &text[i];
+		size_t len = t->text ? strlen(t->text) : 0;
+		int utf8 = t->compression >= PNG_ITXT_COMPRESSION_NONE;
+		int zip = t->compression == PNG_TEXT_COMPRESSION_zTXt ||
+		          t->compression == PNG_ITXT_COMPRESSION_zTXt;
+		if (utf8 && strcmp(t->key, xmp_key) == 0) {
+			if (len && cnnf_meta_set_xmp(m, t->text, len) < 0)
+				note_dropped(w, "XMP");
+		} else if (cnnf_meta_add_text(m, t->key, t->text ? t->text : "", len, utf8, zip) < 0) {
+			note_dropped(w, "text");
+		}
+	}
+	png_uint_32 rx, ry;
+	int unit;
+	if (png_get_pHYs(png, info, &rx, &ry, &unit) && rx > 0 && ry > 0) {
+		m->res_unit = unit == PNG_RESOLUTION_METER ? CNNF_RES_METRE : CNNF_RES_ASPECT;
+		m->res_x = rx;
+		m->res_y = ry;
+	}
 }
 
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
-                               cnnf_warn *warn)
+                               cnnf_warn *warn, cnnf_meta *meta)
 {
 	cnnf_png_io io = {fp, name, 0, warn};
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
@@ -128,8 +177,15 @@ cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long ma
 	for (png_uint_32 y = 0; y < h; y++)
 		rows[y] = cnnf_image_row(img, (int)y);
 	png_read_image(png, rows);
-	/* Reading to IEND checks the last CRCs and refuses a file cut after its image data. */
-	png_read_end(png, NULL);
+	/*
+	 * Reading to IEND checks the last CRCs and refuses a file cut after its
+	 * image data; the chunks after the image (text often) go into info too.
+	 */
+	png_read_end(png, info);
+	if (meta) {
+		cnnf_meta_clear(meta);
+		read_meta(png, info, meta, warn);
+	}
 
 	img->alpha = channels == 2 || channels == 4;
 	cnnf_image *out = img;
@@ -147,6 +203,82 @@ static int write_idat(void *ctx, const unsigned char *data, size_t len)
 }
 
 /*
+ * Whether libpng takes key as a text chunk's keyword (1..79 printable Latin-1
+ * bytes, no leading, trailing or double space): it fails the whole image on
+ * one it cannot mend, so others are left out here.
+ */
+static int good_keyword(const char *key)
+{
+	size_t n = strlen(key);
+	if (n < 1 || n > 79 || key[0] == ' ' || key[n - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+		if (c < 32 || (c > 126 && c < 161) || (c == ' ' && key[i + 1] == ' '))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * m's chunks for an image of the colour colours (1 gray, 3 RGB).
+ * libpng checks them as it takes them (an ICC profile's header, a text's
+ * keyword): with benign errors allowed, one it finds wrong is left out with a
+ * warning instead of failing the image.
+ */
+static void write_meta(png_structp png, png_infop pinfo, const cnnf_meta *m, int colours)
+{
+	png_set_benign_errors(png, 1);
+	if (m->icc && cnnf_meta_icc_channels(m->icc, m->icc_len) == colours &&
+	    m->icc_len <= PNG_UINT_31_MAX)
+		png_set_iCCP(png, pinfo, m->icc_name[0] ? m->icc_name : "ICC profile",
+		             PNG_COMPRESSION_TYPE_BASE, m->icc, (png_uint_32)m->icc_len);
+	/* libpng reads back only an eXIf that starts with a TIFF byte order. */
+	if (m->exif && m->exif_len >= 8 && m->exif_len <= PNG_UINT_31_MAX &&
+	    (memcmp(m->exif, "II*", 4) == 0 || memcmp(m->exif, "MM\0*", 4) == 0))
+		png_set_eXIf_1(png, pinfo, (png_uint_32)m->exif_len, m->exif);
+	int n = m->text_count + (m->xmp != NULL);
+	png_text *t = n ? calloc((size_t)n, sizeof *t) : NULL;
+	char *xmp = m->xmp ? malloc(m->xmp_len + 1) : NULL;
+	if (t && (!m->xmp || xmp)) {
+		int k = 0;
+		for (int i = 0; i < m->text_count; i++) {
+			const cnnf_meta_text *e = &m->text[i];
+			if (!good_keyword(e->key))
+				continue;
+			png_text *ti = &t[k++];
+			ti->key = e->key;
+			ti->text = e->value;
+			ti->compression = e->utf8 ? (e->compressed ? PNG_ITXT_COMPRESSION_zTXt
+			                                            : PNG_ITXT_COMPRESSION_NONE)
+			                           : (e->compressed ? PNG_TEXT_COMPRESSION_zTXt
+			                                            : PNG_TEXT_COMPRESSION_NONE);
+		}
+		if (xmp) {
+			memcpy(xmp, m->xmp, m->xmp_len);
+			xmp[m->xmp_len] = 0;
+			t[k++] = (png_text){.compression = PNG_ITXT_COMPRESSION_NONE,
+			                      .key = (char *)xmp_key, .text = xmp};
+		}
+		/* libpng copies the texts, so they can go at once. */
+		if (k)
+			png_set_text(png, pinfo, t, k);
+	}
+	free(xmp);
+	free(t);
+	double rx, ry;
+	cnnf_res_unit unit = cnnf_meta_resolution(m, &rx, &ry);
+	if (unit == CNNF_RES_ASPECT) {
+		/* Only the ratio counts: the smaller made 1000, so that it keeps three digits. */
+		double s = 1000 / (rx < ry ? rx : ry);
+		rx *= s, ry *= s;
+	}
+	if (unit != CNNF_RES_NONE && rx >= 0.5 && ry >= 0.5 && rx < 2e9 && ry < 2e9)
+		png_set_pHYs(png, pinfo, (png_uint_32)(rx + 0.5), (png_uint_32)(ry + 0.5),
+		             unit == CNNF_RES_METRE ? PNG_RESOLUTION_METER : PNG_RESOLUTION_UNKNOWN);
+}
+
+/*
  * Encode the rows of src as depth-bit PNG samples (8 or 16), converting a row
  * at a time when src's samples are not already on that scale.
  */
@@ -156,7 +288,7 @@ static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
 	static const int color_types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
 	                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
 	const cnnf_image *info = &src->info;
-	cnnf_png_io io = {fp, name, 0, NULL};
+	cnnf_png_io io = {fp, name, 0, o->warn};
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
 	                                          cnnf_png_on_warning);
 	png_infop pinfo = png ? png_create_info_struct(png) : NULL;
@@ -188,6 +320,8 @@ static int encode(const cnnf_rows *src, int depth, FILE *fp, const char *name,
 			                     o->palette[3 * i + 2]};
 		png_set_PLTE(png, pinfo, pal, n);
 	}
+	if (o->meta)
+		write_meta(png, pinfo, o->meta, indexed || info->channels >= 3 ? 3 : 1);
 	png_write_info(png, pinfo);
 	/*
 	 * The image data deflated on every core (png_zpar.c), each piece an IDAT

@@ -620,7 +620,59 @@ static int check_data_size(cnnf_tiff *t, const layout *l)
 	return 0;
 }
 
-cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page)
+#define METRES_PER_INCH 0.0254
+
+/* The directory's ICC profile, XMP, resolution and orientation into m (cleared first). */
+static void read_meta(cnnf_tiff *t, cnnf_meta *m)
+{
+	TIFF *tif = t->tif;
+	uint32_t n;
+	void *p;
+	cnnf_meta_clear(m);
+	/* A block too large to keep is left out; libtiff has read it already, within its limit. */
+	if (TIFFGetField(tif, TIFFTAG_ICCPROFILE, &n, &p) && n)
+		(void)cnnf_meta_set_icc(m, NULL, p, n);
+	if (TIFFGetField(tif, TIFFTAG_XMLPACKET, &n, &p) && n)
+		(void)cnnf_meta_set_xmp(m, p, n);
+	float xr, yr;
+	uint16_t unit;
+	if (TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xr) && TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yr) &&
+	    xr > 0 && yr > 0 && xr < 1e12f && yr < 1e12f) {
+		TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &unit);
+		double per_metre = unit == RESUNIT_INCH ? 1 / METRES_PER_INCH
+		                   : unit == RESUNIT_CENTIMETER ? 100 : 1;
+		m->res_unit = unit == RESUNIT_INCH || unit == RESUNIT_CENTIMETER ? CNNF_RES_METRE
+		                                                                 : CNNF_RES_ASPECT;
+		m->res_x = xr * per_metre;
+		m->res_y = yr * per_metre;
+	}
+	uint16_t orient;
+	if (TIFFGetField(tif, TIFFTAG_ORIENTATION, &orient) && orient >= 1 && orient <= 8)
+		m->orientation = orient;
+}
+
+/* m as the tags of the page being written (colours: 1 gray, 3 RGB, 0 neither). */
+static void write_meta(TIFF *tif, const cnnf_meta *m, int colours)
+{
+	if (m->icc && colours && cnnf_meta_icc_channels(m->icc, m->icc_len) == colours)
+		TIFFSetField(tif, TIFFTAG_ICCPROFILE, (uint32_t)m->icc_len, m->icc);
+	if (m->xmp)
+		TIFFSetField(tif, TIFFTAG_XMLPACKET, (uint32_t)m->xmp_len, m->xmp);
+	double x, y;
+	cnnf_res_unit unit = cnnf_meta_resolution(m, &x, &y);
+	if (unit != CNNF_RES_NONE) {
+		if (unit == CNNF_RES_METRE)
+			x *= METRES_PER_INCH, y *= METRES_PER_INCH;
+		TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)x);
+		TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)y);
+		TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT,
+		             unit == CNNF_RES_METRE ? RESUNIT_INCH : RESUNIT_NONE);
+	}
+	if (m->orientation > 1 && m->orientation <= 8)
+		TIFFSetField(tif, TIFFTAG_ORIENTATION, (uint16_t)m->orientation);
+}
+
+cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page, cnnf_meta *meta)
 {
 	const char *name = t->io.name;
 	t->io.nerr = 0;
@@ -649,13 +701,15 @@ cnnf_image *cnnf_tiff_read_page(cnnf_tiff *t, int page)
 		cnnf_image_free(img);
 		return NULL;
 	}
+	if (meta)
+		read_meta(t, meta);
 	return img;
 }
 
 cnnf_image *cnnf_tiff_read(FILE *fp, const char *name, unsigned long long max_pixels)
 {
 	cnnf_tiff *t = cnnf_tiff_open(fp, name, max_pixels);
-	cnnf_image *img = t ? cnnf_tiff_read_page(t, 0) : NULL;
+	cnnf_image *img = t ? cnnf_tiff_read_page(t, 0, NULL) : NULL;
 	cnnf_tiff_close(t);
 	return img;
 }
@@ -702,7 +756,7 @@ cnnf_tiff_writer *cnnf_tiff_writer_open(FILE *fp, const char *name, const cnnf_w
 	return w;
 }
 
-int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src)
+int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src, const cnnf_meta *meta)
 {
 	const cnnf_image *info = &src->info;
 	TIFF *tif = w->tif;
@@ -755,6 +809,8 @@ int cnnf_tiff_writer_add(cnnf_tiff_writer *w, const cnnf_rows *src)
 		rps = (size_t)info->height;
 	TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, (uint32_t)rps);
 	TIFFSetField(tif, TIFFTAG_SOFTWARE, "cnnf " CNNF_VERSION);
+	if (meta)
+		write_meta(tif, meta, rgb ? 3 : ch == base ? 1 : alpha && ch == 2 ? 1 : 0);
 	int convert = !(info->type == type && (type == CNNF_F32 || info->maxval == maxval));
 	void *buf = malloc(row_bytes);
 	if (!buf) {
@@ -823,7 +879,7 @@ int cnnf_tiff_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf
 	cnnf_tiff_writer *w = cnnf_tiff_writer_open(fp, name, o);
 	if (!w)
 		return -1;
-	int r = cnnf_tiff_writer_add(w, src);
+	int r = cnnf_tiff_writer_add(w, src, o->meta);
 	if (cnnf_tiff_writer_close(w) < 0)
 		r = -1;
 	return r;

@@ -202,7 +202,7 @@ int cnnf_io_pages_open(cnnf_output *out, cnnf_format format, const cnnf_write_op
 	return 0;
 }
 
-int cnnf_io_pages_add(cnnf_io_pages *p, const cnnf_rows *rows)
+int cnnf_io_pages_add(cnnf_io_pages *p, const cnnf_rows *rows, const cnnf_meta *meta)
 {
 	flat_rows flat;
 	cnnf_rows flattened;
@@ -212,7 +212,7 @@ int cnnf_io_pages_add(cnnf_io_pages *p, const cnnf_rows *rows)
 	cnnf_rows wrapped = *rows;
 	wrapped.row = named_row;
 	wrapped.ctx = &named;
-	int status = cnnf_tiff_writer_add(p->tiff, &wrapped);
+	int status = cnnf_tiff_writer_add(p->tiff, &wrapped, meta);
 	free(flat.row);
 	return status;
 }

@@ -138,6 +138,43 @@ int cnnf_describe_is_image(const char *path)
 	return n && cnnf_io_format_sniff(magic, n) != CNNF_FORMAT_NONE;
 }
 
+/*
+ * A second line for what the file holds beside the pixels, as vipsheader -a
+ * and identify -verbose list it (nothing when it holds none): the blocks
+ * commands carry to their outputs, so a user can see what --strip drops.
+ */
+static void describe_meta(FILE *out, const char *name, const cnnf_meta *m)
+{
+	/* The orientation is on the first line already. */
+	if (!m->icc && !m->exif && !m->xmp && !m->text_count && m->res_unit == CNNF_RES_NONE)
+		return;
+	const char *sep = "";
+	fprintf(out, "%s: metadata: ", name);
+	if (m->icc) {
+		int c = cnnf_meta_icc_channels(m->icc, m->icc_len);
+		fprintf(out, "ICC profile%s%s%s (%s%zu bytes)", m->icc_name[0] ? " '" : "",
+			m->icc_name, m->icc_name[0] ? "'" : "",
+			c == 3 ? "RGB, " : c == 1 ? "gray, " : "", m->icc_len);
+		sep = ", ";
+	}
+	if (m->exif)
+		fprintf(out, "%sEXIF (%zu bytes)", sep, m->exif_len), sep = ", ";
+	if (m->xmp)
+		fprintf(out, "%sXMP (%zu bytes)", sep, m->xmp_len), sep = ", ";
+	if (m->text_count) {
+		fprintf(out, "%s%d text entr%s (", sep, m->text_count, m->text_count == 1 ? "y" : "ies");
+		for (int i = 0; i < m->text_count && i < 8; i++)
+			fprintf(out, "%s%s", i ? ", " : "", m->text[i].key);
+		fprintf(out, "%s)", m->text_count > 8 ? ", ..." : "");
+		sep = ", ";
+	}
+	if (m->res_unit == CNNF_RES_METRE)
+		fprintf(out, "%s%.5g x %.5g pixels per inch", sep, m->res_x * 0.0254, m->res_y * 0.0254);
+	else if (m->res_unit == CNNF_RES_ASPECT)
+		fprintf(out, "%spixel aspect %.5g:%.5g", sep, m->res_x, m->res_y);
+	fprintf(out, "\n");
+}
+
 int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
 			const cnnf_image *img)
 {
@@ -162,14 +199,16 @@ int cnnf_describe_image(FILE *out, const char *name, const cnnf_input *in,
 		fprintf(out, ", %d pages (this is page 0)", pages);
 	/* The size above is the upright one, as every command reads the image. */
 	int orient = cnnf_input_orientation(in);
+	const char *tag = cnnf_input_format(in) == CNNF_FORMAT_TIFF ? "TIFF" : "EXIF";
 	if (orient > 1 && cnnf_exif_swaps(orient))
-		fprintf(out, ", EXIF orientation %d (stored %d x %d, turned upright)", orient,
+		fprintf(out, ", %s orientation %d (stored %d x %d, turned upright)", tag, orient,
 			img->height, img->width);
 	else if (orient > 1)
-		fprintf(out, ", EXIF orientation %d (turned upright)", orient);
+		fprintf(out, ", %s orientation %d (turned upright)", tag, orient);
 	else if (orient == 1)
-		fprintf(out, ", EXIF orientation 1");
+		fprintf(out, ", %s orientation 1", tag);
 	fprintf(out, "\n");
+	describe_meta(out, name, cnnf_input_meta(in));
 	return ferror(out) ? -1 : 0;
 }
 

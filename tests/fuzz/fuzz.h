@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "image/image.h"
+#include "io/io.h"
 
 /*
  * Readers run with this pixel limit, so that an image the harness may keep
@@ -75,6 +76,93 @@ static inline void fuzz_read_image(cnnf_image *(*reader)(FILE *, const char *, u
 		fuzz_check_image(img);
 	else
 		fuzz_check_error();
+	cnnf_image_free(img);
+}
+
+/*
+ * Whatever metadata a reader took from a file, the writers must put out
+ * without failing the image, and what they write must read back: a small
+ * gray and RGB image carrying m is written as PNG, JPEG and TIFF in memory
+ * and read again.
+ */
+static inline void fuzz_meta_roundtrip(const cnnf_meta *m)
+{
+	static const struct {
+		int (*write)(const cnnf_rows *, FILE *, const char *, const cnnf_write_opts *);
+		cnnf_format format;
+	} writers[] = {{cnnf_png_write, CNNF_FORMAT_PNG},
+	               {cnnf_jpeg_write, CNNF_FORMAT_JPEG},
+	               {cnnf_tiff_write, CNNF_FORMAT_TIFF}};
+	for (int ch = 1; ch <= 3; ch += 2)
+		for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++) {
+			cnnf_image *img = cnnf_image_new(5, 3, ch, CNNF_U8);
+			if (!img)
+				abort();
+			cnnf_rows rows;
+			cnnf_image_to_rows(img, &rows);
+			cnnf_write_opts o;
+			cnnf_io_write_opts_init(&o);
+			cnnf_warn w = {.count = 0};
+			o.meta = m;
+			o.warn = &w;
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *fp = open_memstream(&buf, &len);
+			if (!fp)
+				abort();
+			cnnf_error_clear();
+			int r = writers[i].write(&rows, fp, FUZZ_NAME, &o);
+			if (fclose(fp) != 0 || r < 0) {
+				fprintf(stderr, "writing metadata failed: %s\n", cnnf_error_get());
+				abort();
+			}
+			cnnf_image_free(img);
+			cnnf_meta back = {0};
+			fp = fmemopen(buf, len, "rb");
+			if (!fp)
+				abort();
+			cnnf_warn rw = {.count = 0};
+			if (writers[i].format == CNNF_FORMAT_PNG)
+				img = cnnf_png_read_warn(fp, FUZZ_NAME, FUZZ_MAX_PIXELS, &rw, &back);
+			else if (writers[i].format == CNNF_FORMAT_JPEG)
+				img = cnnf_jpeg_read_exif(fp, FUZZ_NAME, FUZZ_MAX_PIXELS, 0, NULL, &rw, &back);
+			else
+				img = cnnf_tiff_read(fp, FUZZ_NAME, FUZZ_MAX_PIXELS);
+			fclose(fp);
+			if (!img || img->width != 5 || img->height != 3) {
+				fprintf(stderr, "an image written with metadata does not read back: %s\n",
+				        cnnf_error_get());
+				abort();
+			}
+			cnnf_image_free(img);
+			cnnf_meta_clear(&back);
+			free(buf);
+		}
+}
+
+/* A reader that also takes the file's metadata, which then goes through the writers. */
+static inline void fuzz_read_meta(cnnf_image *(*reader)(FILE *, const char *, unsigned long long,
+                                                       cnnf_meta *),
+                                  const uint8_t *data, size_t size)
+{
+	FILE *fp = fmemopen((void *)data, size, "rb");
+	if (!fp)
+		return;
+	cnnf_error_clear();
+	cnnf_meta m = {0};
+	cnnf_image *img = reader(fp, FUZZ_NAME, FUZZ_MAX_PIXELS, &m);
+	fclose(fp);
+	if (img) {
+		fuzz_check_image(img);
+		fuzz_meta_roundtrip(&m);
+	} else {
+		fuzz_check_error();
+		if (!cnnf_meta_empty(&m)) {
+			fprintf(stderr, "a failed read left metadata behind\n");
+			abort();
+		}
+	}
+	cnnf_meta_clear(&m);
 	cnnf_image_free(img);
 }
 

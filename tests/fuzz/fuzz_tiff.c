@@ -22,15 +22,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Pages are read out of order too: the second pass goes back to the first page. */
 	for (int i = 0; i < pages && i < 16; i++) {
 		cnnf_error_clear();
-		cnnf_image *img = cnnf_tiff_read_page(t, i);
-		if (img)
+		cnnf_meta m = {0};
+		cnnf_image *img = cnnf_tiff_read_page(t, i, &m);
+		if (img) {
 			fuzz_check_image(img);
-		else
+			if (i == 0)
+				fuzz_meta_roundtrip(&m);
+		} else {
 			fuzz_check_error();
+		}
+		cnnf_meta_clear(&m);
 		cnnf_image_free(img);
 	}
 	if (pages > 1) {
-		cnnf_image *img = cnnf_tiff_read_page(t, 0);
+		cnnf_image *img = cnnf_tiff_read_page(t, 0, NULL);
 		if (img)
 			fuzz_check_image(img);
 		cnnf_image_free(img);
