@@ -58,7 +58,7 @@ static void squares_opts(cnnf_train_opts *o)
 	cnnf_train_opts_init(o);
 	o->epochs = 8;
 	o->batch = 16;
-	o->lr = 0.05;
+	o->optim.lr = 0.05;
 	o->val_split = 0;
 	o->threads = 2;
 }
@@ -113,7 +113,9 @@ START_TEST(test_defaults)
 	cnnf_train_opts_init(&o);
 	ck_assert_int_eq(o.epochs, 10);
 	ck_assert_int_eq(o.batch, 64);
-	ck_assert(o.lr == 0.01 && o.momentum == 0.9 && o.weight_decay == 5e-4);
+	ck_assert(isnan(o.optim.lr) && o.optim.momentum == 0.9 && isnan(o.optim.weight_decay));
+	ck_assert(o.optim.kind == CNNF_OPTIM_SGD && o.optim.schedule == CNNF_SCHED_CONSTANT);
+	ck_assert(cnnf_optim_base_lr(&o.optim) == 0.01 && cnnf_optim_decay(&o.optim) == 5e-4);
 	ck_assert(o.val_split == 0.1);
 	ck_assert_uint_eq(o.seed, 1);
 	ck_assert_int_eq(o.balance, 0);
@@ -502,9 +504,9 @@ START_TEST(test_fine_tune)
 	ck_assert_int_eq(cnnf_model_save(m, tmp_path("ft.cnnf")), 0);
 	cnnf_model *t = cnnf_model_load(tmp_path("ft.cnnf"), NULL);
 	ck_assert_int_eq(t->weights_init, 0);
-	o.lr = 1e-6;
+	o.optim.lr = 1e-6;
 	o.epochs = 1;
-	o.weight_decay = 0;
+	o.optim.weight_decay = 0;
 	seen e = {0};
 	o.epoch_cb = on_epoch;
 	o.cb_ctx = &e;
@@ -627,7 +629,7 @@ START_TEST(test_bad_options)
 	    {0, 0, "epochs must be at least 1, not 0"},
 	    {1, 0, "batch size must be from 1 to 65536, not 0"},
 	    {2, 0, "learning rate must be a positive number, not 0"},
-	    {2, NAN, "learning rate must be a positive number"},
+	    {2, 0, "learning rate must be a positive number, not 0"},
 	    {3, 1, "momentum must be from 0 to below 1, not 1"},
 	    {4, -1, "weight decay must be 0 or more, not -1"},
 	    {5, 1, "validation split must be from 0 to below 1, not 1"},
@@ -645,13 +647,13 @@ START_TEST(test_bad_options)
 			o.batch = (int)cases[i].v;
 			break;
 		case 2:
-			o.lr = cases[i].v;
+			o.optim.lr = cases[i].v;
 			break;
 		case 3:
-			o.momentum = cases[i].v;
+			o.optim.momentum = cases[i].v;
 			break;
 		case 4:
-			o.weight_decay = cases[i].v;
+			o.optim.weight_decay = cases[i].v;
 			break;
 		case 5:
 			o.val_split = cases[i].v;
@@ -689,7 +691,7 @@ START_TEST(test_diverges)
 	cnnf_model *m = squares_model();
 	cnnf_train_opts o;
 	squares_opts(&o);
-	o.lr = 1e30;
+	o.optim.lr = 1e30;
 	cnnf_error_clear();
 	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), -1);
 	ck_assert_error_has("the loss is no longer finite in epoch ");

@@ -44,6 +44,7 @@ suite tests/cli/meta.sh meta
 suite tests/cli/onnx.sh onnx
 suite tests/cli/same.sh same
 suite tests/cli/golden.sh golden
+suite tests/cli/optim.sh optim
 suite tests/cli/tile.sh tile
 suite tests/cli/batch.sh batch
 suite tests/cli/examples.sh examples

@@ -14,16 +14,29 @@ What is the same as cnnf train:
 - patches: top-left corner at (y - 9, x - 9), the raw image reflected outside
   (dcb|abcd|cba), raw / 255, then (v - mean) / std;
 - an epoch visits every training pixel once in a random order, in steps of --batch;
-- the mean softmax cross-entropy; torch.optim.SGD with --lr and --momentum, the weight
-  decay on conv and fc weights only (not biases);
+- the mean softmax cross-entropy; torch.optim.SGD (--lr, --momentum), Adam or AdamW
+  (--optimizer, --beta1, --beta2, --eps) with the weight decay on conv and fc weights only
+  (not biases), and the defaults of `cnnf train` (lr: sgd 0.01, adam and adamw 0.001;
+  weight decay: sgd 5e-4, adam 0, adamw 0.01);
+- the schedule of --schedule constant|step|cosine with --warmup N epochs, stepped every
+  step as nn/optim.h defines it: LinearLR(1 / W, total_iters W - 1) over the W warmup steps,
+  then StepLR(--step-size epochs, --gamma) or CosineAnnealingLR(T_max = the steps left), in
+  a SequentialLR;
 - initialisation: kaiming (He) normal for the layers followed by relu, Xavier normal for
   the last, biases 0;
 - after every epoch, every held-back pixel is classified in evaluation mode.
 Random streams differ, so the two do not give the same numbers, only comparable ones.
 
-    /usr/bin/python3 tools/compare_train_torch.py [--epochs 5] [--batch 64] [--lr 0.01]
-        [--momentum 0.9] [--weight-decay 5e-4] [--seed 1] [--threads 2]
-        [--evaluate MODEL.cnnf ...]
+    /usr/bin/python3 tools/compare_train_torch.py [--epochs 5] [--batch 64] [--lr R]
+        [--optimizer sgd|adam|adamw] [--momentum 0.9] [--beta1 0.9] [--beta2 0.999]
+        [--eps 1e-8] [--weight-decay L] [--schedule constant|step|cosine] [--warmup N]
+        [--step-size N] [--gamma 0.1] [--seed 1] [--threads 2] [--evaluate MODEL.cnnf ...]
+
+The same recipe in cnnf (the same task: the list names coins.png and its truth):
+
+    cnnf train -m tests/data/train/coins-arch.cnnf -o out.cnnf --val-split 0.4 \
+        --holdout columns --epochs 5 --optimizer adam --schedule cosine --warmup 1 \
+        --threads 2 samples/models/coins.list
 
 --evaluate classifies the held-back pixels with the float32 weights of cnnf model files
 of this architecture (e.g. what cnnf train wrote), with the same code, and prints their
@@ -139,19 +152,55 @@ def load_cnnf(path, net):
             at += n
 
 
+def make_schedule(opt, a, spe):
+    """nn/optim.h's schedule in PyTorch's schedulers, stepped every step (None: constant)."""
+    lr_sched = torch.optim.lr_scheduler
+    w, total = a.warmup * spe, a.epochs * spe
+    if a.schedule == "cosine":
+        main = lr_sched.CosineAnnealingLR(opt, T_max=total - w, eta_min=0)
+    elif a.schedule == "step":
+        size = a.step_size or max(1, (a.epochs - a.warmup) // 3)
+        main = lr_sched.StepLR(opt, step_size=size * spe, gamma=a.gamma)
+    else:
+        main = None
+    if not w:
+        return main
+    if w == 1:
+        warm = lr_sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    else:
+        warm = lr_sched.LinearLR(opt, start_factor=1.0 / w, end_factor=1.0, total_iters=w - 1)
+    if main is None:
+        main = lr_sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    return lr_sched.SequentialLR(opt, [warm, main], milestones=[w])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd")
+    ap.add_argument("--lr", type=float)
     ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--beta1", type=float, default=0.9)
+    ap.add_argument("--beta2", type=float, default=0.999)
+    ap.add_argument("--eps", type=float, default=1e-8)
+    ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--schedule", choices=["constant", "step", "cosine"], default="constant")
+    ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--step-size", type=int, default=0)
+    ap.add_argument("--gamma", type=float, default=0.1)
     ap.add_argument("--val-split", type=float, default=0.4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--evaluate", nargs="*", default=[], metavar="MODEL.cnnf")
     ap.add_argument("--labels-pgm", metavar="OUT.pgm")
     a = ap.parse_args()
+    if not 0 <= a.warmup < a.epochs:
+        raise SystemExit("compare_train_torch: --warmup must be below --epochs")
+    if a.lr is None:
+        a.lr = 0.01 if a.optimizer == "sgd" else 0.001
+    if a.weight_decay is None:
+        a.weight_decay = {"sgd": 5e-4, "adam": 0.0, "adamw": 0.01}[a.optimizer]
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
 
@@ -192,16 +241,23 @@ def main():
     init_like_cnnf(net)
     decay = [p for name, p in net.named_parameters() if name.endswith("weight")]
     plain = [p for name, p in net.named_parameters() if not name.endswith("weight")]
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.weight_decay},
-                           {"params": plain, "weight_decay": 0.0}],
-                          lr=a.lr, momentum=a.momentum)
+    groups = [{"params": decay, "weight_decay": a.weight_decay},
+              {"params": plain, "weight_decay": 0.0}]
+    if a.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=a.lr, momentum=a.momentum)
+        hyper = "momentum %g" % a.momentum
+    else:
+        make = torch.optim.Adam if a.optimizer == "adam" else torch.optim.AdamW
+        opt = make(groups, lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps)
+        hyper = "betas %g %g, eps %g" % (a.beta1, a.beta2, a.eps)
+    sched = make_schedule(opt, a, (n + a.batch - 1) // a.batch)
     lossf = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(a.seed)
     print("PyTorch %s, %d threads: %d training patches an epoch (columns x < %d), %d held back, "
-          "batch %d, lr %g, momentum %g, weight decay %g"
-          % (torch.__version__, a.threads, n, split, len(vy), a.batch, a.lr, a.momentum,
-             a.weight_decay))
-    train_time = val_time = 0.0
+          "batch %d, %s lr %g, %s, weight decay %g, schedule %s, warmup %d"
+          % (torch.__version__, a.threads, n, split, len(vy), a.batch, a.optimizer, a.lr, hyper,
+             a.weight_decay, a.schedule, a.warmup))
+    train_time = val_time = best = 0.0
     for epoch in range(1, a.epochs + 1):
         t0 = time.time()
         order = torch.randperm(n, generator=gen)
@@ -215,18 +271,21 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched:
+                sched.step()
             loss_sum += loss.item() * len(idx)
             right += (out.argmax(1) == tt[idx]).sum().item()
         t1 = time.time()
         acc, miou = evaluate(net, P, vy, vx, vt)
+        best = max(best, acc)
         t2 = time.time()
         train_time += t1 - t0
         val_time += t2 - t1
         print("epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  mIoU %.4f  %.1f s (validation %.1f s)"
               % (epoch, a.epochs, loss_sum / n, 100 * right / n, 100 * acc, miou, t2 - t0, t2 - t1),
               flush=True)
-    print("PyTorch: training %.1f s, validation %.1f s, total %.1f s; final held-back accuracy %.2f%%"
-          % (train_time, val_time, train_time + val_time, 100 * acc))
+    print("PyTorch: training %.1f s, validation %.1f s, total %.1f s; final held-back accuracy %.2f%%, "
+          "best %.2f%%" % (train_time, val_time, train_time + val_time, 100 * acc, 100 * best))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,13 @@ enum {
 	O_LR,
 	O_MOMENTUM,
 	O_DECAY,
+	O_OPTIMIZER,
+	O_BETA1,
+	O_BETA2,
+	O_EPS,
+	O_SCHEDULE,
+	O_WARMUP,
+	O_STEPSIZE,
 	O_VALSPLIT,
 	O_SEED,
 	O_BALANCE,
@@ -154,7 +161,6 @@ static const optdesc optdescs[] = {
 	{"dx", 1, O_DX, G_SHIFT, "N", "move the content N pixels right (negative: left)"},
 	{"dy", 1, O_DY, G_SHIFT, "N", "move the content N pixels down (negative: up)"},
 	{"factor", 1, O_FACTOR, G_FACTOR, "F", "multiply every sample by F"},
-	{"gamma", 1, O_GAMMA, G_GAMMA, "G", "max * (x / max) ^ G"},
 	{"pad", 1, O_PAD, G_GEOM, "same|valid|N", "padding (default same)"},
 	{"border", 1, O_BORDER, G_BORDER, "MODE",
 	 "zero, replicate, reflect, symmetric or wrap (default reflect)"},
@@ -174,9 +180,22 @@ static const optdesc optdescs[] = {
 	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
-	{"lr", 1, O_LR, G_TRAIN, "R", "learning rate (default 0.01)"},
-	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "SGD momentum, 0 <= M < 1 (default 0.9)"},
-	{"weight-decay", 1, O_DECAY, G_TRAIN, "L", "L2 decay of conv and fc weights (default 5e-4)"},
+	{"optimizer", 1, O_OPTIMIZER, G_TRAIN, "sgd|adam|adamw",
+	 "torch.optim's SGD (default), Adam or AdamW"},
+	{"lr", 1, O_LR, G_TRAIN, "R", "learning rate (default: sgd 0.01, adam and adamw 0.001)"},
+	{"momentum", 1, O_MOMENTUM, G_TRAIN, "M", "sgd: momentum, 0 <= M < 1 (default 0.9)"},
+	{"beta1", 1, O_BETA1, G_TRAIN, "B", "adam, adamw: first moment's decay, 0 <= B < 1 (default 0.9)"},
+	{"beta2", 1, O_BETA2, G_TRAIN, "B", "adam, adamw: second moment's decay (default 0.999)"},
+	{"eps", 1, O_EPS, G_TRAIN, "E", "adam, adamw: added to the denominator (default 1e-8)"},
+	{"weight-decay", 1, O_DECAY, G_TRAIN, "L",
+	 "decay of conv and fc weights (adamw: decoupled; default: sgd 5e-4, adam 0, adamw 0.01)"},
+	{"schedule", 1, O_SCHEDULE, G_TRAIN, "constant|step|cosine",
+	 "the learning rate over the run, changed every step (default constant)"},
+	{"warmup", 1, O_WARMUP, G_TRAIN, "N", "epochs of linear warmup first, N < --epochs (default 0)"},
+	{"step-size", 1, O_STEPSIZE, G_TRAIN, "N",
+	 "step: epochs between decays by --gamma (default: a third of the run after warmup)"},
+	{"gamma", 1, O_GAMMA, G_GAMMA | G_TRAIN, "G",
+	 "max * (x / max) ^ G (train: the step schedule's factor, default 0.1)"},
 	{"val-split", 1, O_VALSPLIT, G_TRAIN, "F",
 	 "fraction of every image held back for validation (default 0.1)"},
 	{"arch", 1, O_ARCH, G_TRAIN, "small|medium|large",
@@ -265,6 +284,8 @@ typedef struct options {
 	int strip;         /* --strip: outputs without the input's metadata */
 	cnnf_meta meta;    /* the metadata of the image read_image() read last */
 	cnnf_warn wwarn;   /* what a writer left out of the last output (o->w.warn) */
+	/* train: options given that apply to one optimiser or schedule, checked against it */
+	const char *sgd_only, *adam_only, *step_only;
 } options;
 
 struct command;
@@ -369,10 +390,12 @@ static const command commands[] = {
 	 G_BATCH | G_NET | G_NORM | G_SCALE | G_IMAGE | G_THREADS | G_READ | G_MODEL | G_WORK, 2, run_apply},
 	{"train", "learn a patch classifier (--model) from images and label maps",
 	 "Trains the model of --model ARCH (a model file ending in `weights init`, or a "
-	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum on the patches around "
+	 "trained one to fine-tune), or a built-in --arch, by mini-batch SGD with momentum, Adam or "
+	 "AdamW (--optimizer, as torch.optim defines them; --schedule, --warmup) on the patches around "
 	 "the labelled pixels of the images in LIST (one `IMAGE LABELS` pair per line), "
 	 "and writes the result to --output. Patches are made exactly as segment makes "
-	 "them. One line per epoch: loss, training and validation pixel accuracy, mean IoU.",
+	 "them. A line naming the optimiser, then one line per epoch: loss, training and "
+	 "validation pixel accuracy, mean IoU, the learning rate of its last step.",
 	 G_TRAIN | G_NET | G_SCALE | G_QUIET | G_BORDER | G_THREADS | G_READ | G_MODEL | G_WORK, 3, run_train},
 	{"info", "describe a kernel or model file",
 	 "For an image: format, size, channels, sample depth, pages, orientation and the metadata it holds (ICC profile, EXIF, XMP, text, resolution). For a kernel file: shape, parameter count, sum and separability. For a model file: "
@@ -840,7 +863,11 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_colour(arg, o->w.background);
 	case O_GAMMA:
 		o->gamma_set = 1;
-		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma);
+		o->step_only = "--gamma";
+		if (parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number", &o->gamma) < 0)
+			return -1;
+		o->train.optim.gamma = o->gamma;
+		return 0;
 	case O_OFFSET:
 		return parse_range(d->name, arg, -LEVEL_MAX, 0, LEVEL_MAX, 0, LEVEL_RANGE,
 		                   &o->f.offset);
@@ -977,12 +1004,40 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 		return parse_int(d->name, arg, 1, 65536, &o->train.batch);
 	case O_LR:
 		return parse_range(d->name, arg, 0, 1, HUGE_VAL, 0, "a positive number",
-				   &o->train.lr);
+				   &o->train.optim.lr);
 	case O_MOMENTUM:
-		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= M < 1", &o->train.momentum);
+		o->sgd_only = "--momentum";
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= M < 1",
+				   &o->train.optim.momentum);
 	case O_DECAY:
 		return parse_range(d->name, arg, 0, 0, HUGE_VAL, 0, "0 or more",
-				   &o->train.weight_decay);
+				   &o->train.optim.weight_decay);
+	case O_OPTIMIZER:
+		if (cnnf_optim_parse(arg, &o->train.optim.kind) < 0) {
+			value_error("%s", cnnf_error_get());
+			return -1;
+		}
+		return 0;
+	case O_BETA1:
+		o->adam_only = "--beta1";
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= B < 1", &o->train.optim.beta1);
+	case O_BETA2:
+		o->adam_only = "--beta2";
+		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= B < 1", &o->train.optim.beta2);
+	case O_EPS:
+		o->adam_only = "--eps";
+		return parse_range(d->name, arg, 0, 1, 1, 0, "in 0 < E <= 1", &o->train.optim.eps);
+	case O_SCHEDULE:
+		if (cnnf_sched_parse(arg, &o->train.optim.schedule) < 0) {
+			value_error("%s", cnnf_error_get());
+			return -1;
+		}
+		return 0;
+	case O_WARMUP:
+		return parse_int(d->name, arg, 0, 1000000, &o->train.optim.warmup);
+	case O_STEPSIZE:
+		o->step_only = "--step-size";
+		return parse_int(d->name, arg, 1, 1000000, &o->train.optim.step_size);
 	case O_VALSPLIT:
 		return parse_range(d->name, arg, 0, 0, 1, 1, "in 0 <= F < 1", &o->train.val_split);
 	case O_SEED:
@@ -2150,6 +2205,7 @@ typedef struct train_ui {
 	double start;          /* when training began (monotonic seconds) */
 	int epochs;            /* how many there are */
 	cnnf_train_epoch best; /* the best epoch so far */
+	char recipe[256];      /* the optimiser and schedule, said before the first epoch */
 } train_ui;
 
 static double now_seconds(void)
@@ -2174,13 +2230,16 @@ static void train_epoch(void *ctx, const cnnf_train_epoch *e)
 	ui->done = e->epoch;
 	if (e->best)
 		ui->best = *e;
+	/* Said with the first epoch, not before it: a run that fails early prints nothing. */
+	if (e->epoch == 1)
+		printf("%s\n", ui->recipe);
 	printf("epoch %d/%d  loss %.4f  train %.2f%%", e->epoch, e->epochs, e->loss,
 	       100 * e->train_acc);
 	if (e->val_pixels)
 		printf("  val %.2f%%  mIoU %.4f", 100 * e->val_acc, e->val_miou);
 	else
 		printf("  val -  mIoU -");
-	printf("  %.1f s%s\n", e->seconds, e->best ? "  *" : "");
+	printf("  lr %.3g  %.1f s%s\n", e->lr, e->seconds, e->best ? "  *" : "");
 	if (fflush(stdout) != 0)
 		ui->failed = 1;
 }
@@ -2222,6 +2281,19 @@ static int run_train(const command *cmd, options *o, char **ops)
 				   o->arch);
 	if (!o->output)
 		return cmd_usage(cmd, "--output OUT is required");
+	const cnnf_optim_opts *op = &o->train.optim;
+	if (o->sgd_only && op->kind != CNNF_OPTIM_SGD)
+		return cmd_usage(cmd, "%s applies to --optimizer sgd, not %s", o->sgd_only,
+				   cnnf_optim_name(op->kind));
+	if (o->adam_only && op->kind == CNNF_OPTIM_SGD)
+		return cmd_usage(cmd, "%s applies to --optimizer adam or adamw, not sgd",
+				   o->adam_only);
+	if (o->step_only && op->schedule != CNNF_SCHED_STEP)
+		return cmd_usage(cmd, "%s applies to --schedule step, not %s", o->step_only,
+				   cnnf_sched_name(op->schedule));
+	if (op->warmup >= o->train.epochs)
+		return cmd_usage(cmd, "--warmup: %d epochs is not below --epochs %d", op->warmup,
+				   o->train.epochs);
 	cnnf_model *m;
 	if (o->arch) {
 		/* A built-in architecture has no mean and std of its own: the images' are used. */
@@ -2240,6 +2312,7 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.progress_cb = train_progress;
 	o->train.warn_cb = train_warn;
 	o->train.cb_ctx = &ui;
+	cnnf_optim_describe(op, o->train.epochs, ui.recipe, sizeof ui.recipe);
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
 	cnnf_output *dst = NULL, *ck = NULL;

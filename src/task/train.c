@@ -1,4 +1,4 @@
-/* train.c: the training loop: initialisation, epochs of SGD steps, validation, checkpoints. */
+/* train.c: the training loop: initialisation, epochs of optimiser steps, validation, checkpoints. */
 #include "task/train.h"
 
 #include <math.h>
@@ -11,6 +11,7 @@
 #include "image/image.h"
 #include "nn/model_save.h"
 #include "nn/net.h"
+#include "nn/optim.h"
 #include "base/parallel.h"
 #include "base/rng.h"
 #include "task/train_set.h"
@@ -31,15 +32,13 @@ void cnnf_train_opts_init(cnnf_train_opts *o)
 {
 	*o = (cnnf_train_opts){.epochs = 10,
 	                       .batch = 64,
-	                       .lr = 0.01,
-	                       .momentum = 0.9,
-	                       .weight_decay = 5e-4,
 	                       .val_split = 0.1,
 	                       .seed = 1,
 	                       .max_work = CNNF_DEFAULT_MAX_WORK,
 	                       .ignore = -1,
 	                       .border = CNNF_BORDER_REFLECT,
 	                       .max_pixels = CNNF_DEFAULT_MAX_PIXELS};
+	cnnf_optim_opts_init(&o->optim);
 }
 
 /* The layer after i that decides the gain its weights need: batchnorm and dropout do not. */
@@ -101,18 +100,8 @@ static int check_opts(const cnnf_model *m, const cnnf_train_opts *o)
 		cnnf_error("train: the batch size must be from 1 to 65536, not %d", o->batch);
 		return -1;
 	}
-	if (!(o->lr > 0) || !isfinite(o->lr)) {
-		cnnf_error("train: the learning rate must be a positive number, not %g", o->lr);
+	if (cnnf_optim_check(&o->optim, o->epochs) < 0)
 		return -1;
-	}
-	if (!(o->momentum >= 0 && o->momentum < 1)) {
-		cnnf_error("train: the momentum must be from 0 to below 1, not %g", o->momentum);
-		return -1;
-	}
-	if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay)) {
-		cnnf_error("train: the weight decay must be 0 or more, not %g", o->weight_decay);
-		return -1;
-	}
 	if (!(o->val_split >= 0 && o->val_split < 1)) {
 		cnnf_error("train: the validation split must be from 0 to below 1, not %g",
 		           o->val_split);
@@ -265,7 +254,10 @@ typedef struct run {
 	const cnnf_train_opts *o;
 	cnnf_train_set *set;
 	cnnf_backprop *bp;
-	float *grad, *vel;               /* [nparams] */
+	float *grad;                     /* [nparams] */
+	cnnf_optim *opt;                 /* the optimiser's state */
+	size_t steps;                    /* steps an epoch */
+	double lr;                       /* the last step's learning rate */
 	unsigned char *kind;             /* [nparams], see param_kinds() */
 	size_t *order;                   /* [ntrain]: the epoch's visiting order */
 	int *labels;                     /* [batch] */
@@ -275,18 +267,8 @@ typedef struct run {
 
 static void update(run *r)
 {
-	const cnnf_train_opts *o = r->o;
-	float *p = r->m->params;
-	for (size_t i = 0; i < r->m->nparams; i++) {
-		if (!r->kind[i])
-			continue;
-		double g = r->grad[i];
-		if (r->kind[i] == 2)
-			g += o->weight_decay * p[i];
-		double v = o->momentum * r->vel[i] + g;
-		r->vel[i] = (float)v;
-		p[i] = (float)(p[i] - o->lr * v);
-	}
+	r->lr = cnnf_optim_lr(&r->o->optim, r->o->epochs, r->steps, r->step);
+	cnnf_optim_step(r->opt, r->m->params, r->grad, r->kind, r->lr);
 	cnnf_backprop_sync(r->bp);
 }
 
@@ -363,7 +345,8 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 	                          .epochs = o->epochs,
 	                          .patches = total,
 	                          .loss = loss / (double)total,
-	                          .train_acc = (double)correct / (double)total};
+	                          .train_acc = (double)correct / (double)total,
+	                          .lr = r->lr};
 	double t1 = now();
 	if (validate(m, s, o, out) < 0)
 		return -1;
@@ -498,12 +481,15 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 	m->weights_init = 0; /* it has weights now: validation runs it */
 	size_t np = m->nparams ? m->nparams : 1;
 	r.grad = calloc(np, sizeof *r.grad);
-	r.vel = calloc(np, sizeof *r.vel);
+	r.opt = cnnf_optim_new(&o->optim, m->nparams);
+	r.steps = (r.set->ntrain + (size_t)o->batch - 1) / (size_t)o->batch;
 	r.order = malloc(r.set->ntrain * sizeof *r.order);
 	r.labels = malloc((size_t)o->batch * sizeof *r.labels);
 	r.pixels = malloc((size_t)o->batch * sizeof *r.pixels);
 	present = malloc((size_t)m->classes * sizeof *present);
-	if (!r.grad || !r.vel || !r.order || !r.labels || !r.pixels || !present) {
+	if (!r.opt)
+		goto out;
+	if (!r.grad || !r.order || !r.labels || !r.pixels || !present) {
 		cnnf_error("out of memory");
 		goto out;
 	}
@@ -534,7 +520,7 @@ out:
 	cnnf_train_set_free(r.set);
 	cnnf_backprop_free(r.bp);
 	free(r.grad);
-	free(r.vel);
+	cnnf_optim_free(r.opt);
 	free(r.kind);
 	free(r.order);
 	free(r.labels);

@@ -1,4 +1,4 @@
-/* train.h: cnnf train: mini-batch SGD with momentum on the patches around labelled pixels. */
+/* train.h: cnnf train: mini-batch SGD, Adam or AdamW on the patches around labelled pixels. */
 #ifndef CNNF_TRAIN_H
 #define CNNF_TRAIN_H
 
@@ -7,6 +7,7 @@
 
 #include "engine/conv.h"
 #include "nn/model.h"
+#include "nn/optim.h"
 #include "task/train_set.h"
 
 /* What one epoch did; handed to the epoch callback. */
@@ -24,6 +25,7 @@ typedef struct cnnf_train_epoch {
 	                       without validation pixels */
 	double seconds;     /* wall time of the epoch, validation included */
 	double val_seconds; /* of which validation */
+	double lr;          /* the learning rate of the epoch's last step */
 	int best;           /* 1: the best epoch so far (highest val_acc, or lowest loss
 	                       without validation; the first of equals); it was written to
 	                       the checkpoint when there is one */
@@ -32,10 +34,11 @@ typedef struct cnnf_train_epoch {
 typedef struct cnnf_train_opts {
 	int epochs;                    /* default 10 */
 	int batch;                     /* patches per step, default 64 */
-	double lr;                     /* learning rate, default 0.01 */
-	double momentum;               /* default 0.9 */
-	double weight_decay;           /* L2 on conv and fc weights (not biases, not batchnorm),
-	                                  default 5e-4 */
+	cnnf_optim_opts optim;         /* optimiser and schedule (nn/optim.h; its defaults:
+	                                  sgd, lr 0.01, momentum 0.9, constant). Its weight
+	                                  decay acts on conv and fc weights only (not biases,
+	                                  not batchnorm); NaN (default): the optimiser's,
+	                                  sgd 5e-4, adam 0, adamw 0.01 */
 	double val_split;              /* fraction of every image held back for validation,
 	                                  0 <= F < 1; default 0.1 */
 	cnnf_holdout holdout;          /* how (train_set.h): random blocks (default) or the
@@ -106,9 +109,12 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
  * made as cnnf segment makes them. Each step of `batch` patches (the last
  * one may be smaller) runs the network in training mode, takes the mean
  * softmax cross-entropy over the patches, and updates every parameter p
- * with gradient g as torch.optim.SGD does:
+ * with gradient g as torch.optim's SGD, Adam or AdamW does (nn/optim.h),
+ * at the learning rate of the schedule for that step; with the defaults
+ * (sgd, constant):
  *   g += weight_decay * p   (conv and fc weights only)
  *   v = momentum * v + g;  p -= lr * v
+ * The schedule counts ceil(training patches / batch) steps an epoch.
  * Batchnorm running statistics follow the batches with momentum 0.1.
  * After each epoch the validation pixels are classified in inference mode.
  * The result depends only on the model, the data and the options, not on
