@@ -1405,6 +1405,32 @@ int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1)
 	return status;
 }
 
+int cnnf_conv_box_table(const cnnf_conv_job *j, long long max_sum, float *out)
+{
+	const plan *p = &j->p;
+	if (p->path != PATH_BOX || p->sums != SUMS_EXACT || p->unit != 1 || p->ow < 1 ||
+	    max_sum < 0)
+		return -1;
+	double *dacc = malloc(sizeof(double) * (size_t)p->ow);
+	float *row = malloc(sizeof(float) * (size_t)p->ow);
+	if (!dacc || !row) {
+		free(dacc);
+		free(row);
+		return -1;
+	}
+	/* As box_row_exact() and box_work() finish a row, a row's worth of sums at a time. */
+	for (long long s0 = 0; s0 <= max_sum; s0 += p->ow) {
+		long long n = max_sum + 1 - s0 < p->ow ? max_sum + 1 - s0 : p->ow;
+		for (int x = 0; x < p->ow; x++)
+			dacc[x] = (double)(int64_t)(s0 + (x < n ? x : 0)) * p->unit * p->box_w;
+		finish_row(p, 0, NULL, dacc, dacc, row);
+		memcpy(out + s0, row, sizeof(float) * (size_t)n);
+	}
+	free(dacc);
+	free(row);
+	return 0;
+}
+
 unsigned long long cnnf_conv_job_work(const cnnf_conv_job *j)
 {
 	return j->p.work;

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/simd.h"
+#include "filter/boxsum.h"
 
 void cnnf_filter_opts_init(cnnf_filter_opts *o)
 {
@@ -302,6 +303,8 @@ struct cnnf_filter_stream {
 	float *raw;         /* not streaming: the engine's floats for the strip */
 	int strip_rows;     /* rows the strip holds */
 	int y0, y1;
+	cnnf_boxsum *box;   /* an 8-bit box made in integer sums instead of by the engine */
+	int threads;
 };
 
 /*
@@ -363,6 +366,8 @@ static int make_strip(cnnf_filter_stream *s, int y0, int y1)
 			return -1;
 		}
 	}
+	if (s->box)
+		return cnnf_boxsum_rows(s->box, y0, y1, s->strip, s->threads);
 	s->st.out = s->strip;
 	s->st.raw = s->raw;
 	s->st.y0 = y0;
@@ -386,6 +391,35 @@ static const void *stream_row(void *ctx, int y)
 		s->y0 = y, s->y1 = y1;
 	}
 	return cnnf_image_row(s->strip, y - s->y0);
+}
+
+/*
+ * The integer box path (boxsum.c) for s when it gives the engine's bits:
+ * a box of 8-bit samples to 8-bit samples at stride and dilation 1, with no
+ * alpha or --abs/--offset around the engine, and a table the engine fills.
+ * Otherwise (or out of memory) s stays on the engine.
+ */
+static void try_box(cnnf_filter_stream *s, const cnnf_filter_opts *o)
+{
+	const job *j = &s->j;
+	const cnnf_kernel *k = j->k;
+	const cnnf_conv_geom *g = &j->g;
+	if (o->engine_only || j->img->type != CNNF_U8 || j->type != CNNF_U8 || !streams(j) ||
+	    !equal_taps(k) || g->stride_x != 1 || g->stride_y != 1 || g->dil_x != 1 ||
+	    g->dil_y != 1 || (long long)k->height * k->width > CNNF_BOXSUM_MAX_TAPS ||
+	    j->oc != j->img->channels)
+		return;
+	long long max_sum = (long long)k->height * k->width * 255;
+	float *values = malloc(sizeof(float) * (size_t)(max_sum + 1));
+	uint8_t *table = malloc((size_t)max_sum + 1);
+	if (values && table && cnnf_conv_box_table(s->cj, max_sum, values) == 0) {
+		/* The engine's values are whole numbers in 0..maxval: stream_write()'s cast. */
+		for (long long i = 0; i <= max_sum; i++)
+			table[i] = (uint8_t)values[i];
+		s->box = cnnf_boxsum_new(j->img, k->height, k->width, g, j->oh, j->ow, table);
+	}
+	free(values);
+	free(table);
 }
 
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
@@ -416,6 +450,8 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	/* What the engine would refuse is refused here, before anything is written. */
 	if (cnnf_conv_open(&io, k, &j->g, &j->engine, o->threads, kname, &s->cj) < 0)
 		goto fail;
+	s->threads = o->threads;
+	try_box(s, o);
 	s->rows.info = (cnnf_image){.width = j->ow,
 	                            .height = j->oh,
 	                            .channels = j->oc,
@@ -463,6 +499,7 @@ void cnnf_filter_close(cnnf_filter_stream *s)
 	if (!s)
 		return;
 	cnnf_conv_close(s->cj);
+	cnnf_boxsum_free(s->box);
 	cnnf_image_free(s->strip);
 	free(s->raw);
 	free(s);

@@ -16,6 +16,7 @@ typedef struct cnnf_filter_opts {
 	double offset;          /* added to every response (after abs) */
 	int float_out;          /* 1: keep float results (.npy); 0: round to the input's scale */
 	int threads;            /* 0: all cores */
+	int engine_only;        /* 1: no integer box path (boxsum.c); tests compare the two */
 } cnnf_filter_opts;
 
 /* The defaults above. */
