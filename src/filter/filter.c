@@ -305,7 +305,28 @@ struct cnnf_filter_stream {
 	int y0, y1;
 	cnnf_boxsum *box;   /* an 8-bit box made in integer sums instead of by the engine */
 	int threads;
+	int (*wait)(void *ctx, int rows); /* the options' wait and wait_ctx */
+	void *wait_ctx;
 };
+
+/*
+ * The input rows output rows y0..y1-1 read: one past the highest row any
+ * of their windows maps to through the border (wrap reads the bottom for
+ * the top rows, a wide explicit padding reflects far in).
+ */
+static int rows_needed(const job *j, int y0, int y1)
+{
+	const cnnf_conv_geom *g = &j->g;
+	long h = j->img->height, need = 0;
+	long first = (long)y0 * g->stride_y - g->pad_top;
+	long last = (long)(y1 - 1) * g->stride_y - g->pad_top + (long)(j->k->height - 1) * g->dil_y;
+	for (long r = first; r <= last && need < h; r++) {
+		long src = cnnf_conv_border_index(r, h, g->border);
+		if (src + 1 > need)
+			need = src + 1;
+	}
+	return (int)need;
+}
 
 /*
  * Colour divided by the filtered alpha, --abs and --offset, and the output's
@@ -366,6 +387,10 @@ static int make_strip(cnnf_filter_stream *s, int y0, int y1)
 			return -1;
 		}
 	}
+	/* The last strip waits for the whole decode, so that damage after the rows fails it too. */
+	if (s->wait && s->wait(s->wait_ctx, y1 == s->j.oh ? s->j.img->height + 1
+	                                                  : rows_needed(&s->j, y0, y1)) < 0)
+		return -1;
 	if (s->box)
 		return cnnf_boxsum_rows(s->box, y0, y1, s->strip, s->threads);
 	s->st.out = s->strip;
@@ -451,6 +476,8 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	if (cnnf_conv_open(&io, k, &j->g, &j->engine, o->threads, kname, &s->cj) < 0)
 		goto fail;
 	s->threads = o->threads;
+	s->wait = o->wait;
+	s->wait_ctx = o->wait_ctx;
 	try_box(s, o);
 	s->rows.info = (cnnf_image){.width = j->ow,
 	                            .height = j->oh,
