@@ -24,6 +24,7 @@ typedef struct job {
 	size_t row0;             /* first image row of this block */
 	uint8_t *labels;         /* H x W */
 	float *probs;            /* H x W x K, or NULL */
+	int threads;             /* dense mode: threads labelling a tile (0: all cores) */
 } job;
 
 void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
@@ -232,19 +233,38 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	return 0;
 }
 
-/* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
-static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+/* A dense tile's scores and the image rows they label. */
+typedef struct tile_job {
+	const job *j;
+	const cnnf_tensor *scores;
+	int y0;
+} tile_job;
+
+/* Tile rows begin..end-1: every pixel on its own, so any split gives the same bytes. */
+static int label_rows(void *ctx, size_t begin, size_t end)
 {
-	const job *j = ctx;
+	const tile_job *t = ctx;
+	const job *j = t->j;
+	const cnnf_tensor *scores = t->scores;
 	int k = j->net->model->classes, w = j->norm->w;
 	size_t plane = (size_t)scores->h * scores->w;
 	float v[CNNF_SEGMENT_MAX_CLASSES];
-	for (int y = 0; y < rows; y++)
+	for (size_t y = begin; y < end; y++)
 		for (int x = 0; x < w; x++) {
 			for (int c = 0; c < k; c++)
-				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
-			label_pixel(j, (size_t)(y0 + y) * w + x, v);
+				v[c] = scores->data[c * plane + y * scores->w + x];
+			label_pixel(j, (t->y0 + y) * w + x, v);
 		}
+	return 0;
+}
+
+/* Labels (and probabilities) for rows y0.. from a dense tile's scores, on the job's threads. */
+static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+{
+	const job *j = ctx;
+	tile_job t = {j, scores, y0};
+	/* label_rows allocates nothing, so it cannot fail; a thread that does not start is covered. */
+	(void)cnnf_parallel_for((size_t)rows, j->threads, label_rows, &t);
 }
 
 int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
@@ -280,7 +300,8 @@ int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		 .zero = zero,
 		 .border = o->border,
 		 .labels = lab->data,
-		 .probs = pr ? pr->data : NULL};
+		 .probs = pr ? pr->data : NULL,
+		 .threads = o->threads};
 	if (o->mode == CNNF_SEGMENT_DENSE && net->dense) {
 		if (cnnf_segment_dense(net->dense, norm, zero, o->border, m->height, m->width, o,
 				       dense_labels, &j) < 0)
