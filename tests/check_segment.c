@@ -79,8 +79,9 @@ START_TEST(test_dense_equals_patch)
 	cnnf_image *lp, *pp;
 	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &lp, &pp), 0);
 	o.mode = CNNF_SEGMENT_DENSE;
-	for (int tile = 0; tile <= 3; tile++) {
-		o.tile_rows = tile; /* 0: the whole image in one tile */
+	for (int tile = 0; tile <= 11; tile++) {
+		/* 0: the whole image in one tile; columns 2 and 3 overlap the last strip */
+		o.tile_rows = tile % 4, o.tile_cols = tile / 4 ? tile / 4 + 1 : 0;
 		cnnf_image *ld, *pd;
 		ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &ld, &pd), 0);
 		ck_assert_mem_eq(ld->data, lp->data, 63);

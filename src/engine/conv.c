@@ -1395,7 +1395,8 @@ int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1)
 		return cnnf_parallel_for((size_t)p->nout, j->threads, box_work, j);
 	/* Bands no larger than the buffers were sized for, enough of them for the threads. */
 	int nrows = y1 - y0, band = p->band, nt = cnnf_parallel_threads(j->threads);
-	if ((nrows + band - 1) / band < 8 * nt && nrows >= 8 * nt)
+	/* (One thread: no need to split, and each band would copy its input rows' overlap again.) */
+	if (nt > 1 && (nrows + band - 1) / band < 8 * nt && nrows >= 8 * nt)
 		band = (nrows + 8 * nt - 1) / (8 * nt);
 	int saved = p->band;
 	p->band = band < nrows ? band : nrows;

@@ -103,7 +103,8 @@ cnnf_net *cnnf_net_new(const cnnf_model *m, const char *name, int workers, int d
 		if (scores_graph(m, name, &n->dense))
 			goto fail;
 		int rc = cnnf_pass_dense(n->dense, n->why, sizeof n->why);
-		if (rc < 0)
+		/* Its pools, of stride 1 now, into the convs before them: pooled in the cache. */
+		if (rc < 0 || (rc == 0 && cnnf_pass_fuse_pool(n->dense) < 0))
 			goto fail;
 		if (rc) {
 			cnnf_graph_free(n->dense);

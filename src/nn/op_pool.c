@@ -5,6 +5,7 @@
 
 #include "base/parallel.h"
 #include "base/simd.h"
+#include "engine/pool.h"
 #include "nn/opwin.h"
 #include "nn/ops.h"
 
@@ -395,54 +396,6 @@ static void split_row(const rowpool *rp, const float *row, int64_t iw, int64_t p
 	}
 }
 
-/* Outputs a pass over the taps keeps in its accumulators: a few KB, in the L1 cache. */
-#define POOL_BLOCK 256
-
-/*
- * out[i] = the first maximum of tap[0][i], tap[1][i], ... from -inf, a NaN
- * kept (best = (isnan(best) || v <= best) ? best : v): every tap of a block
- * of outputs before the next block, so the accumulators stay in registers
- * and the cache, and out is written once.
- */
-CNNF_CLONES static void max_taps(float *restrict out, const float *const *tap, int nt, int64_t n)
-{
-	float acc[POOL_BLOCK];
-	for (int64_t i0 = 0; i0 < n; i0 += POOL_BLOCK) {
-		int64_t m = n - i0 < POOL_BLOCK ? n - i0 : POOL_BLOCK;
-		for (int64_t i = 0; i < m; i++)
-			acc[i] = -INFINITY;
-		for (int t = 0; t < nt; t++) {
-			const float *restrict v = tap[t] + i0;
-			for (int64_t i = 0; i < m; i++) {
-				float b = acc[i], x = v[i];
-				acc[i] = (b != b || x <= b) ? b : x;
-			}
-		}
-		memcpy(out + i0, acc, sizeof(float) * (size_t)m);
-	}
-}
-
-/* out[i] = the double sum from 0 of the taps in order, over div_x[i] * div_y (NaN for none). */
-CNNF_CLONES static void avg_taps(float *restrict out, const float *const *tap, int nt,
-				 const int64_t *restrict div_x, int64_t div_y, int64_t n)
-{
-	double acc[POOL_BLOCK];
-	for (int64_t i0 = 0; i0 < n; i0 += POOL_BLOCK) {
-		int64_t m = n - i0 < POOL_BLOCK ? n - i0 : POOL_BLOCK;
-		for (int64_t i = 0; i < m; i++)
-			acc[i] = 0;
-		for (int t = 0; t < nt; t++) {
-			const float *restrict v = tap[t] + i0;
-			for (int64_t i = 0; i < m; i++)
-				acc[i] += (double)v[i];
-		}
-		for (int64_t i = 0; i < m; i++) {
-			int64_t d = div_x[i0 + i] * div_y;
-			out[i0 + i] = d > 0 ? (float)(acc[i] / (double)d) : NAN;
-		}
-	}
-}
-
 typedef struct rowjob {
 	const param *p;
 	geom ge;
@@ -506,9 +459,9 @@ static int pool_rows(void *ctx, size_t begin, size_t end)
 			}
 			float *yr = y + oy * ow;
 			if (max)
-				max_taps(yr, tap, nt, ow);
+				cnnf_pool_max_taps(yr, tap, nt, ow);
 			else
-				avg_taps(yr, tap, nt, rp->div_x,
+				cnnf_pool_avg_taps(yr, tap, nt, rp->div_x,
 					 incl ? padded_taps(ge, 1, oy) : inside_taps(ge, 1, oy), ow);
 		}
 	}

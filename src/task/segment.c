@@ -160,11 +160,11 @@ static int prepare_tile(cnnf_graph *g, int c, int th, int tw)
 	return cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL);
 }
 
-/* Fill x (C x th x tw) with the normalised image around rows y0.., as patches see it. */
+/* Fill x (C x th x tw) with the normalised image around rows y0.., columns x0.., as patches see it. */
 static void fill_tile(const cnnf_tensor *img, const float *zero, cnnf_border border, int ph,
-		      int pw, int y0, cnnf_tensor *x)
+		      int pw, int y0, int x0, cnnf_tensor *x)
 {
-	int top = y0 - ph / 2, left = -(pw / 2);
+	int top = y0 - ph / 2, left = x0 - pw / 2;
 	size_t plane = (size_t)img->h * img->w;
 	for (int c = 0; c < x->c; c++)
 		for (int r = 0; r < x->h; r++) {
@@ -181,7 +181,11 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 		       cnnf_border border, int ph, int pw, const cnnf_segment_opts *o,
 		       cnnf_segment_scores_fn fn, void *ctx)
 {
-	int height = norm->h, tw = norm->w + pw - 1, c = norm->c;
+	int height = norm->h, width = norm->w, c = norm->c;
+	int cols = o->tile_cols > 0 ? o->tile_cols : CNNF_SEGMENT_DENSE_COLS;
+	if (cols > width)
+		cols = width;
+	int tw = cols + pw - 1;
 	dense->threads = o->threads;
 	/*
 	 * Rows per tile from what a trial tile of 16 rows holds at its peak:
@@ -199,33 +203,30 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
 	if (o->tile_rows > 0 && o->tile_rows < tile)
 		tile = o->tile_rows;
-	int prepared = trial;
-	cnnf_tensor *x = NULL;
+	if (tile != trial && prepare_tile(dense, c, tile + ph - 1, tw))
+		return -1;
+	cnnf_tensor *x = cnnf_tensor_new_uninit(c, tile + ph - 1, tw);
+	if (!x)
+		return -1;
 	for (int y0 = 0; y0 < height; y0 += tile) {
-		int rows = y0 + tile > height ? height - y0 : tile;
-		if (!x || x->h != rows + ph - 1) {
-			cnnf_tensor_free(x);
-			if (!(x = cnnf_tensor_new_uninit(c, rows + ph - 1, tw)))
-				return -1;
-		}
-		if (rows != prepared) {
-			if (prepare_tile(dense, c, rows + ph - 1, tw)) {
+		/* The last row of tiles ends at the last image row, over rows already done. */
+		int rows = y0 + tile > height ? height - y0 : tile, yt = y0 + tile > height ? height - tile : y0;
+		for (int x0 = 0; x0 < width; x0 += cols) {
+			int n = x0 + cols > width ? width - x0 : cols, xt = x0 + cols > width ? width - cols : x0;
+			fill_tile(norm, zero, border, ph, pw, yt, xt, x);
+			const void *in[1] = {x->data};
+			void *res[1] = {NULL};
+			if (cnnf_graph_run(dense, in, res)) {
 				cnnf_tensor_free(x);
 				return -1;
 			}
-			prepared = rows;
+			const cnnf_value *v = &dense->val[dense->out[0]];
+			/* A view from pixel (y0, x0) on: the same strides, the data moved. */
+			cnnf_tensor scores = {(int)v->dim[1], (int)v->dim[2], (int)v->dim[3],
+					      (float *)res[0] + (size_t)(y0 - yt) * v->dim[3] + (x0 - xt)};
+			fn(ctx, &scores, y0, rows, x0, n);
+			free(res[0]);
 		}
-		fill_tile(norm, zero, border, ph, pw, y0, x);
-		const void *in[1] = {x->data};
-		void *res[1] = {NULL};
-		if (cnnf_graph_run(dense, in, res)) {
-			cnnf_tensor_free(x);
-			return -1;
-		}
-		const cnnf_value *v = &dense->val[dense->out[0]];
-		cnnf_tensor scores = {(int)v->dim[1], (int)v->dim[2], (int)v->dim[3], res[0]};
-		fn(ctx, &scores, y0, rows);
-		free(res[0]);
 		if (o->progress)
 			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
 	}
@@ -233,11 +234,11 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	return 0;
 }
 
-/* A dense tile's scores and the image rows they label. */
+/* A dense tile's scores and the image pixels they label. */
 typedef struct tile_job {
 	const job *j;
 	const cnnf_tensor *scores;
-	int y0;
+	int y0, x0, cols;
 } tile_job;
 
 /* Tile rows begin..end-1: every pixel on its own, so any split gives the same bytes. */
@@ -250,19 +251,19 @@ static int label_rows(void *ctx, size_t begin, size_t end)
 	size_t plane = (size_t)scores->h * scores->w;
 	float v[CNNF_SEGMENT_MAX_CLASSES];
 	for (size_t y = begin; y < end; y++)
-		for (int x = 0; x < w; x++) {
+		for (int x = 0; x < t->cols; x++) {
 			for (int c = 0; c < k; c++)
 				v[c] = scores->data[c * plane + y * scores->w + x];
-			label_pixel(j, (t->y0 + y) * w + x, v);
+			label_pixel(j, (t->y0 + y) * w + t->x0 + x, v);
 		}
 	return 0;
 }
 
-/* Labels (and probabilities) for rows y0.. from a dense tile's scores, on the job's threads. */
-static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+/* Labels (and probabilities) of a dense tile's pixels from its scores, on the job's threads. */
+static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows, int x0, int cols)
 {
 	const job *j = ctx;
-	tile_job t = {j, scores, y0};
+	tile_job t = {j, scores, y0, x0, cols};
 	/* label_rows allocates nothing, so it cannot fail; a thread that does not start is covered. */
 	(void)cnnf_parallel_for((size_t)rows, j->threads, label_rows, &t);
 }
