@@ -102,7 +102,23 @@ int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, in
 CNNF_CLONES void cnnf_pool_max_taps(float *restrict out, const float *const *tap, int nt, int64_t n)
 {
 	float acc[POOL_BLOCK];
-	for (int64_t i0 = 0; i0 < n; i0 += POOL_BLOCK) {
+	int64_t i0 = 0;
+	/* Blocks of 32: the accumulators in two or four vector registers over all the taps. */
+	for (; i0 + 32 <= n; i0 += 32) {
+		float a[32];
+		for (int i = 0; i < 32; i++)
+			a[i] = -INFINITY;
+		for (int t = 0; t < nt; t++) {
+			const float *restrict v = tap[t] + i0;
+			for (int i = 0; i < 32; i++) {
+				float b = a[i], x = v[i];
+				a[i] = (b != b || x <= b) ? b : x;
+			}
+		}
+		for (int i = 0; i < 32; i++)
+			out[i0 + i] = a[i];
+	}
+	for (; i0 < n; i0 += POOL_BLOCK) {
 		int64_t m = n - i0 < POOL_BLOCK ? n - i0 : POOL_BLOCK;
 		for (int64_t i = 0; i < m; i++)
 			acc[i] = -INFINITY;

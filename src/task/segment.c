@@ -133,20 +133,56 @@ cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, 
 	return cnnf_segment_normalise_by(img, m->mean, m->std, zero);
 }
 
+/* An image's rows normalised into a tensor: item = channel * height + row. */
+typedef struct norm_job {
+	const cnnf_image *img;
+	cnnf_tensor *t;
+	const float *mean, *std;
+	double scale;
+	const float *lut; /* 8-bit samples: [channel][256], the same floats looked up */
+} norm_job;
+
+static void normalise_rows(const norm_job *j, size_t begin, size_t end)
+{
+	const cnnf_image *img = j->img;
+	int nc = img->channels, w = img->width;
+	for (size_t item = begin; item < end; item++) {
+		int c = (int)(item / (size_t)img->height), y = (int)(item % (size_t)img->height);
+		float *dst = j->t->data + item * (size_t)w;
+		size_t at = (size_t)y * w * nc + c;
+		if (j->lut) {
+			const uint8_t *src = img->data;
+			const float *lut = j->lut + 256 * c;
+			for (int x = 0; x < w; x++, at += nc)
+				dst[x] = lut[src[at]];
+		} else {
+			for (int x = 0; x < w; x++, at += nc)
+				dst[x] = (float)(((double)cnnf_image_getf(img, at) / j->scale - j->mean[c]) /
+						 j->std[c]);
+		}
+	}
+}
+
 cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
 				       const float *std, float *zero)
 {
-	cnnf_tensor *t = cnnf_tensor_from_image(img);
+	cnnf_tensor *t = cnnf_tensor_new_uninit(img->channels, img->height, img->width);
 	if (!t)
 		return NULL;
-	double scale = img->maxval ? img->maxval : 1.0;
-	size_t plane = (size_t)t->h * t->w;
-	for (int c = 0; c < t->c; c++) {
-		float *v = t->data + c * plane;
-		for (size_t i = 0; i < plane; i++)
-			v[i] = (float)(((double)v[i] / scale - mean[c]) / std[c]);
+	norm_job j = {img, t, mean, std, img->maxval ? img->maxval : 1.0, NULL};
+	float *lut = NULL;
+	/* (float)(((double)v / scale - mean) / std) of every sample, as one float: v, read as float. */
+	if (img->type == CNNF_U8 && (lut = malloc(sizeof(float) * 256 * (size_t)img->channels)))
+		for (int c = 0; c < img->channels; c++)
+			for (int v = 0; v < 256; v++)
+				lut[256 * c + v] =
+					(float)(((double)(float)v / j.scale - mean[c]) / std[c]);
+	j.lut = lut;
+	for (int c = 0; c < t->c; c++)
 		zero[c] = (float)((0.0 - mean[c]) / std[c]);
-	}
+	/* One thread (callers have no thread count to pass); a lookup a sample is cheap. */
+	normalise_rows(&j, 0, (size_t)img->channels * img->height);
+	free(lut);
 	return t;
 }
 
