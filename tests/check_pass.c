@@ -97,20 +97,30 @@ START_TEST(test_fuse_same_bits)
 END_TEST
 
 /* A Relu is not fused when the conv's output is read by another node too, or is a graph output. */
+/* A graph of input x (1 x 1 x 4 x 4) and a 1 x 1 Conv of one weight into value *y, not finished. */
+static cnnf_graph *conv1x1_graph(float weight, int *y)
+{
+	cnnf_graph *g = cnnf_graph_new("t");
+	ck_assert_ptr_nonnull(g);
+	int x = cnnf_graph_value(g, "x"), w = cnnf_graph_value(g, "w");
+	*y = cnnf_graph_value(g, "y");
+	int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
+	float *wv = malloc(sizeof *wv);
+	ck_assert_ptr_nonnull(wv);
+	*wv = weight;
+	ck_assert_int_eq(cnnf_graph_set_init(g, w, CNNF_DT_F32, 4, wd, wv), 0);
+	ck_assert_int_eq(cnnf_graph_add_input(g, x, CNNF_DT_F32, 4, xd), 0);
+	int cin[2] = {x, w};
+	ck_assert_int_eq(cnnf_graph_add_node(g, "c", "Conv", 2, cin, 1, y, 0, NULL), 0);
+	return g;
+}
+
 START_TEST(test_fuse_only_sole_reader)
 {
 	/* conv -> y; relu(y) -> r; add(y, r) -> out: y is read twice. */
-	cnnf_graph *g = cnnf_graph_new("t");
-	ck_assert_ptr_nonnull(g);
-	int x = cnnf_graph_value(g, "x"), w = cnnf_graph_value(g, "w"), y = cnnf_graph_value(g, "y"),
-	    r = cnnf_graph_value(g, "r"), o = cnnf_graph_value(g, "o");
-	int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
-	float *wv = malloc(sizeof *wv);
-	*wv = -1;
-	ck_assert_int_eq(cnnf_graph_set_init(g, w, CNNF_DT_F32, 4, wd, wv), 0);
-	ck_assert_int_eq(cnnf_graph_add_input(g, x, CNNF_DT_F32, 4, xd), 0);
-	int cin[2] = {x, w}, ain[2] = {y, r};
-	ck_assert_int_eq(cnnf_graph_add_node(g, "c", "Conv", 2, cin, 1, &y, 0, NULL), 0);
+	int y;
+	cnnf_graph *g = conv1x1_graph(-1, &y);
+	int r = cnnf_graph_value(g, "r"), o = cnnf_graph_value(g, "o"), ain[2] = {y, r};
 	ck_assert_int_eq(cnnf_graph_add_node(g, "r", "Relu", 1, &y, 1, &r, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_node(g, "a", "Add", 2, ain, 1, &o, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_output(g, o), 0);
@@ -337,16 +347,9 @@ START_TEST(test_fuse_pool_refused)
 	cnnf_graph_free(g);
 	cnnf_model_free(m);
 	/* conv -> y; maxpool(y) -> p; add(y[..], p) would need y: read twice, kept. */
-	g = cnnf_graph_new("t");
-	ck_assert_ptr_nonnull(g);
-	int x = cnnf_graph_value(g, "x"), w = cnnf_graph_value(g, "w"), y = cnnf_graph_value(g, "y"),
-	    p = cnnf_graph_value(g, "p"), q = cnnf_graph_value(g, "q");
-	int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
-	float *wv = malloc(sizeof *wv);
-	*wv = 2;
-	ck_assert_int_eq(cnnf_graph_set_init(g, w, CNNF_DT_F32, 4, wd, wv), 0);
-	ck_assert_int_eq(cnnf_graph_add_input(g, x, CNNF_DT_F32, 4, xd), 0);
-	int cin[2] = {x, w}, ain[2] = {y, p};
+	int y;
+	g = conv1x1_graph(2, &y);
+	int p = cnnf_graph_value(g, "p"), q = cnnf_graph_value(g, "q"), ain[2] = {y, p};
 	/* kernel_shape 1 x 1, strides 1: a pool the conv could take, were y read once. */
 	cnnf_attr *pa = calloc(2, sizeof *pa);
 	ck_assert_ptr_nonnull(pa);
@@ -358,7 +361,6 @@ START_TEST(test_fuse_pool_refused)
 		ck_assert(pa[i].name && pa[i].ints);
 		pa[i].ints[0] = pa[i].ints[1] = 1;
 	}
-	ck_assert_int_eq(cnnf_graph_add_node(g, "c", "Conv", 2, cin, 1, &y, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_node(g, "m", "MaxPool", 1, &y, 1, &p, 2, pa), 0);
 	ck_assert_int_eq(cnnf_graph_add_node(g, "a", "Add", 2, ain, 1, &q, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_output(g, q), 0);

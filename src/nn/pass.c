@@ -26,18 +26,25 @@ static int is_graph_output(const cnnf_graph *g, int v)
 	return 0;
 }
 
-int cnnf_pass_fuse(cnnf_graph *g)
+/* A fusion's list of nodes to drop, all 0, once g is finished and not prepared; NULL with a message. */
+static unsigned char *drop_list(cnnf_graph *g)
 {
 	if (!g->finished || g->prepared) {
 		cnnf_error("%s: a graph is rewritten after it is finished and before it is prepared",
 			   g->file);
-		return -1;
+		return NULL;
 	}
 	unsigned char *drop = calloc((size_t)g->nnode + 1, 1);
-	if (!drop) {
+	if (!drop)
 		cnnf_error("%s: out of memory", g->file);
+	return drop;
+}
+
+int cnnf_pass_fuse(cnnf_graph *g)
+{
+	unsigned char *drop = drop_list(g);
+	if (!drop)
 		return -1;
-	}
 	int fused = 0;
 	for (int i = 0; i < g->nnode; i++) {
 		cnnf_node *r = &g->node[i];
@@ -97,16 +104,9 @@ static int poolable(const cnnf_graph *g, const cnnf_node *m, int k[2], int d[2])
 
 int cnnf_pass_fuse_pool(cnnf_graph *g)
 {
-	if (!g->finished || g->prepared) {
-		cnnf_error("%s: a graph is rewritten after it is finished and before it is prepared",
-			   g->file);
+	unsigned char *drop = drop_list(g);
+	if (!drop)
 		return -1;
-	}
-	unsigned char *drop = calloc((size_t)g->nnode + 1, 1);
-	if (!drop) {
-		cnnf_error("%s: out of memory", g->file);
-		return -1;
-	}
 	int fused = 0, rc = 0;
 	for (int i = 0; i < g->nnode && rc >= 0; i++) {
 		cnnf_node *m = &g->node[i];
