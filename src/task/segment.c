@@ -202,13 +202,31 @@ static void fill_tile(const cnnf_tensor *img, const float *zero, cnnf_border bor
 {
 	int top = y0 - ph / 2, left = x0 - pw / 2;
 	size_t plane = (size_t)img->h * img->w;
+	/* Tile columns q0..q1-1 are image columns left + q: copied; the border only beyond. */
+	int q0 = left < 0 ? -left : 0, q1 = img->w - left < x->w ? img->w - left : x->w;
+	if (q0 > x->w)
+		q0 = x->w;
+	if (q1 < q0)
+		q1 = q0;
 	for (int c = 0; c < x->c; c++)
 		for (int r = 0; r < x->h; r++) {
 			float *dst = x->data + ((size_t)c * x->h + r) * x->w;
 			long ry = cnnf_conv_border_index(top + r, img->h, border);
+			if (ry < 0) {
+				for (int q = 0; q < x->w; q++)
+					dst[q] = zero[c];
+				continue;
+			}
+			const float *src = img->data + c * plane + (size_t)ry * img->w;
+			if (q1 > q0)
+				memcpy(dst + q0, src + left + q0, sizeof(float) * (size_t)(q1 - q0));
 			for (int q = 0; q < x->w; q++) {
-				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, border);
-				dst[q] = qx < 0 ? zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
+				if (q == q0)
+					q = q1;
+				if (q >= x->w)
+					break;
+				long qx = cnnf_conv_border_index(left + q, img->w, border);
+				dst[q] = qx < 0 ? zero[c] : src[qx];
 			}
 		}
 }
