@@ -91,7 +91,7 @@ void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border 
  * that a tile's rows are short enough for the convolution's bands to hold
  * several of them in the cache, and a tile holds more rows.
  */
-#define CNNF_SEGMENT_DENSE_COLS 1024
+#define CNNF_SEGMENT_DENSE_COLS 512
 
 /*
  * Takes the scores of image rows y0..y0+rows-1, columns x0..x0+cols-1 (see
