@@ -343,58 +343,48 @@ static float *ring_row(void *ctx, int f, int y)
 	return r->ring + ((size_t)(y % r->rr) * r->m + f) * r->ow;
 }
 
+/* One worker's ring, tap pointers and conv job, made once a forward. */
+typedef struct pooled_worker {
+	ring_ctx r;
+	const float **tap;
+	cnnf_conv_job *job;
+} pooled_worker;
+
 typedef struct pooled_ctx {
 	const cnnf_node *n;
-	const state *st;
-	cnnf_kernel *k;
-	const cnnf_conv_geom *geo;
-	const cnnf_conv_out *post;
-	const float *x;  /* this item's input */
-	float *y;        /* this item's pooled output */
-	int64_t ph, pw;  /* pooled rows and columns */
-	int64_t span;    /* conv rows one pooled row reads */
-	int64_t step;    /* conv rows made at a time */
+	pooled_worker *w; /* one per worker */
+	float *y;         /* this item's pooled output */
+	int64_t ph, pw;   /* pooled rows and columns */
+	int64_t span;     /* conv rows one pooled row reads */
+	int64_t step;     /* conv rows made at a time */
 } pooled_ctx;
 
-static int pooled_rows(void *ctx, size_t begin, size_t end)
+static int pooled_rows(void *ctx, int worker, size_t begin, size_t end)
 {
 	const pooled_ctx *c = ctx;
-	const state *st = c->st;
 	const cnnf_node *n = c->n;
-	int64_t m = st->m, ow = st->out[2], rr = c->step + c->span - 1;
+	pooled_worker *pw = &c->w[worker];
+	ring_ctx *r = &pw->r;
 	int nt = n->pool_k[0] * n->pool_k[1];
-	ring_ctx r = {{st, c->x, NULL, 0}, malloc(sizeof(float) * (size_t)(rr * m * ow)), rr, m, ow};
-	const float **tap = malloc(sizeof(*tap) * (size_t)nt);
-	cnnf_conv_rows io = {(int)st->c, (int)st->in[1], (int)st->in[2], read_row, NULL, ring_row,
-			     &r, 0, 0};
-	cnnf_conv_job *job = NULL;
-	int rc = -1;
-	if (!r.ring || !tap || cnnf_conv_open(&io, c->k, c->geo, c->post, 1, n->op_type, &job) < 0)
-		goto out;
 	/* Conv rows made: [begin, made); pooled: [begin, next). */
 	int64_t made = (int64_t)begin, next = (int64_t)begin, last = (int64_t)end + c->span - 1;
 	while (next < (int64_t)end) {
 		int64_t to = made + c->step < last ? made + c->step : last;
-		if (cnnf_conv_make(job, (int)made, (int)to) < 0)
-			goto out;
+		if (cnnf_conv_make(pw->job, (int)made, (int)to) < 0)
+			return -1;
 		made = to;
 		for (; next < (int64_t)end && next + c->span <= made; next++)
-			for (int64_t f = 0; f < m; f++) {
+			for (int64_t f = 0; f < r->m; f++) {
 				int t = 0;
 				for (int i = 0; i < n->pool_k[0]; i++) {
-					const float *row = ring_row(&r, (int)f, (int)(next + (int64_t)i * n->pool_d[0]));
+					const float *row = ring_row(r, (int)f, (int)(next + (int64_t)i * n->pool_d[0]));
 					for (int j = 0; j < n->pool_k[1]; j++)
-						tap[t++] = row + (int64_t)j * n->pool_d[1];
+						pw->tap[t++] = row + (int64_t)j * n->pool_d[1];
 				}
-				cnnf_pool_max_taps(c->y + ((size_t)f * c->ph + next) * c->pw, tap, nt, c->pw);
+				cnnf_pool_max_taps(c->y + ((size_t)f * c->ph + next) * c->pw, pw->tap, nt, c->pw);
 			}
 	}
-	rc = 0;
-out:
-	cnnf_conv_close(job);
-	free(r.ring);
-	free(tap);
-	return rc;
+	return 0;
 }
 
 /* Conv rows a fused run makes at a time: a ring of about 512 KB, 1 to 16 rows. */
@@ -409,19 +399,43 @@ static int forward_pooled(cnnf_graph *g, cnnf_node *n, const state *st, cnnf_ker
 	size_t row = sizeof(float) * (size_t)(st->m * st->out[2]);
 	int64_t step = (int64_t)(POOLED_RING_BYTES / row) - span + 1;
 	step = step < 1 ? 1 : step > 16 ? 16 : step;
-	cnnf_conv_rows io = {(int)st->c, (int)st->in[1], (int)st->in[2], read_row, NULL, ring_row,
-			     NULL, 0, 0};
-	/* The engine's checks once here: a worker then fails only for memory. */
-	if (cnnf_conv_check(&io, k, geo, post, 1, n->op_type, NULL) < 0)
-		return cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+	int64_t rr = step + span - 1;
+	int nw = cnnf_parallel_threads(threads), rc = 0;
+	pooled_worker *w = calloc((size_t)nw, sizeof *w);
+	if (!w)
+		return cnnf_graph_node_error(g, n, "out of memory");
 	size_t inplane = (size_t)st->in[1] * st->in[2], outplane = (size_t)ph * pw;
-	for (int64_t b = 0; b < st->nb; b++) {
-		pooled_ctx c = {n, st, k, geo, post, x + (size_t)b * st->c * inplane,
-				y + (size_t)b * st->m * outplane, ph, pw, span, step};
-		if (cnnf_parallel_for((size_t)ph, threads, pooled_rows, &c))
-			return cnnf_graph_node_error(g, n, "out of memory");
+	for (int64_t b = 0; b < st->nb && !rc; b++) {
+		const float *xb = x + (size_t)b * st->c * inplane;
+		for (int i = 0; i < nw && !rc; i++) {
+			pooled_worker *q = &w[i];
+			cnnf_conv_close(q->job);
+			q->job = NULL;
+			q->r = (ring_ctx){{st, xb, NULL, 0}, q->r.ring, rr, st->m, st->out[2]};
+			if (!q->r.ring && !(q->r.ring = malloc(row * (size_t)rr))) {
+				rc = cnnf_graph_node_error(g, n, "out of memory");
+				break;
+			}
+			if (!q->tap && !(q->tap = malloc(sizeof(*q->tap) * (size_t)(n->pool_k[0] * n->pool_k[1])))) {
+				rc = cnnf_graph_node_error(g, n, "out of memory");
+				break;
+			}
+			cnnf_conv_rows io = {(int)st->c, (int)st->in[1], (int)st->in[2], read_row, NULL,
+					     ring_row, &q->r, 0, 0};
+			if (cnnf_conv_open(&io, k, geo, post, 1, n->op_type, &q->job) < 0)
+				rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+		}
+		pooled_ctx c = {n, w, y + (size_t)b * st->m * outplane, ph, pw, span, step};
+		if (!rc && cnnf_parallel_for_workers((size_t)ph, nw, pooled_rows, &c))
+			rc = cnnf_graph_node_error(g, n, "out of memory");
 	}
-	return 0;
+	for (int i = 0; i < nw; i++) {
+		cnnf_conv_close(w[i].job);
+		free(w[i].r.ring);
+		free(w[i].tap);
+	}
+	free(w);
+	return rc;
 }
 
 static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,

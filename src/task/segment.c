@@ -239,6 +239,9 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	int cols = o->tile_cols > 0 ? o->tile_cols : CNNF_SEGMENT_DENSE_COLS;
 	if (cols > width)
 		cols = width;
+	/* Strips of equal width, so that the last one overlaps the one before by less than a strip count. */
+	int strips = (width + cols - 1) / cols;
+	cols = (width + strips - 1) / strips;
 	int tw = cols + pw - 1;
 	dense->threads = o->threads;
 	/*
@@ -257,6 +260,9 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
 	if (o->tile_rows > 0 && o->tile_rows < tile)
 		tile = o->tile_rows;
+	/* The same for the rows: a 512-row image and a budget of 460 made 460 rows twice. */
+	int bands = (height + tile - 1) / tile;
+	tile = (height + bands - 1) / bands;
 	if (tile != trial && prepare_tile(dense, c, tile + ph - 1, tw))
 		return -1;
 	cnnf_tensor *x = cnnf_tensor_new_uninit(c, tile + ph - 1, tw);
