@@ -2380,6 +2380,13 @@ out:
 /* A signal that ends cnnf: its temporary files go first, then it dies of the signal as before. */
 static void on_signal(int sig)
 {
+	if (sig == SIGBUS) {
+		/* 8-bit PNM inputs are read as mappings of their files (io_pnm.c). */
+		static const char msg[] = "cnnf: an input file was cut short while it was read "
+		                          "(bus error); nothing was written\n";
+		ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+		(void)r;
+	}
 	cnnf_output_cleanup();
 	raise(sig); /* SA_RESETHAND restored the default; delivered when this returns */
 }
@@ -2392,9 +2399,13 @@ static void on_signal(int sig)
  */
 static void install_signals(void)
 {
-	/* Every signal whose default ends the process, short of a crash: timeout -s ALRM, ulimit -t. */
+	/*
+	 * Every signal whose default ends the process, short of a crash: timeout -s
+	 * ALRM, ulimit -t; and SIGBUS, which a mapped input cut short by another
+	 * process raises.
+	 */
 	static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,    SIGQUIT, SIGPIPE, SIGALRM,
-	                           SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU};
+	                           SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU, SIGBUS};
 	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
 		struct sigaction old, sa;
 		if (sigaction(sigs[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
