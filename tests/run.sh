@@ -41,6 +41,7 @@ suite tests/cli/output.sh output
 suite tests/cli/formats.sh formats
 suite tests/cli/photo.sh photo
 suite tests/cli/meta.sh meta
+suite tests/cli/export.sh export
 suite tests/cli/onnx.sh onnx
 suite tests/cli/same.sh same
 suite tests/cli/golden.sh golden

@@ -177,7 +177,7 @@ static const optdesc optdescs[] = {
 	 "convert the image to the model's channels (alpha dropped)"},
 	{"scale", 1, O_SCALE, G_SCALE, "MAX",
 	 "divide float samples (a .npy) by MAX (default: as they are)"},
-	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes"},
+	{"output", 1, O_OUTPUT, G_TRAIN, "FILE", "where the trained model goes (.onnx: as ONNX)"},
 	{"epochs", 1, O_EPOCHS, G_TRAIN, "N", "passes over the training pixels (default 10)"},
 	{"batch", 1, O_BATCH, G_TRAIN, "N", "patches per step (default 64)"},
 	{"optimizer", 1, O_OPTIMIZER, G_TRAIN, "sgd|adam|adamw",
@@ -2348,7 +2348,7 @@ static int run_train(const command *cmd, options *o, char **ops)
 		goto out;
 	}
 	if (cnnf_train_run(m, ops[0], &o->train) < 0 ||
-	    cnnf_model_write(m, cnnf_output_stream(dst), cnnf_output_name(dst)) < 0 ||
+	    cnnf_model_write_as(m, cnnf_output_stream(dst), cnnf_output_name(dst)) < 0 ||
 	    cnnf_output_publish(&dst, 1) < 0) {
 		if (ui.bar)
 			fputs("\r\033[K", stderr);

@@ -1,6 +1,8 @@
 /* model_save.c: writes a model in the model file format, atomically. */
 #include "nn/model_save.h"
 
+#include "nn/onnx_save.h"
+
 #include <errno.h>
 #include <float.h>
 #include <locale.h>
@@ -157,7 +159,18 @@ static int write_model(void *ctx, FILE *fp, const char *name)
 	return cnnf_model_write(ctx, fp, name);
 }
 
+static int write_onnx(void *ctx, FILE *fp, const char *name)
+{
+	return cnnf_onnx_write_model(ctx, fp, name);
+}
+
 int cnnf_model_save(const cnnf_model *m, const char *path)
 {
-	return cnnf_io_write_file(path, write_model, (void *)m);
+	return cnnf_io_write_file(path, cnnf_onnx_is_name(path) ? write_onnx : write_model,
+	                          (void *)m);
+}
+
+int cnnf_model_write_as(const cnnf_model *m, FILE *fp, const char *name)
+{
+	return (cnnf_onnx_is_name(name) ? cnnf_onnx_write_model : cnnf_model_write)(m, fp, name);
 }

@@ -21,8 +21,12 @@
  * naming path.
  */
 int cnnf_model_save(const cnnf_model *m, const char *path);
+/* (A path ending in .onnx gets the ONNX form instead: onnx_save.h.) */
 
 /* The same to a stream (not flushed or closed); name is used in messages. */
 int cnnf_model_write(const cnnf_model *m, FILE *fp, const char *name);
+
+/* cnnf_model_write(), or cnnf_onnx_write_model() when name ends in .onnx. */
+int cnnf_model_write_as(const cnnf_model *m, FILE *fp, const char *name);
 
 #endif
