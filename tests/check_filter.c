@@ -1262,6 +1262,44 @@ START_TEST(test_box_integer_path)
 }
 END_TEST
 
+
+/* identity (and any 1x1 tap of weight 1 without padding) hands the input's rows over: the engine's bytes. */
+START_TEST(test_identity_passes_through)
+{
+	static const cnnf_type types[] = {CNNF_U8, CNNF_U16};
+	for (int t = 0; t < 2; t++)
+		for (int c = 1; c <= 4; c++) {
+			cnnf_image *img = random_image(13, 7, c, types[t], c == 2 || c == 4);
+			const double one = 1;
+			cnnf_kernel *k = kernel_of(1, 1, 1, 1, &one, 1, 1);
+			cnnf_filter_opts o = defaults();
+			cnnf_image *want = NULL;
+			o.engine_only = 1;
+			ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &want), 0);
+			o.engine_only = 0;
+			cnnf_filter_stream *fs = NULL;
+			ck_assert_int_eq(cnnf_filter_open(img, k, &o, "k", 2, &fs), 0);
+			const cnnf_rows *r = cnnf_filter_get_rows(fs);
+			size_t bytes = (size_t)want->width * want->channels * want->type;
+			for (int y = 0; y < want->height; y++)
+				ck_assert_msg(memcmp(r->row(r->ctx, y), (char *)want->data + y * bytes, bytes) == 0,
+				              "type %d, %d channels: row %d", (int)types[t], c, y);
+			ck_assert_int_eq(r->info.alpha, want->alpha);
+			cnnf_filter_close(fs);
+			cnnf_image_free(want);
+			/* With padding it is no longer the input: the engine's border. */
+			o.pad_mode = CNNF_PAD_EXPLICIT;
+			o.pad = 1;
+			o.border = CNNF_BORDER_REPLICATE;
+			ck_assert_int_eq(cnnf_filter_apply(img, k, &o, "k", &want), 0);
+			ck_assert_int_eq(want->width, 15);
+			cnnf_image_free(want);
+			cnnf_kernel_free(k);
+			cnnf_image_free(img);
+		}
+}
+END_TEST
+
 static Suite *filter_suite(void)
 {
 	Suite *s = suite_create("filter");
@@ -1283,6 +1321,7 @@ static Suite *filter_suite(void)
 	tcase_add_test(core, test_offset_spares_alpha);
 	tcase_add_test(core, test_strips_equal_whole);
 	tcase_add_test(core, test_box_integer_path);
+	tcase_add_test(core, test_identity_passes_through);
 	tcase_add_test(core, test_strips_bank);
 	tcase_add_test(core, test_alpha_strips_like_whole);
 	tcase_add_test(core, test_work);

@@ -60,12 +60,18 @@ CNNF_CLONES static void finish(const cnnf_boxsum *b, const uint32_t *v, uint32_t
                                uint8_t *dst)
 {
 	size_t c = (size_t)b->img->channels, wp = (size_t)b->ow + (size_t)b->kw - 1;
+	/* Inside the image the padded columns are the image's, in one copy; the border's one by one. */
+	size_t in0 = (size_t)b->g.pad_left < wp ? (size_t)b->g.pad_left : wp;
+	size_t in1 = in0 + (size_t)b->img->width < wp ? in0 + (size_t)b->img->width : wp;
+	memcpy(pad + in0 * c, v, sizeof(uint32_t) * c * (in1 - in0));
 	for (size_t x = 0; x < wp; x++) {
+		if (x == in0)
+			x = in1;
+		if (x >= wp)
+			break;
 		int col = b->cols[x];
-		if (col < 0)
-			memset(pad + x * c, 0, sizeof(uint32_t) * c);
-		else
-			memcpy(pad + x * c, v + (size_t)col * c, sizeof(uint32_t) * c);
+		for (size_t k = 0; k < c; k++)
+			pad[x * c + k] = col < 0 ? 0 : v[(size_t)col * c + k];
 	}
 	size_t n = (size_t)b->ow * c;
 	const uint8_t *table = b->table;

@@ -304,6 +304,7 @@ struct cnnf_filter_stream {
 	int strip_rows;     /* rows the strip holds */
 	int y0, y1;
 	cnnf_boxsum *box;   /* an 8-bit box made in integer sums instead of by the engine */
+	int pass;           /* the result is the input, row for row (identity): no work at all */
 	int threads;
 	int (*wait)(void *ctx, int rows); /* the options' wait and wait_ctx */
 	void *wait_ctx;
@@ -407,6 +408,12 @@ static int make_strip(cnnf_filter_stream *s, int y0, int y1)
 static const void *stream_row(void *ctx, int y)
 {
 	cnnf_filter_stream *s = ctx;
+	if (s->pass) {
+		/* The input's own rows; the last waits for the decode's end, as a strip would. */
+		if (s->wait && s->wait(s->wait_ctx, y + 1 == s->j.oh ? s->j.img->height + 1 : y + 1) < 0)
+			return NULL;
+		return cnnf_image_row(s->j.img, y);
+	}
 	if (y < s->y0 || y >= s->y1) {
 		int y1 = y + s->strip_rows < s->j.oh ? y + s->strip_rows : s->j.oh;
 		if (make_strip(s, y, y1) < 0) {
@@ -416,6 +423,23 @@ static const void *stream_row(void *ctx, int y)
 		s->y0 = y, s->y1 = y1;
 	}
 	return cnnf_image_row(s->strip, y - s->y0);
+}
+
+/*
+ * Whether the result is the input sample for sample: one 1x1 tap of weight
+ * 1 (identity, shift by 0), no padding, stride 1, integer samples kept as
+ * they are. The engine would multiply each by 1 and round it back.
+ */
+static int passes_through(const job *j)
+{
+	const cnnf_kernel *k = j->k;
+	const cnnf_conv_geom *g = &j->g;
+	return k->count == 1 && k->depth == 1 && k->height == 1 && k->width == 1 &&
+	       k->weights[0] == 1 && k->scale_num[0] == k->scale_den[0] && k->bias[0] == 0 &&
+	       streams(j) && !j->engine.abs && j->engine.offset == 0 && !j->abs && j->offset == 0 &&
+	       j->img->type != CNNF_F32 && j->type == j->img->type &&
+	       j->oc == j->img->channels && j->ow == j->img->width && j->oh == j->img->height &&
+	       g->stride_x == 1 && g->stride_y == 1 && g->pad_top == 0 && g->pad_left == 0;
 }
 
 /*
@@ -478,7 +502,9 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	s->threads = o->threads;
 	s->wait = o->wait;
 	s->wait_ctx = o->wait_ctx;
-	try_box(s, o);
+	s->pass = !o->engine_only && passes_through(j);
+	if (!s->pass)
+		try_box(s, o);
 	s->rows.info = (cnnf_image){.width = j->ow,
 	                            .height = j->oh,
 	                            .channels = j->oc,
@@ -500,6 +526,19 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 	cnnf_filter_stream *s;
 	if (cnnf_filter_open(img, k, o, kname, INT_MAX, &s) < 0)
 		return -1;
+	if (s->pass) {
+		/* The result is the input: a copy of it. */
+		cnnf_image *r = result_new(&s->j, s->j.oh);
+		if (!r || (s->wait && s->wait(s->wait_ctx, img->height + 1) < 0)) {
+			cnnf_image_free(r);
+			cnnf_filter_close(s);
+			return -1;
+		}
+		memcpy(r->data, img->data, (size_t)img->width * img->height * img->channels * img->type);
+		cnnf_filter_close(s);
+		*out = r;
+		return 0;
+	}
 	/* One strip: the whole result. */
 	if (!stream_row(s, 0)) {
 		cnnf_filter_close(s);
