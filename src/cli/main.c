@@ -213,7 +213,7 @@ static const optdesc optdescs[] = {
 	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
 	{"checkpoint", 1, O_CHECKPOINT, G_TRAIN, "FILE", "also write the best epoch's model here"},
 	{"augment", 1, O_AUGMENT, G_TRAIN, "LIST",
-	 "flip, rot90, jitter (comma list): random flips, quarter turns, brightness/contrast"},
+	 "random flips, quarter turns, contrast and brightness: flip,rot90,jitter (any)"},
 	{"class-weights", 1, O_CLASSW, G_TRAIN, "auto|W,W..",
 	 "weighted cross-entropy; auto: inverse class frequency, mean 1"},
 	{"patience", 1, O_PATIENCE, G_TRAIN, "N",
