@@ -2389,6 +2389,70 @@ START_TEST(test_meta_mismatch)
 }
 END_TEST
 
+
+/*
+ * cnnf_input_read_async(): the same pixels and metadata as a plain read, for
+ * PNG and JPEG; rows waited for are there; a file cut in its image data
+ * hands the image over and then fails the wait and the finish.
+ */
+START_TEST(test_read_async)
+{
+	cnnf_image *src = pattern(37, 301, 3, CNNF_U8, 255);
+	cnnf_write_opts o;
+	cnnf_io_write_opts_init(&o);
+	o.quality = 95;
+	static const char *const names[] = {"async.png", "async.jpg"};
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(cnnf_io_write(src, tmp(names[i]), &o), 0);
+		cnnf_image *want = read_ok(tmp(names[i]));
+		cnnf_input *in = cnnf_io_open(tmp(names[i]), 0);
+		ck_assert_ptr_nonnull(in);
+		cnnf_image *got = cnnf_input_read_async(in);
+		ck_assert_ptr_nonnull(got);
+		ck_assert_int_eq(cnnf_input_wait(in, 100), 0);
+		ck_assert_int_eq(memcmp(got->data, want->data, (size_t)37 * 100 * 3), 0);
+		ck_assert_int_eq(cnnf_input_wait(in, 302), 0); /* past the end: the whole decode */
+		ck_assert_int_eq(cnnf_input_finish(in), 0);
+		check_same(want, got);
+		ck_assert_int_eq(cnnf_input_finish(in), 0); /* twice is fine */
+		cnnf_image_free(got);
+		cnnf_input_close(in);
+		/* Damaged two thirds in: the image is handed over, then the decode fails. */
+		size_t n;
+		unsigned char *bytes = slurp(tmp(names[i]), &n);
+		for (size_t b = n * 2 / 3; b < n * 2 / 3 + 16; b++)
+			bytes[b] ^= 0x5a;
+		spit(tmp("cut"), bytes, n);
+		free(bytes);
+		in = cnnf_io_open(tmp("cut"), 0);
+		got = cnnf_input_read_async(in);
+		ck_assert_msg(got != NULL, "%s: %s", names[i], cnnf_error_get());
+		ck_assert_int_eq(cnnf_input_wait(in, 302), -1);
+		ck_assert_error_has("cut: ");
+		ck_assert_int_eq(cnnf_input_finish(in), -1);
+		cnnf_image_free(got);
+		cnnf_input_close(in);
+		/* Or closed without waiting: the thread ends first, nothing leaks. */
+		in = cnnf_io_open(tmp("cut"), 0);
+		got = cnnf_input_read_async(in);
+		cnnf_input_close(in);
+		cnnf_image_free(got);
+		cnnf_image_free(want);
+		unlink(tmp(names[i]));
+		unlink(tmp("cut"));
+	}
+	/* A header that cannot be read: NULL with the message. */
+	spit(tmp("bad.png"), "\x89PNG\r\n\x1a\n\0\0", 10);
+	cnnf_input *in = cnnf_io_open(tmp("bad.png"), 0);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_null(cnnf_input_read_async(in));
+	ck_assert_error_has("bad.png");
+	cnnf_input_close(in);
+	unlink(tmp("bad.png"));
+	cnnf_image_free(src);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
 	Suite *s = suite_create("io");
@@ -2432,6 +2496,7 @@ static Suite *io_suite(void)
 	tcase_add_test(core, test_meta_jpeg);
 	tcase_add_test(core, test_meta_tiff);
 	tcase_add_test(core, test_meta_mismatch);
+	tcase_add_test(core, test_read_async);
 	suite_add_tcase(s, core);
 
 	TCase *errors = tcase_create("errors");

@@ -196,6 +196,42 @@ START_TEST(test_softmax)
 }
 END_TEST
 
+/* The softmax as first written: every exp computed twice, exp(0) included. */
+static void softmax_ref(float *v, int k)
+{
+	double max = v[0], sum = 0;
+	for (int i = 1; i < k; i++)
+		if (v[i] > max)
+			max = v[i];
+	for (int i = 0; i < k; i++)
+		sum += exp((double)v[i] - max);
+	for (int i = 0; i < k; i++)
+		v[i] = (float)(exp((double)v[i] - max) / sum);
+}
+
+START_TEST(test_softmax_bits)
+{
+	/* Bit for bit the reference, with ties, small and large k (70: past the kept exps). */
+	static const int ks[] = {1, 2, 3, 7, 64, 65, 70};
+	unsigned s = 12345;
+	float a[70], b[70];
+	for (size_t t = 0; t < sizeof ks / sizeof *ks; t++)
+		for (int rep = 0; rep < 200; rep++) {
+			int k = ks[t];
+			for (int i = 0; i < k; i++) {
+				s = s * 1103515245u + 12345u;
+				a[i] = (float)((int)(s >> 16) % 2001 - 1000) / (rep % 3 ? 37.0f : 1.0f);
+			}
+			if (k > 1 && rep % 4 == 0)
+				a[k - 1] = a[0]; /* a tie for the maximum, now and then */
+			memcpy(b, a, sizeof(float) * (size_t)k);
+			cnnf_net_softmax(a, k);
+			softmax_ref(b, k);
+			ck_assert_mem_eq(a, b, sizeof(float) * (size_t)k);
+		}
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
 	Suite *s = suite_create("net");
@@ -206,6 +242,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, test_hand_batchnorm);
 	tcase_add_test(tc, test_one_layer_equals_conv);
 	tcase_add_test(tc, test_softmax);
+	tcase_add_test(tc, test_softmax_bits);
 	suite_add_tcase(s, tc);
 	return s;
 }

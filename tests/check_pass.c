@@ -97,20 +97,30 @@ START_TEST(test_fuse_same_bits)
 END_TEST
 
 /* A Relu is not fused when the conv's output is read by another node too, or is a graph output. */
+/* A graph of input x (1 x 1 x 4 x 4) and a 1 x 1 Conv of one weight into value *y, not finished. */
+static cnnf_graph *conv1x1_graph(float weight, int *y)
+{
+	cnnf_graph *g = cnnf_graph_new("t");
+	ck_assert_ptr_nonnull(g);
+	int x = cnnf_graph_value(g, "x"), w = cnnf_graph_value(g, "w");
+	*y = cnnf_graph_value(g, "y");
+	int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
+	float *wv = malloc(sizeof *wv);
+	ck_assert_ptr_nonnull(wv);
+	*wv = weight;
+	ck_assert_int_eq(cnnf_graph_set_init(g, w, CNNF_DT_F32, 4, wd, wv), 0);
+	ck_assert_int_eq(cnnf_graph_add_input(g, x, CNNF_DT_F32, 4, xd), 0);
+	int cin[2] = {x, w};
+	ck_assert_int_eq(cnnf_graph_add_node(g, "c", "Conv", 2, cin, 1, y, 0, NULL), 0);
+	return g;
+}
+
 START_TEST(test_fuse_only_sole_reader)
 {
 	/* conv -> y; relu(y) -> r; add(y, r) -> out: y is read twice. */
-	cnnf_graph *g = cnnf_graph_new("t");
-	ck_assert_ptr_nonnull(g);
-	int x = cnnf_graph_value(g, "x"), w = cnnf_graph_value(g, "w"), y = cnnf_graph_value(g, "y"),
-	    r = cnnf_graph_value(g, "r"), o = cnnf_graph_value(g, "o");
-	int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {1, 1, 1, 1};
-	float *wv = malloc(sizeof *wv);
-	*wv = -1;
-	ck_assert_int_eq(cnnf_graph_set_init(g, w, CNNF_DT_F32, 4, wd, wv), 0);
-	ck_assert_int_eq(cnnf_graph_add_input(g, x, CNNF_DT_F32, 4, xd), 0);
-	int cin[2] = {x, w}, ain[2] = {y, r};
-	ck_assert_int_eq(cnnf_graph_add_node(g, "c", "Conv", 2, cin, 1, &y, 0, NULL), 0);
+	int y;
+	cnnf_graph *g = conv1x1_graph(-1, &y);
+	int r = cnnf_graph_value(g, "r"), o = cnnf_graph_value(g, "o"), ain[2] = {y, r};
 	ck_assert_int_eq(cnnf_graph_add_node(g, "r", "Relu", 1, &y, 1, &r, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_node(g, "a", "Add", 2, ain, 1, &o, 0, NULL), 0);
 	ck_assert_int_eq(cnnf_graph_add_output(g, o), 0);
@@ -247,6 +257,120 @@ START_TEST(test_dense_refused)
 }
 END_TEST
 
+/*
+ * Stride-1 MaxPools fused into the convs before them (the dense form's
+ * pools: windows of 2 and 3, taps 1 to 3 apart, after a Relu or not, 7 and
+ * 16 filters) against the same dense graph unfused: the same bits on maps
+ * of odd widths, on 1 and 2 threads.
+ */
+static const struct pool_case {
+	const char *arch; /* the model's header between input and weights */
+	int c, ph, pw, params;
+} pool_cases[] = {
+	{"conv out=4 kernel=3\nrelu\nmaxpool kernel=2\nconv out=5 kernel=3\nrelu\n"
+	 "maxpool kernel=2\nfc out=3\n", 1, 18, 18, 363},
+	{"conv out=3 kernel=2x3\nmaxpool kernel=3 stride=1\nconv out=9 kernel=3x1\nrelu\n"
+	 "maxpool kernel=2\nfc out=2\n", 2, 13, 11, 347},
+	{"conv out=8 kernel=1\nrelu\nmaxpool kernel=2\nconv out=7 kernel=2\nrelu\n"
+	 "maxpool kernel=3\nfc out=4\n", 3, 20, 20, 519},
+	{"conv out=16 kernel=4\nmaxpool kernel=3\nrelu\nconv out=2 kernel=2\n"
+	 "maxpool kernel=3\nfc out=2\n", 1, 15, 15, 408},
+};
+
+START_TEST(test_fuse_pool_same_bits)
+{
+	const struct pool_case *pc = &pool_cases[_i];
+	char path[] = "/tmp/check_pass_XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "cnnf-model 1\ninput channels=%d height=%d width=%d\n%sweights text %d\n", pc->c,
+		pc->ph, pc->pw, pc->arch, pc->params);
+	cnnf_rng r;
+	cnnf_rng_seed(&r, 100 + (uint64_t)_i);
+	for (int i = 0; i < pc->params; i++)
+		fprintf(f, "%.6f\n", cnnf_rng_uniform(&r) - 0.45);
+	ck_assert_int_eq(fclose(f), 0);
+	cnnf_model *m = cnnf_model_load(path, NULL);
+	remove(path);
+	ck_assert_msg(m != NULL, "%s", cnnf_error_get());
+	cnnf_graph *plain = NULL, *fused = NULL;
+	char why[200];
+	ck_assert_int_eq(cnnf_model_graph(m, "pools", &plain), 0);
+	ck_assert_int_eq(cnnf_model_graph(m, "pools", &fused), 0);
+	ck_assert_int_ge(cnnf_pass_fuse(plain), 0);
+	ck_assert_int_ge(cnnf_pass_fuse(fused), 0);
+	ck_assert_int_eq(cnnf_pass_dense(plain, why, sizeof why), 0);
+	ck_assert_int_eq(cnnf_pass_dense(fused, why, sizeof why), 0);
+	int pools = count_op(fused, "MaxPool");
+	ck_assert_int_eq(pools, 2);
+	ck_assert_int_eq(cnnf_pass_fuse_pool(fused), pools);
+	ck_assert_int_eq(count_op(fused, "MaxPool"), 0);
+	ck_assert_int_eq(cnnf_pass_fuse_pool(fused), 0);
+	for (int t = 0; t < 3; t++) {
+		int64_t H = pc->ph + 3 + 4 * t, W = pc->pw + 2 * t + (t == 2 ? 290 : 1);
+		float *map = random_floats((size_t)pc->c * H * W, 7 + (uint64_t)t);
+		prepare4(plain, 1, pc->c, H, W);
+		prepare4(fused, 1, pc->c, H, W);
+		const cnnf_value *a = &plain->val[plain->out[0]], *b = &fused->val[fused->out[0]];
+		ck_assert_int_eq(cnnf_value_count(a), cnnf_value_count(b));
+		plain->threads = 1;
+		float *want = run1(plain, map);
+		size_t bytes = sizeof(float) * (size_t)cnnf_value_count(a);
+		for (int threads = 1; threads <= 2; threads++) {
+			fused->threads = threads;
+			float *got = run1(fused, map);
+			ck_assert_msg(memcmp(got, want, bytes) == 0, "case %d, %lld x %lld, %d threads", _i,
+				      (long long)H, (long long)W, threads);
+			free(got);
+		}
+		free(want);
+		free(map);
+	}
+	cnnf_graph_free(plain);
+	cnnf_graph_free(fused);
+	cnnf_model_free(m);
+}
+END_TEST
+
+/* Pools that stay: one read twice, a stride of 2 (the patch graph's), padding. */
+START_TEST(test_fuse_pool_refused)
+{
+	cnnf_model *m = load("../../samples/models/coins.cnnf");
+	cnnf_graph *g = NULL;
+	ck_assert_int_eq(cnnf_model_graph(m, "coins", &g), 0);
+	ck_assert_int_ge(cnnf_pass_fuse(g), 0);
+	/* Stride 2: not a pool the conv makes row for row. */
+	ck_assert_int_eq(cnnf_pass_fuse_pool(g), 0);
+	ck_assert_int_eq(count_op(g, "MaxPool"), 2);
+	cnnf_graph_free(g);
+	cnnf_model_free(m);
+	/* conv -> y; maxpool(y) -> p; add(y[..], p) would need y: read twice, kept. */
+	int y;
+	g = conv1x1_graph(2, &y);
+	int p = cnnf_graph_value(g, "p"), q = cnnf_graph_value(g, "q"), ain[2] = {y, p};
+	/* kernel_shape 1 x 1, strides 1: a pool the conv could take, were y read once. */
+	cnnf_attr *pa = calloc(2, sizeof *pa);
+	ck_assert_ptr_nonnull(pa);
+	for (int i = 0; i < 2; i++) {
+		pa[i].name = strdup(i ? "strides" : "kernel_shape");
+		pa[i].type = CNNF_ATTR_INTS;
+		pa[i].n = 2;
+		pa[i].ints = malloc(2 * sizeof *pa[i].ints);
+		ck_assert(pa[i].name && pa[i].ints);
+		pa[i].ints[0] = pa[i].ints[1] = 1;
+	}
+	ck_assert_int_eq(cnnf_graph_add_node(g, "m", "MaxPool", 1, &y, 1, &p, 2, pa), 0);
+	ck_assert_int_eq(cnnf_graph_add_node(g, "a", "Add", 2, ain, 1, &q, 0, NULL), 0);
+	ck_assert_int_eq(cnnf_graph_add_output(g, q), 0);
+	ck_assert_int_eq(cnnf_graph_finish(g), 0);
+	ck_assert_int_eq(cnnf_pass_fuse_pool(g), 0);
+	ck_assert_int_eq(count_op(g, "MaxPool"), 1);
+	cnnf_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pass");
@@ -257,6 +381,9 @@ static Suite *suite(void)
 	tcase_add_loop_test(c, test_dense_models, 0, (int)(sizeof exact / sizeof *exact));
 	tcase_add_test(c, test_dense_onnx);
 	tcase_add_test(c, test_dense_refused);
+	tcase_add_loop_test(c, test_fuse_pool_same_bits, 0,
+			    (int)(sizeof pool_cases / sizeof *pool_cases));
+	tcase_add_test(c, test_fuse_pool_refused);
 	suite_add_tcase(s, c);
 	return s;
 }

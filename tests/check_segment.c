@@ -79,8 +79,9 @@ START_TEST(test_dense_equals_patch)
 	cnnf_image *lp, *pp;
 	ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &lp, &pp), 0);
 	o.mode = CNNF_SEGMENT_DENSE;
-	for (int tile = 0; tile <= 3; tile++) {
-		o.tile_rows = tile; /* 0: the whole image in one tile */
+	for (int tile = 0; tile <= 11; tile++) {
+		/* 0: the whole image in one tile; columns 2 and 3 overlap the last strip */
+		o.tile_rows = tile % 4, o.tile_cols = tile / 4 ? tile / 4 + 1 : 0;
 		cnnf_image *ld, *pd;
 		ck_assert_int_eq(cnnf_segment_run(f.net, f.img, "s", &o, &ld, &pd), 0);
 		ck_assert_mem_eq(ld->data, lp->data, 63);
@@ -224,6 +225,44 @@ START_TEST(test_sixteen_bit_scale)
 }
 END_TEST
 
+/* Normalising (a table for 8-bit samples) against the plain formula, bit for bit, 3 channels. */
+START_TEST(test_normalise_bits)
+{
+	static const cnnf_type types[] = {CNNF_U8, CNNF_U16, CNNF_F32};
+	const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+	for (int t = 0; t < 3; t++) {
+		cnnf_image *img = cnnf_image_new(13, 5, 3, types[t]);
+		ck_assert_ptr_nonnull(img);
+		size_t n = (size_t)13 * 5 * 3;
+		for (size_t i = 0; i < n; i++) {
+			unsigned v = (unsigned)(i * 37 % 256);
+			if (types[t] == CNNF_U8)
+				((uint8_t *)img->data)[i] = (uint8_t)v;
+			else if (types[t] == CNNF_U16)
+				((uint16_t *)img->data)[i] = (uint16_t)(v * 257 + i);
+			else
+				((float *)img->data)[i] = (float)v / 255.0f - 0.25f;
+		}
+		float zero[3];
+		cnnf_tensor *x = cnnf_segment_normalise_by(img, mean, std, zero);
+		ck_assert_ptr_nonnull(x);
+		double scale = img->maxval ? img->maxval : 1.0;
+		for (int c = 0; c < 3; c++) {
+			float z = (float)((0.0 - mean[c]) / std[c]);
+			ck_assert(!memcmp(&zero[c], &z, sizeof z));
+			for (size_t p = 0; p < (size_t)13 * 5; p++) {
+				float want = (float)(((double)cnnf_image_getf(img, p * 3 + c) / scale - mean[c]) /
+						     std[c]);
+				ck_assert_msg(!memcmp(&x->data[c * 65 + p], &want, sizeof want),
+					      "type %d channel %d sample %zu", t, c, p);
+			}
+		}
+		cnnf_tensor_free(x);
+		cnnf_image_free(img);
+	}
+}
+END_TEST
+
 START_TEST(test_palette_distinct)
 {
 	unsigned char pal[3 * CNNF_SEGMENT_MAX_CLASSES];
@@ -306,6 +345,7 @@ static Suite *segment_suite(void)
 	tcase_add_test(tc, test_probs_and_threads);
 	tcase_add_test(tc, test_no_softmax_and_ties);
 	tcase_add_test(tc, test_sixteen_bit_scale);
+	tcase_add_test(tc, test_normalise_bits);
 	tcase_add_test(tc, test_palette_distinct);
 	tcase_add_test(tc, test_overlay);
 	suite_add_tcase(s, tc);

@@ -1533,6 +1533,12 @@ static int check_channels(int channels, int alpha, cnnf_format fmt, const char *
 	return -1;
 }
 
+/* cnnf_filter_opts.wait for an input being decoded (cnnf_input_read_async()). */
+static int input_wait(void *ctx, int rows)
+{
+	return cnnf_input_wait(ctx, rows);
+}
+
 static int run_filter(const command *cmd, options *o, char **ops)
 {
 	cnnf_format fmt;
@@ -1560,12 +1566,20 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		print_error();
 		goto out;
 	}
+	/* One page of a PNG or JPEG is decoded on a thread of its own while it is filtered. */
+	int async = count == 1 && o->page <= 0 && cnnf_input_pages(in) == 1;
 	for (int page = 0; page < count; page++) {
-		if (!(img = count > 1 ? cnnf_input_read(in, page) : read_page(in, o))) {
+		if (async && !(img = cnnf_input_read_async(in))) {
+			print_error();
+			goto out;
+		}
+		if (!img && !(img = count > 1 ? cnnf_input_read(in, page) : read_page(in, o))) {
 			if (count > 1)
 				print_error();
 			goto out;
 		}
+		o->f.wait = async ? input_wait : NULL;
+		o->f.wait_ctx = in;
 		int depthwise = k->depth != img->channels && k->count == 1 && k->depth == 1;
 		if (!depthwise && k->depth != img->channels) {
 			say("cnnf: %s: a kernel of depth %d needs an image of %d channels; %s has %d\n",
@@ -1607,6 +1621,8 @@ static int run_filter(const command *cmd, options *o, char **ops)
 			added = 1;
 		}
 		cnnf_filter_close(fs);
+		/* The decoder writes into img until it ends. */
+		(void)cnnf_input_finish(in);
 		cnnf_image_free(img);
 		img = NULL;
 		if (count > 1 && !added)

@@ -1150,6 +1150,12 @@ struct cnnf_conv_job {
 	/* PATH_BOX with classes: per output channel and class, the vertical sums and their row */
 	void *vsum;
 	int *vrow; /* -1: none yet */
+	/*
+	 * One thread: the worker's buffers, kept from one cnnf_conv_make to the
+	 * next (a caller making a few rows at a time paid a fresh band each time).
+	 */
+	scratch s;
+	int have_s;
 };
 
 /* Output channels begin..end-1 of the box for rows p->ylo..p->yhi-1, moving the kept sums on. */
@@ -1347,6 +1353,8 @@ void cnnf_conv_close(cnnf_conv_job *j)
 	plan_free(&j->p);
 	free(j->vsum);
 	free(j->vrow);
+	if (j->have_s)
+		scratch_free(&j->s);
 	free(j);
 }
 
@@ -1395,14 +1403,59 @@ int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1)
 		return cnnf_parallel_for((size_t)p->nout, j->threads, box_work, j);
 	/* Bands no larger than the buffers were sized for, enough of them for the threads. */
 	int nrows = y1 - y0, band = p->band, nt = cnnf_parallel_threads(j->threads);
-	if ((nrows + band - 1) / band < 8 * nt && nrows >= 8 * nt)
+	/* (One thread: no need to split, and each band would copy its input rows' overlap again.) */
+	if (nt > 1 && (nrows + band - 1) / band < 8 * nt && nrows >= 8 * nt)
 		band = (nrows + 8 * nt - 1) / (8 * nt);
 	int saved = p->band;
 	p->band = band < nrows ? band : nrows;
 	size_t nbands = (size_t)((nrows + p->band - 1) / p->band);
-	int status = cnnf_parallel_for(nbands, j->threads, work, p);
+	int status = 0;
+	if (nt == 1) {
+		/* Buffers for the plan's bands, which hold every band made here (no larger). */
+		p->band = saved;
+		int ok = j->have_s || scratch_new(p, &j->s) == 0;
+		p->band = band < nrows ? band : nrows;
+		if (!ok) {
+			cnnf_error("out of memory");
+			status = -1;
+		} else {
+			j->have_s = 1;
+			for (size_t b = 0; b < nbands; b++) {
+				int by = y0 + (int)b * p->band;
+				run_band(p, &j->s, by, by + p->band > y1 ? y1 - by : p->band);
+			}
+		}
+	} else {
+		status = cnnf_parallel_for(nbands, j->threads, work, p);
+	}
 	p->band = saved;
 	return status;
+}
+
+int cnnf_conv_box_table(const cnnf_conv_job *j, long long max_sum, float *out)
+{
+	const plan *p = &j->p;
+	if (p->path != PATH_BOX || p->sums != SUMS_EXACT || p->unit != 1 || p->ow < 1 ||
+	    max_sum < 0)
+		return -1;
+	double *dacc = malloc(sizeof(double) * (size_t)p->ow);
+	float *row = malloc(sizeof(float) * (size_t)p->ow);
+	if (!dacc || !row) {
+		free(dacc);
+		free(row);
+		return -1;
+	}
+	/* As box_row_exact() and box_work() finish a row, a row's worth of sums at a time. */
+	for (long long s0 = 0; s0 <= max_sum; s0 += p->ow) {
+		long long n = max_sum + 1 - s0 < p->ow ? max_sum + 1 - s0 : p->ow;
+		for (int x = 0; x < p->ow; x++)
+			dacc[x] = (double)(int64_t)(s0 + (x < n ? x : 0)) * p->unit * p->box_w;
+		finish_row(p, 0, NULL, dacc, dacc, row);
+		memcpy(out + s0, row, sizeof(float) * (size_t)n);
+	}
+	free(dacc);
+	free(row);
+	return 0;
 }
 
 unsigned long long cnnf_conv_job_work(const cnnf_conv_job *j)

@@ -156,6 +156,17 @@ int cnnf_conv_make(cnnf_conv_job *j, int y0, int y1);
  */
 unsigned long long cnnf_conv_job_work(const cnnf_conv_job *j);
 
+/*
+ * For a box the engine runs as exact integer sums of samples (taps all
+ * equal, integer samples, no unit scaling): out[s] for s = 0..max_sum, the
+ * value the engine writes for an output whose window sums to s, made by the
+ * engine's own finishing code, so that a caller summing the window itself
+ * (filter.c's integer path) writes the same bits. Returns 0, or -1 when the
+ * job is not such a box or memory runs out (no message: the caller uses
+ * the engine).
+ */
+int cnnf_conv_box_table(const cnnf_conv_job *j, long long max_sum, float *out);
+
 /* Free the job; NULL is a no-op. */
 void cnnf_conv_close(cnnf_conv_job *j);
 

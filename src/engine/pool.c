@@ -1,6 +1,9 @@
 /* pool.c: max and average pooling, with the dilation that dense segmentation needs. */
 #include "engine/pool.h"
 
+#include <math.h>
+#include <string.h>
+
 #include "base/error.h"
 #include "base/parallel.h"
 #include "base/simd.h"
@@ -87,4 +90,65 @@ int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, in
 	}
 	*out = t;
 	return 0;
+}
+
+/* Outputs a pass over the taps keeps in its accumulators: a few KB, in the L1 cache. */
+#define POOL_BLOCK 256
+
+/*
+ * Every tap of a block of outputs before the next block, so that the
+ * accumulators stay in registers and the cache, and out is written once.
+ */
+CNNF_CLONES void cnnf_pool_max_taps(float *restrict out, const float *const *tap, int nt, int64_t n)
+{
+	float acc[POOL_BLOCK];
+	int64_t i0 = 0;
+	/* Blocks of 32: the accumulators in two or four vector registers over all the taps. */
+	for (; i0 + 32 <= n; i0 += 32) {
+		float a[32];
+		for (int i = 0; i < 32; i++)
+			a[i] = -INFINITY;
+		for (int t = 0; t < nt; t++) {
+			const float *restrict v = tap[t] + i0;
+			for (int i = 0; i < 32; i++) {
+				float b = a[i], x = v[i];
+				a[i] = (b != b || x <= b) ? b : x;
+			}
+		}
+		for (int i = 0; i < 32; i++)
+			out[i0 + i] = a[i];
+	}
+	for (; i0 < n; i0 += POOL_BLOCK) {
+		int64_t m = n - i0 < POOL_BLOCK ? n - i0 : POOL_BLOCK;
+		for (int64_t i = 0; i < m; i++)
+			acc[i] = -INFINITY;
+		for (int t = 0; t < nt; t++) {
+			const float *restrict v = tap[t] + i0;
+			for (int64_t i = 0; i < m; i++) {
+				float b = acc[i], x = v[i];
+				acc[i] = (b != b || x <= b) ? b : x;
+			}
+		}
+		memcpy(out + i0, acc, sizeof(float) * (size_t)m);
+	}
+}
+
+CNNF_CLONES void cnnf_pool_avg_taps(float *restrict out, const float *const *tap, int nt,
+				 const int64_t *restrict div_x, int64_t div_y, int64_t n)
+{
+	double acc[POOL_BLOCK];
+	for (int64_t i0 = 0; i0 < n; i0 += POOL_BLOCK) {
+		int64_t m = n - i0 < POOL_BLOCK ? n - i0 : POOL_BLOCK;
+		for (int64_t i = 0; i < m; i++)
+			acc[i] = 0;
+		for (int t = 0; t < nt; t++) {
+			const float *restrict v = tap[t] + i0;
+			for (int64_t i = 0; i < m; i++)
+				acc[i] += (double)v[i];
+		}
+		for (int64_t i = 0; i < m; i++) {
+			int64_t d = div_x[i0 + i] * div_y;
+			out[i0 + i] = d > 0 ? (float)(acc[i] / (double)d) : NAN;
+		}
+	}
 }

@@ -2,6 +2,8 @@
 #ifndef CNNF_POOL_H
 #define CNNF_POOL_H
 
+#include <stdint.h>
+
 #include "engine/tensor.h"
 
 typedef enum cnnf_pool_kind { CNNF_POOL_MAX, CNNF_POOL_AVG } cnnf_pool_kind;
@@ -25,5 +27,21 @@ int cnnf_pool_apply(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, 
  */
 int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, int sy, int sx,
 		  int dy, int dx, int group, int threads, const char *name, cnnf_tensor **out);
+
+/*
+ * One row of outputs from its taps, n floats each: out[i] = the first
+ * maximum of tap[0][i], tap[1][i], ... from -inf, a NaN kept once met
+ * (best = (isnan(best) || v <= best) ? best : v: ONNX MaxPool's taps in
+ * order, as PyTorch keeps them). nt may be 0 (out is -inf).
+ */
+void cnnf_pool_max_taps(float *out, const float *const *tap, int nt, int64_t n);
+
+/*
+ * The same for averages: out[i] = the double sum from 0 of the taps in
+ * order, divided by div_x[i] * div_y, rounded to float once; NaN when that
+ * count is 0.
+ */
+void cnnf_pool_avg_taps(float *out, const float *const *tap, int nt, const int64_t *div_x,
+			int64_t div_y, int64_t n);
 
 #endif

@@ -1,10 +1,40 @@
 /* tensor.c: planar float tensors and their conversion from and to images. */
+/* madvise(MADV_HUGEPAGE): not in POSIX. */
+#define _DEFAULT_SOURCE
 #include "engine/tensor.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "base/error.h"
+
+/* Tensors this large are put on huge pages where the system allows. */
+#define HUGE_TENSOR ((size_t)4 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+/*
+ * The data of a tensor of `bytes`: a large one 2 MiB aligned and advised as
+ * huge pages, so that its first touch faults once every 2 MiB rather than
+ * every 4 KiB (a 12-megapixel image normalised for segmentation spent more
+ * in page faults than in the normalising). Freed with free() either way.
+ */
+static float *data_alloc(size_t bytes, int zero)
+{
+	if (bytes < HUGE_TENSOR || bytes > SIZE_MAX - HUGE_ALIGN)
+		return zero ? calloc(1, bytes) : malloc(bytes);
+	size_t cap = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	void *p = NULL;
+	if (posix_memalign(&p, HUGE_ALIGN, cap) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, cap, MADV_HUGEPAGE); /* advice only: it may be refused */
+#endif
+	if (zero)
+		memset(p, 0, bytes);
+	return p;
+}
 
 static cnnf_tensor *alloc(int c, int h, int w, int zero)
 {
@@ -12,7 +42,7 @@ static cnnf_tensor *alloc(int c, int h, int w, int zero)
 	if (cnnf_image_bytes("tensor", w, h, c, sizeof(float), &bytes) < 0)
 		return NULL;
 	cnnf_tensor *t = malloc(sizeof *t);
-	float *data = zero ? calloc(1, bytes) : malloc(bytes);
+	float *data = data_alloc(bytes, zero);
 	if (!t || !data) {
 		free(t);
 		free(data);

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/simd.h"
+#include "filter/boxsum.h"
 
 void cnnf_filter_opts_init(cnnf_filter_opts *o)
 {
@@ -302,7 +303,30 @@ struct cnnf_filter_stream {
 	float *raw;         /* not streaming: the engine's floats for the strip */
 	int strip_rows;     /* rows the strip holds */
 	int y0, y1;
+	cnnf_boxsum *box;   /* an 8-bit box made in integer sums instead of by the engine */
+	int threads;
+	int (*wait)(void *ctx, int rows); /* the options' wait and wait_ctx */
+	void *wait_ctx;
 };
+
+/*
+ * The input rows output rows y0..y1-1 read: one past the highest row any
+ * of their windows maps to through the border (wrap reads the bottom for
+ * the top rows, a wide explicit padding reflects far in).
+ */
+static int rows_needed(const job *j, int y0, int y1)
+{
+	const cnnf_conv_geom *g = &j->g;
+	long h = j->img->height, need = 0;
+	long first = (long)y0 * g->stride_y - g->pad_top;
+	long last = (long)(y1 - 1) * g->stride_y - g->pad_top + (long)(j->k->height - 1) * g->dil_y;
+	for (long r = first; r <= last && need < h; r++) {
+		long src = cnnf_conv_border_index(r, h, g->border);
+		if (src + 1 > need)
+			need = src + 1;
+	}
+	return (int)need;
+}
 
 /*
  * Colour divided by the filtered alpha, --abs and --offset, and the output's
@@ -363,6 +387,12 @@ static int make_strip(cnnf_filter_stream *s, int y0, int y1)
 			return -1;
 		}
 	}
+	/* The last strip waits for the whole decode, so that damage after the rows fails it too. */
+	if (s->wait && s->wait(s->wait_ctx, y1 == s->j.oh ? s->j.img->height + 1
+	                                                  : rows_needed(&s->j, y0, y1)) < 0)
+		return -1;
+	if (s->box)
+		return cnnf_boxsum_rows(s->box, y0, y1, s->strip, s->threads);
 	s->st.out = s->strip;
 	s->st.raw = s->raw;
 	s->st.y0 = y0;
@@ -386,6 +416,35 @@ static const void *stream_row(void *ctx, int y)
 		s->y0 = y, s->y1 = y1;
 	}
 	return cnnf_image_row(s->strip, y - s->y0);
+}
+
+/*
+ * The integer box path (boxsum.c) for s when it gives the engine's bits:
+ * a box of 8-bit samples to 8-bit samples at stride and dilation 1, with no
+ * alpha or --abs/--offset around the engine, and a table the engine fills.
+ * Otherwise (or out of memory) s stays on the engine.
+ */
+static void try_box(cnnf_filter_stream *s, const cnnf_filter_opts *o)
+{
+	const job *j = &s->j;
+	const cnnf_kernel *k = j->k;
+	const cnnf_conv_geom *g = &j->g;
+	if (o->engine_only || j->img->type != CNNF_U8 || j->type != CNNF_U8 || !streams(j) ||
+	    !equal_taps(k) || g->stride_x != 1 || g->stride_y != 1 || g->dil_x != 1 ||
+	    g->dil_y != 1 || (long long)k->height * k->width > CNNF_BOXSUM_MAX_TAPS ||
+	    j->oc != j->img->channels)
+		return;
+	long long max_sum = (long long)k->height * k->width * 255;
+	float *values = malloc(sizeof(float) * (size_t)(max_sum + 1));
+	uint8_t *table = malloc((size_t)max_sum + 1);
+	if (values && table && cnnf_conv_box_table(s->cj, max_sum, values) == 0) {
+		/* The engine's values are whole numbers in 0..maxval: stream_write()'s cast. */
+		for (long long i = 0; i <= max_sum; i++)
+			table[i] = (uint8_t)values[i];
+		s->box = cnnf_boxsum_new(j->img, k->height, k->width, g, j->oh, j->ow, table);
+	}
+	free(values);
+	free(table);
 }
 
 int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_filter_opts *o,
@@ -416,6 +475,10 @@ int cnnf_filter_open(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fil
 	/* What the engine would refuse is refused here, before anything is written. */
 	if (cnnf_conv_open(&io, k, &j->g, &j->engine, o->threads, kname, &s->cj) < 0)
 		goto fail;
+	s->threads = o->threads;
+	s->wait = o->wait;
+	s->wait_ctx = o->wait_ctx;
+	try_box(s, o);
 	s->rows.info = (cnnf_image){.width = j->ow,
 	                            .height = j->oh,
 	                            .channels = j->oc,
@@ -463,6 +526,7 @@ void cnnf_filter_close(cnnf_filter_stream *s)
 	if (!s)
 		return;
 	cnnf_conv_close(s->cj);
+	cnnf_boxsum_free(s->box);
 	cnnf_image_free(s->strip);
 	free(s->raw);
 	free(s);

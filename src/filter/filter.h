@@ -16,6 +16,16 @@ typedef struct cnnf_filter_opts {
 	double offset;          /* added to every response (after abs) */
 	int float_out;          /* 1: keep float results (.npy); 0: round to the input's scale */
 	int threads;            /* 0: all cores */
+	int engine_only;        /* 1: no integer box path (boxsum.c); tests compare the two */
+	/*
+	 * When the image is still being decoded (cnnf_input_read_async()): called
+	 * before a strip is made with the rows it reads (rows 0..rows-1 must be
+	 * final; for the last strip, height + 1: the decode must have ended
+	 * well); 0, or -1 with a message, which fails the strip. NULL: the image
+	 * is whole.
+	 */
+	int (*wait)(void *ctx, int rows);
+	void *wait_ctx;
 } cnnf_filter_opts;
 
 /* The defaults above. */

@@ -2,6 +2,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -226,12 +227,25 @@ struct cnnf_input {
 	int autorotate;                 /* JPEG: turn pages upright by their EXIF Orientation */
 	int orientation;                /* the last page's EXIF (or TIFF) Orientation, 0: none */
 	cnnf_meta meta;                 /* the last page's metadata, as its pixels are */
+	/* cnnf_input_read_async(): the decoder thread and what it has handed over */
+	int running;                    /* a thread was started and not joined */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	cnnf_progress prog;             /* the reader's; publish() below */
+	cnnf_image *async_img;          /* the image handed over, NULL before */
+	int async_rows;                 /* rows of it final */
+	int async_done, async_failed;   /* the reader returned; with NULL */
+	char async_err[CNNF_ERROR_MAX]; /* its message then */
+	cnnf_warn async_warn;
 };
 
 void cnnf_input_close(cnnf_input *in)
 {
 	if (!in)
 		return;
+	/* The thread writes into an image the caller still has: it ends first. */
+	(void)cnnf_input_finish(in);
 	cnnf_tiff_close(in->tiff);
 	cnnf_meta_clear(&in->meta);
 	if (in->fp)
@@ -424,6 +438,8 @@ const char *cnnf_input_warning(const cnnf_input *in)
 
 cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 {
+	/* A decoder still at work shares the stream: it ends first. */
+	(void)cnnf_input_finish(in);
 	if (page < 0 || page >= in->pages) {
 		cnnf_error("%s: there is no page %d: the file has %d (counted from 0)", in->name,
 		           page, in->pages);
@@ -456,6 +472,107 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 			return readers[i].read(in->fp, in->name, in->max_pixels);
 	cnnf_error("%s: not a PNG, JPEG, PNM, TIFF or NPY image", in->name);
 	return NULL;
+}
+
+/* cnnf_progress.publish: rows rows of img are final. */
+static void publish(void *ctx, cnnf_image *img, int rows)
+{
+	cnnf_input *in = ctx;
+	pthread_mutex_lock(&in->mu);
+	in->async_img = img;
+	in->async_rows = rows;
+	in->prog.published = 1;
+	pthread_cond_broadcast(&in->cv);
+	pthread_mutex_unlock(&in->mu);
+}
+
+/* The decoder thread: the whole read, handing rows over as they come. */
+static void *decode(void *arg)
+{
+	cnnf_input *in = arg;
+	cnnf_image *img;
+	if (in->format == CNNF_FORMAT_PNG)
+		img = cnnf_png_read_progress(in->fp, in->name, in->max_pixels, &in->async_warn,
+		                             &in->meta, &in->prog);
+	else
+		img = cnnf_jpeg_read_progress(in->fp, in->name, in->max_pixels, in->autorotate,
+		                              &in->orientation, &in->async_warn, &in->meta, &in->prog);
+	pthread_mutex_lock(&in->mu);
+	in->async_done = 1;
+	if (!img) {
+		in->async_failed = 1;
+		snprintf(in->async_err, sizeof in->async_err, "%s", cnnf_error_get());
+	}
+	pthread_cond_broadcast(&in->cv);
+	pthread_mutex_unlock(&in->mu);
+	return NULL;
+}
+
+cnnf_image *cnnf_input_read_async(cnnf_input *in)
+{
+	if ((in->format != CNNF_FORMAT_PNG && in->format != CNNF_FORMAT_JPEG) || in->running)
+		return cnnf_input_read(in, 0);
+	cnnf_meta_clear(&in->meta);
+	in->orientation = 0;
+	in->warning[0] = 0;
+	if (fseeko(in->fp, 0, SEEK_SET) < 0) {
+		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
+		return NULL;
+	}
+	in->prog = (cnnf_progress){publish, in, 0};
+	in->async_img = NULL;
+	in->async_rows = in->async_done = in->async_failed = 0;
+	in->async_warn = (cnnf_warn){.count = 0};
+	pthread_mutex_init(&in->mu, NULL);
+	pthread_cond_init(&in->cv, NULL);
+	if (pthread_create(&in->thread, NULL, decode, in) != 0) {
+		pthread_mutex_destroy(&in->mu);
+		pthread_cond_destroy(&in->cv);
+		return cnnf_input_read(in, 0);
+	}
+	in->running = 1;
+	pthread_mutex_lock(&in->mu);
+	while (!in->async_img && !in->async_done)
+		pthread_cond_wait(&in->cv, &in->mu);
+	cnnf_image *img = in->async_img;
+	pthread_mutex_unlock(&in->mu);
+	if (!img) {
+		cnnf_input_finish(in);
+		return NULL;
+	}
+	return img;
+}
+
+int cnnf_input_wait(cnnf_input *in, int rows)
+{
+	if (!in->running)
+		return 0;
+	pthread_mutex_lock(&in->mu);
+	while (in->async_rows < rows && !in->async_done)
+		pthread_cond_wait(&in->cv, &in->mu);
+	int failed = in->async_failed;
+	pthread_mutex_unlock(&in->mu);
+	if (failed) {
+		cnnf_error("%s", in->async_err);
+		return -1;
+	}
+	return 0;
+}
+
+int cnnf_input_finish(cnnf_input *in)
+{
+	if (!in->running)
+		return 0;
+	pthread_join(in->thread, NULL);
+	in->running = 0;
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->cv);
+	keep_warning(in, in->async_failed ? NULL : in->async_img, &in->async_warn);
+	if (in->async_failed) {
+		cnnf_error("%s", in->async_err);
+		return -1;
+	}
+	return 0;
 }
 
 cnnf_image *cnnf_io_read(const char *path, unsigned long long max_pixels)

@@ -108,6 +108,28 @@ const char *cnnf_input_name(const cnnf_input *in);
 cnnf_image *cnnf_input_read(cnnf_input *in, int page);
 
 /*
+ * cnnf_input_read() of page 0 while the caller works: for PNG and JPEG the
+ * image comes back once its header is read, its rows decoded by a thread of
+ * its own, so that decoding overlaps filtering and encoding on another core.
+ * Rows are final only up to what cnnf_input_wait() has waited for; the
+ * image must not be freed before cnnf_input_finish() or the close. Other
+ * formats, pages and images the reader must finish first (turned upright,
+ * with alpha, interlaced) are read whole before it returns. NULL with the
+ * message when the header cannot be read.
+ */
+cnnf_image *cnnf_input_read_async(cnnf_input *in);
+
+/*
+ * Block until rows rows of the image cnnf_input_read_async() returned are
+ * decoded (at once when it was read whole). 0, or -1 with the decoder's
+ * message when decoding failed.
+ */
+int cnnf_input_wait(cnnf_input *in, int rows);
+
+/* Wait for the decoder to end: 0, or -1 with its message. Nothing to wait for is 0. */
+int cnnf_input_finish(cnnf_input *in);
+
+/*
  * What the library said about the file that was not a failure, once for the
  * whole file: "NAME: warning: the first one (and N more)". NULL when nothing
  * was said. Good until the input is closed.
@@ -242,6 +264,20 @@ cnnf_format cnnf_io_format_sniff(const unsigned char *buf, size_t len);
 long long cnnf_io_remaining(FILE *fp);
 
 /*
+ * How a reader hands over an image while it is still decoding it (PNG and
+ * JPEG; cnnf_input_read_async()): publish(ctx, img, rows) once rows rows of
+ * img are final, img the same pointer every time; published is then 1 and
+ * the image is the caller's, even if decoding fails later. A reader that
+ * must change the image after its last row (turn it upright, look at the
+ * whole alpha channel) publishes it only when it is done.
+ */
+typedef struct cnnf_progress {
+	void (*publish)(void *ctx, cnnf_image *img, int rows);
+	void *ctx;
+	int published;
+} cnnf_progress;
+
+/*
  * Per-format readers and writers (io_png.c, io_jpeg.c, io_pnm.c, io_npy.c).
  * Readers get a stream positioned at the start of the file and the name for
  * messages; they check the header against max_pixels with cnnf_image_check()
@@ -259,6 +295,9 @@ cnnf_image *cnnf_png_read(FILE *fp, const char *name, unsigned long long max_pix
  */
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
                                cnnf_warn *w, cnnf_meta *meta);
+/* The same, handing rows over as they are made through prog (NULL: at the end). */
+cnnf_image *cnnf_png_read_progress(FILE *fp, const char *name, unsigned long long max_pixels,
+                                   cnnf_warn *w, cnnf_meta *meta, cnnf_progress *prog);
 int cnnf_png_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 /* cnnf_jpeg_read: a JPEG, turned upright by its EXIF Orientation. */
 cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pixels);
@@ -273,6 +312,10 @@ cnnf_image *cnnf_jpeg_read(FILE *fp, const char *name, unsigned long long max_pi
 cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long max_pixels,
                                 int autorotate, int *orientation, cnnf_warn *w,
                                 cnnf_meta *meta);
+/* The same, handing rows over as they are made through prog (NULL: at the end). */
+cnnf_image *cnnf_jpeg_read_progress(FILE *fp, const char *name, unsigned long long max_pixels,
+                                    int autorotate, int *orientation, cnnf_warn *w,
+                                    cnnf_meta *meta, cnnf_progress *prog);
 int cnnf_jpeg_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);
 cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pixels);
 int cnnf_pnm_write(const cnnf_rows *src, FILE *fp, const char *name, const cnnf_write_opts *o);

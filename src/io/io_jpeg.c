@@ -177,6 +177,16 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
                                 int autorotate, int *orientation, cnnf_warn *w,
                                 cnnf_meta *meta)
 {
+	return cnnf_jpeg_read_progress(fp, name, max_pixels, autorotate, orientation, w, meta, NULL);
+}
+
+/* Rows handed over in groups of this many (a lock and a wake-up each). */
+#define PUBLISH_ROWS 32
+
+cnnf_image *cnnf_jpeg_read_progress(FILE *fp, const char *name, unsigned long long max_pixels,
+                                    int autorotate, int *orientation, cnnf_warn *w,
+                                    cnnf_meta *meta, cnnf_progress *prog)
+{
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_fail fail;
 	struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
@@ -185,8 +195,11 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
 	cinfo.err = &fail.pub;
 	if (setjmp(fail.jump)) {
 		jpeg_destroy_decompress(&cinfo);
-		cnnf_image_free(img);
-		cnnf_meta_clear(meta);
+		/* A published image is the caller's; the failure is what it learns. */
+		if (!prog || !prog->published) {
+			cnnf_image_free(img);
+			cnnf_meta_clear(meta);
+		}
 		return NULL;
 	}
 	jpeg_create_decompress(&cinfo);
@@ -241,9 +254,18 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
 		           cinfo.output_height);
 		longjmp(fail.jump, 1);
 	}
+	/* Turned upright after the last row: then the image is handed over only at the end. */
+	int early = prog && !(autorotate && orient > 1);
+	if (early) {
+		if (orientation)
+			*orientation = orient;
+		prog->publish(prog->ctx, img, 0);
+	}
 	while (cinfo.output_scanline < cinfo.output_height) {
 		JSAMPROW row = cnnf_image_row(img, (int)cinfo.output_scanline);
 		jpeg_read_scanlines(&cinfo, &row, 1);
+		if (early && cinfo.output_scanline % PUBLISH_ROWS == 0)
+			prog->publish(prog->ctx, img, (int)cinfo.output_scanline);
 	}
 	/* Reads up to EOI, so that damage after the last row is noticed too. */
 	jpeg_finish_decompress(&cinfo);
@@ -259,6 +281,8 @@ cnnf_image *cnnf_jpeg_read_exif(FILE *fp, const char *name, unsigned long long m
 		*orientation = orient;
 	if (!img)
 		cnnf_meta_clear(meta);
+	else if (prog)
+		prog->publish(prog->ctx, img, img->height);
 	return img;
 }
 

@@ -127,7 +127,17 @@ static void read_meta(png_structp png, png_infop info, cnnf_meta *m, cnnf_warn *
 cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long max_pixels,
                                cnnf_warn *warn, cnnf_meta *meta)
 {
-	if (cnnf_png_check_chunks(fp, name) < 0)
+	return cnnf_png_read_progress(fp, name, max_pixels, warn, meta, NULL);
+}
+
+/* Rows handed over in groups of this many (a lock and a wake-up each). */
+#define PUBLISH_ROWS 32
+
+cnnf_image *cnnf_png_read_progress(FILE *fp, const char *name, unsigned long long max_pixels,
+                                   cnnf_warn *warn, cnnf_meta *meta, cnnf_progress *prog)
+{
+	int after_idat;
+	if (cnnf_png_check_chunks(fp, name, &after_idat) < 0)
 		return NULL;
 	cnnf_png_io io = {fp, name, 0, warn};
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,
@@ -142,7 +152,9 @@ cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long ma
 	png_bytep *volatile rows = NULL;
 	if (setjmp(png_jmpbuf(png))) {
 		free(rows);
-		cnnf_image_free(img);
+		/* A published image is the caller's; the failure is what it learns. */
+		if (!prog || !prog->published)
+			cnnf_image_free(img);
 		png_destroy_read_struct(&png, &info, NULL);
 		return NULL;
 	}
@@ -181,18 +193,39 @@ cnnf_image *cnnf_png_read_warn(FILE *fp, const char *name, unsigned long long ma
 	}
 	for (png_uint_32 y = 0; y < h; y++)
 		rows[y] = cnnf_image_row(img, (int)y);
-	png_read_image(png, rows);
+	img->alpha = channels == 2 || channels == 4;
+	/*
+	 * Handed over before the rows when nothing can change after them: one
+	 * pass (not interlaced), no alpha (filters look at all of it first) and
+	 * no chunk after the image data (its metadata is all read).
+	 */
+	int early = prog && !after_idat && !img->alpha &&
+	            png_get_interlace_type(png, info) == PNG_INTERLACE_NONE;
+	if (early) {
+		if (meta) {
+			cnnf_meta_clear(meta);
+			read_meta(png, info, meta, warn);
+		}
+		prog->publish(prog->ctx, img, 0);
+		for (png_uint_32 y = 0; y < h; y++) {
+			png_read_row(png, rows[y], NULL);
+			if ((y + 1) % PUBLISH_ROWS == 0)
+				prog->publish(prog->ctx, img, (int)y + 1);
+		}
+	} else {
+		png_read_image(png, rows);
+	}
 	/*
 	 * Reading to IEND checks the last CRCs and refuses a file cut after its
 	 * image data; the chunks after the image (text often) go into info too.
 	 */
 	png_read_end(png, info);
-	if (meta) {
+	if (meta && !early) {
 		cnnf_meta_clear(meta);
 		read_meta(png, info, meta, warn);
 	}
-
-	img->alpha = channels == 2 || channels == 4;
+	if (prog)
+		prog->publish(prog->ctx, img, img->height);
 	cnnf_image *out = img;
 	free(rows);
 	png_destroy_read_struct(&png, &info, NULL);

@@ -41,16 +41,24 @@ void cnnf_png_read_limits(png_structp png)
 	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, exif, 1);
 }
 
-int cnnf_png_check_chunks(FILE *fp, const char *name)
+int cnnf_png_check_chunks(FILE *fp, const char *name, int *after_idat)
 {
 	long long left = cnnf_io_remaining(fp);
 	off_t start = ftello(fp);
 	unsigned char h[8];
+	int dummy, seen_idat = 0;
+	after_idat = after_idat ? after_idat : &dummy;
+	*after_idat = 1;
 	if (left < 8 || start < 0 || fread(h, 1, 8, fp) != 8)
 		return fseeko(fp, start, SEEK_SET), 0; /* libpng says what is wrong */
 	left -= 8;
+	*after_idat = 0;
 	int status = 0;
 	while (left >= 8 && fread(h, 1, 8, fp) == 8) {
+		int idat = memcmp(h + 4, "IDAT", 4) == 0;
+		if (seen_idat && !idat && memcmp(h + 4, "IEND", 4) != 0)
+			*after_idat = 1;
+		seen_idat |= idat;
 		left -= 8;
 		unsigned long long len = (unsigned long long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
 		if (len + 4 > (unsigned long long)left) {

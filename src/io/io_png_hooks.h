@@ -40,10 +40,11 @@ void cnnf_png_read_limits(png_structp png);
  * chunk that declares more bytes than the file has left is refused before
  * libpng sees it ("truncated file"), since libpng 1.6.39 allocates and
  * clears what a text chunk declares after only a warning (1.2 GB for a 2 KB
- * file). A stream that cannot tell its size is not walked. 0, or -1 with
- * the message naming name.
+ * file). A stream that cannot tell its size is not walked. *after_idat (may
+ * be NULL) is 1 when a chunk other than IEND follows the image data, or the
+ * file was not walked. 0, or -1 with the message naming name.
  */
-int cnnf_png_check_chunks(FILE *fp, const char *name);
+int cnnf_png_check_chunks(FILE *fp, const char *name, int *after_idat);
 
 /* Read callback that tells a short file ("truncated file") from a read error. */
 void cnnf_png_read_data(png_structp png, png_bytep data, size_t len);

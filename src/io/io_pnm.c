@@ -397,6 +397,13 @@ cnnf_image *cnnf_pnm_read(FILE *fp, const char *name, unsigned long long max_pix
 	if (img) {
 		img->maxval = (unsigned)maxval;
 		img->alpha = alpha;
+		/* As read_raw() checks a copy: no sample above the maxval. */
+		const uint8_t *d = img->data;
+		for (size_t i = 0; maxval < 255 && i < (size_t)need; i++)
+			if (above_maxval(name, d[i], img->maxval) < 0) {
+				cnnf_image_free(img);
+				return NULL;
+			}
 		return img;
 	}
 	img = cnnf_image_new((int)w, (int)h, (int)channels, type);

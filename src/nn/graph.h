@@ -103,6 +103,12 @@ typedef struct cnnf_node {
 	void *state;              /* what op->prepare made for the current shapes, or NULL */
 	int folded;               /* computed at prepare time: the run skips it */
 	int relu;                 /* a Relu fused into it (op->fuses_relu): store max(y, 0) */
+	/*
+	 * A 2-D MaxPool of stride 1 without pads fused after it (and after the
+	 * Relu; op->fuses_pool): a pool_k[0] x pool_k[1] window, taps
+	 * pool_d[0], pool_d[1] apart. Output 0 is the pool's. pool_k[0] 0: none.
+	 */
+	int pool_k[2], pool_d[2];
 } cnnf_node;
 
 typedef struct cnnf_graph cnnf_graph;
@@ -155,6 +161,8 @@ typedef struct cnnf_op {
 	 * (nn/pass.h).
 	 */
 	int fuses_relu;
+	/* 1 when forward applies the MaxPool of n->pool_k, n->pool_d to output 0 (nn/pass.h). */
+	int fuses_pool;
 } cnnf_op;
 
 /* Limits a prepared graph must stay within. */

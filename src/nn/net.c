@@ -21,10 +21,23 @@ void cnnf_net_softmax(float *v, int k)
 	for (int i = 1; i < k; i++)
 		if (v[i] > max)
 			max = v[i];
-	for (int i = 0; i < k; i++)
-		sum += exp((double)v[i] - max);
-	for (int i = 0; i < k; i++)
-		v[i] = (float)(exp((double)v[i] - max) / sum);
+	/*
+	 * Each exp once (kept for the quotients when k is small), and none for
+	 * a score equal to the maximum: exp(0) is exactly 1. The same doubles
+	 * as computing each exp twice, so the same floats.
+	 */
+	double e[64];
+	int keep = k <= (int)(sizeof e / sizeof *e);
+	for (int i = 0; i < k; i++) {
+		double d = (double)v[i] - max, x = d == 0 ? 1.0 : exp(d);
+		if (keep)
+			e[i] = x;
+		sum += x;
+	}
+	for (int i = 0; i < k; i++) {
+		double d = (double)v[i] - max;
+		v[i] = (float)((keep ? e[i] : d == 0 ? 1.0 : exp(d)) / sum);
+	}
 }
 
 void cnnf_net_free(cnnf_net *n)
@@ -90,7 +103,8 @@ cnnf_net *cnnf_net_new(const cnnf_model *m, const char *name, int workers, int d
 		if (scores_graph(m, name, &n->dense))
 			goto fail;
 		int rc = cnnf_pass_dense(n->dense, n->why, sizeof n->why);
-		if (rc < 0)
+		/* Its pools, of stride 1 now, into the convs before them: pooled in the cache. */
+		if (rc < 0 || (rc == 0 && cnnf_pass_fuse_pool(n->dense) < 0))
 			goto fail;
 		if (rc) {
 			cnnf_graph_free(n->dense);

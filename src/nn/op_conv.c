@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "engine/conv.h"
+#include "engine/pool.h"
 #include "nn/opwin.h"
 #include "nn/ops.h"
 
@@ -120,6 +121,16 @@ static int infer(cnnf_graph *g, cnnf_node *n)
 	int ns = x->ndim - 2;
 	for (int i = 0; i < ns; i++)
 		dim[2 + i] = st.out[3 - ns + i];
+	if (n->pool_k[0]) {
+		/* The fused pool's output: stride 1, no pads. */
+		if (ns != 2 || st.group != 1)
+			return cnnf_graph_node_error(g, n, "a pool is fused only into a 2-D conv of one group");
+		for (int a = 0; a < 2; a++) {
+			dim[2 + a] -= (int64_t)(n->pool_k[a] - 1) * n->pool_d[a];
+			if (dim[2 + a] <= 0)
+				return cnnf_graph_node_error(g, n, "the fused pool's window is larger than the conv's output");
+		}
+	}
 	return cnnf_graph_set_shape(g, n, cnnf_node_out(g, n, 0), CNNF_DT_F32, x->ndim, dim);
 }
 
@@ -309,6 +320,124 @@ static int run_tasks(void *ctx, size_t begin, size_t end)
 	return 0;
 }
 
+/* ---- A MaxPool of stride 1 fused after the conv ----
+ *
+ * Each call makes a contiguous range of pooled rows: the conv rows they
+ * read are made a few at a time (cnnf_conv_make on a job of its own, one
+ * thread) into a ring of rows, every channel, and pooled from there while
+ * they are still in the cache; the conv's output is never written whole.
+ * The conv rows are those the conv alone makes (the engine's rows do not
+ * depend on how they are split), pooled by the row kernel MaxPool runs
+ * (cnnf_pool_max_taps), so the bits are those of Conv then MaxPool, for
+ * any thread count.
+ */
+typedef struct ring_ctx {
+	rows_ctx q;      /* first: read_row takes the context as its own */
+	float *ring;     /* rr rows of m channels of ow conv outputs */
+	int64_t rr, m, ow;
+} ring_ctx;
+
+static float *ring_row(void *ctx, int f, int y)
+{
+	const ring_ctx *r = ctx;
+	return r->ring + ((size_t)(y % r->rr) * r->m + f) * r->ow;
+}
+
+/* One worker's ring, tap pointers and conv job, made once a forward. */
+typedef struct pooled_worker {
+	ring_ctx r;
+	const float **tap;
+	cnnf_conv_job *job;
+} pooled_worker;
+
+typedef struct pooled_ctx {
+	const cnnf_node *n;
+	pooled_worker *w; /* one per worker */
+	float *y;         /* this item's pooled output */
+	int64_t ph, pw;   /* pooled rows and columns */
+	int64_t span;     /* conv rows one pooled row reads */
+	int64_t step;     /* conv rows made at a time */
+} pooled_ctx;
+
+static int pooled_rows(void *ctx, int worker, size_t begin, size_t end)
+{
+	const pooled_ctx *c = ctx;
+	const cnnf_node *n = c->n;
+	pooled_worker *pw = &c->w[worker];
+	ring_ctx *r = &pw->r;
+	int nt = n->pool_k[0] * n->pool_k[1];
+	/* Conv rows made: [begin, made); pooled: [begin, next). */
+	int64_t made = (int64_t)begin, next = (int64_t)begin, last = (int64_t)end + c->span - 1;
+	while (next < (int64_t)end) {
+		int64_t to = made + c->step < last ? made + c->step : last;
+		if (cnnf_conv_make(pw->job, (int)made, (int)to) < 0)
+			return -1;
+		made = to;
+		for (; next < (int64_t)end && next + c->span <= made; next++)
+			for (int64_t f = 0; f < r->m; f++) {
+				int t = 0;
+				for (int i = 0; i < n->pool_k[0]; i++) {
+					const float *row = ring_row(r, (int)f, (int)(next + (int64_t)i * n->pool_d[0]));
+					for (int j = 0; j < n->pool_k[1]; j++)
+						pw->tap[t++] = row + (int64_t)j * n->pool_d[1];
+				}
+				cnnf_pool_max_taps(c->y + ((size_t)f * c->ph + next) * c->pw, pw->tap, nt, c->pw);
+			}
+	}
+	return 0;
+}
+
+/* Conv rows a fused run makes at a time: a ring of about 512 KB, 1 to 16 rows. */
+#define POOLED_RING_BYTES ((size_t)512 << 10)
+
+static int forward_pooled(cnnf_graph *g, cnnf_node *n, const state *st, cnnf_kernel *k,
+			  const cnnf_conv_geom *geo, const cnnf_conv_out *post, const float *x,
+			  float *y, int threads)
+{
+	int64_t span = (int64_t)(n->pool_k[0] - 1) * n->pool_d[0] + 1;
+	int64_t ph = st->out[1] - span + 1, pw = st->out[2] - (int64_t)(n->pool_k[1] - 1) * n->pool_d[1];
+	size_t row = sizeof(float) * (size_t)(st->m * st->out[2]);
+	int64_t step = (int64_t)(POOLED_RING_BYTES / row) - span + 1;
+	step = step < 1 ? 1 : step > 16 ? 16 : step;
+	int64_t rr = step + span - 1;
+	int nw = cnnf_parallel_threads(threads), rc = 0;
+	pooled_worker *w = calloc((size_t)nw, sizeof *w);
+	if (!w)
+		return cnnf_graph_node_error(g, n, "out of memory");
+	size_t inplane = (size_t)st->in[1] * st->in[2], outplane = (size_t)ph * pw;
+	for (int64_t b = 0; b < st->nb && !rc; b++) {
+		const float *xb = x + (size_t)b * st->c * inplane;
+		for (int i = 0; i < nw && !rc; i++) {
+			pooled_worker *q = &w[i];
+			cnnf_conv_close(q->job);
+			q->job = NULL;
+			q->r = (ring_ctx){{st, xb, NULL, 0}, q->r.ring, rr, st->m, st->out[2]};
+			if (!q->r.ring && !(q->r.ring = malloc(row * (size_t)rr))) {
+				rc = cnnf_graph_node_error(g, n, "out of memory");
+				break;
+			}
+			if (!q->tap && !(q->tap = malloc(sizeof(*q->tap) * (size_t)(n->pool_k[0] * n->pool_k[1])))) {
+				rc = cnnf_graph_node_error(g, n, "out of memory");
+				break;
+			}
+			cnnf_conv_rows io = {(int)st->c, (int)st->in[1], (int)st->in[2], read_row, NULL,
+					     ring_row, &q->r, 0, 0};
+			if (cnnf_conv_open(&io, k, geo, post, 1, n->op_type, &q->job) < 0)
+				rc = cnnf_graph_node_error(g, n, "%s", cnnf_error_get());
+		}
+		pooled_ctx c = {n, w, y + (size_t)b * st->m * outplane, ph, pw, span, step};
+		if (!rc && cnnf_parallel_for_workers((size_t)ph, nw, pooled_rows, &c))
+			rc = cnnf_graph_node_error(g, n, "out of memory");
+	}
+	for (int i = 0; i < nw; i++) {
+		cnnf_conv_close(w[i].job);
+		free(w[i].r.ring);
+		free(w[i].tap);
+	}
+	free(w);
+	return rc;
+}
+
 static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
 		   int threads)
 {
@@ -325,6 +454,10 @@ static int forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_valu
 	tasks_ctx c = {st, k, &geo, &post, in[0]->data, out[0]->data, n->op_type, threads};
 	size_t ntasks = (size_t)(st->nb * st->group * st->out[0]);
 	int rc = 0;
+	if (n->pool_k[0]) {
+		rc = forward_pooled(g, n, st, k[0], &geo, &post, in[0]->data, out[0]->data, threads);
+		goto done;
+	}
 	if (wide(st)) {
 		for (size_t t = 0; t < (size_t)(st->group * st->out[0]) && !rc; t++)
 			if (run_wide(&c, t) < 0)
@@ -371,6 +504,13 @@ static double work(const cnnf_graph *g, const cnnf_node *n)
 	double taps = 1;
 	for (int i = 1; i < w->ndim; i++)
 		taps *= (double)w->dim[i];
+	if (n->pool_k[0] && y->ndim == 4) {
+		/* The conv's own outputs, and the pool's taps on the pooled ones. */
+		double h = (double)y->dim[2] + (double)(n->pool_k[0] - 1) * n->pool_d[0],
+		       wd = (double)y->dim[3] + (double)(n->pool_k[1] - 1) * n->pool_d[1];
+		return (double)y->dim[0] * y->dim[1] * h * wd * taps +
+		       (double)cnnf_value_count(y) * n->pool_k[0] * n->pool_k[1];
+	}
 	return (double)cnnf_value_count(y) * taps;
 }
 
@@ -379,5 +519,5 @@ const cnnf_op cnnf_op_conv = {
 	.min_in = 2, .max_in = 3, .min_out = 1, .max_out = 1,
 	.param_size = sizeof(param),
 	.parse = parse, .infer = infer, .prepare = prepare, .release = release,
-	.forward = forward, .work = work, .fuses_relu = 1,
+	.forward = forward, .work = work, .fuses_relu = 1, .fuses_pool = 1,
 };

@@ -5,6 +5,7 @@
 
 #include "base/parallel.h"
 #include "base/simd.h"
+#include "engine/pool.h"
 #include "nn/opwin.h"
 #include "nn/ops.h"
 
@@ -320,11 +321,13 @@ static int is_plain2d(const geom *ge)
 
 /* ---- Rows at a time: 2-D windows of any stride and dilation, without Indices ----
  *
- * An output row is made a tap at a time over the whole row: for tap (ty,
- * tx), every output ox reads padded column ox*sx + tx*dx of input row
- * oy*sy - py + ty*dy. Each input row is copied once into a padded row split
- * by column phase modulo sx (phase r holds padded columns r, r + sx, ...),
- * so that a tap's reads are consecutive floats and the loops vectorise.
+ * An output row is made from its taps, a block of outputs at a time: for
+ * tap (ty, tx), every output ox reads padded column ox*sx + tx*dx of input
+ * row oy*sy - py + ty*dy. Each input row is copied once into a padded row
+ * split by column phase modulo sx (phase r holds padded columns r, r + sx,
+ * ...), so that a tap's reads are consecutive floats and the loops
+ * vectorise; at stride 1 without left padding (dense segmentation's pools)
+ * the input row is that already and is read in place.
  * The arithmetic is pool_planes' in its order:
  * - max: taps row by row, keeping the first maximum and the first NaN, as
  *   best = (isnan(best) || v <= best) ? best : v from best = -inf; padding
@@ -393,29 +396,6 @@ static void split_row(const rowpool *rp, const float *row, int64_t iw, int64_t p
 	}
 }
 
-CNNF_CLONES static void max_tap(float *restrict acc, const float *restrict v, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		float b = acc[i], x = v[i];
-		acc[i] = (b != b || x <= b) ? b : x;
-	}
-}
-
-CNNF_CLONES static void sum_tap(double *restrict acc, const float *restrict v, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++)
-		acc[i] += (double)v[i];
-}
-
-CNNF_CLONES static void avg_finish(const double *restrict sum, const int64_t *restrict div_x,
-				   int64_t div_y, float *restrict out, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		int64_t d = div_x[i] * div_y;
-		out[i] = d > 0 ? (float)(sum[i] / (double)d) : NAN;
-	}
-}
-
 typedef struct rowjob {
 	const param *p;
 	geom ge;
@@ -433,35 +413,40 @@ static int pool_rows(void *ctx, size_t begin, size_t end)
 	int64_t ih = ge->in[1], iw = ge->in[2], oh = ge->out[1], ow = ge->out[2];
 	int64_t ky = ge->k[1], sy = ge->s[1], dy = ge->d[1], py = ge->pb[1], px = ge->pb[2];
 	int64_t kx = rp->kx, sx = rp->sx, dx = rp->dx, len = rp->len;
+	/*
+	 * Stride 1 without left padding and no tap beyond the row (the dense
+	 * form's pools): phase 0 is the input row itself, read where it is.
+	 */
+	int in_place = sx == 1 && px == 0 && len <= iw;
 	/* A ring of the split input rows one window reads: rows a window spans, at most ih. */
 	int64_t ring = (ky - 1) * dy + 1;
 	if (ring > ih)
 		ring = ih;
 	size_t rowf = (size_t)(sx * len);
-	float *buf = malloc(sizeof(float) * rowf * (size_t)ring);
-	int64_t *held = malloc(sizeof(int64_t) * (size_t)ring);
-	float *facc = max ? malloc(sizeof(float) * (size_t)ow) : NULL;
-	double *dacc = max ? NULL : malloc(sizeof(double) * (size_t)ow);
+	float *buf = in_place ? NULL : malloc(sizeof(float) * rowf * (size_t)ring);
+	int64_t *held = in_place ? NULL : malloc(sizeof(int64_t) * (size_t)ring);
+	const float **tap = malloc(sizeof(*tap) * (size_t)(ky * kx));
 	int rc = -1;
-	if (!buf || !held || (max ? !facc : !dacc))
+	if ((!in_place && (!buf || !held)) || !tap)
 		goto out;
 	size_t inplane = (size_t)ih * iw, outplane = (size_t)oh * ow;
 	for (size_t pl = begin; pl < end; pl++) {
 		const float *x = j->x + pl * inplane;
 		float *y = j->y + pl * outplane;
-		for (int64_t r = 0; r < ring; r++)
+		for (int64_t r = 0; !in_place && r < ring; r++)
 			held[r] = -1;
 		for (int64_t oy = 0; oy < oh; oy++) {
-			if (max)
-				for (int64_t i = 0; i < ow; i++)
-					facc[i] = -INFINITY;
-			else
-				memset(dacc, 0, sizeof(double) * (size_t)ow);
 			int64_t sty = oy * sy - py;
+			int nt = 0;
 			for (int64_t ty = 0; ty < ky; ty++) {
 				int64_t iy = sty + ty * dy;
 				if (iy < 0 || iy >= ih)
 					continue;
+				if (in_place) {
+					for (int64_t tx = 0; tx < kx; tx++)
+						tap[nt++] = x + iy * iw + tx * dx;
+					continue;
+				}
 				float *sr = buf + (size_t)(iy % ring) * rowf;
 				if (held[iy % ring] != iy) {
 					split_row(rp, x + iy * iw, iw, px, max ? -INFINITY : 0.0f, sr);
@@ -469,27 +454,22 @@ static int pool_rows(void *ctx, size_t begin, size_t end)
 				}
 				for (int64_t tx = 0; tx < kx; tx++) {
 					int64_t t = tx * dx;
-					const float *v = sr + (t % sx) * len + t / sx;
-					if (max)
-						max_tap(facc, v, ow);
-					else
-						sum_tap(dacc, v, ow);
+					tap[nt++] = sr + (t % sx) * len + t / sx;
 				}
 			}
 			float *yr = y + oy * ow;
 			if (max)
-				memcpy(yr, facc, sizeof(float) * (size_t)ow);
+				cnnf_pool_max_taps(yr, tap, nt, ow);
 			else
-				avg_finish(dacc, rp->div_x,
-					   incl ? padded_taps(ge, 1, oy) : inside_taps(ge, 1, oy), yr, ow);
+				cnnf_pool_avg_taps(yr, tap, nt, rp->div_x,
+					 incl ? padded_taps(ge, 1, oy) : inside_taps(ge, 1, oy), ow);
 		}
 	}
 	rc = 0;
 out:
 	free(buf);
 	free(held);
-	free(facc);
-	free(dacc);
+	free(tap);
 	return rc;
 }
 

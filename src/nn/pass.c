@@ -26,18 +26,25 @@ static int is_graph_output(const cnnf_graph *g, int v)
 	return 0;
 }
 
-int cnnf_pass_fuse(cnnf_graph *g)
+/* A fusion's list of nodes to drop, all 0, once g is finished and not prepared; NULL with a message. */
+static unsigned char *drop_list(cnnf_graph *g)
 {
 	if (!g->finished || g->prepared) {
 		cnnf_error("%s: a graph is rewritten after it is finished and before it is prepared",
 			   g->file);
-		return -1;
+		return NULL;
 	}
 	unsigned char *drop = calloc((size_t)g->nnode + 1, 1);
-	if (!drop) {
+	if (!drop)
 		cnnf_error("%s: out of memory", g->file);
+	return drop;
+}
+
+int cnnf_pass_fuse(cnnf_graph *g)
+{
+	unsigned char *drop = drop_list(g);
+	if (!drop)
 		return -1;
-	}
 	int fused = 0;
 	for (int i = 0; i < g->nnode; i++) {
 		cnnf_node *r = &g->node[i];
@@ -57,6 +64,79 @@ int cnnf_pass_fuse(cnnf_graph *g)
 		fused++;
 	}
 	int rc = fused ? cnnf_graph_drop_nodes(g, drop) : 0;
+	free(drop);
+	return rc < 0 ? -1 : fused;
+}
+
+/*
+ * Whether MaxPool m is one a conv can take: 2-D, stride 1, no pads,
+ * floor mode, no Indices; its window in k and d. 0 no, 1 yes, -1 error.
+ */
+static int poolable(const cnnf_graph *g, const cnnf_node *m, int k[2], int d[2])
+{
+	const char *ap;
+	const int64_t *ks, *st, *dl, *pads;
+	size_t nk, ns, nd, np;
+	int64_t ceil_mode, so;
+	if (m->nin != 1 || m->in[0] < 0 || m->out[0] < 0 || (m->nout > 1 && m->out[1] >= 0))
+		return 0;
+	if (cnnf_node_attr_string(g, m, "auto_pad", "NOTSET", &ap) ||
+	    cnnf_node_attr_ints(g, m, "kernel_shape", &ks, &nk) ||
+	    cnnf_node_attr_ints(g, m, "strides", &st, &ns) ||
+	    cnnf_node_attr_ints(g, m, "dilations", &dl, &nd) ||
+	    cnnf_node_attr_ints(g, m, "pads", &pads, &np) ||
+	    cnnf_node_attr_int(g, m, "ceil_mode", 0, &ceil_mode) ||
+	    cnnf_node_attr_int(g, m, "storage_order", 0, &so))
+		return -1;
+	if ((strcmp(ap, "NOTSET") && strcmp(ap, "VALID")) || ceil_mode || so || !ks || nk != 2 ||
+	    (st && ns != 2) || (dl && nd != 2))
+		return 0;
+	for (size_t i = 0; i < np; i++)
+		if (pads[i])
+			return 0;
+	for (int a = 0; a < 2; a++) {
+		if ((st && st[a] != 1) || ks[a] < 1 || ks[a] > 64 || (dl && (dl[a] < 1 || dl[a] > (1 << 24))))
+			return 0;
+		k[a] = (int)ks[a], d[a] = dl ? (int)dl[a] : 1;
+	}
+	return 1;
+}
+
+int cnnf_pass_fuse_pool(cnnf_graph *g)
+{
+	unsigned char *drop = drop_list(g);
+	if (!drop)
+		return -1;
+	int fused = 0, rc = 0;
+	for (int i = 0; i < g->nnode && rc >= 0; i++) {
+		cnnf_node *m = &g->node[i];
+		int k[2], d[2];
+		if (strcmp(m->op_type, "MaxPool") || (rc = poolable(g, m, k, d)) <= 0)
+			continue;
+		rc = 0;
+		int v = m->in[0], p = g->val[v].producer;
+		if (p < 0 || drop[p])
+			continue;
+		cnnf_node *c = &g->node[p];
+		int64_t group = 1;
+		const cnnf_value *w = c->nin > 1 && c->in[1] >= 0 ? &g->val[c->in[1]] : NULL;
+		if (!c->op->fuses_pool || c->pool_k[0] || c->out[0] != v || is_graph_output(g, v) ||
+		    readers(g, v) != 1 || !w || !w->is_init || w->ndim != 4)
+			continue;
+		if (cnnf_node_attr_int(g, c, "group", 1, &group)) {
+			rc = -1;
+			break;
+		}
+		if (group != 1)
+			continue;
+		c->pool_k[0] = k[0], c->pool_k[1] = k[1], c->pool_d[0] = d[0], c->pool_d[1] = d[1];
+		/* The conv writes the pool's output; its own becomes a value no node makes. */
+		c->out[0] = m->out[0];
+		drop[i] = 1;
+		fused++;
+	}
+	if (rc >= 0 && fused)
+		rc = cnnf_graph_drop_nodes(g, drop);
 	free(drop);
 	return rc < 0 ? -1 : fused;
 }

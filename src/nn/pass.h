@@ -24,6 +24,17 @@
 int cnnf_pass_fuse(cnnf_graph *g);
 
 /*
+ * Fuse every 2-D MaxPool of stride 1 without pads (the dense form's pools)
+ * whose input is output 0 of a node that can pool it itself
+ * (op->fuses_pool: a 2-D Conv of one group, its Relu fused or not) and
+ * that nothing else reads (nor is a graph output): the node takes the
+ * pool's window (n->pool_k, n->pool_d) and output, the MaxPool goes. The
+ * same bits: the conv's rows, pooled by MaxPool's row kernel. Returns the
+ * number of pools fused, or -1.
+ */
+int cnnf_pass_fuse_pool(cnnf_graph *g);
+
+/*
  * The dense form of a patch classifier: a graph whose input is N x C x h x w
  * and whose output is N x K x 1 x 1, rewritten so that on an input of
  * N x C x H x W (H >= h, W >= w) its output (k, y, x) is what the original

@@ -586,13 +586,13 @@ typedef struct dense_job {
 	float *probs;
 } dense_job;
 
-static void dense_rows(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+static void dense_rows(void *ctx, const cnnf_tensor *scores, int y0, int rows, int x0, int cols)
 {
 	const dense_job *j = ctx;
 	size_t plane = (size_t)scores->h * scores->w;
 	for (int y = 0; y < rows; y++)
-		for (int x = 0; x < j->width; x++) {
-			size_t pixel = (size_t)(y0 + y) * j->width + x;
+		for (int x = 0; x < cols; x++) {
+			size_t pixel = (size_t)(y0 + y) * j->width + x0 + x;
 			classify(scores->data + (size_t)y * scores->w + x, plane, j->k, j->mode,
 				 j->labels + pixel, j->probs ? j->probs + pixel * (size_t)j->k : NULL);
 		}
@@ -612,6 +612,8 @@ static int segment_dense(const cnnf_graph *g, const cnnf_image *img, const cnnf_
 		return -1;
 	char why[200];
 	int rc = cnnf_pass_fuse(d) < 0 ? -1 : cnnf_pass_dense(d, why, sizeof why);
+	if (rc == 0 && cnnf_pass_fuse_pool(d) < 0)
+		rc = -1;
 	cnnf_tensor *norm = NULL;
 	if (rc)
 		goto out;

@@ -87,7 +87,7 @@ static int check_data_size(png_structp png, png_infop info, FILE *fp, const char
 /* A palette or gray PNG: indices and gray values unpacked to one sample each, never scaled. */
 static cnnf_labels *read_png(FILE *fp, const char *name, unsigned long long max_pixels)
 {
-	if (cnnf_png_check_chunks(fp, name) < 0)
+	if (cnnf_png_check_chunks(fp, name, NULL) < 0)
 		return NULL;
 	cnnf_png_io io = {fp, name, 0, NULL};
 	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, cnnf_png_on_error,

@@ -24,6 +24,7 @@ typedef struct job {
 	size_t row0;             /* first image row of this block */
 	uint8_t *labels;         /* H x W */
 	float *probs;            /* H x W x K, or NULL */
+	int threads;             /* dense mode: threads labelling a tile (0: all cores) */
 } job;
 
 void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
@@ -132,20 +133,56 @@ cnnf_tensor *cnnf_segment_normalise(const cnnf_image *img, const cnnf_model *m, 
 	return cnnf_segment_normalise_by(img, m->mean, m->std, zero);
 }
 
+/* An image's rows normalised into a tensor: item = channel * height + row. */
+typedef struct norm_job {
+	const cnnf_image *img;
+	cnnf_tensor *t;
+	const float *mean, *std;
+	double scale;
+	const float *lut; /* 8-bit samples: [channel][256], the same floats looked up */
+} norm_job;
+
+static void normalise_rows(const norm_job *j, size_t begin, size_t end)
+{
+	const cnnf_image *img = j->img;
+	int nc = img->channels, w = img->width;
+	for (size_t item = begin; item < end; item++) {
+		int c = (int)(item / (size_t)img->height), y = (int)(item % (size_t)img->height);
+		float *dst = j->t->data + item * (size_t)w;
+		size_t at = (size_t)y * w * nc + c;
+		if (j->lut) {
+			const uint8_t *src = img->data;
+			const float *lut = j->lut + 256 * c;
+			for (int x = 0; x < w; x++, at += nc)
+				dst[x] = lut[src[at]];
+		} else {
+			for (int x = 0; x < w; x++, at += nc)
+				dst[x] = (float)(((double)cnnf_image_getf(img, at) / j->scale - j->mean[c]) /
+						 j->std[c]);
+		}
+	}
+}
+
 cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
 				       const float *std, float *zero)
 {
-	cnnf_tensor *t = cnnf_tensor_from_image(img);
+	cnnf_tensor *t = cnnf_tensor_new_uninit(img->channels, img->height, img->width);
 	if (!t)
 		return NULL;
-	double scale = img->maxval ? img->maxval : 1.0;
-	size_t plane = (size_t)t->h * t->w;
-	for (int c = 0; c < t->c; c++) {
-		float *v = t->data + c * plane;
-		for (size_t i = 0; i < plane; i++)
-			v[i] = (float)(((double)v[i] / scale - mean[c]) / std[c]);
+	norm_job j = {img, t, mean, std, img->maxval ? img->maxval : 1.0, NULL};
+	float *lut = NULL;
+	/* (float)(((double)v / scale - mean) / std) of every sample, as one float: v, read as float. */
+	if (img->type == CNNF_U8 && (lut = malloc(sizeof(float) * 256 * (size_t)img->channels)))
+		for (int c = 0; c < img->channels; c++)
+			for (int v = 0; v < 256; v++)
+				lut[256 * c + v] =
+					(float)(((double)(float)v / j.scale - mean[c]) / std[c]);
+	j.lut = lut;
+	for (int c = 0; c < t->c; c++)
 		zero[c] = (float)((0.0 - mean[c]) / std[c]);
-	}
+	/* One thread (callers have no thread count to pass); a lookup a sample is cheap. */
+	normalise_rows(&j, 0, (size_t)img->channels * img->height);
+	free(lut);
 	return t;
 }
 
@@ -159,19 +196,37 @@ static int prepare_tile(cnnf_graph *g, int c, int th, int tw)
 	return cnnf_graph_prepare(g, &nd, (const int64_t(*)[CNNF_GRAPH_MAX_DIMS])shape, NULL);
 }
 
-/* Fill x (C x th x tw) with the normalised image around rows y0.., as patches see it. */
+/* Fill x (C x th x tw) with the normalised image around rows y0.., columns x0.., as patches see it. */
 static void fill_tile(const cnnf_tensor *img, const float *zero, cnnf_border border, int ph,
-		      int pw, int y0, cnnf_tensor *x)
+		      int pw, int y0, int x0, cnnf_tensor *x)
 {
-	int top = y0 - ph / 2, left = -(pw / 2);
+	int top = y0 - ph / 2, left = x0 - pw / 2;
 	size_t plane = (size_t)img->h * img->w;
+	/* Tile columns q0..q1-1 are image columns left + q: copied; the border only beyond. */
+	int q0 = left < 0 ? -left : 0, q1 = img->w - left < x->w ? img->w - left : x->w;
+	if (q0 > x->w)
+		q0 = x->w;
+	if (q1 < q0)
+		q1 = q0;
 	for (int c = 0; c < x->c; c++)
 		for (int r = 0; r < x->h; r++) {
 			float *dst = x->data + ((size_t)c * x->h + r) * x->w;
 			long ry = cnnf_conv_border_index(top + r, img->h, border);
+			if (ry < 0) {
+				for (int q = 0; q < x->w; q++)
+					dst[q] = zero[c];
+				continue;
+			}
+			const float *src = img->data + c * plane + (size_t)ry * img->w;
+			if (q1 > q0)
+				memcpy(dst + q0, src + left + q0, sizeof(float) * (size_t)(q1 - q0));
 			for (int q = 0; q < x->w; q++) {
-				long qx = ry < 0 ? -1 : cnnf_conv_border_index(left + q, img->w, border);
-				dst[q] = qx < 0 ? zero[c] : img->data[c * plane + (size_t)ry * img->w + qx];
+				if (q == q0)
+					q = q1;
+				if (q >= x->w)
+					break;
+				long qx = cnnf_conv_border_index(left + q, img->w, border);
+				dst[q] = qx < 0 ? zero[c] : src[qx];
 			}
 		}
 }
@@ -180,7 +235,14 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 		       cnnf_border border, int ph, int pw, const cnnf_segment_opts *o,
 		       cnnf_segment_scores_fn fn, void *ctx)
 {
-	int height = norm->h, tw = norm->w + pw - 1, c = norm->c;
+	int height = norm->h, width = norm->w, c = norm->c;
+	int cols = o->tile_cols > 0 ? o->tile_cols : CNNF_SEGMENT_DENSE_COLS;
+	if (cols > width)
+		cols = width;
+	/* Strips of equal width, so that the last one overlaps the one before by less than a strip count. */
+	int strips = (width + cols - 1) / cols;
+	cols = (width + strips - 1) / strips;
+	int tw = cols + pw - 1;
 	dense->threads = o->threads;
 	/*
 	 * Rows per tile from what a trial tile of 16 rows holds at its peak:
@@ -198,33 +260,33 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	int tile = fit < 1 ? 1 : fit > height ? height : (int)fit;
 	if (o->tile_rows > 0 && o->tile_rows < tile)
 		tile = o->tile_rows;
-	int prepared = trial;
-	cnnf_tensor *x = NULL;
+	/* The same for the rows: a 512-row image and a budget of 460 made 460 rows twice. */
+	int bands = (height + tile - 1) / tile;
+	tile = (height + bands - 1) / bands;
+	if (tile != trial && prepare_tile(dense, c, tile + ph - 1, tw))
+		return -1;
+	cnnf_tensor *x = cnnf_tensor_new_uninit(c, tile + ph - 1, tw);
+	if (!x)
+		return -1;
 	for (int y0 = 0; y0 < height; y0 += tile) {
-		int rows = y0 + tile > height ? height - y0 : tile;
-		if (!x || x->h != rows + ph - 1) {
-			cnnf_tensor_free(x);
-			if (!(x = cnnf_tensor_new_uninit(c, rows + ph - 1, tw)))
-				return -1;
-		}
-		if (rows != prepared) {
-			if (prepare_tile(dense, c, rows + ph - 1, tw)) {
+		/* The last row of tiles ends at the last image row, over rows already done. */
+		int rows = y0 + tile > height ? height - y0 : tile, yt = y0 + tile > height ? height - tile : y0;
+		for (int x0 = 0; x0 < width; x0 += cols) {
+			int n = x0 + cols > width ? width - x0 : cols, xt = x0 + cols > width ? width - cols : x0;
+			fill_tile(norm, zero, border, ph, pw, yt, xt, x);
+			const void *in[1] = {x->data};
+			void *res[1] = {NULL};
+			if (cnnf_graph_run(dense, in, res)) {
 				cnnf_tensor_free(x);
 				return -1;
 			}
-			prepared = rows;
+			const cnnf_value *v = &dense->val[dense->out[0]];
+			/* A view from pixel (y0, x0) on: the same strides, the data moved. */
+			cnnf_tensor scores = {(int)v->dim[1], (int)v->dim[2], (int)v->dim[3],
+					      (float *)res[0] + (size_t)(y0 - yt) * v->dim[3] + (x0 - xt)};
+			fn(ctx, &scores, y0, rows, x0, n);
+			free(res[0]);
 		}
-		fill_tile(norm, zero, border, ph, pw, y0, x);
-		const void *in[1] = {x->data};
-		void *res[1] = {NULL};
-		if (cnnf_graph_run(dense, in, res)) {
-			cnnf_tensor_free(x);
-			return -1;
-		}
-		const cnnf_value *v = &dense->val[dense->out[0]];
-		cnnf_tensor scores = {(int)v->dim[1], (int)v->dim[2], (int)v->dim[3], res[0]};
-		fn(ctx, &scores, y0, rows);
-		free(res[0]);
 		if (o->progress)
 			o->progress(o->progress_ctx, (size_t)(y0 + rows), (size_t)height);
 	}
@@ -232,19 +294,38 @@ int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *
 	return 0;
 }
 
-/* Labels (and probabilities) for rows y0.. from a dense tile's scores. */
-static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows)
+/* A dense tile's scores and the image pixels they label. */
+typedef struct tile_job {
+	const job *j;
+	const cnnf_tensor *scores;
+	int y0, x0, cols;
+} tile_job;
+
+/* Tile rows begin..end-1: every pixel on its own, so any split gives the same bytes. */
+static int label_rows(void *ctx, size_t begin, size_t end)
 {
-	const job *j = ctx;
+	const tile_job *t = ctx;
+	const job *j = t->j;
+	const cnnf_tensor *scores = t->scores;
 	int k = j->net->model->classes, w = j->norm->w;
 	size_t plane = (size_t)scores->h * scores->w;
 	float v[CNNF_SEGMENT_MAX_CLASSES];
-	for (int y = 0; y < rows; y++)
-		for (int x = 0; x < w; x++) {
+	for (size_t y = begin; y < end; y++)
+		for (int x = 0; x < t->cols; x++) {
 			for (int c = 0; c < k; c++)
-				v[c] = scores->data[c * plane + (size_t)y * scores->w + x];
-			label_pixel(j, (size_t)(y0 + y) * w + x, v);
+				v[c] = scores->data[c * plane + y * scores->w + x];
+			label_pixel(j, (t->y0 + y) * w + t->x0 + x, v);
 		}
+	return 0;
+}
+
+/* Labels (and probabilities) of a dense tile's pixels from its scores, on the job's threads. */
+static void dense_labels(void *ctx, const cnnf_tensor *scores, int y0, int rows, int x0, int cols)
+{
+	const job *j = ctx;
+	tile_job t = {j, scores, y0, x0, cols};
+	/* label_rows allocates nothing, so it cannot fail; a thread that does not start is covered. */
+	(void)cnnf_parallel_for((size_t)rows, j->threads, label_rows, &t);
 }
 
 int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
@@ -280,7 +361,8 @@ int cnnf_segment_run(cnnf_net *net, const cnnf_image *img, const char *name,
 		 .zero = zero,
 		 .border = o->border,
 		 .labels = lab->data,
-		 .probs = pr ? pr->data : NULL};
+		 .probs = pr ? pr->data : NULL,
+		 .threads = o->threads};
 	if (o->mode == CNNF_SEGMENT_DENSE && net->dense) {
 		if (cnnf_segment_dense(net->dense, norm, zero, o->border, m->height, m->width, o,
 				       dense_labels, &j) < 0)

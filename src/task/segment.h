@@ -24,7 +24,8 @@ typedef struct cnnf_segment_opts {
 	cnnf_border border;     /* makes the samples outside the image (default reflect) */
 	cnnf_segment_mode mode; /* default dense */
 	int threads;            /* 0: all cores */
-	int tile_rows;          /* dense: image rows per tile; 0: as many as 256 MiB allow */
+	int tile_rows;          /* dense: image rows per tile; 0: as many as the budget allows */
+	int tile_cols;          /* dense: image columns per tile; 0: CNNF_SEGMENT_DENSE_COLS */
 	/* Called now and then from the calling thread with rows done so far; may be NULL. */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
@@ -77,23 +78,44 @@ cnnf_tensor *cnnf_segment_normalise_by(const cnnf_image *img, const float *mean,
 void cnnf_segment_patch(const cnnf_tensor *norm, const float *zero, cnnf_border border, int ph,
 			int pw, int y, int x, float *dst, size_t stride);
 
-/* Bytes of activations a dense tile may hold at its peak: 256 MiB. */
-#define CNNF_SEGMENT_DENSE_BUDGET ((uint64_t)256 << 20)
+/*
+ * Bytes of activations a dense tile may hold at its peak: 48 MiB. A tile
+ * recomputes the patch's rows and columns beyond it (17 for an 18 x 18
+ * patch), but more than this touched afresh costs more in page faults than
+ * that, and the activations were most of a large image's memory.
+ */
+#define CNNF_SEGMENT_DENSE_BUDGET ((uint64_t)48 << 20)
 
-/* Takes the scores of image rows y0..y0+rows-1 (see cnnf_segment_dense). */
-typedef void (*cnnf_segment_scores_fn)(void *ctx, const cnnf_tensor *scores, int y0, int rows);
+/*
+ * Image columns of a dense tile at most: wide images run in strips, so
+ * that a tile's rows are short enough for the convolution's bands to hold
+ * several of them in the cache, and a tile holds more rows.
+ */
+#define CNNF_SEGMENT_DENSE_COLS 512
+
+/*
+ * Takes the scores of image rows y0..y0+rows-1, columns x0..x0+cols-1 (see
+ * cnnf_segment_dense): element (k, y, x) of scores, at data[k * h * w + y *
+ * w + x], is that of pixel (y0 + y, x0 + x).
+ */
+typedef void (*cnnf_segment_scores_fn)(void *ctx, const cnnf_tensor *scores, int y0, int rows,
+				       int x0, int cols);
 
 /*
  * A patch classifier's dense form (nn/pass.h: cnnf_pass_dense, finished,
  * not yet prepared for this image) on every pixel of a normalised image, in
- * tiles of rows: fn(ctx, scores, y0, rows) gets the K x >=rows x >=W scores of
- * image rows y0..y0+rows-1, element (k, y, x) those of pixel (y0 + y, x),
- * tiles in order, from the calling thread. The patch of pixel (y, x) is
+ * tiles: fn(ctx, scores, y0, rows, x0, cols) gets the scores of each pixel
+ * once, rows of tiles in order, left to right, from the calling thread. The
+ * patch of pixel (y, x) is
  * ph x pw with its top-left corner at (y - ph/2, x - pw/2), samples outside
  * the image from border (zero: zero[c]). A tile holds about
  * CNNF_SEGMENT_DENSE_BUDGET bytes of activations at its peak (less when the
- * graph's limits say so; at most o->tile_rows rows when set); o->threads and
- * o->progress are used. 0, or -1 with a message.
+ * graph's limits say so; at most o->tile_rows rows when set) and at most
+ * CNNF_SEGMENT_DENSE_COLS columns (o->tile_cols when set). Every tile has
+ * the same shape (the last row and column of tiles overlap the ones before
+ * them, whose pixels they do not hand to fn again), so that the graph is
+ * prepared once. o->threads and o->progress are used. 0, or -1 with a
+ * message.
  */
 int cnnf_segment_dense(cnnf_graph *dense, const cnnf_tensor *norm, const float *zero,
 		       cnnf_border border, int ph, int pw, const cnnf_segment_opts *o,
