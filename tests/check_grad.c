@@ -488,6 +488,95 @@ START_TEST(test_softmax_xent)
 }
 END_TEST
 
+/*
+ * Weighted cross-entropy through cnnf_backprop_run: an fc layer of 3 scores
+ * on 2 inputs, 4 samples, class weights 0.5, 2, 1.25. The loss and the
+ * gradient against the formula (sum w[y] nll / sum w[y]) worked out here
+ * in double, and against PyTorch float64's cross_entropy(weight=w)
+ * (tools/weighted_xent_torch.py prints the numbers recorded below).
+ */
+START_TEST(test_weighted_loss)
+{
+	cnnf_model *m = model_from("cnnf-model 1\ninput channels=2 height=1 width=1\n"
+	                           "fc out=3\nweights init\n");
+	enum { B = 4, K = 3, N = 2 };
+	static const float W[K][N] = {{0.5f, -0.25f}, {1, 0.75f}, {-0.5f, 0.125f}};
+	static const float bias[K] = {0.125f, -0.25f, 0.375f};
+	static const float x[B][N] = {{1, 2}, {-1, 0.5f}, {0.25f, -1.5f}, {2, -0.5f}};
+	int labels[B] = {0, 2, 1, 2};
+	double cw[K] = {0.5, 2, 1.25};
+	cnnf_layer *l = &m->layers[0];
+	memcpy(l->weight, W, sizeof W);
+	memcpy(l->bias, bias, sizeof bias);
+	cnnf_backprop *b = cnnf_backprop_new(m, B, 2);
+	ck_assert_ptr_nonnull(b);
+	cnnf_backprop_sync(b);
+	memcpy(cnnf_backprop_input(b), x, sizeof x);
+	float *grad = calloc(m->nparams, sizeof *grad);
+	cnnf_backprop_pass p = {.n = B, .labels = labels, .class_weights = cw, .grad = grad};
+	ck_assert_int_eq(cnnf_backprop_run(b, &p), 0);
+	/* The formula, in double. */
+	double wsum = 0, wl = 0, plain = 0, dW[K][N] = {{0}}, db[K] = {0};
+	for (int s = 0; s < B; s++)
+		wsum += cw[labels[s]];
+	for (int s = 0; s < B; s++) {
+		double z[K], mx = -1e300, e = 0;
+		for (int k = 0; k < K; k++) {
+			z[k] = bias[k];
+			for (int j = 0; j < N; j++)
+				z[k] += (double)W[k][j] * x[s][j];
+			mx = z[k] > mx ? z[k] : mx;
+		}
+		for (int k = 0; k < K; k++)
+			e += exp(z[k] - mx);
+		double nll = log(e) + mx - z[labels[s]];
+		plain += nll;
+		wl += cw[labels[s]] * nll;
+		for (int k = 0; k < K; k++) {
+			double d = cw[labels[s]] / wsum * (exp(z[k] - mx) / e - (k == labels[s]));
+			db[k] += d;
+			for (int j = 0; j < N; j++)
+				dW[k][j] += d * x[s][j];
+		}
+	}
+	ck_assert_double_eq_tol(p.wloss, wl / wsum, 1e-6);
+	ck_assert_double_eq_tol(p.loss, plain, 1e-5);
+	/* PyTorch float64: the weighted mean, and the plain mean it differs from. */
+	ck_assert_double_eq_tol(wl / wsum, 1.930658348860975, 1e-12);
+	ck_assert_double_eq_tol(plain / B, 1.9356487359608203, 1e-12);
+	static const double torch_dW[K * N] = {0.14417002841604437,  -0.55853920618871533,
+	                                       0.21035227503676523,  0.65400525219504058,
+	                                       -0.35452230345280966, -0.095466046006325259};
+	static const double torch_db[K] = {0.29123120054523305, -0.1258785923315679,
+	                                   -0.16535260821366526};
+	for (int k = 0; k < K; k++) {
+		ck_assert_double_eq_tol(grad[l->bias - m->params + k],
+		                        db[k], 1e-6);
+		ck_assert_double_eq_tol(db[k], torch_db[k], 1e-12);
+		for (int j = 0; j < N; j++) {
+			ck_assert_double_eq_tol(grad[l->weight - m->params + k * N + j], dW[k][j], 1e-6);
+			ck_assert_double_eq_tol(dW[k][j], torch_dW[k * N + j], 1e-12);
+		}
+	}
+	/* Without weights the same batch gives the plain mean: wloss = loss / n. */
+	p = (cnnf_backprop_pass){.n = B, .labels = labels, .grad = grad};
+	ck_assert_int_eq(cnnf_backprop_run(b, &p), 0);
+	ck_assert_double_eq_tol(p.wloss, plain / B, 1e-6);
+	ck_assert(p.wloss == p.loss / B);
+	/* Equal weights are the plain mean's gradient. */
+	float *g1 = calloc(m->nparams, sizeof *g1);
+	double ones[K] = {3, 3, 3};
+	p = (cnnf_backprop_pass){.n = B, .labels = labels, .class_weights = ones, .grad = g1};
+	ck_assert_int_eq(cnnf_backprop_run(b, &p), 0);
+	for (size_t i = 0; i < m->nparams; i++)
+		ck_assert_float_eq_tol(g1[i], grad[i], 1e-7f);
+	free(g1);
+	free(grad);
+	cnnf_backprop_free(b);
+	cnnf_model_free(m);
+}
+END_TEST
+
 /* ---- the whole network in training mode -------------------------------------------------- */
 
 /*
@@ -670,6 +759,7 @@ static Suite *grad_suite(void)
 	tcase_add_test(tc, test_batchnorm_running);
 	tcase_add_test(tc, test_softmax_xent);
 	tcase_add_test(tc, test_whole_network);
+	tcase_add_test(tc, test_weighted_loss);
 	tcase_add_test(tc, test_threads_same_bits);
 	tcase_add_test(tc, test_forward_matches_inference);
 	suite_add_tcase(s, tc);

@@ -7,6 +7,7 @@
 #include "nn/model.h"
 #include "nn/model_save.h"
 #include "nn/net.h"
+#include "task/augment.h"
 #include "task/segment.h"
 #include "testutil.h"
 #include "task/train.h"
@@ -699,6 +700,136 @@ START_TEST(test_diverges)
 }
 END_TEST
 
+/* --augment: the same bytes for 1 and 3 threads; a different model from the plain run. */
+START_TEST(test_augment_same_bytes)
+{
+	cnnf_train_opts o;
+	squares_opts(&o);
+	o.epochs = 2;
+	o.batch = 7;
+	o.val_split = 0.25;
+	size_t n0, n1, n2;
+	char *plain = train_to_file(&o, "aug0.cnnf", &n0);
+	o.augment = CNNF_AUG_FLIP | CNNF_AUG_ROT90 | CNNF_AUG_JITTER;
+	o.threads = 1;
+	char *a = train_to_file(&o, "aug1.cnnf", &n1);
+	o.threads = 3;
+	char *b = train_to_file(&o, "aug3.cnnf", &n2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(a, b, n1);
+	ck_assert(n0 != n1 || memcmp(plain, a, n1) != 0);
+	free(plain);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* --class-weights auto on a known histogram: 1 / n[c] scaled to mean 1 over present classes. */
+START_TEST(test_class_weights_auto)
+{
+	size_t n[4] = {10, 30, 0, 60};
+	double w[4];
+	ck_assert_int_eq(cnnf_train_class_weights(n, 4, w), 0);
+	/* 1/10, 1/30, 1/60 have mean 1/20: weights 2, 2/3, 0 (absent), 1/3. */
+	ck_assert_double_eq_tol(w[0], 2, 1e-15);
+	ck_assert_double_eq_tol(w[1], 2.0 / 3, 1e-15);
+	ck_assert(w[2] == 0);
+	ck_assert_double_eq_tol(w[3], 1.0 / 3, 1e-15);
+	size_t even[3] = {7, 7, 7};
+	ck_assert_int_eq(cnnf_train_class_weights(even, 3, w), 0);
+	for (int c = 0; c < 3; c++)
+		ck_assert(w[c] == 1);
+	size_t none[2] = {0, 0};
+	ck_assert_int_eq(cnnf_train_class_weights(none, 2, w), -1);
+	/* Weighted training runs and differs from the plain run; explicit weights equal to
+	   auto's give auto's bytes. */
+	cnnf_train_opts o;
+	squares_opts(&o);
+	o.epochs = 2;
+	size_t n0, n1, n2;
+	char *plain = train_to_file(&o, "cw0.cnnf", &n0);
+	o.weights_auto = 1;
+	char *a = train_to_file(&o, "cw1.cnnf", &n1);
+	ck_assert(n0 != n1 || memcmp(plain, a, n1) != 0);
+	cnnf_model *m = squares_model();
+	cnnf_train_split sp = {0, CNNF_HOLDOUT_BLOCKS, 1, 0, NULL, NULL};
+	cnnf_train_set *set =
+	    cnnf_train_set_load(fixture("squares.list"), m, -1, &sp, CNNF_DEFAULT_MAX_PIXELS);
+	ck_assert_ptr_nonnull(set);
+	size_t cnt[2] = {set->class_start[1] - set->class_start[0],
+	                 set->class_start[2] - set->class_start[1]};
+	double cw[2];
+	ck_assert_int_eq(cnnf_train_class_weights(cnt, 2, cw), 0);
+	ck_assert(cnt[0] != cnt[1]);
+	cnnf_train_set_free(set);
+	cnnf_model_free(m);
+	o.weights_auto = 0;
+	o.weights = cw;
+	o.nweights = 2;
+	char *b = train_to_file(&o, "cw2.cnnf", &n2);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(a, b, n1);
+	free(plain);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* --patience: the run ends that many epochs after the best, the last epoch saying so. */
+START_TEST(test_patience)
+{
+	cnnf_train_opts o;
+	squares_opts(&o);
+	o.epochs = 40;
+	o.val_split = 0.25;
+	o.patience = 2;
+	seen sn = {0};
+	o.epoch_cb = on_epoch;
+	o.cb_ctx = &sn;
+	cnnf_model *m = squares_model();
+	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), 0);
+	/* The squares reach 100% on validation quickly and stay there: a plateau. */
+	ck_assert_int_lt(sn.n, 40);
+	int best = 0;
+	for (int i = 0; i < sn.n; i++) {
+		if (sn.e[i].best)
+			best = sn.e[i].epoch;
+		ck_assert_int_eq(sn.e[i].stopped, i == sn.n - 1);
+	}
+	ck_assert_int_eq(sn.e[sn.n - 1].epoch - best, 2);
+	ck_assert(sn.e[sn.n - 1].val_acc <= sn.e[best - 1].val_acc);
+	cnnf_model_free(m);
+	/* Without patience every epoch runs. */
+	sn = (seen){0};
+	o.patience = 0;
+	o.epochs = 6;
+	m = squares_model();
+	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), 0);
+	ck_assert_int_eq(sn.n, 6);
+	ck_assert_int_eq(sn.e[5].stopped, 0);
+	cnnf_model_free(m);
+}
+END_TEST
+
+/* Class weights that do not fit the model. */
+START_TEST(test_bad_weights)
+{
+	cnnf_model *m = squares_model();
+	cnnf_train_opts o;
+	squares_opts(&o);
+	double w3[3] = {1, 1, 1}, w0[2] = {1, 0};
+	o.weights = w3;
+	o.nweights = 3;
+	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), -1);
+	ck_assert_error_has("--class-weights: 3 weights for a model of 2 classes");
+	o.weights = w0;
+	o.nweights = 2;
+	ck_assert_int_eq(cnnf_train_run(m, fixture("squares.list"), &o), -1);
+	ck_assert_error_has("--class-weights: weight 2 is 0, not a positive number");
+	cnnf_model_free(m);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
 	Suite *s = suite_create("train");
@@ -717,6 +848,9 @@ static Suite *train_suite(void)
 	tcase_add_test(tc, test_patches);
 	tcase_add_test(tc, test_fine_tune);
 	tcase_add_test(tc, test_checkpoint);
+	tcase_add_test(tc, test_augment_same_bytes);
+	tcase_add_test(tc, test_class_weights_auto);
+	tcase_add_test(tc, test_patience);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, test_list_missing);
@@ -728,6 +862,7 @@ static Suite *train_suite(void)
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_nothing_to_train);
 	tcase_add_test(tc, test_diverges);
+	tcase_add_test(tc, test_bad_weights);
 	suite_add_tcase(s, tc);
 	return s;
 }

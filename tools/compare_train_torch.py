@@ -24,13 +24,18 @@ What is the same as cnnf train:
   a SequentialLR;
 - initialisation: kaiming (He) normal for the layers followed by relu, Xavier normal for
   the last, biases 0;
-- after every epoch, every held-back pixel is classified in evaluation mode.
+- after every epoch, every held-back pixel is classified in evaluation mode;
+- --augment flip|rot90|flip,rot90: each training patch is one of the symmetries of the
+  square as cnnf's augment.h defines them, drawn per patch (flip: 4, rot90: the 4 turns,
+  both: 8): the 19x19 patch centred on the pixel is mirrored/transposed, then its first 18
+  rows and columns kept, so that the labelled pixel stays at (9, 9) (jitter is not done here).
 Random streams differ, so the two do not give the same numbers, only comparable ones.
 
     /usr/bin/python3 tools/compare_train_torch.py [--epochs 5] [--batch 64] [--lr R]
         [--optimizer sgd|adam|adamw] [--momentum 0.9] [--beta1 0.9] [--beta2 0.999]
         [--eps 1e-8] [--weight-decay L] [--schedule constant|step|cosine] [--warmup N]
-        [--step-size N] [--gamma 0.1] [--seed 1] [--threads 2] [--evaluate MODEL.cnnf ...]
+        [--step-size N] [--gamma 0.1] [--seed 1] [--threads 2] [--augment flip,rot90]
+        [--evaluate MODEL.cnnf ...]
 
 The same recipe in cnnf (the same task: the list names coins.png and its truth):
 
@@ -101,9 +106,32 @@ def padded(img, mean, std, dtype=torch.float32):
     return torch.from_numpy((raw / 255.0 - mean) / std).to(dtype)
 
 
-def patches(P, ys, xs):
-    d = torch.arange(PATCH)
+def patches(P, ys, xs, size=PATCH):
+    d = torch.arange(size)
     return P[(ys[:, None, None] + d[None, :, None]), (xs[:, None, None] + d[None, None, :])][:, None]
+
+
+# The symmetries --augment draws from, as (transpose << 2 | flip_y << 1 | flip_x) of augment.h;
+# rot90 alone: numpy.rot90 turns 0, 1, 2, 3.
+SYMMETRIES = {"flip": [0, 1, 2, 3], "rot90": [0, 5, 3, 6], "flip,rot90": list(range(8))}
+
+
+def augmented(Q, ks):
+    """The 19x19 centred patches Q, each turned by its symmetry ks[i], cut to 18x18."""
+    out = Q.clone()
+    for k in range(8):
+        sel = ks == k
+        if not sel.any():
+            continue
+        q = Q[sel]
+        if k & 1:
+            q = q.flip(-1)
+        if k & 2:
+            q = q.flip(-2)
+        if k & 4:
+            q = q.transpose(-1, -2)
+        out[sel] = q
+    return out[..., :PATCH, :PATCH].contiguous()
 
 
 def evaluate(net, P, ys, xs, truth):
@@ -194,6 +222,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--evaluate", nargs="*", default=[], metavar="MODEL.cnnf")
     ap.add_argument("--labels-pgm", metavar="OUT.pgm")
+    ap.add_argument("--augment", choices=sorted(SYMMETRIES))
     a = ap.parse_args()
     if not 0 <= a.warmup < a.epochs:
         raise SystemExit("compare_train_torch: --warmup must be below --epochs")
@@ -209,6 +238,12 @@ def main():
     truth = torch.from_numpy(np.asarray(Image.open(TRUTH)).astype(np.int64))
     h, w = img.shape
     P = padded(img, mean, std)
+    if a.augment:
+        # One more row and column of reflection: the 19x19 patch of (y, x) is PA[y:y+19, x:x+19].
+        top = PATCH // 2
+        raw = np.pad(img.astype(np.float64), ((top, top), (top, top)), "reflect")
+        PA = torch.from_numpy((raw / 255.0 - mean) / std).to(torch.float32)
+        syms = torch.tensor(SYMMETRIES[a.augment])
     split = math.ceil((1.0 - a.val_split) * w)
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     train = xx < split
@@ -254,9 +289,10 @@ def main():
     lossf = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(a.seed)
     print("PyTorch %s, %d threads: %d training patches an epoch (columns x < %d), %d held back, "
-          "batch %d, %s lr %g, %s, weight decay %g, schedule %s, warmup %d"
+          "batch %d, %s lr %g, %s, weight decay %g, schedule %s, warmup %d%s"
           % (torch.__version__, a.threads, n, split, len(vy), a.batch, a.optimizer, a.lr, hyper,
-             a.weight_decay, a.schedule, a.warmup))
+             a.weight_decay, a.schedule, a.warmup,
+             ", augment " + a.augment if a.augment else ""))
     train_time = val_time = best = 0.0
     for epoch in range(1, a.epochs + 1):
         t0 = time.time()
@@ -265,7 +301,11 @@ def main():
         right = 0
         for i in range(0, n, a.batch):
             idx = order[i:i + a.batch]
-            x = patches(P, ty[idx], tx[idx])
+            if a.augment:
+                ks = syms[torch.randint(len(syms), (len(idx),), generator=gen)]
+                x = augmented(patches(PA, ty[idx], tx[idx], PATCH + 1), ks)
+            else:
+                x = patches(P, ty[idx], tx[idx])
             out = net(x)
             loss = lossf(out, tt[idx])
             opt.zero_grad()

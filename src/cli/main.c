@@ -31,6 +31,7 @@
 #include "engine/pool.h"
 #include "task/segment.h"
 #include "engine/tensor.h"
+#include "task/augment.h"
 #include "task/train.h"
 
 #include <sys/stat.h>
@@ -119,6 +120,9 @@ enum {
 	O_BALANCE,
 	O_IGNORE,
 	O_CHECKPOINT,
+	O_AUGMENT,
+	O_CLASSW,
+	O_PATIENCE,
 	O_HOLDOUT,
 	O_SCALE,
 	O_CHANNELS,
@@ -208,6 +212,12 @@ static const optdesc optdescs[] = {
 	{"balance", 0, O_BALANCE, G_TRAIN, NULL, "draw every class equally often"},
 	{"ignore", 1, O_IGNORE, G_TRAIN, "N", "label value of unlabelled pixels"},
 	{"checkpoint", 1, O_CHECKPOINT, G_TRAIN, "FILE", "also write the best epoch's model here"},
+	{"augment", 1, O_AUGMENT, G_TRAIN, "LIST",
+	 "random flips, quarter turns, contrast and brightness: flip,rot90,jitter (any)"},
+	{"class-weights", 1, O_CLASSW, G_TRAIN, "auto|W,W..",
+	 "weighted cross-entropy; auto: inverse class frequency, mean 1"},
+	{"patience", 1, O_PATIENCE, G_TRAIN, "N",
+	 "stop after N epochs without a better validation accuracy"},
 	{"mode", 1, O_MODE, G_SEGMENT, "patch|dense", "patch (the reference) or dense (default)"},
 	{"probs", 1, O_PROBS, G_SEGMENT, "FILE.npy",
 	 "also write the class probabilities (H, W, K) (--outdir: a name with %s)"},
@@ -286,6 +296,8 @@ typedef struct options {
 	cnnf_warn wwarn;   /* what a writer left out of the last output (o->w.warn) */
 	/* train: options given that apply to one optimiser or schedule, checked against it */
 	const char *sgd_only, *adam_only, *step_only;
+	double class_weights[CNNF_TRAIN_MAX_WEIGHTS]; /* --class-weights W,W..: o->train.weights */
+	const char *class_weights_arg;                /* as given, for the first line */
 } options;
 
 struct command;
@@ -780,6 +792,37 @@ static int parse_list(const char *opt, const char *s, int positive, float *v, in
 	return 0;
 }
 
+/* --class-weights: auto, or positive weights W,W.. (one a class, checked against the model). */
+static int parse_class_weights(const char *arg, options *o)
+{
+	o->class_weights_arg = arg;
+	if (!strcmp(arg, "auto")) {
+		o->train.weights_auto = 1;
+		o->train.nweights = 0;
+		return 0;
+	}
+	int k = 0;
+	for (const char *p = arg;;) {
+		char *end;
+		errno = 0;
+		double x = strtod(p, &end);
+		if (end == p || isspace((unsigned char)*p) || !isfinite(x) || !(x > 0) || x > 1e30 ||
+		    (*end && *end != ',') || k == CNNF_TRAIN_MAX_WEIGHTS) {
+			value_error("--class-weights: '%s' is not auto or a list of positive numbers "
+			    "(comma-separated, one a class, at most %d)", arg, CNNF_TRAIN_MAX_WEIGHTS);
+			return -1;
+		}
+		o->class_weights[k++] = x;
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	o->train.weights_auto = 0;
+	o->train.weights = o->class_weights;
+	o->train.nweights = k;
+	return 0;
+}
+
 /* --flatten's COLOUR: a name or #rrggbb (NULL: white) into rgb. */
 static int parse_colour(const char *arg, unsigned char rgb[3])
 {
@@ -1053,6 +1096,16 @@ static int set_option(const command *cmd, options *o, int c, const char *arg)
 	case O_CHECKPOINT:
 		o->train.checkpoint = arg;
 		return 0;
+	case O_AUGMENT:
+		if (cnnf_augment_parse(arg, &o->train.augment) < 0) {
+			value_error("%s", cnnf_error_get());
+			return -1;
+		}
+		return 0;
+	case O_CLASSW:
+		return parse_class_weights(arg, o);
+	case O_PATIENCE:
+		return parse_int(d->name, arg, 1, 1000000, &o->train.patience);
 	case O_ARCH:
 		o->arch = arg;
 		return 0;
@@ -2221,7 +2274,8 @@ typedef struct train_ui {
 	double start;          /* when training began (monotonic seconds) */
 	int epochs;            /* how many there are */
 	cnnf_train_epoch best; /* the best epoch so far */
-	char recipe[256];      /* the optimiser and schedule, said before the first epoch */
+	int stopped;           /* the epoch --patience stopped the run after, or 0 */
+	char recipe[512];      /* the optimiser and schedule, said before the first epoch */
 } train_ui;
 
 static double now_seconds(void)
@@ -2246,6 +2300,8 @@ static void train_epoch(void *ctx, const cnnf_train_epoch *e)
 	ui->done = e->epoch;
 	if (e->best)
 		ui->best = *e;
+	if (e->stopped)
+		ui->stopped = e->epoch;
 	/* Said with the first epoch, not before it: a run that fails early prints nothing. */
 	if (e->epoch == 1)
 		printf("%s\n", ui->recipe);
@@ -2322,6 +2378,12 @@ static int run_train(const command *cmd, options *o, char **ops)
 		print_error();
 		return EXIT_FAIL;
 	}
+	if (o->train.nweights && o->train.nweights != m->classes) {
+		int n = o->train.nweights, k = m->classes;
+		cnnf_model_free(m);
+		return cmd_usage(cmd, "--class-weights: %d weight%s for a model of %d classes: give "
+				   "one a class", n, n == 1 ? "" : "s", k);
+	}
 	train_ui ui = {.bar = !o->quiet && isatty(STDERR_FILENO), .last = -1,
 		       .start = now_seconds()};
 	o->train.epoch_cb = train_epoch;
@@ -2329,6 +2391,22 @@ static int run_train(const command *cmd, options *o, char **ops)
 	o->train.warn_cb = train_warn;
 	o->train.cb_ctx = &ui;
 	cnnf_optim_describe(op, o->train.epochs, ui.recipe, sizeof ui.recipe);
+	/* What else shapes the run, said only when asked for: without it the line is as before. */
+	size_t used = strlen(ui.recipe);
+	if (o->train.augment) {
+		char list[32];
+		cnnf_augment_name(o->train.augment, list, sizeof list);
+		snprintf(ui.recipe + used, sizeof ui.recipe - used, "  augment %s", list);
+		used = strlen(ui.recipe);
+	}
+	if (o->class_weights_arg) {
+		snprintf(ui.recipe + used, sizeof ui.recipe - used, "  class weights %.80s",
+			 o->class_weights_arg);
+		used = strlen(ui.recipe);
+	}
+	if (o->train.patience)
+		snprintf(ui.recipe + used, sizeof ui.recipe - used, "  patience %d",
+			 o->train.patience);
 	int status = EXIT_FAIL;
 	/* Both outputs are known writable before the first epoch, not after hours of it. */
 	cnnf_output *dst = NULL, *ck = NULL;
@@ -2362,6 +2440,9 @@ static int run_train(const command *cmd, options *o, char **ops)
 		printf(" (val %.2f%%  mIoU %.4f)", 100 * b->val_acc, b->val_miou);
 	else
 		printf(" (loss %.4f, no validation pixels)", b->loss);
+	if (ui.stopped)
+		printf(": stopped early after epoch %d (--patience %d)", ui.stopped,
+		       o->train.patience);
 	printf(": wrote %s (the last epoch)", o->output);
 	if (ckpath)
 		printf(" and %s (the best)", ckpath);

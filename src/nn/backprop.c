@@ -52,6 +52,7 @@ struct cnnf_backprop {
 	/* The pass being run: what the workers read. */
 	cnnf_backprop_pass *pass;
 	int n, groups;
+	double wsum; /* sum of the class weights of the pass's samples (n without weights) */
 	int first, last; /* the layers [first, last) of the current stretch */
 };
 
@@ -368,8 +369,9 @@ static void loss_of(cnnf_backprop *b, int s)
 		if (z[c] > z[best])
 			best = c;
 	b->correct[s] = best == label;
-	b->loss[s] =
-	    cnnf_grad_softmax_xent(z, k, label, 1.0 / b->n, b->grad[slot] + s * b->size[slot]);
+	const double *w = b->pass->class_weights;
+	double scale = (w ? w[label] : 1.0) / b->wsum;
+	b->loss[s] = cnnf_grad_softmax_xent(z, k, label, scale, b->grad[slot] + s * b->size[slot]);
 }
 
 /* The inputs of group g's samples, when the caller left that to the workers. */
@@ -583,6 +585,11 @@ int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
 	b->pass = p;
 	b->n = p->n;
 	b->groups = groups_for(b, p->n);
+	/* The weighted mean's denominator, summed in sample order before any worker needs it. */
+	b->wsum = p->class_weights ? 0 : (double)p->n;
+	if (p->class_weights)
+		for (int s = 0; s < p->n; s++)
+			b->wsum += p->class_weights[p->labels[s]];
 	if (b->has_bn) {
 		if (run_stretches(b) < 0)
 			return -1;
@@ -594,10 +601,14 @@ int cnnf_backprop_run(cnnf_backprop *b, cnnf_backprop_pass *p)
 	}
 	p->loss = 0;
 	p->correct = 0;
+	double wl = 0;
 	for (int s = 0; s < p->n; s++) {
 		p->loss += b->loss[s];
 		p->correct += b->correct[s];
+		if (p->class_weights)
+			wl += p->class_weights[p->labels[s]] * b->loss[s];
 	}
+	p->wloss = p->class_weights ? wl / b->wsum : p->loss / p->n;
 	/* Threads only where the sums are worth starting them for. */
 	int threads = (size_t)b->groups * m->nparams < ((size_t)1 << 20) ? 1 : b->threads;
 	if (p->grad && m->nparams && cnnf_parallel_for(m->nparams, threads, reduce, b) < 0)

@@ -40,6 +40,10 @@ void cnnf_backprop_sync(cnnf_backprop *b);
 typedef struct cnnf_backprop_pass {
 	int n;              /* samples in the input buffer, 1..batch */
 	const int *labels;  /* [n]: their classes */
+	/* [classes] positive weights, or NULL: the loss is then torch's
+	   cross_entropy(weight=w), sum of w[y] * nll over sum of w[y] of the
+	   batch's samples, and grad its gradient (NULL: the plain mean). */
+	const double *class_weights;
 	uint64_t seed, key; /* the dropout stream, e.g. (--seed, step number) */
 	double bn_momentum; /* > 0: update the batchnorm running statistics */
 	/* [m->nparams] or NULL (forward only): receives the gradient of the mean
@@ -50,7 +54,8 @@ typedef struct cnnf_backprop_pass {
 	   buffer, before the sample is used (each s once). */
 	void (*fill)(void *ctx, int s, float *dst);
 	void *fill_ctx;
-	double loss; /* out: sum of the n samples' cross-entropy */
+	double loss; /* out: sum of the n samples' cross-entropy (unweighted) */
+	double wloss; /* out: the loss grad is of: the weighted mean above, or loss / n */
 	int correct; /* out: samples whose highest score (lowest index on ties) is their label */
 } cnnf_backprop_pass;
 

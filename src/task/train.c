@@ -14,10 +14,11 @@
 #include "nn/optim.h"
 #include "base/parallel.h"
 #include "base/rng.h"
+#include "task/augment.h"
 #include "task/train_set.h"
 
 /* Stream keys under the seed: one stream per use, so that changing one use moves no other. */
-enum { STREAM_INIT = 0, STREAM_ORDER = 1 };
+enum { STREAM_INIT = 0, STREAM_ORDER = 1, STREAM_AUGMENT = 0x61756720 /* "aug " */ };
 
 /* The momentum of batchnorm's running statistics, as nn.BatchNorm2d's default. */
 #define BN_MOMENTUM 0.1
@@ -90,6 +91,24 @@ static double now(void)
 	return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+int cnnf_train_class_weights(const size_t *n, int k, double *w)
+{
+	double sum = 0;
+	int present = 0;
+	for (int c = 0; c < k; c++)
+		if (n[c]) {
+			sum += 1.0 / (double)n[c];
+			present++;
+		}
+	if (!present) {
+		cnnf_error("train: no class has training pixels to weight");
+		return -1;
+	}
+	for (int c = 0; c < k; c++)
+		w[c] = n[c] ? (1.0 / (double)n[c]) / (sum / present) : 0;
+	return 0;
+}
+
 static int check_opts(const cnnf_model *m, const cnnf_train_opts *o)
 {
 	if (o->epochs < 1) {
@@ -109,6 +128,21 @@ static int check_opts(const cnnf_model *m, const cnnf_train_opts *o)
 	}
 	if (o->ignore < -1 || o->ignore > 65535) {
 		cnnf_error("train: the ignored label must be from 0 to 65535, not %d", o->ignore);
+		return -1;
+	}
+	if (o->nweights && o->nweights != m->classes) {
+		cnnf_error("--class-weights: %d weight%s for a model of %d classes: give one a class",
+		           o->nweights, o->nweights == 1 ? "" : "s", m->classes);
+		return -1;
+	}
+	for (int c = 0; c < o->nweights; c++)
+		if (!(o->weights[c] > 0 && o->weights[c] < 1e30)) {
+			cnnf_error("--class-weights: weight %d is %g, not a positive number", c + 1,
+			           o->weights[c]);
+			return -1;
+		}
+	if (o->patience < 0) {
+		cnnf_error("train: patience must be 0 (none) or more, not %d", o->patience);
 		return -1;
 	}
 	if (o->threads < 0) {
@@ -262,6 +296,9 @@ typedef struct run {
 	size_t *order;                   /* [ntrain]: the epoch's visiting order */
 	int *labels;                     /* [batch] */
 	const cnnf_train_pixel **pixels; /* [batch]: the step\'s pixels */
+	double *weights;                 /* [classes] or NULL: the loss's class weights */
+	int epoch;                       /* the epoch being run (the augmentation's key) */
+	size_t done;                     /* its patches before the step */
 	uint64_t step;
 } run;
 
@@ -288,7 +325,20 @@ static const cnnf_train_pixel *pick(const run *r, cnnf_rng *rng, size_t j, const
 static void fill(void *ctx, int s, float *dst)
 {
 	const run *r = ctx;
-	cnnf_train_set_patch(r->set, r->m, r->o->border, r->pixels[s], dst);
+	if (!r->o->augment) {
+		cnnf_train_set_patch(r->set, r->m, r->o->border, r->pixels[s], dst);
+		return;
+	}
+	/* Keyed by the patch's place in the epoch, not by the worker that makes it. */
+	cnnf_rng rng;
+	cnnf_augment a;
+	cnnf_rng_derive(&rng, r->o->seed, STREAM_AUGMENT, (uint64_t)r->epoch,
+	                (uint64_t)(r->done + (size_t)s));
+	cnnf_augment_draw(r->o->augment, &rng, &a);
+	const cnnf_train_pixel *px = r->pixels[s];
+	const cnnf_train_image *im = &r->set->images[px->image];
+	cnnf_augment_patch(im->norm, im->zero, r->o->border, r->m->height, r->m->width, (int)px->y,
+	                   (int)px->x, &a, r->m->mean, r->m->std, dst);
 }
 
 static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epoch *out)
@@ -317,8 +367,11 @@ static int epoch(run *r, int e, const int *present, int npresent, cnnf_train_epo
 			r->pixels[i] = pick(r, &rng, done + i, present, npresent);
 			r->labels[i] = (int)r->pixels[i]->label;
 		}
+		r->epoch = e;
+		r->done = done;
 		cnnf_backprop_pass p = {.n = n,
 		                        .labels = r->labels,
+		                        .class_weights = r->weights,
 		                        .seed = o->seed,
 		                        .key = r->step,
 		                        .bn_momentum = BN_MOMENTUM,
@@ -493,12 +546,34 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 		cnnf_error("out of memory");
 		goto out;
 	}
+	if (o->nweights || o->weights_auto) {
+		if (!(r.weights = malloc((size_t)m->classes * sizeof *r.weights))) {
+			cnnf_error("out of memory");
+			goto out;
+		}
+		if (o->nweights)
+			memcpy(r.weights, o->weights, (size_t)m->classes * sizeof *r.weights);
+		else {
+			size_t *n = malloc((size_t)m->classes * sizeof *n);
+			if (!n) {
+				cnnf_error("out of memory");
+				goto out;
+			}
+			for (int c = 0; c < m->classes; c++)
+				n[c] = r.set->class_start[c + 1] - r.set->class_start[c];
+			int got = cnnf_train_class_weights(n, m->classes, r.weights);
+			free(n);
+			if (got < 0)
+				goto out;
+		}
+	}
 	if (!(r.kind = param_kinds(m)) || !(r.bp = cnnf_backprop_new(m, o->batch, o->threads)))
 		goto out;
 	for (int c = 0; c < m->classes; c++)
 		if (r.set->class_start[c + 1] > r.set->class_start[c])
 			present[npresent++] = c;
 	double best = 0;
+	int best_epoch = 1;
 	for (int e = 1; e <= o->epochs; e++) {
 		cnnf_train_epoch ep;
 		if (epoch(&r, e, present, npresent, &ep) < 0)
@@ -509,11 +584,15 @@ int cnnf_train_run(cnnf_model *m, const char *list_path, const cnnf_train_opts *
 		ep.best = e == 1 || score > best;
 		if (ep.best) {
 			best = score;
+			best_epoch = e;
 			if (o->checkpoint && cnnf_model_save(m, o->checkpoint) < 0)
 				goto out;
 		}
+		ep.stopped = o->patience > 0 && e < o->epochs && e - best_epoch >= o->patience;
 		if (o->epoch_cb)
 			o->epoch_cb(o->cb_ctx, &ep);
+		if (ep.stopped)
+			break;
 	}
 	rc = 0;
 out:
@@ -525,6 +604,7 @@ out:
 	free(r.order);
 	free(r.labels);
 	free(r.pixels);
+	free(r.weights);
 	free(present);
 	return rc;
 }

@@ -29,7 +29,12 @@ typedef struct cnnf_train_epoch {
 	int best;           /* 1: the best epoch so far (highest val_acc, or lowest loss
 	                       without validation; the first of equals); it was written to
 	                       the checkpoint when there is one */
+	int stopped;        /* 1: the last epoch, --patience epochs after the best one
+	                       without a better one (early stopping) */
 } cnnf_train_epoch;
+
+/* Class weights given: at most this many (one a class). */
+#define CNNF_TRAIN_MAX_WEIGHTS 1024
 
 typedef struct cnnf_train_opts {
 	int epochs;                    /* default 10 */
@@ -50,6 +55,15 @@ typedef struct cnnf_train_opts {
 	                                  before training; default 0 */
 	uint64_t seed;                 /* default 1 */
 	int balance;                   /* 1: draw every class equally often; default 0 */
+	unsigned augment;              /* task/augment.h's CNNF_AUG_ bits; default 0: none */
+	/* Weighted cross-entropy: nweights weights, one a class (nweights must be the
+	   model's classes), or with weights_auto cnnf_train_class_weights(); default
+	   neither (nweights 0): the plain mean. */
+	const double *weights;
+	int nweights;
+	int weights_auto;
+	int patience;                  /* > 0: stop after this many epochs without a better
+	                                  one than the best (see best above); default 0 */
 	int ignore;                    /* label value of unlabelled pixels, -1 for none (default) */
 	cnnf_border border;            /* as cnnf segment's; default reflect */
 	int threads;                   /* 0 (default): all cores */
@@ -74,6 +88,15 @@ typedef struct cnnf_train_opts {
 
 /* The defaults above. */
 void cnnf_train_opts_init(cnnf_train_opts *o);
+
+/*
+ * --class-weights auto: the inverse of each class's share of the training
+ * pixels, scaled so that the classes with training pixels have weights of
+ * mean 1: w[c] = (1 / n[c]) / ((1 / K') * sum over present c' of 1 / n[c'])
+ * for the K' classes with n[c] > 0; a class without training pixels (never
+ * in a batch) gets 0. n: [k] pixel counts. 0, or -1 (no class present).
+ */
+int cnnf_train_class_weights(const size_t *n, int k, double *w);
 
 /*
  * The multiply-adds a run costs, estimated before its first epoch: every
@@ -106,9 +129,13 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
  * Each epoch visits every training pixel once in an order drawn from the
  * seed, or with balance as many patches drawn by picking a class uniformly
  * among those with training pixels, then one of its pixels. Patches are
- * made as cnnf segment makes them. Each step of `batch` patches (the last
+ * made as cnnf segment makes them; with augment each patch is then flipped,
+ * turned and jittered as task/augment.h says, drawn from a stream keyed by
+ * (seed, epoch, the patch's index in the epoch), whatever the threads do. Each step of `batch` patches (the last
  * one may be smaller) runs the network in training mode, takes the mean
- * softmax cross-entropy over the patches, and updates every parameter p
+ * softmax cross-entropy over the patches (with class weights the weighted
+ * mean, as torch's cross_entropy(weight=w): sum of w[y] * nll over sum of
+ * w[y]), and updates every parameter p
  * with gradient g as torch.optim's SGD, Adam or AdamW does (nn/optim.h),
  * at the learning rate of the schedule for that step; with the defaults
  * (sgd, constant):
@@ -116,7 +143,9 @@ void cnnf_train_init_weights(cnnf_model *m, uint64_t seed);
  *   v = momentum * v + g;  p -= lr * v
  * The schedule counts ceil(training patches / batch) steps an epoch.
  * Batchnorm running statistics follow the batches with momentum 0.1.
- * After each epoch the validation pixels are classified in inference mode.
+ * After each epoch the validation pixels are classified in inference mode
+ * (never augmented); with patience the run ends after `patience` epochs
+ * in a row that were not the best.
  * The result depends only on the model, the data and the options, not on
  * the thread count: the same seed gives the same bytes.
  * Returns 0, or -1 with a message (a loss that is no longer finite is an
