@@ -1567,7 +1567,8 @@ static int run_filter(const command *cmd, options *o, char **ops)
 		goto out;
 	}
 	/* One page of a PNG or JPEG is decoded on a thread of its own while it is filtered. */
-	int async = count == 1 && o->page <= 0 && cnnf_input_pages(in) == 1;
+	/* (Not with --threads 1: one thread means one core, as many jobs side by side want.) */
+	int async = count == 1 && o->page <= 0 && cnnf_input_pages(in) == 1 && o->f.threads != 1;
 	for (int page = 0; page < count; page++) {
 		if (async && !(img = cnnf_input_read_async(in))) {
 			print_error();
