@@ -1941,6 +1941,8 @@ static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *
 		}
 		options one = *o;
 		int st = fn(ctx, &one, o->inputs[i], outs);
+		/* Each input's metadata is its own copy: gone with the input. */
+		cnnf_meta_clear(&one.meta);
 		/* A usage error is the same for every input: said once, the batch stopped. */
 		if (st == EXIT_USAGE) {
 			status = EXIT_USAGE;
