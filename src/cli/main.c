@@ -243,7 +243,7 @@ static const optdesc optdescs[] = {
 	{"flatten", 2, O_FLATTEN, G_IMAGE, "COLOUR",
 	 "composite alpha over COLOUR (white, black, #rrggbb; default white)"},
 	{"no-autorotate", 0, O_NOAUTOROT, G_IMAGE | G_SEGMENT, NULL,
-	 "keep a JPEG's stored EXIF orientation (default: turn it upright)"},
+	 "keep a JPEG's or TIFF's stored orientation (default: turn it upright)"},
 	{"strip", 0, O_STRIP, G_IMAGE | G_SEGMENT, NULL,
 	 "write no metadata (default: keep ICC profile, EXIF, XMP, text, resolution)"},
 	{"max-pixels", 1, O_MAXPIX, G_IMAGE | G_READ, "N", "refuse larger images (default 268435456; 0: no limit)"},
