@@ -99,7 +99,12 @@ int cnnf_pool_run(const cnnf_tensor *in, cnnf_pool_kind kind, int kh, int kw, in
  * Every tap of a block of outputs before the next block, so that the
  * accumulators stay in registers and the cache, and out is written once.
  */
-CNNF_CLONES void cnnf_pool_max_taps(float *restrict out, const float *const *tap, int nt, int64_t n)
+/*
+ * The clones are static, behind plain exported functions below: Clang makes
+ * an exported target_clones function callable only from files whose
+ * declaration carries the attribute too (the fuzz build, Clang, failed to link).
+ */
+CNNF_CLONES static void max_taps(float *restrict out, const float *const *tap, int nt, int64_t n)
 {
 	float acc[POOL_BLOCK];
 	int64_t i0 = 0;
@@ -133,8 +138,8 @@ CNNF_CLONES void cnnf_pool_max_taps(float *restrict out, const float *const *tap
 	}
 }
 
-CNNF_CLONES void cnnf_pool_avg_taps(float *restrict out, const float *const *tap, int nt,
-				 const int64_t *restrict div_x, int64_t div_y, int64_t n)
+CNNF_CLONES static void avg_taps(float *restrict out, const float *const *tap, int nt,
+                                 const int64_t *restrict div_x, int64_t div_y, int64_t n)
 {
 	double acc[POOL_BLOCK];
 	for (int64_t i0 = 0; i0 < n; i0 += POOL_BLOCK) {
@@ -151,4 +156,15 @@ CNNF_CLONES void cnnf_pool_avg_taps(float *restrict out, const float *const *tap
 			out[i0 + i] = d > 0 ? (float)(acc[i] / (double)d) : NAN;
 		}
 	}
+}
+
+void cnnf_pool_max_taps(float *out, const float *const *tap, int nt, int64_t n)
+{
+	max_taps(out, tap, nt, n);
+}
+
+void cnnf_pool_avg_taps(float *out, const float *const *tap, int nt, const int64_t *div_x,
+                        int64_t div_y, int64_t n)
+{
+	avg_taps(out, tap, nt, div_x, div_y, n);
 }
