@@ -1443,19 +1443,36 @@ static int input_guard(const char *input, const char *path, const cnnf_output *o
  * --files-from list) are never replaced by an output either: an output of
  * that name, a link to it or a hard link is refused. 0, or -1 printed.
  */
-static int side_input_guard(const options *o, const char *path, const cnnf_output *out)
+static int side_input_check(const options *o, const char *path,
+                            int (*is)(const void *out, const char *file), const void *out)
 {
 	const struct {
 		const char *what, *file;
 	} side[] = {{"model", o->model}, {"kernel file", o->kernel}, {"list", o->files_from}};
 	for (size_t i = 0; i < sizeof side / sizeof side[0]; i++) {
 		const char *f = side[i].file;
-		if (f && strcmp(f, "-") != 0 && cnnf_output_is_file(out, f)) {
+		if (f && strcmp(f, "-") != 0 && is(out, f)) {
 			say("cnnf: %s: is the %s %s; it would be lost\n", path, side[i].what, f);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* side_input_check()'s test for an output already open, and for a batch's name not yet made. */
+static int output_is(const void *out, const char *file)
+{
+	return cnnf_output_is_file(out, file);
+}
+
+static int name_is(const void *name, const char *file)
+{
+	return cnnf_batch_same_file(name, file);
+}
+
+static int side_input_guard(const options *o, const char *path, const cnnf_output *out)
+{
+	return side_input_check(o, path, output_is, out);
 }
 
 /*
@@ -1911,16 +1928,10 @@ static int batch_run(options *o, const batch_out *bo, int k, batch_fn fn, void *
 		print_error();
 		goto out;
 	}
-	/* Nor the model, the kernel file or the list (side_input_guard()), before the first write. */
-	const char *side[] = {o->model, o->kernel, o->files_from};
+	/* Nor the model, the kernel file or the list, before the first write. */
 	for (size_t i = 0; i < (size_t)n * k; i++)
-		for (size_t j = 0; j < sizeof side / sizeof side[0]; j++)
-			if (names[i] && side[j] && strcmp(side[j], "-") &&
-			    cnnf_batch_same_file(names[i], side[j])) {
-				say("cnnf: %s: is the %s %s; it would be lost\n", names[i],
-				    j == 0 ? "model" : j == 1 ? "kernel file" : "list", side[j]);
-				goto out;
-			}
+		if (names[i] && side_input_check(o, names[i], name_is, names[i]) < 0)
+			goto out;
 	if (cnnf_batch_mkdir(o->outdir) < 0) {
 		print_error();
 		goto out;

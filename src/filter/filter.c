@@ -330,6 +330,18 @@ static int rows_needed(const job *j, int y0, int y1)
 }
 
 /*
+ * Block until the input rows output rows y0..y1-1 read are decoded (a
+ * no-op for a whole image); the last output row waits for the decode's end,
+ * so that damage after the image's rows fails the output too. 0, or -1.
+ */
+static int wait_rows(const cnnf_filter_stream *s, int y0, int y1)
+{
+	if (!s->wait)
+		return 0;
+	return s->wait(s->wait_ctx, y1 == s->j.oh ? s->j.img->height + 1 : rows_needed(&s->j, y0, y1));
+}
+
+/*
  * Colour divided by the filtered alpha, --abs and --offset, and the output's
  * scale, for the strip's rows 0..rows-1, from the engine's floats: as the
  * whole-image path did it, value for value.
@@ -388,9 +400,7 @@ static int make_strip(cnnf_filter_stream *s, int y0, int y1)
 			return -1;
 		}
 	}
-	/* The last strip waits for the whole decode, so that damage after the rows fails it too. */
-	if (s->wait && s->wait(s->wait_ctx, y1 == s->j.oh ? s->j.img->height + 1
-	                                                  : rows_needed(&s->j, y0, y1)) < 0)
+	if (wait_rows(s, y0, y1) < 0)
 		return -1;
 	if (s->box)
 		return cnnf_boxsum_rows(s->box, y0, y1, s->strip, s->threads);
@@ -409,8 +419,8 @@ static const void *stream_row(void *ctx, int y)
 {
 	cnnf_filter_stream *s = ctx;
 	if (s->pass) {
-		/* The input's own rows; the last waits for the decode's end, as a strip would. */
-		if (s->wait && s->wait(s->wait_ctx, y + 1 == s->j.oh ? s->j.img->height + 1 : y + 1) < 0)
+		/* The input's own rows. */
+		if (wait_rows(s, y, y + 1) < 0)
 			return NULL;
 		return cnnf_image_row(s->j.img, y);
 	}
@@ -529,7 +539,7 @@ int cnnf_filter_apply(const cnnf_image *img, const cnnf_kernel *k, const cnnf_fi
 	if (s->pass) {
 		/* The result is the input: a copy of it. */
 		cnnf_image *r = result_new(&s->j, s->j.oh);
-		if (!r || (s->wait && s->wait(s->wait_ctx, img->height + 1) < 0)) {
+		if (!r || wait_rows(s, 0, s->j.oh) < 0) {
 			cnnf_image_free(r);
 			cnnf_filter_close(s);
 			return -1;

@@ -412,9 +412,8 @@ static cnnf_image *tiff_upright(cnnf_input *in, cnnf_image *img)
 		return img;
 	cnnf_image *up = cnnf_exif_upright(img, in->meta.orientation, in->name);
 	cnnf_image_free(img);
-	if (up) {
+	if (up)
 		cnnf_exif_meta_upright(&in->meta, in->orientation);
-	}
 	return up;
 }
 
@@ -436,6 +435,15 @@ const char *cnnf_input_warning(const cnnf_input *in)
 	return in->warning[0] ? in->warning : NULL;
 }
 
+/* A PNG or JPEG page with its warnings and metadata, rows handed over through prog (may be NULL). */
+static cnnf_image *read_decoded(cnnf_input *in, cnnf_warn *w, cnnf_progress *prog)
+{
+	if (in->format == CNNF_FORMAT_PNG)
+		return cnnf_png_read_progress(in->fp, in->name, in->max_pixels, w, &in->meta, prog);
+	return cnnf_jpeg_read_progress(in->fp, in->name, in->max_pixels, in->autorotate,
+	                               &in->orientation, w, &in->meta, prog);
+}
+
 cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 {
 	/* A decoder still at work shares the stream: it ends first. */
@@ -454,16 +462,9 @@ cnnf_image *cnnf_input_read(cnnf_input *in, int page)
 		cnnf_error("%s: cannot rewind: %s", in->name, strerror(errno));
 		return NULL;
 	}
-	if (in->format == CNNF_FORMAT_PNG) {
+	if (in->format == CNNF_FORMAT_PNG || in->format == CNNF_FORMAT_JPEG) {
 		cnnf_warn w = {.count = 0};
-		cnnf_image *img = cnnf_png_read_warn(in->fp, in->name, in->max_pixels, &w, &in->meta);
-		keep_warning(in, img, &w);
-		return img;
-	}
-	if (in->format == CNNF_FORMAT_JPEG) {
-		cnnf_warn w = {.count = 0};
-		cnnf_image *img = cnnf_jpeg_read_exif(in->fp, in->name, in->max_pixels,
-		                                      in->autorotate, &in->orientation, &w, &in->meta);
+		cnnf_image *img = read_decoded(in, &w, NULL);
 		keep_warning(in, img, &w);
 		return img;
 	}
@@ -490,13 +491,7 @@ static void publish(void *ctx, cnnf_image *img, int rows)
 static void *decode(void *arg)
 {
 	cnnf_input *in = arg;
-	cnnf_image *img;
-	if (in->format == CNNF_FORMAT_PNG)
-		img = cnnf_png_read_progress(in->fp, in->name, in->max_pixels, &in->async_warn,
-		                             &in->meta, &in->prog);
-	else
-		img = cnnf_jpeg_read_progress(in->fp, in->name, in->max_pixels, in->autorotate,
-		                              &in->orientation, &in->async_warn, &in->meta, &in->prog);
+	cnnf_image *img = read_decoded(in, &in->async_warn, &in->prog);
 	pthread_mutex_lock(&in->mu);
 	in->async_done = 1;
 	if (!img) {
