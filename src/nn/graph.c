@@ -1087,7 +1087,7 @@ int cnnf_graph_prepare(cnnf_graph *g, const int *ndim, const int64_t (*shape)[CN
 			for (int j = 0; j < k; j++)
 				if (in[j] == v)
 					seen = 1;
-			if (v && !seen && !v->is_const && !v->is_output && v->last_use == i)
+			if (v && !seen && !v->is_const && !v->is_init && !v->is_output && v->last_use == i)
 				cur -= cnnf_value_bytes(v);
 		}
 		if (n->op->work)
@@ -1125,7 +1125,8 @@ static void run_cleanup(cnnf_graph *g)
 	}
 	for (int i = 0; i < g->nval; i++) {
 		cnnf_value *v = &g->val[i];
-		if (!v->is_const && v->data)
+		/* Trainable initializers (nn/autograd.h) are not constant but belong to the graph. */
+		if (!v->is_const && !v->is_init && v->data)
 			cnnf_graph_mem_release(g, v);
 	}
 }

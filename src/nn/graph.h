@@ -163,6 +163,24 @@ typedef struct cnnf_op {
 	int fuses_relu;
 	/* 1 when forward applies the MaxPool of n->pool_k, n->pool_d to output 0 (nn/pass.h). */
 	int fuses_pool;
+	/*
+	 * Training (nn/autograd.h). Bit k set: input k is a float input a
+	 * gradient can flow into (data, weights, biases); the others (shapes,
+	 * axes, indices, running statistics) never carry one.
+	 */
+	unsigned grad_in;
+	/*
+	 * Optional: the gradient of the loss with respect to the inputs. in and
+	 * out are as forward left them (in the graph's training mode when
+	 * g->training is set); dout[k] is dL/d(output k), of output k's shape,
+	 * or NULL where output k does not reach the loss (zero). For each input
+	 * k with din[k] not NULL (only inputs of grad_in), ADD dL/d(input k)
+	 * into din[k], of input k's shape: a value read by several nodes, or
+	 * twice by one, sums what each adds. Results must not depend on the
+	 * thread count. An operator without it cannot be trained through.
+	 */
+	int (*backward)(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+			const float *const *dout, float *const *din, int threads);
 } cnnf_op;
 
 /* Limits a prepared graph must stay within. */
@@ -202,6 +220,20 @@ struct cnnf_graph {
 	cnnf_graph_limits limits;
 	int threads;          /* for runs: 0 all cores */
 	int finished, prepared;
+	/*
+	 * Training mode (nn/autograd.h sets it; 0 for inference). Operators
+	 * whose forward differs in training read it: BatchNormalization
+	 * normalises with the batch's statistics (mean, and variance divided
+	 * by the count) and moves its running mean and variance initializers
+	 * by its momentum (running = momentum * running + (1 - momentum) *
+	 * batch, the variance unbiased, as torch does); Dropout zeroes each
+	 * element with its ratio and scales the rest by 1 / (1 - ratio), its
+	 * draws from cnnf_rng_derive(train_seed, train_step, node index,
+	 * element chunk) so that they do not depend on the thread count and
+	 * backward can draw them again.
+	 */
+	int training;
+	uint64_t train_seed, train_step;
 	/* Set by prepare: */
 	uint64_t peak_bytes;  /* activation memory at its peak during a run */
 	double work;          /* multiply-adds of one run */

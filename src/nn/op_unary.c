@@ -460,7 +460,103 @@ static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnn
 	return 0;
 }
 
-#define UNARY_OP(NAME, SYM, MAXIN, MAXOUT)                                                         \
+/* ---- Backward (nn/autograd.h) ---- */
+
+typedef struct unary_back_job {
+	const unary_param *p;
+	const float *x, *y, *dy;
+	float *dx;
+	float lo, hi;
+	size_t count;
+} unary_back_job;
+
+/*
+ * dx += dy * f'(x), element by element (so any thread count gives the same
+ * bits). At the kinks the one-sided derivative torch uses: Relu 0 at 0,
+ * LeakyRelu and Elu 1 at 0, Clip passes where lo <= x <= hi, HardSwish
+ * x / 3 + 0.5 on [-3, 3], HardSigmoid alpha where 0 < alpha x + beta < 1.
+ */
+CNNF_CLONES static void unary_back_f32(const unary_back_job *j, size_t b, size_t e)
+{
+	const float *x = j->x, *y = j->y, *d = j->dy;
+	float *dx = j->dx, a = j->p->alpha, bb = j->p->beta;
+	switch (j->p->kind) {
+	case U_RELU:
+		for (size_t i = b; i < e; i++)
+			dx[i] += x[i] > 0 ? d[i] : 0.0f;
+		break;
+	case U_LEAKYRELU:
+		for (size_t i = b; i < e; i++)
+			dx[i] += x[i] >= 0 ? d[i] : a * d[i];
+		break;
+	case U_SIGMOID:
+		for (size_t i = b; i < e; i++)
+			dx[i] += d[i] * (y[i] * (1.0f - y[i]));
+		break;
+	case U_TANH:
+		for (size_t i = b; i < e; i++)
+			dx[i] += d[i] * (1.0f - y[i] * y[i]);
+		break;
+	case U_CLIP:
+		for (size_t i = b; i < e; i++)
+			dx[i] += x[i] >= j->lo && x[i] <= j->hi ? d[i] : 0.0f;
+		break;
+	case U_HARDSIGMOID:
+		for (size_t i = b; i < e; i++) {
+			float v = a * x[i] + bb;
+			dx[i] += v > 0 && v < 1 ? a * d[i] : 0.0f;
+		}
+		break;
+	case U_HARDSWISH:
+		for (size_t i = b; i < e; i++)
+			dx[i] += x[i] < -3.0f ? 0.0f : x[i] <= 3.0f ? d[i] * (x[i] / 3.0f + 0.5f) : d[i];
+		break;
+	case U_ELU:
+		for (size_t i = b; i < e; i++)
+			dx[i] += x[i] >= 0 ? d[i] : d[i] * (y[i] + a);
+		break;
+	case U_IDENTITY:
+	case U_DROPOUT:
+		for (size_t i = b; i < e; i++)
+			dx[i] += d[i];
+		break;
+	}
+}
+
+static int unary_back_worker(void *ctx, size_t begin, size_t end)
+{
+	const unary_back_job *j = ctx;
+	size_t lo = begin * UNARY_BLOCK, hi = end * UNARY_BLOCK;
+	unary_back_f32(j, lo, hi < j->count ? hi : j->count);
+	return 0;
+}
+
+static int unary_backward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnnf_value *const *out,
+			  const float *const *dout, float *const *din, int threads)
+{
+	const unary_param *p = n->param;
+	if (!dout[0] || !din[0])
+		return 0;
+	if (p->kind == U_DROPOUT && g->training)
+		return cnnf_graph_node_error(g, n, "training through Dropout is not implemented yet");
+	unary_back_job j = {.p = p, .x = in[0]->data, .y = out[0]->data, .dy = dout[0], .dx = din[0],
+			    .lo = -INFINITY, .hi = INFINITY, .count = (size_t)cnnf_value_count(in[0])};
+	if (p->kind == U_CLIP) {
+		if (!p->clip_inputs) {
+			j.lo = p->lo;
+			j.hi = p->hi;
+		}
+		if (p->clip_inputs && n->nin > 1 && in[1])
+			j.lo = *(const float *)in[1]->data;
+		if (p->clip_inputs && n->nin > 2 && in[2])
+			j.hi = *(const float *)in[2]->data;
+	}
+	if (cnnf_parallel_for((j.count + UNARY_BLOCK - 1) / UNARY_BLOCK, threads, unary_back_worker, &j))
+		return cnnf_graph_node_error(g, n, "out of memory");
+	return 0;
+}
+
+#define UNARY_OP(NAME, SYM, MAXIN, MAXOUT, BACKWARD)                                               \
 	const cnnf_op cnnf_op_##SYM = {                                                            \
 	    .name = NAME,                                                                          \
 	    .min_in = 1,                                                                           \
@@ -472,32 +568,34 @@ static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnn
 	    .infer = unary_infer,                                                                  \
 	    .forward = unary_forward,                                                              \
 	    .work = cnnf_opmath_work_out,                                                          \
+	    .grad_in = (BACKWARD) ? 1u : 0u,                                                       \
+	    .backward = (BACKWARD) ? unary_backward : NULL,                                        \
 	};
 
-UNARY_OP("Relu", relu, 1, 1)
-UNARY_OP("LeakyRelu", leakyrelu, 1, 1)
-UNARY_OP("Sigmoid", sigmoid, 1, 1)
-UNARY_OP("Tanh", tanh, 1, 1)
-UNARY_OP("Clip", clip, 3, 1)
-UNARY_OP("HardSigmoid", hardsigmoid, 1, 1)
-UNARY_OP("HardSwish", hardswish, 1, 1)
-UNARY_OP("Elu", elu, 1, 1)
-UNARY_OP("Selu", selu, 1, 1)
-UNARY_OP("Celu", celu, 1, 1)
-UNARY_OP("Identity", identity, 1, 1)
-UNARY_OP("Dropout", dropout, 3, 2)
-UNARY_OP("Neg", neg, 1, 1)
-UNARY_OP("Abs", abs, 1, 1)
-UNARY_OP("Exp", exp, 1, 1)
-UNARY_OP("Log", log, 1, 1)
-UNARY_OP("Sqrt", sqrt, 1, 1)
-UNARY_OP("Reciprocal", reciprocal, 1, 1)
-UNARY_OP("Floor", floor, 1, 1)
-UNARY_OP("Ceil", ceil, 1, 1)
-UNARY_OP("Round", round, 1, 1)
-UNARY_OP("Erf", erf, 1, 1)
-UNARY_OP("Softplus", softplus, 1, 1)
-UNARY_OP("Softsign", softsign, 1, 1)
-UNARY_OP("Sign", sign, 1, 1)
-UNARY_OP("Sin", sin, 1, 1)
-UNARY_OP("Cos", cos, 1, 1)
+UNARY_OP("Relu", relu, 1, 1, 1)
+UNARY_OP("LeakyRelu", leakyrelu, 1, 1, 1)
+UNARY_OP("Sigmoid", sigmoid, 1, 1, 1)
+UNARY_OP("Tanh", tanh, 1, 1, 1)
+UNARY_OP("Clip", clip, 3, 1, 1)
+UNARY_OP("HardSigmoid", hardsigmoid, 1, 1, 1)
+UNARY_OP("HardSwish", hardswish, 1, 1, 1)
+UNARY_OP("Elu", elu, 1, 1, 1)
+UNARY_OP("Selu", selu, 1, 1, 0)
+UNARY_OP("Celu", celu, 1, 1, 0)
+UNARY_OP("Identity", identity, 1, 1, 1)
+UNARY_OP("Dropout", dropout, 3, 2, 1)
+UNARY_OP("Neg", neg, 1, 1, 0)
+UNARY_OP("Abs", abs, 1, 1, 0)
+UNARY_OP("Exp", exp, 1, 1, 0)
+UNARY_OP("Log", log, 1, 1, 0)
+UNARY_OP("Sqrt", sqrt, 1, 1, 0)
+UNARY_OP("Reciprocal", reciprocal, 1, 1, 0)
+UNARY_OP("Floor", floor, 1, 1, 0)
+UNARY_OP("Ceil", ceil, 1, 1, 0)
+UNARY_OP("Round", round, 1, 1, 0)
+UNARY_OP("Erf", erf, 1, 1, 0)
+UNARY_OP("Softplus", softplus, 1, 1, 0)
+UNARY_OP("Softsign", softsign, 1, 1, 0)
+UNARY_OP("Sign", sign, 1, 1, 0)
+UNARY_OP("Sin", sin, 1, 1, 0)
+UNARY_OP("Cos", cos, 1, 1, 0)
