@@ -245,13 +245,14 @@ nothing_left "fsize" "$d"
 d="$T/signals"
 mkdir -p "$d"
 "$CNNF" box --pad 600 --border wrap "$IN" "$d/big.png" || bad "making the slow input"
-# killed SIG PREFIX...: runs the slow segment job (under PREFIX) with SIG at its default, sends
+# killed SIG PREFIX...: runs the slow segment job (under PREFIX) with SIG at its default (a
+# background job starts with INT and QUIT ignored, and under nohup HUP too), sends
 # SIG after half a second, and checks the status and the directory.
 killed() {
 	sig=$1
 	shift
 	printf 'keep\n' >"$d/out/labels.png"
-	"$@" perl -e '$SIG{INT} = $SIG{QUIT} = "DEFAULT"; exec @ARGV or exit 126' \
+	"$@" perl -e '$SIG{$_} = "DEFAULT" for qw(INT QUIT HUP TERM ALRM USR1 XCPU); exec @ARGV or exit 126' \
 		"$CNNF" segment -m "$M" --mode patch -t 1 --probs "$d/out/p.npy" "$d/big.png" "$d/out/labels.png" \
 		2>"$T/stderr" &
 	pid=$!
