@@ -1125,7 +1125,7 @@ static void run_cleanup(cnnf_graph *g)
 	}
 	for (int i = 0; i < g->nval; i++) {
 		cnnf_value *v = &g->val[i];
-		/* Trainable initializers (nn/autograd.h) are not constant but belong to the graph. */
+		/* Trainable initializers (graph training, to come) are not constant but belong to the graph. */
 		if (!v->is_const && !v->is_init && v->data)
 			cnnf_graph_mem_release(g, v);
 	}

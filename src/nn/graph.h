@@ -164,7 +164,7 @@ typedef struct cnnf_op {
 	/* 1 when forward applies the MaxPool of n->pool_k, n->pool_d to output 0 (nn/pass.h). */
 	int fuses_pool;
 	/*
-	 * Training (nn/autograd.h). Bit k set: input k is a float input a
+	 * Training (graph training; the driver is not built yet). Bit k set: input k is a float input a
 	 * gradient can flow into (data, weights, biases); the others (shapes,
 	 * axes, indices, running statistics) never carry one.
 	 */
@@ -221,7 +221,7 @@ struct cnnf_graph {
 	int threads;          /* for runs: 0 all cores */
 	int finished, prepared;
 	/*
-	 * Training mode (nn/autograd.h sets it; 0 for inference). Operators
+	 * Training mode (set by the graph-training driver, not built yet; 0 for inference). Operators
 	 * whose forward differs in training read it: BatchNormalization
 	 * normalises with the batch's statistics (mean, and variance divided
 	 * by the count) and moves its running mean and variance initializers

@@ -460,7 +460,7 @@ static int unary_forward(cnnf_graph *g, cnnf_node *n, cnnf_value *const *in, cnn
 	return 0;
 }
 
-/* ---- Backward (nn/autograd.h) ---- */
+/* ---- Backward (graph training; the driver is not built yet) ---- */
 
 typedef struct unary_back_job {
 	const unary_param *p;
